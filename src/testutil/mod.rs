@@ -1,0 +1,1 @@
+//! Test doubles (feature `test-util`).
