@@ -20,7 +20,10 @@ pub trait Clock: Send + Sync + Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "this is the sanctioned wall-clock reader")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this is the sanctioned wall-clock reader"
+    )]
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
@@ -50,7 +53,9 @@ impl FixedClock {
     fn lock(&self) -> std::sync::MutexGuard<'_, OffsetDateTime> {
         // A poisoned lock only means another thread panicked mid-update of a plain value;
         // the value itself is still a valid time.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

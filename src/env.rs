@@ -1,0 +1,83 @@
+//! The process environment, read once.
+//!
+//! Every environment variable the program honours is a field here, so the rest of the code
+//! is a pure function of flags and this snapshot, and tests build one from a list of pairs.
+
+use std::path::PathBuf;
+
+/// The environment variables needroleshere reads. Empty values count as unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+    /// `AWS_ENDPOINT_URL_ROLESANYWHERE`.
+    pub endpoint_url_rolesanywhere: Option<String>,
+    /// `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// `AWS_USE_FIPS_ENDPOINT=true`.
+    pub use_fips_endpoint: bool,
+    /// `AWS_CA_BUNDLE`: extra trust roots for HTTPS.
+    pub ca_bundle: Option<PathBuf>,
+    /// `HTTPS_PROXY` / `https_proxy`.
+    pub https_proxy: Option<String>,
+    /// `HTTP_PROXY` / `http_proxy`.
+    pub http_proxy: Option<String>,
+    /// `NO_PROXY` / `no_proxy`.
+    pub no_proxy: Option<String>,
+}
+
+impl Environment {
+    /// Reads the real process environment.
+    pub fn from_process() -> Self {
+        Self::from_pairs(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Builds the snapshot from `(name, value)` pairs; later pairs win.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let vars: std::collections::HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.into()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let get = |names: &[&str]| names.iter().find_map(|n| vars.get(*n).cloned());
+        Self {
+            region: get(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            endpoint_url_rolesanywhere: get(&["AWS_ENDPOINT_URL_ROLESANYWHERE"]),
+            endpoint_url: get(&["AWS_ENDPOINT_URL"]),
+            use_fips_endpoint: get(&["AWS_USE_FIPS_ENDPOINT"])
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            ca_bundle: get(&["AWS_CA_BUNDLE"]).map(PathBuf::from),
+            https_proxy: get(&["HTTPS_PROXY", "https_proxy"]),
+            http_proxy: get(&["HTTP_PROXY", "http_proxy"]),
+            no_proxy: get(&["NO_PROXY", "no_proxy"]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_empty_values() {
+        let env = Environment::from_pairs([
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_REGION", ""),
+            ("https_proxy", "http://lower:3128"),
+            ("HTTPS_PROXY", "http://upper:3128"),
+            ("AWS_USE_FIPS_ENDPOINT", "TRUE"),
+        ]);
+        assert_eq!(env.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(env.https_proxy.as_deref(), Some("http://upper:3128"));
+        assert!(env.use_fips_endpoint);
+        assert_eq!(env.ca_bundle, None);
+    }
+}
