@@ -48,20 +48,20 @@ pub enum RolesAnywhereError {
     Identity(#[from] IdentityError),
     #[error("{}", service_message(.status, .error_type.as_deref(), .message, .url))]
     Service {
-        url: Url,
+        url: String,
         status: u16,
         error_type: Option<String>,
         message: String,
     },
     #[error("cannot reach IAM Roles Anywhere at {url}")]
     Transport {
-        url: Url,
+        url: String,
         #[source]
         source: reqwest::Error,
     },
     #[error("IAM Roles Anywhere at {url} answered {status} with an unreadable body: {reason}")]
     BadResponse {
-        url: Url,
+        url: String,
         status: u16,
         reason: String,
     },
@@ -78,7 +78,7 @@ impl RolesAnywhereError {
     }
 }
 
-fn service_message(status: &u16, error_type: Option<&str>, message: &str, url: &Url) -> String {
+fn service_message(status: &u16, error_type: Option<&str>, message: &str, url: &str) -> String {
     let error_type = error_type.unwrap_or("error");
     let mut text =
         format!("IAM Roles Anywhere refused CreateSession ({status} {error_type}): {message}");
@@ -323,7 +323,7 @@ impl Client {
             builder = builder.header(*name, value);
         }
         let transport = |source| RolesAnywhereError::Transport {
-            url: url.clone(),
+            url: url.to_string(),
             source,
         };
         let response = builder.send().await.map_err(transport)?;
@@ -339,14 +339,14 @@ impl Client {
 
         if !(200..300).contains(&status) {
             return Err(RolesAnywhereError::Service {
-                url,
+                url: url.to_string(),
                 status,
                 error_type,
                 message: error_message(&bytes),
             });
         }
         parse_credentials(&bytes).map_err(|reason| RolesAnywhereError::BadResponse {
-            url,
+            url: url.to_string(),
             status,
             reason,
         })
@@ -486,7 +486,7 @@ mod tests {
     #[test]
     fn skew_rejections_say_check_the_clock() {
         let err = RolesAnywhereError::Service {
-            url: Url::parse("https://example.invalid/sessions").unwrap(),
+            url: "https://example.invalid/sessions".into(),
             status: 403,
             error_type: Some("AccessDeniedException".into()),
             message: "Signature expired: 20200101T000000Z is now earlier than ...".into(),

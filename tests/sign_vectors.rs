@@ -3,6 +3,12 @@
 //! RSA signatures are deterministic and pinned byte for byte; ECDSA signatures are random,
 //! so they are verified with the certificate's public key against the expected string to sign.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use std::path::{Path, PathBuf};
 
 use needroleshere::identity::IdentityFiles;

@@ -3,7 +3,8 @@
 
 Run from anywhere (it finds its own directory):
 
-    python3 tests/vectors/generate.py
+    python3 tests/vectors/generate.py          # rewrite the vectors
+    python3 tests/vectors/generate.py --check  # fail if they differ (CI)
 
 It reads the fixed test certificates and keys in tests/vectors/pki/ and
 rewrites one tests/vectors/NAME.json per vector (and removes *.json files
@@ -492,14 +493,38 @@ def main():
         if results[a]["expected"] != results[b]["expected"]:
             sys.exit("%s and %s differ" % (a, b))
 
-    for name, v in results.items():
-        path = os.path.join(HERE, name + ".json")
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            json.dump(v, f, indent=2, ensure_ascii=False)
-            f.write("\n")
+    rendered = {
+        name + ".json": json.dumps(v, indent=2, ensure_ascii=False) + "\n"
+        for name, v in results.items()
+    }
+
+    if "--check" in sys.argv[1:]:
+        # CI: the committed vectors must be exactly what this script produces.
+        stale = []
+        for entry, text in rendered.items():
+            try:
+                with open(os.path.join(HERE, entry), encoding="utf-8") as f:
+                    if f.read() != text:
+                        stale.append(entry)
+            except FileNotFoundError:
+                stale.append(entry + " (missing)")
+        extra = [
+            e for e in os.listdir(HERE) if e.endswith(".json") and e not in rendered
+        ]
+        if stale or extra:
+            sys.exit(
+                "vectors out of date (run python3 tests/vectors/generate.py): "
+                + ", ".join(sorted(stale + extra))
+            )
+        print("all %d vectors match the generator" % len(rendered))
+        return
+
+    for entry, text in rendered.items():
+        with open(os.path.join(HERE, entry), "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
 
     for entry in sorted(os.listdir(HERE)):
-        if entry.endswith(".json") and entry[: -len(".json")] not in results:
+        if entry.endswith(".json") and entry not in rendered:
             os.remove(os.path.join(HERE, entry))
             print("removed stale " + entry)
 
