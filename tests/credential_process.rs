@@ -447,3 +447,20 @@ async fn debug_output_shows_the_signing_but_no_secret() {
         assert!(!log.contains(secret), "secret in the debug log: {log}");
     }
 }
+
+#[tokio::test]
+async fn endpoint_with_a_path_prefix() {
+    let fake =
+        FakeRolesAnywhere::with_path_prefix(Config::from_pki_dir(pki()).unwrap(), "/gateway/ra");
+    let running = fake
+        .spawn_http("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut args = role_args("p256.fullchain.pem", "p256.sec1.key");
+    args.extend([
+        "--endpoint".into(),
+        format!("{}/gateway/ra/", running.url()),
+    ]);
+    let output = run(&args, &[]).await;
+    assert_credentials(&output, &fake, "path prefix");
+}

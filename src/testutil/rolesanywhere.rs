@@ -1283,7 +1283,9 @@ fn percent_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Each `/`-separated segment of the received path decoded, then RFC 3986-encoded.
+/// Each `/`-separated segment of the path as received (already percent-encoded on the wire)
+/// RFC 3986-encoded once more: SigV4 double-encodes paths for every service but S3, so a
+/// raw `a b` is sent as `a%20b` and signed as `a%2520b`.
 fn canonical_uri(path: &str) -> Result<String, Rejection> {
     if path.is_empty() {
         return Ok("/".to_owned());
@@ -1293,10 +1295,10 @@ fn canonical_uri(path: &str) -> Result<String, Rejection> {
         if index > 0 {
             out.push('/');
         }
-        let decoded = percent_decode(segment).ok_or_else(|| {
+        percent_decode(segment).ok_or_else(|| {
             Rejection::invalid(format!("The path '{path}' has an invalid percent-encoding"))
         })?;
-        uri_encode(&decoded, &mut out);
+        uri_encode(segment.as_bytes(), &mut out);
     }
     Ok(out)
 }
@@ -2734,9 +2736,10 @@ mod tests {
         assert_eq!(canonical_uri("/sessions").unwrap(), "/sessions");
         assert_eq!(canonical_uri("").unwrap(), "/");
         assert_eq!(
-            canonical_uri("/a b/%7euser/x:y").unwrap(),
-            "/a%20b/~user/x%3Ay"
+            canonical_uri("/a%20b/~user/x:y").unwrap(),
+            "/a%2520b/~user/x%3Ay"
         );
+        assert!(canonical_uri("/a%zzb").is_err());
         assert_eq!(
             canonical_query(Some("b=2&a=z&a=y&c&d=%2f+")).unwrap(),
             "a=y&a=z&b=2&c=&d=%2F%2B"
