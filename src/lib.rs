@@ -16,10 +16,12 @@
 #![forbid(unsafe_code)]
 
 pub mod arn;
+pub mod binding;
 pub mod cli;
 pub mod clock;
 pub mod credentials;
 pub mod env;
+pub mod files;
 pub mod identity;
 pub mod rolesanywhere;
 pub mod secret;

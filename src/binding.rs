@@ -1,0 +1,848 @@
+//! Role bindings: what `bind` writes and `serve` reads, compatible both ways with the
+//! existing needroleshere.
+//!
+//! Layout under the configuration directory (default `$RUNTIME_DIRECTORY`):
+//! * `bindings/<name>.json` — the binding: certificate and key paths, the CreateSession
+//!   parameters, the mode, and `secret_hash` = base64url(SHA-384(raw secret)), never the
+//!   secret itself. Not secret; mode 0644 so an unprivileged `serve` can read it.
+//! * `env/<name>` — `KEY=value` lines for the consumer's `EnvironmentFile=`, holding the
+//!   token; mode 0600.
+//! * `token/<name>` — with `--token-file`: the `Authorization` value, no trailing newline.
+//!
+//! The token is `needroleshere.<name>.<secret>`, the secret being 64 random bytes in
+//! base64url without padding. It travels as `Authorization: Bearer <token>` or, in the
+//! `-query` modes, as `?access_token=<token>`; each binding accepts only its own way.
+//!
+//! Binding JSON: `{"name","secret_hash","certificate_files":[…],"private_key_file",
+//! "request":{"durationSeconds","profileArn","roleArn","sessionName","trustAnchorArn"},
+//! "mode":{"kind":"EcsFull"}}`. Older releases of the existing tool name the mode field
+//! `env_mode`: both are read, both are written. Fields of our own (`intermediate_files`,
+//! `region`, `endpoint`) are ignored by the existing tool.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha384};
+use subtle::ConstantTimeEq as _;
+use url::Url;
+
+use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
+use crate::identity::IdentityFiles;
+use crate::rolesanywhere::SessionRequest;
+use crate::secret::Secret;
+
+/// The route every ECS-mode binding is served on.
+pub const ECS_PATH: &str = "/ecs/credentials";
+const TOKEN_PREFIX: &str = "needroleshere.";
+const SECRET_BYTES: usize = 64;
+/// base64url of 64 bytes is 86 characters; anything much longer is not a token of ours.
+const MAX_SECRET_CHARS: usize = 128;
+
+/// Why a binding could not be named, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BindingError {
+    #[error(
+        "binding name {0:?} is invalid: use 1 to 64 letters, digits, '@', '_' or '-' (no '.', '/' or spaces)"
+    )]
+    BadName(String),
+    #[error("binding {name} does not exist ({path})")]
+    NotFound { name: String, path: PathBuf },
+    #[error("cannot read binding file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("binding file {path} is not valid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "mode {mode} needs --url (the address consumers use to reach `serve`, e.g. http://127.0.0.1:7224)"
+    )]
+    UrlRequired { mode: Mode },
+    #[error("--url {0:?} is not an http(s) URL with a host")]
+    BadUrl(String),
+    #[error("--token-file only applies to modes that send the token in a header, not {0}")]
+    TokenFileWithQueryMode(Mode),
+    #[error("no randomness available for a new secret")]
+    Random,
+}
+
+/// A binding name: 1 to 64 characters of `[A-Za-z0-9@_-]`. Safe as a file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BindingName(String);
+
+impl BindingName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for BindingName {
+    type Err = BindingError;
+    fn from_str(name: &str) -> Result<Self, BindingError> {
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'_' | b'-'));
+        if valid {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(BindingError::BadName(name.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for BindingName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a consumer finds the endpoint and presents its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Mode {
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
+    EcsFull,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` carrying `?access_token=`.
+    EcsFullQuery,
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (169.254.170.2) + the token header.
+    EcsRelative,
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` carrying `?access_token=`.
+    EcsRelativeQuery,
+}
+
+impl Mode {
+    /// The `kind` tag in binding files.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::EcsFull => "EcsFull",
+            Self::EcsFullQuery => "EcsFullQuery",
+            Self::EcsRelative => "EcsRelative",
+            Self::EcsRelativeQuery => "EcsRelativeQuery",
+        }
+    }
+
+    fn from_kind(kind: &str) -> Option<Self> {
+        [
+            Self::EcsFull,
+            Self::EcsFullQuery,
+            Self::EcsRelative,
+            Self::EcsRelativeQuery,
+        ]
+        .into_iter()
+        .find(|m| m.kind() == kind)
+    }
+
+    /// Whether the token travels in the query string rather than the `Authorization` header.
+    pub fn token_in_query(self) -> bool {
+        matches!(self, Self::EcsFullQuery | Self::EcsRelativeQuery)
+    }
+
+    fn uses_full_uri(self) -> bool {
+        matches!(self, Self::EcsFull | Self::EcsFullQuery)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use clap::ValueEnum as _;
+        match self.to_possible_value() {
+            Some(value) => f.write_str(value.get_name()),
+            None => f.write_str(self.kind()),
+        }
+    }
+}
+
+/// A bearer token `needroleshere.<name>.<secret>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    name: BindingName,
+    secret: Secret,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a presented token was refused before any binding was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token does not start with 'needroleshere.'")]
+    Prefix,
+    #[error("the token has no secret part")]
+    NoSecret,
+    #[error("the token names an invalid binding")]
+    BadName,
+    #[error("the token's secret is not base64url of the right length")]
+    BadSecret,
+}
+
+impl AccessToken {
+    /// A new token with a fresh 64-byte secret.
+    pub fn generate(name: BindingName) -> Result<Self, BindingError> {
+        let mut raw = zeroize::Zeroizing::new([0u8; SECRET_BYTES]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw[..])
+            .map_err(|_| BindingError::Random)?;
+        Ok(Self {
+            name,
+            secret: Secret::new(BASE64URL.encode(&raw[..])),
+        })
+    }
+
+    /// Parses a presented token. Only the shape is checked here; [`Binding::accepts`]
+    /// checks the secret.
+    pub fn parse(text: &str) -> Result<Self, TokenError> {
+        let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;
+        let (name, secret) = rest.split_once('.').ok_or(TokenError::NoSecret)?;
+        let name = BindingName::from_str(name).map_err(|_| TokenError::BadName)?;
+        if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
+            return Err(TokenError::BadSecret);
+        }
+        Ok(Self {
+            name,
+            secret: Secret::new(secret),
+        })
+    }
+
+    pub fn name(&self) -> &BindingName {
+        &self.name
+    }
+
+    /// base64url(SHA-384(raw secret)), as stored in binding files; `None` when the secret
+    /// is not base64url.
+    pub fn secret_hash(&self) -> Option<[u8; 48]> {
+        let raw = zeroize::Zeroizing::new(BASE64URL.decode(self.secret.expose()).ok()?);
+        Some(Sha384::digest(&raw[..]).into())
+    }
+
+    /// The token text. It is a secret.
+    pub fn to_secret_string(&self) -> Secret {
+        Secret::new(format!(
+            "{TOKEN_PREFIX}{}.{}",
+            self.name,
+            self.secret.expose()
+        ))
+    }
+
+    /// The `Authorization` header value: `Bearer <token>`.
+    pub fn authorization(&self) -> Secret {
+        Secret::new(format!("Bearer {}", self.to_secret_string().expose()))
+    }
+}
+
+/// The configuration directory and the paths inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigDir(PathBuf);
+
+impl ConfigDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self(path.into())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn bindings_dir(&self) -> PathBuf {
+        self.0.join("bindings")
+    }
+    pub fn env_dir(&self) -> PathBuf {
+        self.0.join("env")
+    }
+    pub fn token_dir(&self) -> PathBuf {
+        self.0.join("token")
+    }
+    pub fn binding_path(&self, name: &BindingName) -> PathBuf {
+        self.bindings_dir().join(format!("{name}.json"))
+    }
+    pub fn env_path(&self, name: &BindingName) -> PathBuf {
+        self.env_dir().join(name.as_str())
+    }
+    pub fn token_path(&self, name: &BindingName) -> PathBuf {
+        self.token_dir().join(name.as_str())
+    }
+}
+
+/// The binding file as stored (see the module docs). Deserialisation is lenient where the
+/// existing tool's files differ; [`Binding::from_file`] turns it into checked values.
+#[derive(Debug, Serialize, Deserialize)]
+struct BindingFile {
+    name: String,
+    secret_hash: String,
+    certificate_files: Vec<PathBuf>,
+    private_key_file: PathBuf,
+    request: RequestFields,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mode: Option<ModeTag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    env_mode: Option<ModeTag>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    intermediate_files: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestFields {
+    duration_seconds: Option<i64>,
+    profile_arn: String,
+    role_arn: String,
+    #[serde(alias = "roleSessionName")]
+    session_name: Option<String>,
+    trust_anchor_arn: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ModeTag {
+    kind: String,
+}
+
+/// A checked binding.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub name: BindingName,
+    secret_hash: [u8; 48],
+    pub mode: Mode,
+    pub files: IdentityFiles,
+    pub session: SessionRequest,
+    /// Region for CreateSession; `serve --region`, then the trust anchor's, when absent.
+    pub region: Option<Region>,
+    /// CreateSession endpoint; `serve`'s when absent.
+    pub endpoint: Option<String>,
+}
+
+impl Binding {
+    /// A new binding and the token that opens it.
+    pub fn create(
+        name: BindingName,
+        mode: Mode,
+        files: IdentityFiles,
+        session: SessionRequest,
+        region: Option<Region>,
+        endpoint: Option<String>,
+    ) -> Result<(Self, AccessToken), BindingError> {
+        let token = AccessToken::generate(name.clone())?;
+        let secret_hash = token.secret_hash().ok_or(BindingError::Random)?;
+        let binding = Self {
+            name,
+            secret_hash,
+            mode,
+            files,
+            session,
+            region,
+            endpoint,
+        };
+        Ok((binding, token))
+    }
+
+    /// Whether `token` opens this binding (constant time in the secret).
+    pub fn accepts(&self, token: &AccessToken) -> bool {
+        token.name == self.name
+            && token
+                .secret_hash()
+                .is_some_and(|hash| bool::from(hash.ct_eq(&self.secret_hash)))
+    }
+
+    /// The binding file's JSON.
+    pub fn to_json(&self) -> String {
+        let mode = || {
+            Some(ModeTag {
+                kind: self.mode.kind().to_owned(),
+            })
+        };
+        let file = BindingFile {
+            name: self.name.to_string(),
+            secret_hash: BASE64URL.encode(self.secret_hash),
+            certificate_files: self.files.certificates.clone(),
+            private_key_file: self.files.private_key.clone(),
+            request: RequestFields {
+                duration_seconds: Some(i64::from(self.session.duration.seconds())),
+                profile_arn: self.session.profile_arn.to_string(),
+                role_arn: self.session.role_arn.to_string(),
+                session_name: self
+                    .session
+                    .role_session_name
+                    .as_ref()
+                    .map(|n| n.as_str().to_owned()),
+                trust_anchor_arn: self.session.trust_anchor_arn.to_string(),
+            },
+            mode: mode(),
+            env_mode: mode(),
+            intermediate_files: self.files.intermediates.clone(),
+            region: self.region.as_ref().map(|r| r.to_string()),
+            endpoint: self.endpoint.clone(),
+        };
+        // A struct of strings, numbers and paths always serialises.
+        let mut json = serde_json::to_string_pretty(&file).unwrap_or_default();
+        json.push('\n');
+        json
+    }
+
+    /// Parses binding file `bytes` read from `path` for binding `name`.
+    pub fn from_file(path: &Path, name: &BindingName, bytes: &[u8]) -> Result<Self, BindingError> {
+        let invalid = |reason: String| BindingError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+        let file: BindingFile =
+            serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        if file.name != name.as_str() {
+            return Err(invalid(format!(
+                "it names binding {:?}, not {name:?}",
+                file.name
+            )));
+        }
+        let hash = BASE64URL
+            .decode(file.secret_hash.as_bytes())
+            .ok()
+            .and_then(|h| <[u8; 48]>::try_from(h).ok())
+            .ok_or_else(|| invalid("secret_hash is not base64url of a SHA-384 digest".into()))?;
+        let tag = file
+            .mode
+            .as_ref()
+            .or(file.env_mode.as_ref())
+            .ok_or_else(|| invalid("it has neither `mode` nor `env_mode`".into()))?;
+        let mode = Mode::from_kind(&tag.kind).ok_or_else(|| {
+            invalid(format!(
+                "mode kind {:?} is not one this server serves",
+                tag.kind
+            ))
+        })?;
+        if file.certificate_files.is_empty() {
+            return Err(invalid("certificate_files is empty".into()));
+        }
+        let r = &file.request;
+        let field = |what: &str, e: &dyn fmt::Display| invalid(format!("{what}: {e}"));
+        let duration = match r.duration_seconds {
+            None => SessionDuration::DEFAULT,
+            Some(s) => SessionDuration::new(u64::try_from(s).unwrap_or(0))
+                .map_err(|e| field("request.durationSeconds", &e))?,
+        };
+        let session = SessionRequest {
+            trust_anchor_arn: TrustAnchorArn::from_str(&r.trust_anchor_arn)
+                .map_err(|e| field("request.trustAnchorArn", &e))?,
+            profile_arn: ProfileArn::from_str(&r.profile_arn)
+                .map_err(|e| field("request.profileArn", &e))?,
+            role_arn: RoleArn::from_str(&r.role_arn).map_err(|e| field("request.roleArn", &e))?,
+            duration,
+            role_session_name: r
+                .session_name
+                .as_deref()
+                .map(RoleSessionName::from_str)
+                .transpose()
+                .map_err(|e| field("request.sessionName", &e))?,
+        };
+        let region = file
+            .region
+            .as_deref()
+            .map(Region::from_str)
+            .transpose()
+            .map_err(|e| field("region", &e))?;
+        Ok(Self {
+            name: name.clone(),
+            secret_hash: hash,
+            mode,
+            files: IdentityFiles {
+                certificates: file.certificate_files,
+                intermediates: file.intermediate_files,
+                private_key: file.private_key_file,
+                pkcs8_password: None,
+            },
+            session,
+            region,
+            endpoint: file.endpoint,
+        })
+    }
+}
+
+/// What a consumer needs, as `EnvironmentFile=` lines sorted by name.
+pub fn render_env(
+    mode: Mode,
+    url: Option<&Url>,
+    token: &AccessToken,
+    token_file: Option<&Path>,
+) -> Result<Secret, BindingError> {
+    if token_file.is_some() && mode.token_in_query() {
+        return Err(BindingError::TokenFileWithQueryMode(mode));
+    }
+    let mut location = if mode.uses_full_uri() {
+        let url = url.ok_or(BindingError::UrlRequired { mode })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(BindingError::BadUrl(url.to_string()));
+        }
+        // Only the origin of --url counts, as in the existing tool.
+        let mut base = url.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        base.set_path(ECS_PATH);
+        base.to_string()
+    } else {
+        ECS_PATH.to_owned()
+    };
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    if mode.token_in_query() {
+        location.push_str("?access_token=");
+        location.push_str(token.to_secret_string().expose());
+    } else if let Some(path) = token_file {
+        lines.push((
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            path.display().to_string(),
+        ));
+    } else {
+        lines.push((
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            token.authorization().expose().to_owned(),
+        ));
+    }
+    let variable = if mode.uses_full_uri() {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    } else {
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+    };
+    lines.push((variable, location));
+    lines.sort();
+    let mut out = String::new();
+    for (key, value) in lines {
+        // systemd's EnvironmentFile= takes double quotes around values with spaces; the
+        // values here never hold quotes or backslashes.
+        if value.contains(' ') {
+            out.push_str(&format!("{key}=\"{value}\"\n"));
+        } else {
+            out.push_str(&format!("{key}={value}\n"));
+        }
+    }
+    Ok(Secret::new(out))
+}
+
+/// Reads binding files for `serve`, re-parsing one only when its metadata changes, so each
+/// request costs one `stat` when nothing changed and sees a rebind or unbind at once.
+#[derive(Debug)]
+pub struct Store {
+    dir: ConfigDir,
+    cache: Mutex<HashMap<BindingName, (FileStamp, Arc<Binding>)>>,
+}
+
+/// Identity of a file's content as far as metadata can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+impl Store {
+    pub fn new(dir: ConfigDir) -> Self {
+        Self {
+            dir,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn dir(&self) -> &ConfigDir {
+        &self.dir
+    }
+
+    /// The current binding `name`.
+    pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
+        let path = self.dir.binding_path(name);
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.lock().remove(name);
+                return Err(BindingError::NotFound {
+                    name: name.to_string(),
+                    path,
+                });
+            }
+            Err(source) => return Err(BindingError::Read { path, source }),
+        };
+        let stamp = FileStamp::of(&meta);
+        if let Some((cached, binding)) = self.lock().get(name) {
+            if *cached == stamp {
+                return Ok(binding.clone());
+            }
+        }
+        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BindingError::NotFound {
+                name: name.to_string(),
+                path: path.clone(),
+            },
+            _ => BindingError::Read {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let binding = Arc::new(Binding::from_file(&path, name, &bytes)?);
+        self.lock().insert(name.clone(), (stamp, binding.clone()));
+        Ok(binding)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (FileStamp, Arc<Binding>)>> {
+        // The map holds only parsed copies of files; after a panic elsewhere it is still valid.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TA: &str = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/ta";
+    const PROFILE: &str = "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p";
+    const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+
+    fn name(n: &str) -> BindingName {
+        n.parse().unwrap()
+    }
+
+    fn sample(mode: Mode) -> (Binding, AccessToken) {
+        Binding::create(
+            name("web-1"),
+            mode,
+            IdentityFiles {
+                certificates: vec!["/etc/pki/c.pem".into()],
+                intermediates: vec![],
+                private_key: "/etc/pki/k.pem".into(),
+                pkcs8_password: None,
+            },
+            SessionRequest {
+                trust_anchor_arn: TA.parse().unwrap(),
+                profile_arn: PROFILE.parse().unwrap(),
+                role_arn: ROLE.parse().unwrap(),
+                duration: SessionDuration::DEFAULT,
+                role_session_name: None,
+            },
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["a", "web-1", "svc@host", "under_score", &"x".repeat(64)] {
+            assert!(BindingName::from_str(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a.b", "../x", "a/b", "a b", "é", &"x".repeat(65)] {
+            let err = BindingName::from_str(bad).unwrap_err().to_string();
+            assert!(err.contains("is invalid"), "{err}");
+        }
+    }
+
+    #[test]
+    fn token_round_trip_and_verification() {
+        let (binding, token) = sample(Mode::EcsFull);
+        let text = token.to_secret_string();
+        assert!(text.expose().starts_with("needroleshere.web-1."));
+        assert_eq!(text.expose().len(), "needroleshere.web-1.".len() + 86);
+        let parsed = AccessToken::parse(text.expose()).unwrap();
+        assert!(binding.accepts(&parsed));
+        // Another secret for the same name fails, and so does the right secret under another name.
+        let (_, other) = sample(Mode::EcsFull);
+        assert!(!binding.accepts(&other));
+        let renamed = AccessToken::parse(&text.expose().replace("web-1", "web-2")).unwrap();
+        assert!(!binding.accepts(&renamed));
+        assert!(!format!("{token:?}").contains(&text.expose()[20..]));
+    }
+
+    #[test]
+    fn the_existing_tools_test_vector_verifies() {
+        // Secret "thisisatest." (base64url dGhpc2lzYXRlc3Qu) and its published SHA-384 hash.
+        let json = format!(
+            r#"{{"name":"testrole","secret_hash":"HMH2ZT39k34kFlafxZaIu2h8P5gfnx4k5jX6mkTib7-QWAwXBaKd7uC9B6Y59mcf",
+            "certificate_files":["/c"],"private_key_file":"/k",
+            "request":{{"durationSeconds":null,"profileArn":"{PROFILE}","roleArn":"{ROLE}","sessionName":null,"trustAnchorArn":"{TA}"}},
+            "mode":{{"kind":"EcsFullQuery"}}}}"#
+        );
+        let binding =
+            Binding::from_file(Path::new("t.json"), &name("testrole"), json.as_bytes()).unwrap();
+        assert_eq!(binding.mode, Mode::EcsFullQuery);
+        assert_eq!(binding.session.duration, SessionDuration::DEFAULT);
+        assert!(
+            binding
+                .accepts(&AccessToken::parse("needroleshere.testrole.dGhpc2lzYXRlc3Qu").unwrap())
+        );
+        assert!(
+            !binding
+                .accepts(&AccessToken::parse("needroleshere.testrole.dGhpc2lzYXRlc3Q_").unwrap())
+        );
+    }
+
+    #[test]
+    fn malformed_tokens() {
+        assert_eq!(AccessToken::parse("Bearer x"), Err(TokenError::Prefix));
+        assert_eq!(
+            AccessToken::parse("needroleshere."),
+            Err(TokenError::NoSecret)
+        );
+        assert_eq!(
+            AccessToken::parse("needroleshere.abc"),
+            Err(TokenError::NoSecret)
+        );
+        assert_eq!(
+            AccessToken::parse("needroleshere.abc."),
+            Err(TokenError::BadSecret)
+        );
+        assert_eq!(
+            AccessToken::parse("needroleshere.../x.s"),
+            Err(TokenError::BadName)
+        );
+        assert_eq!(
+            AccessToken::parse(&format!("needroleshere.a.{}", "A".repeat(500))),
+            Err(TokenError::BadSecret)
+        );
+        // Not base64url: parses, but never verifies.
+        assert_eq!(
+            AccessToken::parse("needroleshere.a.~~")
+                .unwrap()
+                .secret_hash(),
+            None
+        );
+    }
+
+    #[test]
+    fn json_round_trip_writes_both_mode_fields() {
+        let (binding, token) = sample(Mode::EcsRelativeQuery);
+        let json = binding.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["mode"]["kind"], "EcsRelativeQuery");
+        assert_eq!(value["env_mode"]["kind"], "EcsRelativeQuery");
+        assert_eq!(value["request"]["durationSeconds"], 3600);
+        assert!(value["request"]["sessionName"].is_null());
+        let back =
+            Binding::from_file(Path::new("b.json"), &name("web-1"), json.as_bytes()).unwrap();
+        assert!(back.accepts(&token));
+        assert_eq!(back.mode, Mode::EcsRelativeQuery);
+        assert_eq!(back.session, binding.session);
+    }
+
+    #[test]
+    fn invalid_files_name_the_field() {
+        let path = Path::new("/run/x/bindings/web-1.json");
+        let err = Binding::from_file(path, &name("web-1"), b"{")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/run/x/bindings/web-1.json"), "{err}");
+        let (binding, _) = sample(Mode::EcsFull);
+        let json = binding.to_json().replace(ROLE, "role/r");
+        let err = Binding::from_file(path, &name("web-1"), json.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("request.roleArn"), "{err}");
+        let err = Binding::from_file(path, &name("other"), binding.to_json().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("names binding \"web-1\""), "{err}");
+        let json = binding.to_json().replace("EcsFull", "Empty");
+        let err = Binding::from_file(path, &name("web-1"), json.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"Empty\""), "{err}");
+    }
+
+    #[test]
+    fn env_files_per_mode() {
+        let url: Url = "http://127.0.0.1:7224/ignored?x=1".parse().unwrap();
+        let (_, token) = sample(Mode::EcsFull);
+        let t = token.to_secret_string();
+        let t = t.expose();
+        let env = |mode, file: Option<&Path>| {
+            render_env(mode, Some(&url), &token, file)
+                .unwrap()
+                .expose()
+                .to_owned()
+        };
+        assert_eq!(
+            env(Mode::EcsFull, None),
+            format!(
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN=\"Bearer {t}\"\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n"
+            )
+        );
+        assert_eq!(
+            env(Mode::EcsFullQuery, None),
+            format!(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials?access_token={t}\n"
+            )
+        );
+        assert_eq!(
+            env(Mode::EcsRelative, None),
+            format!(
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN=\"Bearer {t}\"\nAWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n"
+            )
+        );
+        assert_eq!(
+            env(Mode::EcsRelativeQuery, None),
+            format!("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials?access_token={t}\n")
+        );
+        assert_eq!(
+            env(Mode::EcsFull, Some(Path::new("/run/n/token/web-1"))),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/n/token/web-1\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n"
+        );
+        let err = render_env(Mode::EcsFull, None, &token, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs --url"), "{err}");
+        let err = render_env(
+            Mode::EcsFullQuery,
+            Some(&url),
+            &token,
+            Some(Path::new("/t")),
+        )
+        .unwrap_err();
+        assert!(matches!(err, BindingError::TokenFileWithQueryMode(_)));
+    }
+
+    #[test]
+    fn store_sees_rebinds_and_unbinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ConfigDir::new(dir.path());
+        std::fs::create_dir_all(config.bindings_dir()).unwrap();
+        let store = Store::new(config.clone());
+        let n = name("web-1");
+        assert!(matches!(store.load(&n), Err(BindingError::NotFound { .. })));
+        let (first, first_token) = sample(Mode::EcsFull);
+        crate::files::write_atomic(&config.binding_path(&n), first.to_json().as_bytes(), 0o644)
+            .unwrap();
+        assert!(store.load(&n).unwrap().accepts(&first_token));
+        let (second, second_token) = sample(Mode::EcsFull);
+        crate::files::write_atomic(&config.binding_path(&n), second.to_json().as_bytes(), 0o644)
+            .unwrap();
+        let loaded = store.load(&n).unwrap();
+        assert!(loaded.accepts(&second_token) && !loaded.accepts(&first_token));
+        std::fs::remove_file(config.binding_path(&n)).unwrap();
+        assert!(matches!(store.load(&n), Err(BindingError::NotFound { .. })));
+    }
+}
