@@ -21,7 +21,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -34,6 +33,7 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
+use crate::files::FileStamp;
 use crate::identity::IdentityFiles;
 use crate::rolesanywhere::SessionRequest;
 use crate::secret::Secret;
@@ -538,29 +538,6 @@ pub fn render_env(
 pub struct Store {
     dir: ConfigDir,
     cache: Mutex<HashMap<BindingName, (FileStamp, Arc<Binding>)>>,
-}
-
-/// Identity of a file's content as far as metadata can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-}
-
-impl FileStamp {
-    pub fn of(meta: &std::fs::Metadata) -> Self {
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-        }
-    }
 }
 
 impl Store {

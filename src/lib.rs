@@ -17,6 +17,7 @@
 
 pub mod arn;
 pub mod binding;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod credentials;

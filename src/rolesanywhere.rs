@@ -504,3 +504,50 @@ mod tests {
         }
     }
 }
+
+/// Why a Roles Anywhere source produced no credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Service(#[from] RolesAnywhereError),
+}
+
+/// Credentials for one role from IAM Roles Anywhere: re-reads the identity files (through
+/// the shared [`crate::identity::IdentityCache`]) and checks the leaf's validity on every
+/// fetch, so renewed certificates are used without a restart.
+#[derive(Debug, Clone)]
+pub struct Source {
+    client: Client,
+    files: crate::identity::IdentityFiles,
+    session: SessionRequest,
+    identities: Arc<crate::identity::IdentityCache>,
+}
+
+impl Source {
+    pub fn new(
+        client: Client,
+        files: crate::identity::IdentityFiles,
+        session: SessionRequest,
+        identities: Arc<crate::identity::IdentityCache>,
+    ) -> Self {
+        Self {
+            client,
+            files,
+            session,
+            identities,
+        }
+    }
+
+    pub fn session(&self) -> &SessionRequest {
+        &self.session
+    }
+
+    /// Loads the identity and calls CreateSession.
+    pub async fn fetch(&self) -> Result<Credentials, SourceError> {
+        let identity = self.identities.load(&self.files)?;
+        identity.ensure_valid_at(self.client.clock.now())?;
+        Ok(self.client.create_session(&identity, &self.session).await?)
+    }
+}
