@@ -11,9 +11,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use std::path::Path;
+
+use crate::activation::ListenAddr;
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
+use crate::binding::{Binding, BindingError, BindingName, ConfigDir, Mode, render_env};
 use crate::clock::{Clock, SystemClock};
 use crate::env::Environment;
+use crate::files::{ensure_dir, remove_if_exists, write_atomic};
 use crate::identity::IdentityFiles;
 use crate::rolesanywhere::{self, SessionRequest};
 use crate::secret::Secret;
@@ -35,6 +40,22 @@ pub enum Command {
     /// key and prints {"Version":1,"AccessKeyId",...} on stdout. Errors go to stderr with a
     /// non-zero exit status.
     CredentialProcess(CredentialProcessArgs),
+
+    /// Create or replace a role binding served by `serve` (run before the consuming service).
+    ///
+    /// Writes DIR/bindings/NAME.json (certificate and key paths, the role, a hash of a new
+    /// secret) and DIR/env/NAME, an EnvironmentFile= with the AWS_CONTAINER_CREDENTIALS_*
+    /// variables and the token. Each run makes a new secret; the old token stops working.
+    Bind(BindArgs),
+
+    /// Remove a role binding and its env and token files. Succeeds when already gone.
+    Unbind(UnbindArgs),
+
+    /// Serve credentials for role bindings over the ECS container credentials protocol.
+    ///
+    /// Listens on the sockets passed by systemd socket activation, else on --listen.
+    /// Notifies systemd when ready (Type=notify) and drains connections on SIGTERM.
+    Serve(ServeArgs),
 }
 
 impl Command {
@@ -42,8 +63,111 @@ impl Command {
     pub fn debug(&self) -> bool {
         match self {
             Self::CredentialProcess(args) => args.debug,
+            Self::Bind(args) => args.debug,
+            Self::Unbind(_) => false,
+            Self::Serve(args) => args.debug,
         }
     }
+}
+
+/// Where bindings live.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigDirArgs {
+    /// Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY.
+    #[arg(long, value_name = "DIR")]
+    pub configuration_directory: Option<PathBuf>,
+}
+
+impl ConfigDirArgs {
+    fn resolve(&self, env: &Environment) -> anyhow::Result<ConfigDir> {
+        let path = self
+            .configuration_directory
+            .clone()
+            .or_else(|| env.runtime_directory.clone())
+            .context(
+                "no configuration directory: give --configuration-directory or set RUNTIME_DIRECTORY",
+            )?;
+        Ok(ConfigDir::new(path))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BindArgs {
+    /// Binding name: 1 to 64 letters, digits, '@', '_' or '-'.
+    #[arg(value_name = "NAME", value_parser = parse_binding_name)]
+    pub name: BindingName,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
+    /// How consumers reach `serve` and present the token.
+    #[arg(long, value_enum, default_value_t = Mode::EcsFull)]
+    pub mode: Mode,
+
+    /// Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<url::Url>,
+
+    /// Do not call CreateSession to check the binding before writing it.
+    #[arg(long)]
+    pub no_validate: bool,
+
+    /// Write the token to DIR/token/NAME and point AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+    /// at it, instead of putting the token in the env file.
+    #[arg(long)]
+    pub token_file: bool,
+
+    #[command(flatten)]
+    pub dir: ConfigDirArgs,
+
+    /// Log each step to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnbindArgs {
+    #[arg(value_name = "NAME", value_parser = parse_binding_name)]
+    pub name: BindingName,
+
+    #[command(flatten)]
+    pub dir: ConfigDirArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub dir: ConfigDirArgs,
+
+    /// Region for bindings that name none; defaults to AWS_REGION, AWS_DEFAULT_REGION, then
+    /// each binding's trust anchor region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<Region>,
+
+    /// CreateSession endpoint for bindings that name none.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Extra trust roots (PEM) for the endpoint's TLS certificate; defaults to AWS_CA_BUNDLE.
+    #[arg(long, value_name = "PATH")]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// Do not verify the endpoint's TLS certificate. Dangerous: for testing only.
+    #[arg(long)]
+    pub no_verify_ssl: bool,
+
+    /// Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<ListenAddr>,
+
+    /// Log every request to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+fn parse_binding_name(text: &str) -> Result<BindingName, String> {
+    text.parse()
+        .map_err(|e: crate::binding::BindingError| e.to_string())
 }
 
 /// The certificate, key and role flags shared by every command that signs.
@@ -181,7 +305,167 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::CredentialProcess(args) => credential_process(&args, &env, clock).await,
+        Command::Bind(args) => bind(&args, &env, clock).await,
+        Command::Unbind(args) => unbind(&args, &env),
+        Command::Serve(args) => serve(&args, env, clock).await,
     }
+}
+
+async fn bind(args: &BindArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let dir = args.dir.resolve(env)?;
+    if args.identity.pkcs8_password.is_some() {
+        anyhow::bail!(
+            "bindings cannot use encrypted keys: `serve` has no password to decrypt them; \
+             give an unencrypted key readable only by the serve user"
+        );
+    }
+    let source = args.identity.resolve(env)?;
+    // Check everything that does not need the network before calling it.
+    if args.token_file && args.mode.token_in_query() {
+        return Err(BindingError::TokenFileWithQueryMode(args.mode).into());
+    }
+    if !args.no_validate {
+        fetch(&source, clock)
+            .await
+            .context("validation failed (use --no-validate to skip it); nothing was written")?;
+    }
+    let absolute = |paths: &[PathBuf]| -> anyhow::Result<Vec<PathBuf>> {
+        paths
+            .iter()
+            .map(|p| {
+                std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+            })
+            .collect()
+    };
+    let files = IdentityFiles {
+        certificates: absolute(&source.files.certificates)?,
+        intermediates: absolute(&source.files.intermediates)?,
+        private_key: absolute(std::slice::from_ref(&source.files.private_key))?.remove(0),
+        pkcs8_password: None,
+    };
+    let (binding, token) = Binding::create(
+        args.name.clone(),
+        args.mode,
+        files,
+        source.session.clone(),
+        args.identity.region.clone(),
+        args.identity.endpoint.clone(),
+    )?;
+    let name = &args.name;
+    let token_path = args.token_file.then(|| dir.token_path(name));
+    let env_text = render_env(args.mode, args.url.as_ref(), &token, token_path.as_deref())?;
+
+    let write = |path: &Path, contents: &[u8], mode: u32| -> Result<(), BindingError> {
+        write_atomic(path, contents, mode).map_err(|source| BindingError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let make_dir = |path: PathBuf| -> Result<(), BindingError> {
+        ensure_dir(&path, 0o755).map_err(|source| BindingError::Write { path, source })
+    };
+    make_dir(dir.bindings_dir())?;
+    make_dir(dir.env_dir())?;
+    match &token_path {
+        Some(path) => {
+            make_dir(dir.token_dir())?;
+            write(path, token.authorization().expose().as_bytes(), 0o600)?;
+        }
+        None => {
+            // A token file left from an earlier --token-file binding holds a dead secret.
+            remove_if_exists(&dir.token_path(name)).ok();
+        }
+    }
+    // The env file first, the binding last: the new secret is live only once both exist.
+    write(&dir.env_path(name), env_text.expose().as_bytes(), 0o600)?;
+    write(&dir.binding_path(name), binding.to_json().as_bytes(), 0o644)?;
+    eprintln!(
+        "needroleshere: bound {name} ({}); EnvironmentFile={}",
+        args.mode,
+        dir.env_path(name).display()
+    );
+    Ok(())
+}
+
+fn unbind(args: &UnbindArgs, env: &Environment) -> anyhow::Result<()> {
+    let dir = args.dir.resolve(env)?;
+    let name = &args.name;
+    let mut removed = false;
+    // Nothing is parsed: a corrupt or half-written binding is removed all the same.
+    for path in [
+        dir.env_path(name),
+        dir.token_path(name),
+        dir.binding_path(name),
+    ] {
+        removed |=
+            remove_if_exists(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    if removed {
+        eprintln!("needroleshere: unbound {name}");
+    } else {
+        eprintln!("needroleshere: {name} was not bound");
+    }
+    Ok(())
+}
+
+async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    use crate::server::{self, ecs};
+    use sd_notify::NotifyState;
+
+    let dir = args.dir.resolve(&env)?;
+    // Signal handlers first, so a SIGTERM right after READY=1 still drains and exits 0.
+    let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
+    let mut listeners = crate::activation::inherited(&env)?;
+    for addr in &args.listen {
+        listeners.push(crate::activation::bind(addr).await?);
+    }
+    if listeners.is_empty() {
+        anyhow::bail!(
+            "nothing to listen on: start under systemd socket activation or give --listen ADDR"
+        );
+    }
+    let mut transport = TransportSettings::from_environment(&env);
+    if let Some(path) = &args.ca_bundle {
+        transport.ca_bundle = Some(path.clone());
+    }
+    transport.verify_tls = !args.no_verify_ssl;
+    if !transport.verify_tls {
+        tracing::warn!(
+            "TLS certificate verification is OFF (--no-verify-ssl): anyone on the network path can impersonate AWS"
+        );
+    }
+    let http = transport::build_client(&transport)?;
+    let defaults = ecs::Defaults {
+        region: args.region.clone(),
+        endpoint: args.endpoint.clone(),
+        env: env.clone(),
+    };
+    let state = Arc::new(ecs::EcsState::new(
+        crate::binding::Store::new(dir.clone()),
+        http,
+        defaults,
+        clock,
+        crate::cache::Policy::default(),
+    ));
+    let described: Vec<String> = listeners.iter().map(|l| l.describe()).collect();
+    tracing::info!(listeners = ?described, directory = %dir.path().display(), "serving");
+    let status = format!(
+        "serving bindings from {} on {}",
+        dir.path().display(),
+        described.join(", ")
+    );
+    crate::activation::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    crate::activation::spawn_watchdog(&env);
+
+    server::serve(
+        listeners,
+        ecs::router(state),
+        server::Limits::default(),
+        shutdown,
+    )
+    .await;
+    crate::activation::notify(&[NotifyState::Stopping]);
+    Ok(())
 }
 
 async fn credential_process(
@@ -249,7 +533,9 @@ mod tests {
 
     #[test]
     fn region_defaults_to_the_trust_anchor() {
-        let Command::CredentialProcess(args) = parse(BASE).unwrap().command;
+        let Command::CredentialProcess(args) = parse(BASE).unwrap().command else {
+            panic!("not credential-process")
+        };
         let source = args.identity.resolve(&Environment::default()).unwrap();
         assert_eq!(source.region.as_str(), "ap-northeast-1");
         assert_eq!(
@@ -277,7 +563,9 @@ mod tests {
             "--endpoint",
             "https://example.test",
         ]);
-        let Command::CredentialProcess(args) = parse(&args).unwrap().command;
+        let Command::CredentialProcess(args) = parse(&args).unwrap().command else {
+            panic!("not credential-process")
+        };
         let source = args.identity.resolve(&Environment::default()).unwrap();
         assert_eq!(source.region.as_str(), "eu-west-1");
         assert!(!source.transport.verify_tls);

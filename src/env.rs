@@ -24,6 +24,12 @@ pub struct Environment {
     pub http_proxy: Option<String>,
     /// `NO_PROXY` / `no_proxy`.
     pub no_proxy: Option<String>,
+    /// `RUNTIME_DIRECTORY` (systemd `RuntimeDirectory=`): the default configuration directory.
+    pub runtime_directory: Option<PathBuf>,
+    /// `LISTEN_FDNAMES`: `:`-separated names of socket-activated descriptors.
+    pub listen_fdnames: Option<String>,
+    /// `WATCHDOG_USEC`, when `WATCHDOG_PID` is unset or this process.
+    pub watchdog_usec: Option<u64>,
 }
 
 impl Environment {
@@ -58,6 +64,15 @@ impl Environment {
             https_proxy: get(&["HTTPS_PROXY", "https_proxy"]),
             http_proxy: get(&["HTTP_PROXY", "http_proxy"]),
             no_proxy: get(&["NO_PROXY", "no_proxy"]),
+            runtime_directory: get(&["RUNTIME_DIRECTORY"])
+                // systemd joins several RuntimeDirectory= entries with ':'; the first is ours.
+                .and_then(|v| v.split(':').next().map(PathBuf::from)),
+            listen_fdnames: get(&["LISTEN_FDNAMES"]),
+            watchdog_usec: get(&["WATCHDOG_USEC"])
+                .filter(|_| {
+                    get(&["WATCHDOG_PID"]).is_none_or(|pid| pid == std::process::id().to_string())
+                })
+                .and_then(|v| v.parse().ok()),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! which never shows its value in `Debug`.
 #![forbid(unsafe_code)]
 
+pub mod activation;
 pub mod arn;
 pub mod binding;
 pub mod cache;
@@ -26,6 +27,7 @@ pub mod files;
 pub mod identity;
 pub mod rolesanywhere;
 pub mod secret;
+pub mod server;
 pub mod sign;
 pub mod transport;
 

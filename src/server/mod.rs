@@ -1,0 +1,148 @@
+//! HTTP serving for the fronts: accept loops over TCP and Unix listeners, HTTP/1.1 with
+//! bounded headers and a header read timeout, a cap on open connections, and a graceful
+//! drain on shutdown.
+//!
+//! Fronts are axum routers; [`ecs`] is the ECS container credentials endpoint. They know
+//! nothing of where credentials come from: they ask the [`crate::cache`].
+
+pub mod ecs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, watch};
+
+use crate::activation::{Listener, NamedListener};
+
+/// Resource limits for every listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections across all listeners; further clients wait in the accept queue.
+    pub max_connections: usize,
+    /// Time allowed for a request's headers to arrive.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) accepted.
+    pub max_header_bytes: usize,
+    /// Time in-flight requests get to finish after shutdown begins.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `router` on every listener until `shutdown` turns true, then drains.
+pub async fn serve(
+    listeners: Vec<NamedListener>,
+    router: axum::Router,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let http = Arc::new(http);
+
+    let mut accepting = tokio::task::JoinSet::new();
+    for named in listeners {
+        let description = named.describe();
+        let (router, permits, http) = (router.clone(), permits.clone(), http.clone());
+        let graceful = graceful.clone();
+        accepting.spawn(async move {
+            loop {
+                // Acquire before accepting so excess clients queue in the kernel backlog.
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let service = TowerToHyperService::new(router.clone());
+                let accepted = match &named.listener {
+                    Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                        let _ = s.set_nodelay(true);
+                        Connection::Tcp(s)
+                    }),
+                    Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::Unix(s)),
+                };
+                match accepted {
+                    Ok(Connection::Tcp(stream)) => {
+                        let conn = http.serve_connection(TokioIo::new(stream), service);
+                        spawn_connection(graceful.watch(conn), permit);
+                    }
+                    Ok(Connection::Unix(stream)) => {
+                        let conn = http.serve_connection(TokioIo::new(stream), service);
+                        spawn_connection(graceful.watch(conn), permit);
+                    }
+                    Err(error) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(listener = %description, %error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    accepting.shutdown().await;
+    // The accept loops are gone, and with them every other handle on `graceful`.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return;
+    };
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.drain_timeout) => {
+            tracing::warn!(timeout_s = limits.drain_timeout.as_secs(), "connections still open after the drain timeout; closing them");
+        }
+    }
+}
+
+enum Connection {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+fn spawn_connection<C, E>(connection: C, permit: tokio::sync::OwnedSemaphorePermit)
+where
+    C: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send,
+{
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+        drop(permit);
+    });
+}
+
+/// A receiver that turns true on SIGTERM or SIGINT.
+pub fn shutdown_signal() -> std::io::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        let _ = sender.send(true);
+    });
+    Ok(receiver)
+}
