@@ -148,13 +148,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
-    /// Extra trust roots (PEM) for the endpoint's TLS certificate; defaults to AWS_CA_BUNDLE.
-    #[arg(long, value_name = "PATH")]
-    pub ca_bundle: Option<PathBuf>,
-
-    /// Do not verify the endpoint's TLS certificate. Dangerous: for testing only.
-    #[arg(long)]
-    pub no_verify_ssl: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     /// Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable.
     #[arg(long, value_name = "ADDR")]
@@ -224,6 +219,18 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Accepted for compatibility with aws_signing_helper; proxies are always taken from
+    /// HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+    #[arg(long)]
+    pub with_proxy: bool,
+}
+
+/// How to trust the CreateSession endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
     /// Extra trust roots (PEM) for the endpoint's TLS certificate; defaults to AWS_CA_BUNDLE.
     #[arg(long, value_name = "PATH")]
     pub ca_bundle: Option<PathBuf>,
@@ -231,11 +238,18 @@ pub struct IdentityArgs {
     /// Do not verify the endpoint's TLS certificate. Dangerous: for testing only.
     #[arg(long)]
     pub no_verify_ssl: bool,
+}
 
-    /// Accepted for compatibility with aws_signing_helper; proxies are always taken from
-    /// HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
-    #[arg(long)]
-    pub with_proxy: bool,
+impl TlsArgs {
+    /// The transport settings from the environment with these flags applied.
+    pub fn settings(&self, env: &Environment) -> TransportSettings {
+        let mut settings = TransportSettings::from_environment(env);
+        if let Some(path) = &self.ca_bundle {
+            settings.ca_bundle = Some(path.clone());
+        }
+        settings.verify_tls = !self.no_verify_ssl;
+        settings
+    }
 }
 
 fn parse_duration(text: &str) -> Result<SessionDuration, String> {
@@ -273,11 +287,7 @@ impl IdentityArgs {
             None => self.trust_anchor_arn.region(),
         };
         let endpoint = rolesanywhere::resolve_endpoint(self.endpoint.as_deref(), env, &region)?;
-        let mut transport = TransportSettings::from_environment(env);
-        if let Some(path) = &self.ca_bundle {
-            transport.ca_bundle = Some(path.clone());
-        }
-        transport.verify_tls = !self.no_verify_ssl;
+        let transport = self.tls.settings(env);
         Ok(RoleSource {
             files: IdentityFiles {
                 certificates: self.certificate.clone(),
@@ -424,17 +434,7 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
             "nothing to listen on: start under systemd socket activation or give --listen ADDR"
         );
     }
-    let mut transport = TransportSettings::from_environment(&env);
-    if let Some(path) = &args.ca_bundle {
-        transport.ca_bundle = Some(path.clone());
-    }
-    transport.verify_tls = !args.no_verify_ssl;
-    if !transport.verify_tls {
-        tracing::warn!(
-            "TLS certificate verification is OFF (--no-verify-ssl): anyone on the network path can impersonate AWS"
-        );
-    }
-    let http = transport::build_client(&transport)?;
+    let http = transport::build_client(&args.tls.settings(&env))?;
     let defaults = ecs::Defaults {
         region: args.region.clone(),
         endpoint: args.endpoint.clone(),
@@ -487,12 +487,6 @@ pub async fn fetch(
     let identity = source.files.load()?;
     identity.ensure_valid_at(clock.now())?;
     tracing::debug!(?identity, region = %source.region, endpoint = %source.endpoint, "identity loaded");
-    if !source.transport.verify_tls {
-        tracing::warn!(
-            endpoint = %source.endpoint,
-            "TLS certificate verification is OFF (--no-verify-ssl): anyone on the network path can impersonate AWS and read the credentials"
-        );
-    }
     let http = transport::build_client(&source.transport)?;
     let client =
         rolesanywhere::Client::new(http, source.endpoint.clone(), source.region.clone(), clock);

@@ -87,6 +87,9 @@ pub fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, Tra
             .with_root_certificates(root_store(settings.ca_bundle.as_deref())?)
             .with_no_client_auth()
     } else {
+        tracing::warn!(
+            "TLS certificate verification is OFF (--no-verify-ssl): anyone on the network path can impersonate AWS and read the credentials"
+        );
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoCertificateVerification(provider)))

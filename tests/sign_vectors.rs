@@ -77,6 +77,17 @@ fn vectors() -> Vec<Vector> {
         .collect()
 }
 
+fn load_identity(v: &Vector) -> needroleshere::identity::Identity {
+    IdentityFiles {
+        certificates: vec![v.certificate.clone()],
+        intermediates: v.chain.clone(),
+        private_key: v.private_key.clone(),
+        pkcs8_password: None,
+    }
+    .load()
+    .unwrap_or_else(|e| panic!("{}: {e}", v.name))
+}
+
 fn header<'a>(signed: &'a sign::Signed, name: &str) -> Option<&'a str> {
     signed
         .headers
@@ -88,14 +99,7 @@ fn header<'a>(signed: &'a sign::Signed, name: &str) -> Option<&'a str> {
 #[test]
 fn signer_matches_every_vector() {
     for v in vectors() {
-        let identity = IdentityFiles {
-            certificates: vec![v.certificate.clone()],
-            intermediates: v.chain.clone(),
-            private_key: v.private_key.clone(),
-            pkcs8_password: None,
-        }
-        .load()
-        .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        let identity = load_identity(&v);
         let time = needroleshere::credentials::parse_rfc3339(&v.time).unwrap();
         let query: Vec<(&str, &str)> = v
             .request
@@ -189,14 +193,7 @@ fn a_changed_body_changes_the_signature() {
         .into_iter()
         .find(|v| v.name == "rsa2048-basic")
         .unwrap();
-    let identity = IdentityFiles {
-        certificates: vec![v.certificate.clone()],
-        intermediates: v.chain.clone(),
-        private_key: v.private_key.clone(),
-        pkcs8_password: None,
-    }
-    .load()
-    .unwrap();
+    let identity = load_identity(&v);
     let time = needroleshere::credentials::parse_rfc3339(&v.time).unwrap();
     let headers: Vec<(&str, &str)> = v
         .request
