@@ -419,7 +419,7 @@ fn unbind(args: &UnbindArgs, env: &Environment) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    use crate::server::{self, ecs};
+    use crate::server::{self, ecs, vend};
     use sd_notify::NotifyState;
 
     let dir = args.dir.resolve(&env)?;
@@ -435,17 +435,20 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
         );
     }
     let http = transport::build_client(&args.tls.settings(&env))?;
-    let defaults = ecs::Defaults {
+    let defaults = vend::Defaults {
         region: args.region.clone(),
         endpoint: args.endpoint.clone(),
         env: env.clone(),
     };
-    let state = Arc::new(ecs::EcsState::new(
-        crate::binding::Store::new(dir.clone()),
+    let vendor = Arc::new(vend::Vendor::new(
         http,
         defaults,
         clock,
         crate::cache::Policy::default(),
+    ));
+    let state = Arc::new(ecs::EcsState::new(
+        Arc::new(crate::binding::Store::new(dir.clone())),
+        vendor,
     ));
     let described: Vec<String> = listeners.iter().map(|l| l.describe()).collect();
     tracing::info!(listeners = ?described, directory = %dir.path().display(), "serving");

@@ -15,106 +15,28 @@
 //! The binding, certificate and key files are checked on every request (a `stat` each when
 //! nothing changed), so rebinds, unbinds and renewed certificates take effect at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
-use url::Url;
 
-use crate::arn::Region;
-use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
-use crate::cache::{Cache, CacheError, Fetcher};
-use crate::clock::Clock;
+use super::vend::Vendor;
+use crate::binding::{AccessToken, Binding, BindingError, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
-use crate::env::Environment;
-use crate::identity::IdentityCache;
-use crate::rolesanywhere::{self, RolesAnywhereError, Source, SourceError};
 
-/// Cache key: the binding and a fingerprint of everything that decides its credentials.
-type Key = (BindingName, [u8; 32]);
-
-/// Where CreateSession goes when a binding does not say.
-#[derive(Debug, Clone)]
-pub struct Defaults {
-    /// `serve --region`.
-    pub region: Option<Region>,
-    /// `serve --endpoint`.
-    pub endpoint: Option<String>,
-    pub env: Environment,
-}
-
-/// Everything the endpoint needs; shared by all requests.
+/// The ECS front's state: bindings from the configuration directory, credentials from the
+/// shared [`Vendor`].
+#[derive(Debug)]
 pub struct EcsState {
-    store: Store,
-    identities: Arc<IdentityCache>,
-    cache: Cache<Key, SourceError>,
-    http: reqwest::Client,
-    defaults: Defaults,
-    clients: Mutex<HashMap<(Region, Url), rolesanywhere::Client>>,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for EcsState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EcsState")
-            .field("store", &self.store)
-            .field("defaults", &self.defaults)
-            .finish_non_exhaustive()
-    }
+    store: Arc<Store>,
+    vendor: Arc<Vendor>,
 }
 
 impl EcsState {
-    pub fn new(
-        store: Store,
-        http: reqwest::Client,
-        defaults: Defaults,
-        clock: Arc<dyn Clock>,
-        policy: crate::cache::Policy,
-    ) -> Self {
-        Self {
-            store,
-            identities: Arc::new(IdentityCache::default()),
-            cache: Cache::new(clock.clone(), policy),
-            http,
-            defaults,
-            clients: Mutex::new(HashMap::new()),
-            clock,
-        }
-    }
-
-    /// The CreateSession client for `binding`: its region and endpoint, else the defaults.
-    fn client_for(&self, binding: &Binding) -> Result<rolesanywhere::Client, RolesAnywhereError> {
-        let region = binding
-            .region
-            .clone()
-            .or_else(|| self.defaults.region.clone())
-            .or_else(|| {
-                self.defaults
-                    .env
-                    .region
-                    .as_deref()
-                    .and_then(|r| r.parse().ok())
-            })
-            .unwrap_or_else(|| binding.session.trust_anchor_arn.region());
-        let endpoint = rolesanywhere::resolve_endpoint(
-            binding
-                .endpoint
-                .as_deref()
-                .or(self.defaults.endpoint.as_deref()),
-            &self.defaults.env,
-            &region,
-        )?;
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let client = clients
-            .entry((region.clone(), endpoint.clone()))
-            .or_insert_with(|| {
-                rolesanywhere::Client::new(self.http.clone(), endpoint, region, self.clock.clone())
-            });
-        Ok(client.clone())
+    pub fn new(store: Arc<Store>, vendor: Arc<Vendor>) -> Self {
+        Self { store, vendor }
     }
 }
 
@@ -271,126 +193,15 @@ async fn serve_credentials(
         return Err(Refusal::invalid_token());
     }
 
-    let identity = state.identities.load(&binding.files).map_err(|error| {
-        tracing::error!(binding = %name, error = %error, "cannot load the binding's certificate or key");
-        identity_refusal(&name)
-    })?;
-    if let Err(error) = identity.ensure_valid_at(state.clock.now()) {
-        tracing::error!(binding = %name, error = %error, "the binding's certificate is not valid now");
-        return Err(Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CertificateNotValid",
-            format!(
-                "the certificate of binding {name} is not valid now; see the needroleshere log"
-            ),
-        ));
-    }
-    let client = state.client_for(&binding).map_err(|error| {
-        tracing::error!(binding = %name, error = %error, "no usable CreateSession endpoint");
+    let credentials = state.vendor.credentials(&binding).await.map_err(|error| {
+        let (status, code, what) = error.class();
         Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "BadEndpoint",
-            format!("binding {name} has no usable endpoint; see the needroleshere log"),
+            status,
+            code,
+            format!("{what} for binding {name}; see the needroleshere log"),
         )
     })?;
-
-    let mut fingerprint = Sha256::new();
-    fingerprint.update(identity.fingerprint());
-    fingerprint.update(format!("{:?}", binding.session));
-    fingerprint.update(client.endpoint().as_str());
-    let key = (name.clone(), fingerprint.finalize().into());
-    let source = Source::new(
-        client,
-        binding.files.clone(),
-        binding.session.clone(),
-        state.identities.clone(),
-    );
-    let fetcher = move || -> Fetcher<SourceError> {
-        Arc::new(move || {
-            let source = source.clone();
-            Box::pin(async move { source.fetch().await })
-        })
-    };
-    let credentials = state.cache.get(key, fetcher).await.map_err(|error| {
-        tracing::error!(binding = %name, error = %format!("{:#}", anyhow::Error::new(error.clone())), "no credentials");
-        upstream_refusal(&name, &error)
-    })?;
-    tracing::debug!(binding = %name, access_key_id = %credentials.access_key_id, "vended credentials");
     Ok(success(&credentials, &binding))
-}
-
-fn identity_refusal(name: &BindingName) -> Refusal {
-    Refusal::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "IdentityUnavailable",
-        format!(
-            "the certificate or key of binding {name} cannot be used; see the needroleshere log"
-        ),
-    )
-}
-
-fn upstream_refusal(name: &BindingName, error: &CacheError<SourceError>) -> Refusal {
-    let (status, code, what) = match error {
-        CacheError::Source(source) => match source.as_ref() {
-            SourceError::Identity(_) => return identity_refusal(name),
-            SourceError::Service(RolesAnywhereError::Service { status, .. })
-                if *status == 429 || *status >= 500 =>
-            {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UpstreamUnavailable",
-                    "IAM Roles Anywhere is unavailable",
-                )
-            }
-            SourceError::Service(RolesAnywhereError::Service { .. }) => (
-                StatusCode::BAD_GATEWAY,
-                "UpstreamRefused",
-                "IAM Roles Anywhere refused the request",
-            ),
-            SourceError::Service(RolesAnywhereError::Transport { source, .. })
-                if source.is_timeout() =>
-            {
-                (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "UpstreamTimeout",
-                    "IAM Roles Anywhere did not answer in time",
-                )
-            }
-            SourceError::Service(RolesAnywhereError::Transport { .. }) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UpstreamUnavailable",
-                "IAM Roles Anywhere cannot be reached",
-            ),
-            SourceError::Service(RolesAnywhereError::BadResponse { .. }) => (
-                StatusCode::BAD_GATEWAY,
-                "UpstreamInvalid",
-                "IAM Roles Anywhere gave an unreadable answer",
-            ),
-            SourceError::Service(RolesAnywhereError::Identity(_)) => return identity_refusal(name),
-            SourceError::Service(
-                RolesAnywhereError::BadEndpoint(_) | RolesAnywhereError::NoFipsEndpoint { .. },
-            ) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "BadEndpoint",
-                "the endpoint is misconfigured",
-            ),
-        },
-        CacheError::Timeout(_) => (
-            StatusCode::GATEWAY_TIMEOUT,
-            "UpstreamTimeout",
-            "IAM Roles Anywhere did not answer in time",
-        ),
-        CacheError::Aborted => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            "the credential fetch failed",
-        ),
-    };
-    Refusal::new(
-        status,
-        code,
-        format!("{what} for binding {name}; see the needroleshere log"),
-    )
 }
 
 fn success(credentials: &Credentials, binding: &Binding) -> Response {

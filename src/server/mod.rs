@@ -6,6 +6,7 @@
 //! nothing of where credentials come from: they ask the [`crate::cache`].
 
 pub mod ecs;
+pub mod vend;
 
 use std::sync::Arc;
 use std::time::Duration;

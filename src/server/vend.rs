@@ -1,0 +1,251 @@
+//! From a binding to credentials, for every front: load the identity (a `stat` per file when
+//! unchanged), check its validity, pick the CreateSession client for the binding's region
+//! and endpoint, and ask the cache, keyed by the binding and a fingerprint of its
+//! certificate and request, so a renewed certificate gets fresh credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::arn::Region;
+use crate::binding::{Binding, BindingName};
+use crate::cache::{Cache, CacheError, Fetcher, Policy};
+use crate::clock::Clock;
+use crate::credentials::Credentials;
+use crate::env::Environment;
+use crate::identity::{IdentityCache, IdentityError};
+use crate::rolesanywhere::{self, RolesAnywhereError, Source, SourceError};
+
+/// Where CreateSession goes when a binding does not say.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// `serve --region`.
+    pub region: Option<Region>,
+    /// `serve --endpoint`.
+    pub endpoint: Option<String>,
+    pub env: Environment,
+}
+
+/// Why a binding got no credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum VendError {
+    #[error("cannot load the certificate or key")]
+    Identity(#[source] IdentityError),
+    #[error("the certificate is not valid now")]
+    CertificateNotValid(#[source] IdentityError),
+    #[error("no usable CreateSession endpoint")]
+    Endpoint(#[source] RolesAnywhereError),
+    #[error(transparent)]
+    Upstream(CacheError<SourceError>),
+}
+
+impl VendError {
+    /// The HTTP status, a stable code and a short description for the caller; the detail
+    /// stays in the log.
+    pub fn class(&self) -> (StatusCode, &'static str, &'static str) {
+        const IDENTITY: (StatusCode, &str, &str) = (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "IdentityUnavailable",
+            "the certificate or key cannot be used",
+        );
+        const ENDPOINT: (StatusCode, &str, &str) = (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "BadEndpoint",
+            "the CreateSession endpoint is misconfigured",
+        );
+        match self {
+            Self::Identity(_) => IDENTITY,
+            Self::CertificateNotValid(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "CertificateNotValid",
+                "the certificate is not valid now",
+            ),
+            Self::Endpoint(_) => ENDPOINT,
+            Self::Upstream(CacheError::Source(source)) => match source.as_ref() {
+                SourceError::Identity(_)
+                | SourceError::Service(RolesAnywhereError::Identity(_)) => IDENTITY,
+                SourceError::Service(RolesAnywhereError::Service { status, .. })
+                    if *status == 429 || *status >= 500 =>
+                {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "UpstreamUnavailable",
+                        "IAM Roles Anywhere is unavailable",
+                    )
+                }
+                SourceError::Service(RolesAnywhereError::Service { .. }) => (
+                    StatusCode::BAD_GATEWAY,
+                    "UpstreamRefused",
+                    "IAM Roles Anywhere refused the request",
+                ),
+                SourceError::Service(RolesAnywhereError::Transport { source, .. })
+                    if source.is_timeout() =>
+                {
+                    (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "UpstreamTimeout",
+                        "IAM Roles Anywhere did not answer in time",
+                    )
+                }
+                SourceError::Service(RolesAnywhereError::Transport { .. }) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UpstreamUnavailable",
+                    "IAM Roles Anywhere cannot be reached",
+                ),
+                SourceError::Service(RolesAnywhereError::BadResponse { .. }) => (
+                    StatusCode::BAD_GATEWAY,
+                    "UpstreamInvalid",
+                    "IAM Roles Anywhere gave an unreadable answer",
+                ),
+                SourceError::Service(
+                    RolesAnywhereError::BadEndpoint(_) | RolesAnywhereError::NoFipsEndpoint { .. },
+                ) => ENDPOINT,
+            },
+            Self::Upstream(CacheError::Timeout(_)) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "UpstreamTimeout",
+                "IAM Roles Anywhere did not answer in time",
+            ),
+            Self::Upstream(CacheError::Aborted) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the credential fetch failed",
+            ),
+        }
+    }
+}
+
+/// Turns bindings into credentials; shared by every front of one `serve` process.
+pub struct Vendor {
+    identities: Arc<IdentityCache>,
+    cache: Cache<(BindingName, [u8; 32]), SourceError>,
+    http: reqwest::Client,
+    defaults: Defaults,
+    clients: Mutex<HashMap<(Region, Url), rolesanywhere::Client>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vendor")
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vendor {
+    pub fn new(
+        http: reqwest::Client,
+        defaults: Defaults,
+        clock: Arc<dyn Clock>,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            identities: Arc::new(IdentityCache::default()),
+            cache: Cache::new(clock.clone(), policy),
+            http,
+            defaults,
+            clients: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Credentials for `binding`. Failures are logged here with their whole cause.
+    pub async fn credentials(&self, binding: &Binding) -> Result<Arc<Credentials>, VendError> {
+        let result = self.fetch(binding).await;
+        match &result {
+            Ok(credentials) => {
+                tracing::debug!(binding = %binding.name, access_key_id = %credentials.access_key_id, "vended credentials");
+            }
+            Err(error) => {
+                let chain = match error {
+                    VendError::Upstream(e) => format!("{:#}", anyhow::Error::new(e.clone())),
+                    other => format!("{:#}", anyhow::anyhow!("{other}: {}", source_chain(other))),
+                };
+                tracing::error!(binding = %binding.name, error = %chain, "no credentials");
+            }
+        }
+        result
+    }
+
+    async fn fetch(&self, binding: &Binding) -> Result<Arc<Credentials>, VendError> {
+        let identity = self
+            .identities
+            .load(&binding.files)
+            .map_err(VendError::Identity)?;
+        identity
+            .ensure_valid_at(self.clock.now())
+            .map_err(VendError::CertificateNotValid)?;
+        let client = self.client_for(binding).map_err(VendError::Endpoint)?;
+
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(identity.fingerprint());
+        fingerprint.update(format!("{:?}", binding.session));
+        fingerprint.update(client.endpoint().as_str());
+        let key = (binding.name.clone(), fingerprint.finalize().into());
+        let source = Source::new(
+            client,
+            binding.files.clone(),
+            binding.session.clone(),
+            self.identities.clone(),
+        );
+        let fetcher = move || -> Fetcher<SourceError> {
+            Arc::new(move || {
+                let source = source.clone();
+                Box::pin(async move { source.fetch().await })
+            })
+        };
+        self.cache
+            .get(key, fetcher)
+            .await
+            .map_err(VendError::Upstream)
+    }
+
+    /// The CreateSession client for `binding`: its region and endpoint, else the defaults.
+    fn client_for(&self, binding: &Binding) -> Result<rolesanywhere::Client, RolesAnywhereError> {
+        let region = binding
+            .region
+            .clone()
+            .or_else(|| self.defaults.region.clone())
+            .or_else(|| {
+                self.defaults
+                    .env
+                    .region
+                    .as_deref()
+                    .and_then(|r| r.parse().ok())
+            })
+            .unwrap_or_else(|| binding.session.trust_anchor_arn.region());
+        let endpoint = rolesanywhere::resolve_endpoint(
+            binding
+                .endpoint
+                .as_deref()
+                .or(self.defaults.endpoint.as_deref()),
+            &self.defaults.env,
+            &region,
+        )?;
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let client = clients
+            .entry((region.clone(), endpoint.clone()))
+            .or_insert_with(|| {
+                rolesanywhere::Client::new(self.http.clone(), endpoint, region, self.clock.clone())
+            });
+        Ok(client.clone())
+    }
+}
+
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut next = error.source();
+    while let Some(e) = next {
+        parts.push(e.to_string());
+        next = e.source();
+    }
+    parts.join(": ")
+}
