@@ -122,6 +122,9 @@ pub enum Mode {
     EcsRelative,
     /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` carrying `?access_token=`.
     EcsRelativeQuery,
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`: served by an IMDS listener dedicated to this
+    /// binding (socket named `imds-NAME` or `serve --listen-imds ADDR=NAME`); no token.
+    Imds,
 }
 
 impl Mode {
@@ -132,6 +135,7 @@ impl Mode {
             Self::EcsFullQuery => "EcsFullQuery",
             Self::EcsRelative => "EcsRelative",
             Self::EcsRelativeQuery => "EcsRelativeQuery",
+            Self::Imds => "Imds",
         }
     }
 
@@ -141,6 +145,7 @@ impl Mode {
             Self::EcsFullQuery,
             Self::EcsRelative,
             Self::EcsRelativeQuery,
+            Self::Imds,
         ]
         .into_iter()
         .find(|m| m.kind() == kind)
@@ -153,6 +158,12 @@ impl Mode {
 
     fn uses_full_uri(self) -> bool {
         matches!(self, Self::EcsFull | Self::EcsFullQuery)
+    }
+
+    /// Whether consumers authenticate with a token (every mode but IMDS, where the listener
+    /// decides the binding).
+    pub fn uses_token(self) -> bool {
+        self != Self::Imds
     }
 }
 
@@ -480,8 +491,22 @@ pub fn render_env(
     token: &AccessToken,
     token_file: Option<&Path>,
 ) -> Result<Secret, BindingError> {
-    if token_file.is_some() && mode.token_in_query() {
+    if token_file.is_some() && (mode.token_in_query() || !mode.uses_token()) {
         return Err(BindingError::TokenFileWithQueryMode(mode));
+    }
+    if mode == Mode::Imds {
+        let url = url.ok_or(BindingError::UrlRequired { mode })?;
+        if url.scheme() != "http" || url.host_str().is_none() {
+            return Err(BindingError::BadUrl(url.to_string()));
+        }
+        let mut base = url.clone();
+        base.set_path("");
+        base.set_query(None);
+        base.set_fragment(None);
+        let endpoint = base.as_str().trim_end_matches('/');
+        return Ok(Secret::new(format!(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT={endpoint}\nAWS_EC2_METADATA_V1_DISABLED=true\n"
+        )));
     }
     let mut location = if mode.uses_full_uri() {
         let url = url.ok_or(BindingError::UrlRequired { mode })?;

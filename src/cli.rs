@@ -100,6 +100,9 @@ pub struct BindArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
 
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
     /// How consumers reach `serve` and present the token.
     #[arg(long, value_enum, default_value_t = Mode::EcsFull)]
     pub mode: Mode,
@@ -139,25 +142,50 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub dir: ConfigDirArgs,
 
-    /// Region for bindings that name none; defaults to AWS_REGION, AWS_DEFAULT_REGION, then
-    /// each binding's trust anchor region.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<Region>,
-
-    /// CreateSession endpoint for bindings that name none.
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub endpoint: EndpointArgs,
 
-    /// Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable.
+    /// Serve this one identity over IMDSv2 on 127.0.0.1:--port, as `aws_signing_helper
+    /// serve` does, instead of role bindings.
+    #[command(flatten)]
+    pub identity: Option<IdentityArgs>,
+
+    /// ECS endpoint address when not socket-activated: IP:PORT or unix:/path. Repeatable.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<ListenAddr>,
+
+    /// IMDS endpoint for binding NAME (in imds mode): ADDR=NAME. Repeatable. A socket passed
+    /// by systemd with FileDescriptorName=imds-NAME does the same.
+    #[arg(long, value_name = "ADDR=NAME", value_parser = parse_imds_listen)]
+    pub listen_imds: Vec<(ListenAddr, BindingName)>,
+
+    /// Answer IMDS requests that carry no session token (IMDSv1). Off by default.
+    #[arg(long)]
+    pub imds_v1: bool,
+
+    /// IP TTL of IMDS answers (the token hop limit).
+    #[arg(long, value_name = "HOPS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub hop_limit: u32,
+
+    /// Port on 127.0.0.1 for the single-identity IMDS server (with the identity flags).
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 9911,
+        requires = "certificate"
+    )]
+    pub port: u16,
 
     /// Log every request to stderr; never logs secrets.
     #[arg(long)]
     pub debug: bool,
+}
+
+fn parse_imds_listen(text: &str) -> Result<(ListenAddr, BindingName), String> {
+    let (addr, name) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not ADDR=NAME (e.g. 169.254.169.254:80=web)"))?;
+    Ok((addr.parse()?, parse_binding_name(name)?))
 }
 
 fn parse_binding_name(text: &str) -> Result<BindingName, String> {
@@ -166,10 +194,19 @@ fn parse_binding_name(text: &str) -> Result<BindingName, String> {
 }
 
 /// The certificate, key and role flags shared by every command that signs.
+///
+/// Clap does not make a flattened group's required flags optional when the group is
+/// (`serve` takes these optionally), so the flags are optional here, the group requires all
+/// of them once any is given, and [`parse`] requires the group where it is not optional.
 #[derive(Debug, Clone, Args)]
+#[group(
+    id = "identity",
+    multiple = true,
+    requires_all = ["certificate", "private_key", "trust_anchor_arn", "profile_arn", "role_arn"]
+)]
 pub struct IdentityArgs {
     /// Certificate file (PEM or DER); may hold the full chain. Repeat for several files.
-    #[arg(long, value_name = "PATH", required = true)]
+    #[arg(long, value_name = "PATH")]
     pub certificate: Vec<PathBuf>,
 
     /// File of intermediate CA certificates, added to the chain after the certificate files.
@@ -178,7 +215,7 @@ pub struct IdentityArgs {
 
     /// Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384).
     #[arg(long, value_name = "PATH")]
-    pub private_key: PathBuf,
+    pub private_key: Option<PathBuf>,
 
     /// Password of an encrypted PKCS#8 private key.
     #[arg(
@@ -191,26 +228,32 @@ pub struct IdentityArgs {
 
     /// ARN of the trust anchor that issued the certificate.
     #[arg(long, value_name = "ARN")]
-    pub trust_anchor_arn: TrustAnchorArn,
+    pub trust_anchor_arn: Option<TrustAnchorArn>,
 
     /// ARN of the Roles Anywhere profile.
     #[arg(long, value_name = "ARN")]
-    pub profile_arn: ProfileArn,
+    pub profile_arn: Option<ProfileArn>,
 
     /// ARN of the role to assume.
     #[arg(long, value_name = "ARN")]
-    pub role_arn: RoleArn,
+    pub role_arn: Option<RoleArn>,
 
-    /// Lifetime of the credentials in seconds (900 to 43200).
-    #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = parse_duration)]
-    pub session_duration: SessionDuration,
+    /// Lifetime of the credentials in seconds (900 to 43200) [default: 3600].
+    // No clap default: it would make an optional group of these flags always present.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub session_duration: Option<SessionDuration>,
 
     /// Role session name (2 to 64 characters of letters, digits and +=,.@_-).
     #[arg(long, visible_alias = "session-name", value_name = "NAME")]
     pub role_session_name: Option<RoleSessionName>,
+}
 
-    /// Region to call; defaults to the trust anchor's region, then AWS_REGION or
-    /// AWS_DEFAULT_REGION.
+/// Where CreateSession goes and how it is trusted.
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// Region to call. credential-process and bind default to the trust anchor's region,
+    /// then AWS_REGION; serve uses each binding's, then this, then AWS_REGION, then the
+    /// trust anchor's.
     #[arg(long, value_name = "REGION")]
     pub region: Option<Region>,
 
@@ -264,6 +307,9 @@ pub struct CredentialProcessArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
 
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
     /// Log each step (signing details, endpoint, status) to stderr; never logs secrets.
     #[arg(long)]
     pub debug: bool,
@@ -281,25 +327,40 @@ pub struct RoleSource {
 
 impl IdentityArgs {
     /// Turns the flags and the environment into a [`RoleSource`].
-    pub fn resolve(&self, env: &Environment) -> anyhow::Result<RoleSource> {
-        let region = match &self.region {
-            Some(region) => region.clone(),
-            None => self.trust_anchor_arn.region(),
+    pub fn resolve(
+        &self,
+        endpoint: &EndpointArgs,
+        env: &Environment,
+    ) -> anyhow::Result<RoleSource> {
+        let (Some(private_key), Some(trust_anchor_arn), Some(profile_arn), Some(role_arn)) = (
+            &self.private_key,
+            &self.trust_anchor_arn,
+            &self.profile_arn,
+            &self.role_arn,
+        ) else {
+            anyhow::bail!("missing {}", self.missing().join(", "));
         };
-        let endpoint = rolesanywhere::resolve_endpoint(self.endpoint.as_deref(), env, &region)?;
-        let transport = self.tls.settings(env);
+        if self.certificate.is_empty() {
+            anyhow::bail!("missing --certificate <PATH>");
+        }
+        let region = match &endpoint.region {
+            Some(region) => region.clone(),
+            None => trust_anchor_arn.region(),
+        };
+        let transport = endpoint.tls.settings(env);
+        let endpoint = rolesanywhere::resolve_endpoint(endpoint.endpoint.as_deref(), env, &region)?;
         Ok(RoleSource {
             files: IdentityFiles {
                 certificates: self.certificate.clone(),
                 intermediates: self.intermediates.clone(),
-                private_key: self.private_key.clone(),
+                private_key: private_key.clone(),
                 pkcs8_password: self.pkcs8_password.clone().map(Secret::new),
             },
             session: SessionRequest {
-                trust_anchor_arn: self.trust_anchor_arn.clone(),
-                profile_arn: self.profile_arn.clone(),
-                role_arn: self.role_arn.clone(),
-                duration: self.session_duration,
+                trust_anchor_arn: trust_anchor_arn.clone(),
+                profile_arn: profile_arn.clone(),
+                role_arn: role_arn.clone(),
+                duration: self.session_duration.unwrap_or(SessionDuration::DEFAULT),
                 role_session_name: self.role_session_name.clone(),
             },
             region,
@@ -307,6 +368,51 @@ impl IdentityArgs {
             transport,
         })
     }
+
+    /// The required flags that were not given.
+    fn missing(&self) -> Vec<&'static str> {
+        let given = [
+            (!self.certificate.is_empty(), "--certificate <PATH>"),
+            (self.private_key.is_some(), "--private-key <PATH>"),
+            (self.trust_anchor_arn.is_some(), "--trust-anchor-arn <ARN>"),
+            (self.profile_arn.is_some(), "--profile-arn <ARN>"),
+            (self.role_arn.is_some(), "--role-arn <ARN>"),
+        ];
+        given
+            .into_iter()
+            .filter(|(present, _)| !present)
+            .map(|(_, flag)| flag)
+            .collect()
+    }
+}
+
+/// Parses the command line; a usage error exits with status 2 and clap's message.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory as _, Parser as _};
+    let cli = Cli::parse();
+    let identity = match &cli.command {
+        Command::CredentialProcess(args) => Some((&args.identity, "credential-process")),
+        Command::Bind(args) => Some((&args.identity, "bind")),
+        Command::Unbind(_) | Command::Serve(_) => None,
+    };
+    if let Some((identity, name)) = identity {
+        let missing = identity.missing();
+        if !missing.is_empty() {
+            let mut command = Cli::command();
+            command.build();
+            let mut target = command.find_subcommand(name).cloned().unwrap_or(command);
+            target
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    format!(
+                        "the following required arguments were not provided:\n  {}",
+                        missing.join("\n  ")
+                    ),
+                )
+                .exit();
+        }
+    }
+    cli
 }
 
 /// Runs a parsed command line.
@@ -329,7 +435,7 @@ async fn bind(args: &BindArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyh
              give an unencrypted key readable only by the serve user"
         );
     }
-    let source = args.identity.resolve(env)?;
+    let source = args.identity.resolve(&args.endpoint, env)?;
     // Check everything that does not need the network before calling it.
     if args.token_file && args.mode.token_in_query() {
         return Err(BindingError::TokenFileWithQueryMode(args.mode).into());
@@ -358,8 +464,8 @@ async fn bind(args: &BindArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyh
         args.mode,
         files,
         source.session.clone(),
-        args.identity.region.clone(),
-        args.identity.endpoint.clone(),
+        args.endpoint.region.clone(),
+        args.endpoint.endpoint.clone(),
     )?;
     let name = &args.name;
     let token_path = args.token_file.then(|| dir.token_path(name));
@@ -419,25 +525,16 @@ fn unbind(args: &UnbindArgs, env: &Environment) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    use crate::server::{self, ecs, vend};
+    use crate::activation::{self, Listener, NamedListener};
+    use crate::server::{self, Front, ecs, imds, vend};
     use sd_notify::NotifyState;
 
-    let dir = args.dir.resolve(&env)?;
     // Signal handlers first, so a SIGTERM right after READY=1 still drains and exits 0.
     let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
-    let mut listeners = crate::activation::inherited(&env)?;
-    for addr in &args.listen {
-        listeners.push(crate::activation::bind(addr).await?);
-    }
-    if listeners.is_empty() {
-        anyhow::bail!(
-            "nothing to listen on: start under systemd socket activation or give --listen ADDR"
-        );
-    }
-    let http = transport::build_client(&args.tls.settings(&env))?;
+    let http = transport::build_client(&args.endpoint.tls.settings(&env))?;
     let defaults = vend::Defaults {
-        region: args.region.clone(),
-        endpoint: args.endpoint.clone(),
+        region: args.endpoint.region.clone(),
+        endpoint: args.endpoint.endpoint.clone(),
         env: env.clone(),
     };
     let vendor = Arc::new(vend::Vendor::new(
@@ -446,28 +543,102 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
         clock,
         crate::cache::Policy::default(),
     ));
-    let state = Arc::new(ecs::EcsState::new(
-        Arc::new(crate::binding::Store::new(dir.clone())),
-        vendor,
-    ));
-    let described: Vec<String> = listeners.iter().map(|l| l.describe()).collect();
-    tracing::info!(listeners = ?described, directory = %dir.path().display(), "serving");
-    let status = format!(
-        "serving bindings from {} on {}",
-        dir.path().display(),
-        described.join(", ")
+    let tokens = Arc::new(
+        imds::Tokens::generate().map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?,
     );
-    crate::activation::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
-    crate::activation::spawn_watchdog(&env);
+    let imds_front = |listener: NamedListener, target: imds::Target| {
+        let local_addr = match &listener.listener {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(_) => None,
+        };
+        let options = imds::ImdsOptions {
+            allow_v1: args.imds_v1,
+            local_addr,
+        };
+        let state = imds::ImdsState::new(vendor.clone(), tokens.clone(), target, options);
+        Front {
+            listener,
+            router: imds::router(Arc::new(state)),
+            ip_ttl: Some(args.hop_limit),
+        }
+    };
 
-    server::serve(
-        listeners,
-        ecs::router(state),
-        server::Limits::default(),
-        shutdown,
-    )
-    .await;
-    crate::activation::notify(&[NotifyState::Stopping]);
+    let mut fronts = Vec::new();
+    let inherited = activation::inherited(&env)?;
+    let status = if let Some(identity) = &args.identity {
+        // The `aws_signing_helper serve` way: one identity, IMDSv2, no binding files.
+        let source = identity.resolve(&args.endpoint, &env)?;
+        let (binding, _) = Binding::create(
+            "default".parse()?,
+            Mode::Imds,
+            source.files.clone(),
+            source.session.clone(),
+            args.endpoint.region.clone(),
+            args.endpoint.endpoint.clone(),
+        )?;
+        let target = imds::Target::Fixed(Arc::new(binding));
+        let mut listeners = inherited;
+        if listeners.is_empty() {
+            let local = ListenAddr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)));
+            listeners.push(activation::bind(&local).await?);
+        }
+        for listener in listeners {
+            fronts.push(imds_front(listener, target.clone()));
+        }
+        format!("serving {} over IMDS", source.session.role_arn)
+    } else {
+        let dir = args.dir.resolve(&env)?;
+        let store = Arc::new(crate::binding::Store::new(dir.clone()));
+        let ecs_router = ecs::router(Arc::new(ecs::EcsState::new(store.clone(), vendor.clone())));
+        let ecs_front = |listener| Front {
+            listener,
+            router: ecs_router.clone(),
+            ip_ttl: None,
+        };
+        for listener in inherited {
+            let imds_binding = listener
+                .name
+                .as_deref()
+                .and_then(|n| n.strip_prefix("imds-"))
+                .map(str::parse::<BindingName>)
+                .transpose()
+                .context("a socket named imds-NAME needs a valid binding NAME")?;
+            match imds_binding {
+                Some(name) => {
+                    let target = imds::Target::Stored {
+                        store: store.clone(),
+                        name,
+                    };
+                    fronts.push(imds_front(listener, target));
+                }
+                None => fronts.push(ecs_front(listener)),
+            }
+        }
+        for addr in &args.listen {
+            fronts.push(ecs_front(activation::bind(addr).await?));
+        }
+        for (addr, name) in &args.listen_imds {
+            let target = imds::Target::Stored {
+                store: store.clone(),
+                name: name.clone(),
+            };
+            fronts.push(imds_front(activation::bind(addr).await?, target));
+        }
+        format!("serving bindings from {}", dir.path().display())
+    };
+    if fronts.is_empty() {
+        anyhow::bail!(
+            "nothing to listen on: start under systemd socket activation or give --listen ADDR"
+        );
+    }
+    let described: Vec<String> = fronts.iter().map(|f| f.listener.describe()).collect();
+    tracing::info!(listeners = ?described, "{status}");
+    let status = format!("{status} on {}", described.join(", "));
+    activation::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    activation::spawn_watchdog(&env);
+
+    server::serve(fronts, server::Limits::default(), shutdown).await;
+    activation::notify(&[NotifyState::Stopping]);
     Ok(())
 }
 
@@ -476,7 +647,7 @@ async fn credential_process(
     env: &Environment,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    let source = args.identity.resolve(env)?;
+    let source = args.identity.resolve(&args.endpoint, env)?;
     let credentials = fetch(&source, clock).await?;
     println!("{}", credentials.to_credential_process_json());
     Ok(())
@@ -533,7 +704,10 @@ mod tests {
         let Command::CredentialProcess(args) = parse(BASE).unwrap().command else {
             panic!("not credential-process")
         };
-        let source = args.identity.resolve(&Environment::default()).unwrap();
+        let source = args
+            .identity
+            .resolve(&args.endpoint, &Environment::default())
+            .unwrap();
         assert_eq!(source.region.as_str(), "ap-northeast-1");
         assert_eq!(
             source.endpoint.as_str(),
@@ -563,7 +737,10 @@ mod tests {
         let Command::CredentialProcess(args) = parse(&args).unwrap().command else {
             panic!("not credential-process")
         };
-        let source = args.identity.resolve(&Environment::default()).unwrap();
+        let source = args
+            .identity
+            .resolve(&args.endpoint, &Environment::default())
+            .unwrap();
         assert_eq!(source.region.as_str(), "eu-west-1");
         assert!(!source.transport.verify_tls);
         assert_eq!(source.files.intermediates, vec![PathBuf::from("/i.pem")]);

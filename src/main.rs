@@ -4,11 +4,10 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use needroleshere::cli::{self, Cli};
+use needroleshere::cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     init_logging(cli.command.debug());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

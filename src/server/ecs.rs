@@ -179,7 +179,7 @@ async fn serve_credentials(
             )
         }
     })?;
-    if !binding.accepts(&token) {
+    if !binding.mode.uses_token() || !binding.accepts(&token) {
         tracing::warn!(binding = %name, "refused a token with a wrong secret");
         return Err(Refusal::invalid_token());
     }

@@ -6,6 +6,7 @@
 //! nothing of where credentials come from: they ask the [`crate::cache`].
 
 pub mod ecs;
+pub mod imds;
 pub mod vend;
 
 use std::sync::Arc;
@@ -42,13 +43,18 @@ impl Default for Limits {
     }
 }
 
-/// Serves `router` on every listener until `shutdown` turns true, then drains.
-pub async fn serve(
-    listeners: Vec<NamedListener>,
-    router: axum::Router,
-    limits: Limits,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// A listener and what it serves.
+#[derive(Debug)]
+pub struct Front {
+    pub listener: NamedListener,
+    pub router: axum::Router,
+    /// IP TTL of every packet sent on its TCP connections: the IMDS hop limit, which keeps
+    /// tokens from travelling further than that many hops (e.g. out of a container).
+    pub ip_ttl: Option<u32>,
+}
+
+/// Serves every front until `shutdown` turns true, then drains.
+pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
     let graceful = Arc::new(GracefulShutdown::new());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -59,9 +65,14 @@ pub async fn serve(
     let http = Arc::new(http);
 
     let mut accepting = tokio::task::JoinSet::new();
-    for named in listeners {
+    for front in fronts {
+        let Front {
+            listener: named,
+            router,
+            ip_ttl,
+        } = front;
         let description = named.describe();
-        let (router, permits, http) = (router.clone(), permits.clone(), http.clone());
+        let (permits, http) = (permits.clone(), http.clone());
         let graceful = graceful.clone();
         accepting.spawn(async move {
             loop {
@@ -73,6 +84,11 @@ pub async fn serve(
                 let accepted = match &named.listener {
                     Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
                         let _ = s.set_nodelay(true);
+                        if let Some(ttl) = ip_ttl {
+                            if let Err(error) = s.set_ttl(ttl) {
+                                tracing::warn!(%error, ttl, "cannot set the hop limit");
+                            }
+                        }
                         Connection::Tcp(s)
                     }),
                     Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::Unix(s)),

@@ -208,9 +208,10 @@ impl Vendor {
             .map_err(VendError::Upstream)
     }
 
-    /// The CreateSession client for `binding`: its region and endpoint, else the defaults.
-    fn client_for(&self, binding: &Binding) -> Result<rolesanywhere::Client, RolesAnywhereError> {
-        let region = binding
+    /// The region `binding` calls: its own, else `serve --region`, else the environment's,
+    /// else its trust anchor's.
+    pub fn region_for(&self, binding: &Binding) -> Region {
+        binding
             .region
             .clone()
             .or_else(|| self.defaults.region.clone())
@@ -221,7 +222,12 @@ impl Vendor {
                     .as_deref()
                     .and_then(|r| r.parse().ok())
             })
-            .unwrap_or_else(|| binding.session.trust_anchor_arn.region());
+            .unwrap_or_else(|| binding.session.trust_anchor_arn.region())
+    }
+
+    /// The CreateSession client for `binding`: its region and endpoint, else the defaults.
+    fn client_for(&self, binding: &Binding) -> Result<rolesanywhere::Client, RolesAnywhereError> {
+        let region = self.region_for(binding);
         let endpoint = rolesanywhere::resolve_endpoint(
             binding
                 .endpoint

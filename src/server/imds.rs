@@ -1,0 +1,476 @@
+//! EC2 instance metadata (IMDS v1/v2) emulation: one identity per listener, since IMDS
+//! carries no caller identity (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html>).
+//!
+//! * `PUT /latest/api/token` with `X-aws-ec2-metadata-token-ttl-seconds: 1..21600` answers a
+//!   token and echoes the TTL header (the Rust SDK needs the echo). A missing or invalid TTL
+//!   is 400; a request carrying `X-Forwarded-For` gets no token (403), as on EC2. Tokens are
+//!   stateless: base64url(expiry ‖ HMAC-SHA256(process key, expiry ‖ listener)), so they
+//!   cannot be forged, expire, and do not work on another listener.
+//! * GETs present the token in `X-aws-ec2-metadata-token`. A presented token that is invalid
+//!   or expired is 401, always; no token is allowed only with IMDSv1 enabled, else 401. SDKs
+//!   read 401 as "get a new token", so 401 is used for nothing else here.
+//! * Paths: `meta-data/iam/security-credentials/[ROLE]`, `…-extended/[ROLE]` (adds
+//!   `AccountId`), `meta-data/iam/info`, `meta-data/placement/region`,
+//!   `meta-data/placement/availability-zone`, `meta-data/instance-id`,
+//!   `dynamic/instance-identity/document`, with or without trailing slashes.
+//! * The `Host` header must name the listener's own address (or `localhost` on loopback):
+//!   a page on another origin cannot reach this through DNS rebinding.
+//! * Credentials come from the shared [`Vendor`], so they are never expired and are refreshed
+//!   well ahead; when none can be had the answer is an error status with a message, never a
+//!   `"Code":"Success"` document.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use super::vend::Vendor;
+use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
+use crate::credentials::format_rfc3339;
+
+/// The TTL header of token requests and responses.
+pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+/// The token header of metadata requests.
+pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+const MAX_TTL: u64 = 21600;
+const TOKEN_PATH: &str = "/latest/api/token";
+
+/// Which identity a listener serves.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A binding in the configuration directory, re-read on every request; it must be in
+    /// `imds` mode.
+    Stored {
+        store: Arc<Store>,
+        name: BindingName,
+    },
+    /// One identity given on the command line (the `aws_signing_helper serve` way).
+    Fixed(Arc<Binding>),
+}
+
+impl Target {
+    fn binding(&self) -> Result<Arc<Binding>, Reply> {
+        match self {
+            Self::Fixed(binding) => Ok(binding.clone()),
+            Self::Stored { store, name } => match store.load(name) {
+                Ok(binding) if binding.mode == Mode::Imds => Ok(binding),
+                Ok(binding) => {
+                    tracing::error!(binding = %name, mode = %binding.mode, "an IMDS listener names a binding that is not in imds mode; refusing to serve it without a token");
+                    Err(Reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("binding {name} is not an imds binding"),
+                    ))
+                }
+                Err(BindingError::NotFound { .. }) => Err(Reply(
+                    StatusCode::NOT_FOUND,
+                    format!("binding {name} is not bound"),
+                )),
+                Err(error) => {
+                    tracing::error!(binding = %name, error = %format!("{error:#}"), "cannot use binding file");
+                    Err(Reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("binding {name} cannot be read; see the needroleshere log"),
+                    ))
+                }
+            },
+        }
+    }
+}
+
+/// Settings of one IMDS listener.
+#[derive(Debug, Clone)]
+pub struct ImdsOptions {
+    /// Serve GETs without a token (IMDSv1).
+    pub allow_v1: bool,
+    /// The listener's own address, for the `Host` check; `None` (Unix sockets) skips it.
+    pub local_addr: Option<SocketAddr>,
+}
+
+/// Mints and checks session tokens.
+#[derive(Debug)]
+pub struct Tokens {
+    key: ring::hmac::Key,
+}
+
+impl Tokens {
+    /// A fresh random key: tokens do not outlive the process.
+    pub fn generate() -> Result<Self, ring::error::Unspecified> {
+        let key =
+            ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())?;
+        Ok(Self { key })
+    }
+
+    fn mint(&self, expiry: i64, scope: &str) -> String {
+        let expiry = expiry.to_be_bytes();
+        let tag = ring::hmac::sign(&self.key, &[&expiry[..], scope.as_bytes()].concat());
+        BASE64URL.encode([&expiry[..], tag.as_ref()].concat())
+    }
+
+    fn check(&self, token: &str, scope: &str, now: i64) -> bool {
+        let Ok(raw) = BASE64URL.decode(token.as_bytes()) else {
+            return false;
+        };
+        if raw.len() != 8 + 32 {
+            return false;
+        }
+        let (expiry, tag) = raw.split_at(8);
+        let signed =
+            ring::hmac::verify(&self.key, &[expiry, scope.as_bytes()].concat(), tag).is_ok();
+        let expiry = i64::from_be_bytes(expiry.try_into().unwrap_or([0; 8]));
+        signed && now < expiry
+    }
+}
+
+/// State of one IMDS listener.
+#[derive(Debug)]
+pub struct ImdsState {
+    vendor: Arc<Vendor>,
+    tokens: Arc<Tokens>,
+    target: Target,
+    options: ImdsOptions,
+    scope: String,
+}
+
+impl ImdsState {
+    pub fn new(
+        vendor: Arc<Vendor>,
+        tokens: Arc<Tokens>,
+        target: Target,
+        options: ImdsOptions,
+    ) -> Self {
+        let scope = match (&target, options.local_addr) {
+            (Target::Stored { name, .. }, addr) => format!("{name}@{addr:?}"),
+            (Target::Fixed(binding), addr) => format!("{}@{addr:?}", binding.name),
+        };
+        Self {
+            vendor,
+            tokens,
+            target,
+            options,
+            scope,
+        }
+    }
+}
+
+/// The router for one IMDS listener.
+pub fn router(state: Arc<ImdsState>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(state)
+}
+
+/// A plain-text answer that is not a success.
+#[derive(Debug)]
+struct Reply(StatusCode, String);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        text(self.0, self.1)
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(state): State<Arc<ImdsState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(reply) = check_host(&headers, state.options.local_addr) {
+        return reply.into_response();
+    }
+    let path = uri.path();
+    if path == TOKEN_PATH {
+        return if method == Method::PUT {
+            token(&state, &headers)
+        } else {
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use PUT for /latest/api/token",
+            )
+        };
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    }
+    let now = state.vendor.clock().now().unix_timestamp();
+    match headers.get(TOKEN_HEADER) {
+        Some(token) => {
+            let valid = token
+                .to_str()
+                .is_ok_and(|t| state.tokens.check(t, &state.scope, now));
+            if !valid {
+                return text(StatusCode::UNAUTHORIZED, "invalid or expired token");
+            }
+        }
+        None if state.options.allow_v1 => {}
+        None => {
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "a session token is required (IMDSv2): PUT /latest/api/token first",
+            );
+        }
+    }
+    metadata(&state, path).await
+}
+
+/// Allows only the listener's own address (or `localhost` on loopback) in `Host`.
+fn check_host(headers: &HeaderMap, local: Option<SocketAddr>) -> Result<(), Reply> {
+    let Some(local) = local else { return Ok(()) };
+    let forbidden = || {
+        Reply(
+            StatusCode::FORBIDDEN,
+            "the Host header does not name this metadata service".into(),
+        )
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(forbidden)?;
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && !port.contains(']') => {
+            (name, Some(port.parse::<u16>().map_err(|_| forbidden())?))
+        }
+        _ => (host, None),
+    };
+    if port.unwrap_or(80) != local.port() {
+        return Err(forbidden());
+    }
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let allowed = match name.parse::<IpAddr>() {
+        // A wildcard listener cannot know which of its addresses was dialled; any address
+        // literal is fine there, and names, the vehicle of DNS rebinding, still are not.
+        Ok(ip) => ip == local.ip() || local.ip().is_unspecified(),
+        Err(_) => name.eq_ignore_ascii_case("localhost") && local.ip().is_loopback(),
+    };
+    if allowed { Ok(()) } else { Err(forbidden()) }
+}
+
+fn token(state: &ImdsState, headers: &HeaderMap) -> Response {
+    if headers.contains_key("x-forwarded-for") {
+        return text(StatusCode::FORBIDDEN, "token requests may not be forwarded");
+    }
+    let ttl = headers
+        .get(TTL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ttl| (1..=MAX_TTL).contains(ttl));
+    let Some(ttl) = ttl else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("{TTL_HEADER} must be a number of seconds from 1 to {MAX_TTL}"),
+        );
+    };
+    let expiry = state.vendor.clock().now().unix_timestamp() + ttl as i64;
+    let mut response = text(StatusCode::OK, state.tokens.mint(expiry, &state.scope));
+    response
+        .headers_mut()
+        .insert(TTL_HEADER, HeaderValue::from(ttl));
+    response
+}
+
+async fn metadata(state: &ImdsState, path: &str) -> Response {
+    let binding = match state.target.binding() {
+        Ok(binding) => binding,
+        Err(reply) => return reply.into_response(),
+    };
+    let role = role_name(&binding);
+    let region = state.vendor.region_for(&binding);
+    let instance_id = instance_id(&binding);
+    let trimmed = path.trim_end_matches('/');
+    match trimmed {
+        "/latest" => text(StatusCode::OK, "dynamic\nmeta-data\n"),
+        "/latest/meta-data" => text(StatusCode::OK, "iam/\ninstance-id\nplacement/\n"),
+        "/latest/meta-data/iam" => text(StatusCode::OK, "info\nsecurity-credentials/\n"),
+        "/latest/meta-data/iam/security-credentials"
+        | "/latest/meta-data/iam/security-credentials-extended" => text(StatusCode::OK, role),
+        "/latest/meta-data/iam/info" => {
+            let now = format_rfc3339(state.vendor.clock().now());
+            json(&serde_json::json!({
+                "Code": "Success",
+                "LastUpdated": now,
+                "InstanceProfileArn": format!(
+                    "arn:{}:iam::{}:instance-profile/{role}",
+                    binding.session.role_arn.partition(),
+                    binding.session.role_arn.account()
+                ),
+                "InstanceProfileId": format!("AIPA{}", &digest_upper(binding.name.as_str())[..17]),
+            }))
+        }
+        "/latest/meta-data/placement" => text(StatusCode::OK, "availability-zone\nregion\n"),
+        "/latest/meta-data/placement/region" => text(StatusCode::OK, region.to_string()),
+        "/latest/meta-data/placement/availability-zone" => {
+            text(StatusCode::OK, format!("{region}a"))
+        }
+        "/latest/meta-data/instance-id" => text(StatusCode::OK, instance_id),
+        "/latest/dynamic" => text(StatusCode::OK, "instance-identity/\n"),
+        "/latest/dynamic/instance-identity" => text(StatusCode::OK, "document\n"),
+        "/latest/dynamic/instance-identity/document" => json(&serde_json::json!({
+            "accountId": binding.session.role_arn.account(),
+            "architecture": std::env::consts::ARCH,
+            "availabilityZone": format!("{region}a"),
+            "instanceId": instance_id,
+            "region": region.to_string(),
+            "version": "2017-09-30",
+        })),
+        other => {
+            let (extended, asked) = if let Some(r) =
+                other.strip_prefix("/latest/meta-data/iam/security-credentials/")
+            {
+                (false, r)
+            } else if let Some(r) =
+                other.strip_prefix("/latest/meta-data/iam/security-credentials-extended/")
+            {
+                (true, r)
+            } else {
+                return text(StatusCode::NOT_FOUND, "not found");
+            };
+            if asked != role {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    format!("no role {asked:?} here; the role is {role:?}"),
+                );
+            }
+            credentials(state, &binding, extended).await
+        }
+    }
+}
+
+async fn credentials(state: &ImdsState, binding: &Binding, extended: bool) -> Response {
+    let credentials = match state.vendor.credentials(binding).await {
+        Ok(credentials) => credentials,
+        Err(error) => {
+            let (status, _, what) = error.class();
+            return text(
+                status,
+                format!("no credentials: {what}; see the needroleshere log"),
+            );
+        }
+    };
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Document<'a> {
+        code: &'a str,
+        last_updated: String,
+        #[serde(rename = "Type")]
+        kind: &'a str,
+        access_key_id: &'a str,
+        secret_access_key: &'a str,
+        token: &'a str,
+        expiration: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account_id: Option<&'a str>,
+    }
+    let (Some(token), Some(expiration)) = (&credentials.session_token, credentials.expiration)
+    else {
+        // Roles Anywhere always returns both; IMDS clients need both.
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no credentials: the source gave no session token or expiry",
+        );
+    };
+    json(&Document {
+        code: "Success",
+        last_updated: format_rfc3339(state.vendor.clock().now()),
+        kind: "AWS-HMAC",
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: credentials.secret_access_key.expose(),
+        token: token.expose(),
+        expiration: format_rfc3339(expiration),
+        account_id: extended.then(|| binding.session.role_arn.account()),
+    })
+}
+
+fn json(value: &impl Serialize) -> Response {
+    // The documents here are maps of strings; serialising cannot fail.
+    text(
+        StatusCode::OK,
+        serde_json::to_string_pretty(value).unwrap_or_default(),
+    )
+}
+
+/// The role's name: the last segment of its ARN.
+fn role_name(binding: &Binding) -> String {
+    binding
+        .session
+        .role_arn
+        .as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn digest_upper(text: &str) -> String {
+    hex::encode_upper(Sha256::digest(text.as_bytes()))
+}
+
+/// A stable, instance-id-shaped name for the binding (`i-` and 17 hex digits).
+fn instance_id(binding: &Binding) -> String {
+    format!(
+        "i-{}",
+        &hex::encode(Sha256::digest(binding.name.as_str().as_bytes()))[..17]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn host_must_name_the_listener() {
+        let imds: SocketAddr = "169.254.169.254:80".parse().unwrap();
+        assert!(check_host(&host("169.254.169.254"), Some(imds)).is_ok());
+        assert!(check_host(&host("169.254.169.254:80"), Some(imds)).is_ok());
+        assert!(check_host(&host("evil.example:80"), Some(imds)).is_err());
+        assert!(check_host(&host("169.254.169.254:8080"), Some(imds)).is_err());
+        assert!(check_host(&host("localhost"), Some(imds)).is_err());
+        assert!(check_host(&HeaderMap::new(), Some(imds)).is_err());
+        let local: SocketAddr = "127.0.0.1:9911".parse().unwrap();
+        assert!(check_host(&host("127.0.0.1:9911"), Some(local)).is_ok());
+        assert!(check_host(&host("localhost:9911"), Some(local)).is_ok());
+        assert!(check_host(&host("127.0.0.1"), Some(local)).is_err());
+        let v6: SocketAddr = "[::1]:9911".parse().unwrap();
+        assert!(check_host(&host("[::1]:9911"), Some(v6)).is_ok());
+        assert!(check_host(&host("[::2]:9911"), Some(v6)).is_err());
+        assert!(check_host(&host("anything"), None).is_ok());
+        let any: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(check_host(&host("10.1.2.3"), Some(any)).is_ok());
+        assert!(check_host(&host("rebind.example"), Some(any)).is_err());
+    }
+
+    #[test]
+    fn tokens_expire_and_are_bound_to_their_listener() {
+        let tokens = Tokens::generate().unwrap();
+        let token = tokens.mint(1_000, "a");
+        assert!(tokens.check(&token, "a", 999));
+        assert!(!tokens.check(&token, "a", 1_000), "expired");
+        assert!(!tokens.check(&token, "b", 999), "another listener");
+        let other = Tokens::generate().unwrap();
+        assert!(!other.check(&token, "a", 999), "another process");
+        // A forged expiry invalidates the MAC.
+        let mut raw = BASE64URL.decode(&token).unwrap();
+        raw[7] ^= 1;
+        assert!(!tokens.check(&BASE64URL.encode(raw), "a", 999));
+        assert!(!tokens.check("not-a-token", "a", 0));
+        assert!(!tokens.check("", "a", 0));
+    }
+}
