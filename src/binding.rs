@@ -592,10 +592,10 @@ impl Store {
             Err(source) => return Err(BindingError::Read { path, source }),
         };
         let stamp = FileStamp::of(&meta);
-        if let Some((cached, binding)) = self.lock().get(name) {
-            if *cached == stamp {
-                return Ok(binding.clone());
-            }
+        if let Some((cached, binding)) = self.lock().get(name)
+            && *cached == stamp
+        {
+            return Ok(binding.clone());
         }
         let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => BindingError::NotFound {

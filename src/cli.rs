@@ -51,6 +51,14 @@ pub enum Command {
     /// Remove a role binding and its env and token files. Succeeds when already gone.
     Unbind(UnbindArgs),
 
+    /// Write credentials into a profile of the shared credentials file, and keep them fresh.
+    ///
+    /// Sets aws_access_key_id, aws_secret_access_key and aws_session_token of --profile in
+    /// $AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials), leaving everything else in the
+    /// file as it was, then refreshes them before they expire until stopped (or once, with
+    /// --once).
+    Update(UpdateArgs),
+
     /// Serve credentials for role bindings over the ECS container credentials protocol.
     ///
     /// Listens on the sockets passed by systemd socket activation, else on --listen.
@@ -65,6 +73,7 @@ impl Command {
             Self::CredentialProcess(args) => args.debug,
             Self::Bind(args) => args.debug,
             Self::Unbind(_) => false,
+            Self::Update(args) => args.debug,
             Self::Serve(args) => args.debug,
         }
     }
@@ -122,6 +131,27 @@ pub struct BindArgs {
 
     #[command(flatten)]
     pub dir: ConfigDirArgs,
+
+    /// Log each step to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Profile (section) of the credentials file to write.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub profile: String,
+
+    /// Write once and exit instead of refreshing until stopped.
+    #[arg(long)]
+    pub once: bool,
 
     /// Log each step to stderr; never logs secrets.
     #[arg(long)]
@@ -393,6 +423,7 @@ pub fn parse() -> Cli {
     let identity = match &cli.command {
         Command::CredentialProcess(args) => Some((&args.identity, "credential-process")),
         Command::Bind(args) => Some((&args.identity, "bind")),
+        Command::Update(args) => Some((&args.identity, "update")),
         Command::Unbind(_) | Command::Serve(_) => None,
     };
     if let Some((identity, name)) = identity {
@@ -423,6 +454,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CredentialProcess(args) => credential_process(&args, &env, clock).await,
         Command::Bind(args) => bind(&args, &env, clock).await,
         Command::Unbind(args) => unbind(&args, &env),
+        Command::Update(args) => update(&args, &env, clock).await,
         Command::Serve(args) => serve(&args, env, clock).await,
     }
 }
@@ -658,17 +690,87 @@ pub async fn fetch(
     source: &RoleSource,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<crate::credentials::Credentials> {
-    let identity = source.files.load()?;
-    identity.ensure_valid_at(clock.now())?;
-    tracing::debug!(?identity, region = %source.region, endpoint = %source.endpoint, "identity loaded");
-    let http = transport::build_client(&source.transport)?;
-    let client =
-        rolesanywhere::Client::new(http, source.endpoint.clone(), source.region.clone(), clock);
-    let credentials = client
-        .create_session(&identity, &source.session)
+    let credentials = source
+        .source(clock)?
+        .fetch()
         .await
         .with_context(|| format!("no credentials for role {}", source.session.role_arn))?;
     Ok(credentials)
+}
+
+impl RoleSource {
+    /// The Roles Anywhere source these flags describe.
+    pub fn source(&self, clock: Arc<dyn Clock>) -> anyhow::Result<rolesanywhere::Source> {
+        let http = transport::build_client(&self.transport)?;
+        let client =
+            rolesanywhere::Client::new(http, self.endpoint.clone(), self.region.clone(), clock);
+        Ok(rolesanywhere::Source::new(
+            client,
+            self.files.clone(),
+            self.session.clone(),
+            Arc::new(crate::identity::IdentityCache::default()),
+        ))
+    }
+}
+
+async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    use crate::credentials_file;
+    let path = credentials_file::default_path(env)
+        .context("no credentials file: set AWS_SHARED_CREDENTIALS_FILE or HOME")?;
+    let source = args
+        .identity
+        .resolve(&args.endpoint, env)?
+        .source(clock.clone())?;
+    let policy = crate::cache::Policy::default();
+    let mut failures: u32 = 0;
+    loop {
+        let wait = match source.fetch().await {
+            Ok(credentials) => {
+                failures = 0;
+                credentials_file::write_profile(&path, &args.profile, &credentials)?;
+                let expiration = credentials.expiration;
+                eprintln!(
+                    "needroleshere: wrote profile [{}] in {}{}",
+                    args.profile,
+                    path.display(),
+                    expiration
+                        .map(|e| format!("; expires {}", crate::credentials::format_rfc3339(e)))
+                        .unwrap_or_default()
+                );
+                if args.once {
+                    return Ok(());
+                }
+                // Refresh as the cache does: well before expiry, with under 20 minutes left.
+                let Some(expiration) = expiration else {
+                    return Ok(());
+                };
+                let remaining =
+                    std::time::Duration::try_from(expiration - clock.now()).unwrap_or_default();
+                let margin = policy.proactive_margin.min(remaining / 2);
+                remaining.saturating_sub(margin)
+            }
+            Err(error) => {
+                let transient =
+                    matches!(&error, rolesanywhere::SourceError::Service(e) if e.is_retryable());
+                let error = anyhow::Error::new(error).context(format!(
+                    "no credentials for role {}",
+                    source.session().role_arn
+                ));
+                // A misconfiguration fails fast; trouble upstream never does.
+                if !transient && (args.once || failures == 0) {
+                    return Err(error);
+                }
+                failures = failures.saturating_add(1);
+                let wait = policy
+                    .backoff_base
+                    .saturating_mul(2u32.saturating_pow(failures.min(16)))
+                    .min(std::time::Duration::from_secs(300));
+                tracing::warn!(error = %format!("{error:#}"), retry_in_s = wait.as_secs(), "credentials not refreshed; retrying");
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
 }
 
 #[cfg(test)]

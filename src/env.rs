@@ -30,6 +30,10 @@ pub struct Environment {
     pub listen_fdnames: Option<String>,
     /// `WATCHDOG_USEC`, when `WATCHDOG_PID` is unset or this process.
     pub watchdog_usec: Option<u64>,
+    /// `HOME`.
+    pub home: Option<PathBuf>,
+    /// `AWS_SHARED_CREDENTIALS_FILE`.
+    pub shared_credentials_file: Option<PathBuf>,
 }
 
 impl Environment {
@@ -73,6 +77,8 @@ impl Environment {
                     get(&["WATCHDOG_PID"]).is_none_or(|pid| pid == std::process::id().to_string())
                 })
                 .and_then(|v| v.parse().ok()),
+            home: get(&["HOME"]).map(PathBuf::from),
+            shared_credentials_file: get(&["AWS_SHARED_CREDENTIALS_FILE"]).map(PathBuf::from),
         }
     }
 }

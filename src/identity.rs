@@ -765,10 +765,10 @@ impl IdentityCache {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some((cached, identity)) = self.lock().get(&paths) {
-            if *cached == stamps {
-                return Ok(identity.clone());
-            }
+        if let Some((cached, identity)) = self.lock().get(&paths)
+            && *cached == stamps
+        {
+            return Ok(identity.clone());
         }
         let identity = std::sync::Arc::new(files.load()?);
         self.lock().insert(paths, (stamps, identity.clone()));

@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod credentials;
+pub mod credentials_file;
 pub mod env;
 pub mod files;
 pub mod identity;

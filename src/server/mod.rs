@@ -84,10 +84,10 @@ pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Rece
                 let accepted = match &named.listener {
                     Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
                         let _ = s.set_nodelay(true);
-                        if let Some(ttl) = ip_ttl {
-                            if let Err(error) = s.set_ttl(ttl) {
-                                tracing::warn!(%error, ttl, "cannot set the hop limit");
-                            }
+                        if let Some(ttl) = ip_ttl
+                            && let Err(error) = s.set_ttl(ttl)
+                        {
+                            tracing::warn!(%error, ttl, "cannot set the hop limit");
                         }
                         Connection::Tcp(s)
                     }),

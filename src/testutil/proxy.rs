@@ -150,10 +150,10 @@ async fn serve_client(
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let head_end = loop {
-        if let Some(end) = find_head_end(&buffer) {
-            if end <= MAX_HEAD_BYTES {
-                break end;
-            }
+        if let Some(end) = find_head_end(&buffer)
+            && end <= MAX_HEAD_BYTES
+        {
+            break end;
         }
         if buffer.len() >= MAX_HEAD_BYTES {
             let line = String::from_utf8_lossy(&buffer[..buffer.len().min(200)]).into_owned();

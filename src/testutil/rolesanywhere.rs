@@ -771,14 +771,14 @@ impl FakeRolesAnywhere {
                          {MIN_DURATION_SECONDS} and {MAX_DURATION_SECONDS}"
                     )));
                 };
-                if let Some(max) = profile.max_duration_seconds {
-                    if value > max {
-                        return Err(Rejection::invalid(format!(
-                            "durationSeconds {value} exceeds the maximum session duration of \
+                if let Some(max) = profile.max_duration_seconds
+                    && value > max
+                {
+                    return Err(Rejection::invalid(format!(
+                        "durationSeconds {value} exceeds the maximum session duration of \
                              profile {} ({max} seconds)",
-                            profile.arn
-                        )));
-                    }
+                        profile.arn
+                    )));
                 }
                 value
             }
@@ -1629,13 +1629,13 @@ fn check_issued_by(
             describe(issuer)
         ));
     }
-    if let Ok(Some(usage)) = issuer.key_usage() {
-        if !usage.value.key_cert_sign() {
-            return Err(format!(
-                "'{}' has a keyUsage without keyCertSign",
-                describe(issuer)
-            ));
-        }
+    if let Ok(Some(usage)) = issuer.key_usage()
+        && !usage.value.key_cert_sign()
+    {
+        return Err(format!(
+            "'{}' has a keyUsage without keyCertSign",
+            describe(issuer)
+        ));
     }
     subject
         .verify_signature(Some(issuer.public_key()))
