@@ -57,7 +57,7 @@ impl Default for Policy {
             blocking_margin: Duration::from_secs(11 * 60),
             last_good_margin: Duration::from_secs(60),
             jitter: Duration::from_secs(60),
-            wait: Duration::from_secs(5),
+            wait: Duration::from_secs(4),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
         }
