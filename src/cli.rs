@@ -20,17 +20,30 @@ use crate::clock::{Clock, SystemClock};
 use crate::env::Environment;
 use crate::files::{ensure_dir, remove_if_exists, write_atomic};
 use crate::identity::IdentityFiles;
+use crate::logging::LogFormat;
 use crate::rolesanywhere::{self, SessionRequest};
 use crate::secret::Secret;
 use crate::transport::{self, TransportSettings};
 
 /// Short-lived AWS credentials from IAM Roles Anywhere.
 #[derive(Debug, Parser)]
-#[command(name = "needroleshere", version, about, max_term_width = 100)]
+#[command(name = "needroleshere", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The version and the source revision it was built from (set by build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("NEEDROLESHERE_REVISION"),
+    ")"
+);
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -447,8 +460,7 @@ pub fn parse() -> Cli {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let env = Environment::from_process();
+pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::CredentialProcess(args) => credential_process(&args, &env, clock).await,

@@ -34,6 +34,8 @@ pub struct Environment {
     pub home: Option<PathBuf>,
     /// `AWS_SHARED_CREDENTIALS_FILE`.
     pub shared_credentials_file: Option<PathBuf>,
+    /// `JOURNAL_STREAM` (`DEVICE:INODE` of journald's socket when stderr goes there).
+    pub journal_stream: Option<String>,
 }
 
 impl Environment {
@@ -79,6 +81,7 @@ impl Environment {
                 .and_then(|v| v.parse().ok()),
             home: get(&["HOME"]).map(PathBuf::from),
             shared_credentials_file: get(&["AWS_SHARED_CREDENTIALS_FILE"]).map(PathBuf::from),
+            journal_stream: get(&["JOURNAL_STREAM"]),
         }
     }
 }

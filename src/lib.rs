@@ -26,6 +26,7 @@ pub mod credentials_file;
 pub mod env;
 pub mod files;
 pub mod identity;
+pub mod logging;
 pub mod rolesanywhere;
 pub mod secret;
 pub mod server;

@@ -1,0 +1,28 @@
+//! Records the source revision for `needroleshere --version`: `NEEDROLESHERE_REVISION` from
+//! the environment (packagers building from a tarball set it), else `git describe` of the
+//! checkout, else "unknown revision".
+
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=NEEDROLESHERE_REVISION");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs");
+    println!("cargo:rerun-if-changed=.git/packed-refs");
+    let revision = std::env::var("NEEDROLESHERE_REVISION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+        .or_else(git_revision)
+        .unwrap_or_else(|| "unknown revision".to_owned());
+    println!("cargo:rustc-env=NEEDROLESHERE_REVISION={revision}");
+}
+
+fn git_revision() -> Option<String> {
+    let output = Command::new("git")
+        .args(["describe", "--always", "--abbrev=12"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let text = text.trim();
+    (output.status.success() && !text.is_empty()).then(|| format!("git {text}"))
+}
