@@ -1,19 +1,23 @@
 //! The credential cache between sources and fronts.
 //!
-//! One entry per credential identity (for bindings: the binding name and a fingerprint of
-//! its certificate and request, so a renewed certificate starts a fresh entry). Per entry:
+//! One entry per credential identity (for bindings: the binding and its request, region and
+//! endpoint). Each request also names the *version* of the source it expects — for bindings,
+//! a fingerprint of the certificate chain — so a renewed certificate makes the next request
+//! fetch anew while the old credentials stay available as a fallback. Per entry:
 //!
 //! * **Single flight**: however many requests arrive, one upstream fetch runs at a time; the
 //!   others wait for its outcome. The fetch runs in its own task, so a caller that gives up
 //!   (an SDK timing out) does not cancel it, and the next caller gets its result.
-//! * **Proactive refresh**: credentials are refreshed in the background once their remaining
-//!   lifetime drops under `min(proactive_margin, lifetime/2)` (less a random jitter), if the
-//!   entry was used since the last fetch. Until then, and while a background refresh runs,
-//!   requests are answered from the cache at once.
-//! * **Never nearly expired**: below `min(blocking_margin, lifetime/3)` a request waits for a
-//!   refresh (SDKs such as botocore refuse container credentials with under 10 minutes left).
-//! * **Last good**: when a refresh fails or takes longer than `wait`, the current credentials
-//!   are still served while more than `last_good_margin` remains; never expired ones.
+//! * **Proactive refresh**: once the remaining lifetime drops under
+//!   `min(proactive_margin, lifetime/2)` (less a random jitter), credentials are refreshed in
+//!   the background if the entry was used within the last lifetime (SDKs ask about once per
+//!   lifetime). Until then, and while a background refresh runs, requests are answered from
+//!   the cache at once.
+//! * **Never nearly expired**: below `min(blocking_margin, lifetime/3)`, or when the source's
+//!   version changed, a request waits for a fetch — `fallback_wait` when there are valid
+//!   credentials to fall back on (SDK clients give up after 1-2 s), else `wait`.
+//! * **Last good**: when a fetch fails or takes too long, the current credentials are still
+//!   served while more than `last_good_margin` remains; expired ones never are.
 //! * **Backoff**: after a failure, no new fetch starts before an exponentially growing,
 //!   jittered delay; meanwhile requests get the last good credentials or the last error.
 
@@ -35,6 +39,8 @@ use crate::credentials::Credentials;
 pub type FetchFuture<E> = Pin<Box<dyn Future<Output = Result<Credentials, E>> + Send>>;
 /// Makes upstream calls for one entry.
 pub type Fetcher<E> = Arc<dyn Fn() -> FetchFuture<E> + Send + Sync>;
+/// Which state of the source credentials came from (e.g. a certificate fingerprint).
+pub type Version = [u8; 32];
 
 /// Timing rules; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +50,10 @@ pub struct Policy {
     pub last_good_margin: Duration,
     /// Upper bound of the random amount by which a proactive refresh is made earlier.
     pub jitter: Duration,
-    /// How long a request waits for an upstream fetch before answering without it.
+    /// How long a request with nothing to fall back on waits for an upstream fetch.
     pub wait: Duration,
+    /// How long a request waits for a fetch when valid credentials could answer it.
+    pub fallback_wait: Duration,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
 }
@@ -58,6 +66,7 @@ impl Default for Policy {
             last_good_margin: Duration::from_secs(60),
             jitter: Duration::from_secs(60),
             wait: Duration::from_secs(4),
+            fallback_wait: Duration::from_millis(500),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
         }
@@ -134,10 +143,12 @@ where
         }
     }
 
-    /// Credentials for `key`; `fetcher` is called only when the key is new.
+    /// Credentials for `key` from a source at `version`; `fetcher` is called only when the
+    /// key is new.
     pub async fn get(
         &self,
         key: K,
+        version: Version,
         fetcher: impl FnOnce() -> Fetcher<E>,
     ) -> Result<Arc<Credentials>, CacheError<E>> {
         let entry = {
@@ -159,7 +170,15 @@ where
                 }
             }
         };
-        entry.get().await
+        entry.get(version).await
+    }
+
+    /// The credentials cached for `key`, if they are still good to serve, without any fetch:
+    /// for when the source cannot be used at all right now.
+    pub fn last_good(&self, key: &K) -> Option<Arc<Credentials>> {
+        let entry = lock(&self.entries).get(key)?.clone();
+        let state = lock(&entry.state);
+        entry.last_good(&state, self.clock.now())
     }
 
     /// How many entries are held (for tests and diagnostics).
@@ -187,6 +206,7 @@ struct Entry<E> {
 
 struct Current {
     credentials: Arc<Credentials>,
+    version: Version,
     expiration: Option<OffsetDateTime>,
     refresh_at: Option<OffsetDateTime>,
     block_at: Option<OffsetDateTime>,
@@ -194,12 +214,13 @@ struct Current {
 
 struct State<E> {
     current: Option<Current>,
-    inflight: Option<(u64, watch::Receiver<Option<Outcome<E>>>)>,
+    /// The fetch under way: its generation, the version it fetches for, its outcome.
+    inflight: Option<(u64, Version, watch::Receiver<Option<Outcome<E>>>)>,
     generation: u64,
     last_error: Option<Arc<E>>,
     failures: u32,
     retry_at: Option<OffsetDateTime>,
-    used_since_fetch: bool,
+    last_used: Option<OffsetDateTime>,
 }
 
 impl<E> Default for State<E> {
@@ -211,7 +232,7 @@ impl<E> Default for State<E> {
             last_error: None,
             failures: 0,
             retry_at: None,
-            used_since_fetch: false,
+            last_used: None,
         }
     }
 }
@@ -224,32 +245,36 @@ impl<E: Send + Sync + 'static> Entry<E> {
     fn is_alive(&self, now: OffsetDateTime) -> bool {
         let state = lock(&self.state);
         state.inflight.is_some()
+            || state.retry_at.is_some_and(|t| now < t)
             || state
                 .current
                 .as_ref()
                 .is_some_and(|c| before(c.expiration, now))
     }
 
-    async fn get(self: &Arc<Self>) -> Result<Arc<Credentials>, CacheError<E>> {
+    async fn get(self: &Arc<Self>, version: Version) -> Result<Arc<Credentials>, CacheError<E>> {
         let now = self.clock.now();
-        let receiver = {
+        let (receiver, has_fallback) = {
             let mut state = lock(&self.state);
-            state.used_since_fetch = true;
+            state.last_used = Some(now);
             let may_retry = state.retry_at.is_none_or(|t| now >= t);
-            if let Some(current) = &state.current {
+            if let Some(current) = &state.current
+                && current.version == version
+            {
                 if before(current.refresh_at, now) {
                     return Ok(current.credentials.clone());
                 }
                 if before(current.block_at, now) {
                     let credentials = current.credentials.clone();
                     if state.inflight.is_none() && may_retry {
-                        self.start_fetch(&mut state);
+                        self.start_fetch(&mut state, version);
                     }
                     return Ok(credentials);
                 }
             }
-            match &state.inflight {
-                Some((_, receiver)) => receiver.clone(),
+            let has_fallback = self.last_good(&state, now).is_some();
+            let receiver = match &state.inflight {
+                Some((_, _, receiver)) => receiver.clone(),
                 None if !may_retry => {
                     return self
                         .last_good(&state, now)
@@ -258,10 +283,16 @@ impl<E: Send + Sync + 'static> Entry<E> {
                             None => CacheError::Aborted,
                         });
                 }
-                None => self.start_fetch(&mut state),
-            }
+                None => self.start_fetch(&mut state, version),
+            };
+            (receiver, has_fallback)
         };
-        let outcome = tokio::time::timeout(self.policy.wait, async move {
+        let wait = if has_fallback {
+            self.policy.fallback_wait
+        } else {
+            self.policy.wait
+        };
+        let outcome = tokio::time::timeout(wait, async move {
             let mut receiver = receiver;
             receiver
                 .wait_for(Option::is_some)
@@ -278,7 +309,7 @@ impl<E: Send + Sync + 'static> Entry<E> {
             Ok(Some(Ok(credentials))) => Ok(credentials),
             Ok(Some(Err(error))) => fallback(CacheError::Source(error)),
             Ok(None) => fallback(CacheError::Aborted),
-            Err(_) => fallback(CacheError::Timeout(self.policy.wait)),
+            Err(_) => fallback(CacheError::Timeout(wait)),
         }
     }
 
@@ -294,11 +325,15 @@ impl<E: Send + Sync + 'static> Entry<E> {
         }
     }
 
-    fn start_fetch(self: &Arc<Self>, state: &mut State<E>) -> watch::Receiver<Option<Outcome<E>>> {
+    fn start_fetch(
+        self: &Arc<Self>,
+        state: &mut State<E>,
+        version: Version,
+    ) -> watch::Receiver<Option<Outcome<E>>> {
         let (sender, receiver) = watch::channel(None);
         state.generation += 1;
         let generation = state.generation;
-        state.inflight = Some((generation, receiver.clone()));
+        state.inflight = Some((generation, version, receiver.clone()));
         let entry = self.clone();
         tokio::spawn(async move {
             // Clears the in-flight marker even if the fetch panics, so the entry never sticks.
@@ -307,14 +342,19 @@ impl<E: Send + Sync + 'static> Entry<E> {
                 generation,
             };
             let result = (entry.fetcher)().await;
-            let outcome = entry.finish(result);
+            let outcome = entry.finish(result, version, generation);
             drop(guard);
             let _ = sender.send(Some(outcome));
         });
         receiver
     }
 
-    fn finish(self: &Arc<Self>, result: Result<Credentials, E>) -> Outcome<E> {
+    fn finish(
+        self: &Arc<Self>,
+        result: Result<Credentials, E>,
+        version: Version,
+        generation: u64,
+    ) -> Outcome<E> {
         let now = self.clock.now();
         let mut state = lock(&self.state);
         match result {
@@ -330,6 +370,7 @@ impl<E: Send + Sync + 'static> Entry<E> {
                 };
                 state.current = Some(Current {
                     credentials: credentials.clone(),
+                    version,
                     expiration,
                     refresh_at,
                     block_at,
@@ -337,9 +378,8 @@ impl<E: Send + Sync + 'static> Entry<E> {
                 state.failures = 0;
                 state.retry_at = None;
                 state.last_error = None;
-                state.used_since_fetch = false;
-                if let Some(at) = refresh_at {
-                    self.schedule_refresh(at, now);
+                if let (Some(at), Some(expiration)) = (refresh_at, expiration) {
+                    self.schedule_refresh(at, now, expiration - now, generation);
                 }
                 Ok(credentials)
             }
@@ -369,16 +409,36 @@ impl<E: Send + Sync + 'static> Entry<E> {
         (to_time(proactive + jitter), to_time(blocking))
     }
 
-    fn schedule_refresh(self: &Arc<Self>, at: OffsetDateTime, now: OffsetDateTime) {
+    /// Refreshes at `at` if nothing has fetched since `generation` and the entry was used
+    /// within the credentials' `lifetime` (SDKs ask about once per lifetime).
+    fn schedule_refresh(
+        self: &Arc<Self>,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+        lifetime: time::Duration,
+        generation: u64,
+    ) {
         let delay = Duration::try_from(at - now).unwrap_or(Duration::ZERO);
         let entry: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let Some(entry) = entry.upgrade() else { return };
+            let now = entry.clock.now();
             let mut state = lock(&entry.state);
-            // Refresh only what someone still uses; an idle entry is fetched on next use.
-            if state.used_since_fetch && state.inflight.is_none() {
-                entry.start_fetch(&mut state);
+            let current = state.generation == generation
+                && state.inflight.is_none()
+                && state
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| !before(c.refresh_at, now));
+            let used = state.last_used.is_some_and(|used| now - used <= lifetime);
+            if current && used {
+                let version = state
+                    .current
+                    .as_ref()
+                    .map(|c| c.version)
+                    .unwrap_or_default();
+                entry.start_fetch(&mut state, version);
             }
         });
     }
@@ -395,7 +455,7 @@ impl<E: Send + Sync + 'static> Drop for InflightGuard<E> {
         if state
             .inflight
             .as_ref()
-            .is_some_and(|(generation, _)| *generation == self.generation)
+            .is_some_and(|(generation, _, _)| *generation == self.generation)
         {
             state.inflight = None;
         }
@@ -422,6 +482,9 @@ mod tests {
     use crate::secret::Secret;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use time::macros::datetime;
+
+    const V1: Version = [1; 32];
+    const V2: Version = [2; 32];
 
     #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
     #[error("upstream says no")]
@@ -501,7 +564,7 @@ mod tests {
         for _ in 0..100 {
             let (cache, upstream) = (cache.clone(), upstream.clone());
             tasks.push(tokio::spawn(async move {
-                cache.get("a", || upstream.fetcher()).await
+                cache.get("a", V1, || upstream.fetcher()).await
             }));
         }
         for task in tasks {
@@ -509,11 +572,11 @@ mod tests {
         }
         assert_eq!(upstream.calls(), 1);
         // Cached afterwards; another key is fetched on its own.
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(upstream.calls(), 1);
         assert_eq!(
             cache
-                .get("b", || upstream.fetcher())
+                .get("b", V1, || upstream.fetcher())
                 .await
                 .unwrap()
                 .access_key_id,
@@ -524,41 +587,91 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn used_credentials_are_refreshed_before_they_near_expiry() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         advance(&clock, Duration::from_secs(30 * 60)).await;
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(upstream.calls(), 1, "still fresh at 30 minutes");
         // The background refresh fires between 39 and 40 minutes (20 min margin + jitter).
         advance(&clock, Duration::from_secs(10 * 60 + 1)).await;
         tokio::task::yield_now().await;
         assert_eq!(upstream.calls(), 2, "proactive refresh");
-        let fresh = cache.get("a", || upstream.fetcher()).await.unwrap();
+        let fresh = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(fresh.access_key_id, "ASIA2");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn idle_entries_are_not_refreshed() {
+    async fn entries_unused_for_a_lifetime_are_not_refreshed() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", || upstream.fetcher()).await.unwrap();
-        advance(&clock, Duration::from_secs(45 * 60)).await;
-        assert_eq!(upstream.calls(), 1);
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        // Used at 0 and credentials live an hour: the refresh at about 40 minutes happens
+        // (SDKs come back about once per lifetime)...
+        advance(&clock, Duration::from_secs(41 * 60)).await;
+        assert_eq!(upstream.calls(), 2);
+        // ...but the one after it, 80 minutes after the last use, does not.
+        for _ in 0..6 {
+            advance(&clock, Duration::from_secs(30 * 60)).await;
+        }
+        assert_eq!(upstream.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_version_fetches_anew_and_falls_back_when_that_fails() {
+        let (clock, upstream, cache) = setup(Duration::ZERO);
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        advance(&clock, Duration::from_secs(60)).await;
+        let renewed = cache.get("a", V2, || unreachable!()).await.unwrap();
+        assert_eq!(
+            renewed.access_key_id, "ASIA2",
+            "a renewed certificate gets new credentials"
+        );
+        assert_eq!(
+            cache
+                .get("a", V2, || unreachable!())
+                .await
+                .unwrap()
+                .access_key_id,
+            "ASIA2"
+        );
+        // Another renewal while upstream fails: the valid credentials still answer.
+        upstream.failing.store(true, Ordering::SeqCst);
+        let served = cache.get("a", V1, || unreachable!()).await.unwrap();
+        assert_eq!(served.access_key_id, "ASIA2");
+        assert_eq!(upstream.calls(), 3);
+        assert_eq!(cache.last_good(&"a").unwrap().access_key_id, "ASIA2");
+        assert!(cache.last_good(&"unknown").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_fetch_with_a_fallback_answers_within_the_short_wait() {
+        let (clock, upstream, cache) = setup(Duration::from_secs(3));
+        let first = tokio::spawn({
+            let (cache, upstream) = (cache.clone(), upstream.clone());
+            async move { cache.get("a", V1, || upstream.fetcher()).await }
+        });
+        advance(&clock, Duration::from_secs(3)).await;
+        first.await.unwrap().unwrap();
+        // A renewal with upstream slow: the old credentials answer after the short wait.
+        let started = tokio::time::Instant::now();
+        let served = cache.get("a", V2, || unreachable!()).await.unwrap();
+        assert_eq!(served.access_key_id, "ASIA1");
+        assert_eq!(started.elapsed(), Policy::default().fallback_wait);
     }
 
     #[tokio::test(start_paused = true)]
     async fn stale_credentials_are_served_while_a_refresh_runs() {
         let (clock, upstream, cache) = setup(Duration::from_secs(3));
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         // At 45 minutes (inside the proactive window, outside the blocking one), with no
         // background timer having run because nobody used it: answered at once, refresh starts.
         advance(&clock, Duration::from_secs(45 * 60)).await;
-        let served = cache.get("a", || upstream.fetcher()).await.unwrap();
+        let served = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA1");
         tokio::task::yield_now().await;
         assert_eq!(upstream.calls(), 2, "a background refresh started");
         advance(&clock, Duration::from_secs(4)).await;
         assert_eq!(
             cache
-                .get("a", || upstream.fetcher())
+                .get("a", V1, || upstream.fetcher())
                 .await
                 .unwrap()
                 .access_key_id,
@@ -569,9 +682,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn nearly_expired_credentials_wait_for_a_refresh() {
         let (clock, upstream, cache) = setup(Duration::from_millis(100));
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         advance(&clock, Duration::from_secs(50 * 60)).await; // 10 min left: under 11
-        let served = cache.get("a", || upstream.fetcher()).await.unwrap();
+        let served = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(
             served.access_key_id, "ASIA2",
             "must not serve creds with 10 minutes left"
@@ -581,35 +694,35 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn last_good_credentials_survive_upstream_failure_but_never_expire() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         upstream.failing.store(true, Ordering::SeqCst);
         advance(&clock, Duration::from_secs(55 * 60)).await;
-        let served = cache.get("a", || upstream.fetcher()).await.unwrap();
+        let served = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA1", "last good while still valid");
         // Within the failure backoff no new call is made.
         let calls = upstream.calls();
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(upstream.calls(), calls);
         // Past expiry (less the 1 minute margin): an error, never expired credentials.
         advance(&clock, Duration::from_secs(4 * 60 + 30)).await;
-        let err = cache.get("a", || upstream.fetcher()).await.unwrap_err();
+        let err = cache.get("a", V1, || upstream.fetcher()).await.unwrap_err();
         assert!(matches!(err, CacheError::Source(_)), "{err}");
         // Upstream recovers: after the backoff the next request fetches anew.
         upstream.failing.store(false, Ordering::SeqCst);
         advance(&clock, Duration::from_secs(61)).await;
-        assert!(cache.get("a", || upstream.fetcher()).await.is_ok());
+        assert!(cache.get("a", V1, || upstream.fetcher()).await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn slow_upstream_times_out_without_cancelling_the_fetch() {
         let (clock, upstream, cache) = setup(Duration::from_secs(8));
-        let err = cache.get("a", || upstream.fetcher()).await.unwrap_err();
+        let err = cache.get("a", V1, || upstream.fetcher()).await.unwrap_err();
         assert!(matches!(err, CacheError::Timeout(_)), "{err}");
         advance(&clock, Duration::from_secs(4)).await;
         // The fetch went on in the background; its result serves the next request.
         assert_eq!(
             cache
-                .get("a", || upstream.fetcher())
+                .get("a", V1, || upstream.fetcher())
                 .await
                 .unwrap()
                 .access_key_id,
@@ -623,19 +736,19 @@ mod tests {
         let clock = Arc::new(FixedClock::new(datetime!(2026-06-01 00:00:00 UTC)));
         let cache: Cache<&str, Refused> = Cache::new(clock.clone(), Policy::default());
         let panicking: Fetcher<Refused> = Arc::new(|| Box::pin(async { panic!("boom") }));
-        let err = cache.get("a", || panicking.clone()).await.unwrap_err();
+        let err = cache.get("a", V1, || panicking.clone()).await.unwrap_err();
         assert!(matches!(err, CacheError::Aborted), "{err}");
         // No valid credentials and no in-flight fetch: the next request tries again.
-        let err = cache.get("a", || unreachable!()).await.unwrap_err();
+        let err = cache.get("a", V1, || unreachable!()).await.unwrap_err();
         assert!(matches!(err, CacheError::Aborted), "{err}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn expired_entries_are_forgotten_when_new_keys_arrive() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", || upstream.fetcher()).await.unwrap();
+        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
         advance(&clock, Duration::from_secs(2 * 3600)).await;
-        cache.get("b", || upstream.fetcher()).await.unwrap();
+        cache.get("b", V1, || upstream.fetcher()).await.unwrap();
         assert_eq!(cache.len(), 1);
     }
 }

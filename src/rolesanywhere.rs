@@ -243,6 +243,10 @@ impl Client {
         &self.endpoint
     }
 
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
     fn sessions_url(&self) -> Url {
         let mut url = self.endpoint.clone();
         let path = format!("{}/sessions", url.path().trim_end_matches('/'));

@@ -176,20 +176,20 @@ impl Vendor {
     }
 
     async fn fetch(&self, binding: &Binding) -> Result<Arc<Credentials>, VendError> {
-        let identity = self
-            .identities
-            .load(&binding.files)
-            .map_err(VendError::Identity)?;
-        identity
-            .ensure_valid_at(self.clock.now())
-            .map_err(VendError::CertificateNotValid)?;
         let client = self.client_for(binding).map_err(VendError::Endpoint)?;
-
-        let mut fingerprint = Sha256::new();
-        fingerprint.update(identity.fingerprint());
-        fingerprint.update(format!("{:?}", binding.session));
-        fingerprint.update(client.endpoint().as_str());
-        let key = (binding.name.clone(), fingerprint.finalize().into());
+        let key = (binding.name.clone(), request_digest(binding, &client));
+        // The certificate is the entry's version: a renewed one makes the next request fetch
+        // anew. While the files cannot be used (a renewal half done, an expired certificate),
+        // valid cached credentials still answer.
+        let version = match self.identities.load(&binding.files) {
+            Ok(identity) => match identity.ensure_valid_at(self.clock.now()) {
+                Ok(()) => identity.fingerprint(),
+                Err(error) => {
+                    return self.fallback(&key, binding, VendError::CertificateNotValid(error));
+                }
+            },
+            Err(error) => return self.fallback(&key, binding, VendError::Identity(error)),
+        };
         let source = Source::new(
             client,
             binding.files.clone(),
@@ -203,9 +203,24 @@ impl Vendor {
             })
         };
         self.cache
-            .get(key, fetcher)
+            .get(key, version, fetcher)
             .await
             .map_err(VendError::Upstream)
+    }
+
+    fn fallback(
+        &self,
+        key: &(BindingName, [u8; 32]),
+        binding: &Binding,
+        error: VendError,
+    ) -> Result<Arc<Credentials>, VendError> {
+        match self.cache.last_good(key) {
+            Some(credentials) => {
+                tracing::warn!(binding = %binding.name, error = %format!("{error}: {}", source_chain(&error)), "serving cached credentials while the certificate or key cannot be used");
+                Ok(credentials)
+            }
+            None => Err(error),
+        }
     }
 
     /// The region `binding` calls: its own, else `serve --region`, else the environment's,
@@ -244,6 +259,30 @@ impl Vendor {
             });
         Ok(client.clone())
     }
+}
+
+/// What decides a binding's credentials besides its certificate: the request, the region
+/// and the endpoint.
+fn request_digest(binding: &Binding, client: &rolesanywhere::Client) -> [u8; 32] {
+    let session = &binding.session;
+    let mut digest = Sha256::new();
+    for part in [
+        session.trust_anchor_arn.as_str(),
+        session.profile_arn.as_str(),
+        session.role_arn.as_str(),
+        &session.duration.seconds().to_string(),
+        session
+            .role_session_name
+            .as_ref()
+            .map_or("", |n| n.as_str()),
+        client.region().as_str(),
+        client.endpoint().as_str(),
+    ] {
+        // Length-prefixed, so no two different requests hash the same bytes.
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    digest.finalize().into()
 }
 
 fn source_chain(error: &dyn std::error::Error) -> String {
