@@ -212,10 +212,15 @@ struct Current {
     block_at: Option<OffsetDateTime>,
 }
 
+/// The fetch under way.
+struct Inflight<E> {
+    generation: u64,
+    outcome: watch::Receiver<Option<Outcome<E>>>,
+}
+
 struct State<E> {
     current: Option<Current>,
-    /// The fetch under way: its generation, the version it fetches for, its outcome.
-    inflight: Option<(u64, Version, watch::Receiver<Option<Outcome<E>>>)>,
+    inflight: Option<Inflight<E>>,
     generation: u64,
     last_error: Option<Arc<E>>,
     failures: u32,
@@ -274,7 +279,7 @@ impl<E: Send + Sync + 'static> Entry<E> {
             }
             let has_fallback = self.last_good(&state, now).is_some();
             let receiver = match &state.inflight {
-                Some((_, _, receiver)) => receiver.clone(),
+                Some(inflight) => inflight.outcome.clone(),
                 None if !may_retry => {
                     return self
                         .last_good(&state, now)
@@ -333,7 +338,10 @@ impl<E: Send + Sync + 'static> Entry<E> {
         let (sender, receiver) = watch::channel(None);
         state.generation += 1;
         let generation = state.generation;
-        state.inflight = Some((generation, version, receiver.clone()));
+        state.inflight = Some(Inflight {
+            generation,
+            outcome: receiver.clone(),
+        });
         let entry = self.clone();
         tokio::spawn(async move {
             // Clears the in-flight marker even if the fetch panics, so the entry never sticks.
@@ -455,7 +463,7 @@ impl<E: Send + Sync + 'static> Drop for InflightGuard<E> {
         if state
             .inflight
             .as_ref()
-            .is_some_and(|(generation, _, _)| *generation == self.generation)
+            .is_some_and(|inflight| inflight.generation == self.generation)
         {
             state.inflight = None;
         }
