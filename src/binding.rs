@@ -302,8 +302,6 @@ struct BindingFile {
     mode: Option<ModeTag>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     env_mode: Option<ModeTag>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    intermediate_files: Vec<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -382,7 +380,15 @@ impl Binding {
         let file = BindingFile {
             name: self.name.to_string(),
             secret_hash: BASE64URL.encode(self.secret_hash),
-            certificate_files: self.files.certificates.clone(),
+            // Intermediates too: the existing tool reads only this list, and loading treats
+            // every certificate file alike.
+            certificate_files: self
+                .files
+                .certificates
+                .iter()
+                .chain(&self.files.intermediates)
+                .cloned()
+                .collect(),
             private_key_file: self.files.private_key.clone(),
             request: RequestFields {
                 duration_seconds: Some(i64::from(self.session.duration.seconds())),
@@ -397,7 +403,6 @@ impl Binding {
             },
             mode: mode(),
             env_mode: mode(),
-            intermediate_files: self.files.intermediates.clone(),
             region: self.region.as_ref().map(|r| r.to_string()),
             endpoint: self.endpoint.clone(),
         };
@@ -444,8 +449,17 @@ impl Binding {
         let field = |what: &str, e: &dyn fmt::Display| invalid(format!("{what}: {e}"));
         let duration = match r.duration_seconds {
             None => SessionDuration::DEFAULT,
-            Some(s) => SessionDuration::new(u64::try_from(s).unwrap_or(0))
-                .map_err(|e| field("request.durationSeconds", &e))?,
+            Some(s) => u64::try_from(s)
+                .ok()
+                .and_then(|s| SessionDuration::new(s).ok())
+                .ok_or_else(|| {
+                    field(
+                        "request.durationSeconds",
+                        &format!(
+                            "{s} is out of range: IAM Roles Anywhere accepts 900 to 43200 seconds"
+                        ),
+                    )
+                })?,
         };
         let session = SessionRequest {
             trust_anchor_arn: TrustAnchorArn::from_str(&r.trust_anchor_arn)
@@ -473,7 +487,7 @@ impl Binding {
             mode,
             files: IdentityFiles {
                 certificates: file.certificate_files,
-                intermediates: file.intermediate_files,
+                intermediates: Vec::new(),
                 private_key: file.private_key_file,
                 pkcs8_password: None,
             },
@@ -571,10 +585,6 @@ impl Store {
             dir,
             cache: Mutex::new(HashMap::new()),
         }
-    }
-
-    pub fn dir(&self) -> &ConfigDir {
-        &self.dir
     }
 
     /// The current binding `name`.

@@ -193,13 +193,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub identity: Option<IdentityArgs>,
 
-    /// ECS endpoint address when not socket-activated: IP:PORT or unix:/path. Repeatable.
+    /// Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable.
+    /// Serves the ECS endpoint for bindings, or IMDS for the identity given by flags.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<ListenAddr>,
 
     /// IMDS endpoint for binding NAME (in imds mode): ADDR=NAME. Repeatable. A socket passed
     /// by systemd with FileDescriptorName=imds-NAME does the same.
-    #[arg(long, value_name = "ADDR=NAME", value_parser = parse_imds_listen)]
+    #[arg(long, value_name = "ADDR=NAME", value_parser = parse_imds_listen, conflicts_with = "identity")]
     pub listen_imds: Vec<(ListenAddr, BindingName)>,
 
     /// Answer IMDS requests that carry no session token (IMDSv1). Off by default.
@@ -210,7 +211,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOPS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=255))]
     pub hop_limit: u32,
 
-    /// Port on 127.0.0.1 for the single-identity IMDS server (with the identity flags).
+    /// Port on 127.0.0.1 for the single-identity IMDS server (with the identity flags and
+    /// no --listen).
     #[arg(
         long,
         value_name = "PORT",
@@ -260,14 +262,12 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "PATH")]
     pub private_key: Option<PathBuf>,
 
-    /// Password of an encrypted PKCS#8 private key.
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "NEEDROLESHERE_PKCS8_PASSWORD",
-        hide_env_values = true
-    )]
-    pub pkcs8_password: Option<String>,
+    /// Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the
+    /// environment is preferred (a flag shows in `ps`).
+    // Not clap's `env =`: a value from the environment would make the optional group of
+    // these flags count as given (see `serve`).
+    #[arg(long, value_name = "PASSWORD", value_parser = parse_secret)]
+    pub pkcs8_password: Option<Secret>,
 
     /// ARN of the trust anchor that issued the certificate.
     #[arg(long, value_name = "ARN")]
@@ -294,9 +294,9 @@ pub struct IdentityArgs {
 /// Where CreateSession goes and how it is trusted.
 #[derive(Debug, Clone, Args)]
 pub struct EndpointArgs {
-    /// Region to call. credential-process and bind default to the trust anchor's region,
-    /// then AWS_REGION; serve uses each binding's, then this, then AWS_REGION, then the
-    /// trust anchor's.
+    /// Region to call. credential-process, bind and update default to the trust anchor's
+    /// region; serve uses each binding's, then this, then AWS_REGION, then the trust
+    /// anchor's.
     #[arg(long, value_name = "REGION")]
     pub region: Option<Region>,
 
@@ -336,6 +336,10 @@ impl TlsArgs {
         settings.verify_tls = !self.no_verify_ssl;
         settings
     }
+}
+
+fn parse_secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(text))
 }
 
 fn parse_duration(text: &str) -> Result<SessionDuration, String> {
@@ -397,7 +401,10 @@ impl IdentityArgs {
                 certificates: self.certificate.clone(),
                 intermediates: self.intermediates.clone(),
                 private_key: private_key.clone(),
-                pkcs8_password: self.pkcs8_password.clone().map(Secret::new),
+                pkcs8_password: self
+                    .pkcs8_password
+                    .clone()
+                    .or_else(|| env.pkcs8_password.clone()),
             },
             session: SessionRequest {
                 trust_anchor_arn: trust_anchor_arn.clone(),
@@ -473,21 +480,13 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
 
 async fn bind(args: &BindArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let dir = args.dir.resolve(env)?;
-    if args.identity.pkcs8_password.is_some() {
-        anyhow::bail!(
-            "bindings cannot use encrypted keys: `serve` has no password to decrypt them; \
-             give an unencrypted key readable only by the serve user"
-        );
-    }
     let source = args.identity.resolve(&args.endpoint, env)?;
-    // Check everything that does not need the network before calling it.
-    if args.token_file && args.mode.token_in_query() {
-        return Err(BindingError::TokenFileWithQueryMode(args.mode).into());
-    }
-    if !args.no_validate {
-        fetch(&source, clock)
-            .await
-            .context("validation failed (use --no-validate to skip it); nothing was written")?;
+    if crate::identity::key_file_is_encrypted(&source.files.private_key) {
+        anyhow::bail!(
+            "{} is encrypted, and `serve` has no password to decrypt it: give an unencrypted \
+             key readable only by the serve user",
+            source.files.private_key.display()
+        );
     }
     let absolute = |paths: &[PathBuf]| -> anyhow::Result<Vec<PathBuf>> {
         paths
@@ -513,7 +512,13 @@ async fn bind(args: &BindArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyh
     )?;
     let name = &args.name;
     let token_path = args.token_file.then(|| dir.token_path(name));
+    // Everything that does not need the network is checked before calling it.
     let env_text = render_env(args.mode, args.url.as_ref(), &token, token_path.as_deref())?;
+    if !args.no_validate {
+        fetch(&source, clock)
+            .await
+            .context("validation failed (use --no-validate to skip it); nothing was written")?;
+    }
 
     let write = |path: &Path, contents: &[u8], mode: u32| -> Result<(), BindingError> {
         write_atomic(path, contents, mode).map_err(|source| BindingError::Write {
@@ -622,6 +627,9 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
         )?;
         let target = imds::Target::Fixed(Arc::new(binding));
         let mut listeners = inherited;
+        for addr in &args.listen {
+            listeners.push(activation::bind(addr).await?);
+        }
         if listeners.is_empty() {
             let local = ListenAddr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)));
             listeners.push(activation::bind(&local).await?);
@@ -681,8 +689,8 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
     activation::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     activation::spawn_watchdog(&env);
 
+    // STOPPING=1 goes out as the drain begins (see server::shutdown_signal).
     server::serve(fronts, server::Limits::default(), shutdown).await;
-    activation::notify(&[NotifyState::Stopping]);
     Ok(())
 }
 
@@ -734,12 +742,27 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
         .resolve(&args.endpoint, env)?
         .source(clock.clone())?;
     let policy = crate::cache::Policy::default();
+    let mut first = true;
     let mut failures: u32 = 0;
     loop {
-        let wait = match source.fetch().await {
+        let result = match source.fetch().await {
+            Ok(credentials) => credentials_file::write_profile(&path, &args.profile, &credentials)
+                .map(|()| credentials)
+                .map_err(|e| (anyhow::Error::new(e), false)),
+            Err(error) => {
+                let transient =
+                    matches!(&error, rolesanywhere::SourceError::Service(e) if e.is_retryable());
+                let error = anyhow::Error::new(error).context(format!(
+                    "no credentials for role {}",
+                    source.session().role_arn
+                ));
+                Err((error, transient))
+            }
+        };
+        match result {
             Ok(credentials) => {
+                first = false;
                 failures = 0;
-                credentials_file::write_profile(&path, &args.profile, &credentials)?;
                 let expiration = credentials.expiration;
                 eprintln!(
                     "needroleshere: wrote profile [{}] in {}{}",
@@ -749,39 +772,45 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
                         .map(|e| format!("; expires {}", crate::credentials::format_rfc3339(e)))
                         .unwrap_or_default()
                 );
-                if args.once {
-                    return Ok(());
-                }
-                // Refresh as the cache does: well before expiry, with under 20 minutes left.
-                let Some(expiration) = expiration else {
+                let Some(expiration) = expiration.filter(|_| !args.once) else {
                     return Ok(());
                 };
-                let remaining =
-                    std::time::Duration::try_from(expiration - clock.now()).unwrap_or_default();
+                // Refresh as the cache does: well before expiry, with under 20 minutes left.
+                let now = clock.now();
+                let remaining = std::time::Duration::try_from(expiration - now).unwrap_or_default();
                 let margin = policy.proactive_margin.min(remaining / 2);
-                remaining.saturating_sub(margin)
+                let wait = remaining
+                    .saturating_sub(margin)
+                    .max(std::time::Duration::from_secs(1));
+                sleep_until(clock.as_ref(), now + wait).await;
             }
-            Err(error) => {
-                let transient =
-                    matches!(&error, rolesanywhere::SourceError::Service(e) if e.is_retryable());
-                let error = anyhow::Error::new(error).context(format!(
-                    "no credentials for role {}",
-                    source.session().role_arn
-                ));
-                // A misconfiguration fails fast; trouble upstream never does.
-                if !transient && (args.once || failures == 0) {
-                    return Err(error);
-                }
+            // A misconfiguration fails at once; later, and for trouble upstream, keep trying.
+            Err((error, transient)) if !transient && (args.once || first) => return Err(error),
+            Err((error, _)) => {
                 failures = failures.saturating_add(1);
                 let wait = policy
                     .backoff_base
                     .saturating_mul(2u32.saturating_pow(failures.min(16)))
                     .min(std::time::Duration::from_secs(300));
                 tracing::warn!(error = %format!("{error:#}"), retry_in_s = wait.as_secs(), "credentials not refreshed; retrying");
-                wait
+                tokio::time::sleep(wait).await;
             }
-        };
-        tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Sleeps until the wall clock reaches `at`, in steps of at most a minute, so time spent
+/// suspended (which monotonic timers do not count) still brings the wake-up closer.
+async fn sleep_until(clock: &dyn Clock, at: time::OffsetDateTime) {
+    loop {
+        let left = at - clock.now();
+        if left <= time::Duration::ZERO {
+            return;
+        }
+        let step = std::time::Duration::try_from(left)
+            .unwrap_or_default()
+            .min(std::time::Duration::from_secs(60));
+        tokio::time::sleep(step).await;
     }
 }
 

@@ -30,6 +30,10 @@ pub enum CredentialsFileError {
         "{path} line {line} is neither a [section], a key = value, a comment nor blank; the file was left untouched"
     )]
     Unparsable { path: PathBuf, line: usize },
+    #[error(
+        "{path} holds [{profile}] more than once, or one of its credential keys twice; fix it by hand first (the file was left untouched)"
+    )]
+    Duplicate { path: PathBuf, profile: String },
     #[error("profile name {0:?} cannot be written as a section name")]
     BadProfile(String),
     #[error("cannot read {path}")]
@@ -136,10 +140,14 @@ pub fn set_profile(
                 if in_profile {
                     finish_profile(&mut out, insert_at, &written);
                 }
-                in_profile = *name == profile && !seen_profile;
-                if in_profile {
-                    seen_profile = true;
+                in_profile = *name == profile;
+                if in_profile && seen_profile {
+                    return Err(CredentialsFileError::Duplicate {
+                        path: path.to_owned(),
+                        profile: profile.to_owned(),
+                    });
                 }
+                seen_profile |= in_profile;
                 out.push_str(line);
                 if !line.ends_with('\n') {
                     out.push_str(newline);
@@ -149,19 +157,22 @@ pub fn set_profile(
                 }
             }
             Line::Key(key) if in_profile => {
-                match KEYS.iter().position(|k| k == key) {
-                    Some(i) if !written[i] => {
-                        // Keep the key's own spelling and spacing before the value.
+                // Keys are case-insensitive to the SDKs (botocore reads AWS_ACCESS_KEY_ID).
+                match KEYS.iter().position(|k| k.eq_ignore_ascii_case(key)) {
+                    Some(i) if written[i] => {
+                        return Err(CredentialsFileError::Duplicate {
+                            path: path.to_owned(),
+                            profile: profile.to_owned(),
+                        });
+                    }
+                    Some(i) => {
+                        // Keep the key's own spelling and everything up to the old value,
+                        // whitespace after `=` included.
                         let raw = line.trim_end_matches(['\n', '\r']);
-                        let eq = raw.find('=').unwrap_or(raw.len());
-                        let before_value = &raw[..=eq.min(raw.len() - 1)];
-                        let gap = if raw[eq + 1..].starts_with(' ') {
-                            " "
-                        } else {
-                            ""
-                        };
-                        out.push_str(before_value);
-                        out.push_str(gap);
+                        let eq = raw.find('=').map_or(raw.len(), |e| e + 1);
+                        let after_eq = &raw[eq..];
+                        let value_at = eq + (after_eq.len() - after_eq.trim_start().len());
+                        out.push_str(&raw[..value_at]);
                         out.push_str(&values[i]);
                         out.push_str(&line[raw.len()..]);
                         if line.len() == raw.len() {
@@ -169,7 +180,7 @@ pub fn set_profile(
                         }
                         written[i] = true;
                     }
-                    _ => out.push_str(line),
+                    None => out.push_str(line),
                 }
                 insert_at = Some(out.len());
             }
@@ -217,6 +228,18 @@ pub fn write_profile(
     profile: &str,
     credentials: &Credentials,
 ) -> Result<(), CredentialsFileError> {
+    // A symlinked file (dotfiles) is updated where it lives; renaming onto the link would
+    // replace the link with a copy.
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = std::fs::canonicalize(path).map_err(|source| CredentialsFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        resolved.as_path()
+    } else {
+        path
+    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -343,6 +366,71 @@ aws_access_key_id = AKIALAST";
             out,
             "[default]\r\naws_access_key_id = ASIA7\r\naws_secret_access_key = secret7\r\naws_session_token = token7\r\n\r\n[x]\r\nk = v\r\n"
         );
+    }
+
+    #[test]
+    fn whitespace_after_the_equals_sign_is_kept() {
+        let out = set(
+            "[default]\naws_access_key_id   =   A\naws_secret_access_key =\tB\naws_session_token=C\n",
+            "default",
+            1,
+        );
+        assert_eq!(
+            out,
+            "[default]\naws_access_key_id   =   ASIA1\naws_secret_access_key =\tsecret1\naws_session_token=token1\n"
+        );
+    }
+
+    #[test]
+    fn keys_match_without_regard_to_case() {
+        let out = set(
+            "[default]\nAWS_ACCESS_KEY_ID = A\nAws_Secret_Access_Key=B\n",
+            "default",
+            1,
+        );
+        assert_eq!(
+            out,
+            "[default]\nAWS_ACCESS_KEY_ID = ASIA1\nAws_Secret_Access_Key=secret1\naws_session_token = token1\n"
+        );
+    }
+
+    #[test]
+    fn duplicates_in_the_profile_are_refused() {
+        let path = Path::new("c");
+        let twice = "[default]\naws_access_key_id = A\n[x]\n[default]\naws_access_key_id = B\n";
+        let err = set_profile(twice, "default", &creds(1), path).unwrap_err();
+        assert!(
+            matches!(err, CredentialsFileError::Duplicate { .. }),
+            "{err}"
+        );
+        let key_twice = "[default]\naws_session_token = A\naws_session_token = B\n";
+        assert!(set_profile(key_twice, "default", &creds(1), path).is_err());
+        // Duplicates elsewhere are not ours to judge.
+        assert!(set_profile("[x]\nk = 1\n[x]\nk = 2\n", "default", &creds(1), path).is_ok());
+    }
+
+    #[test]
+    fn a_relative_file_name_and_a_symlinked_file_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("dotfiles-credentials");
+        std::fs::write(&target, "[other]\nk = v\n").unwrap();
+        let link = dir.path().join("credentials");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_profile(&link, "default", &creds(1)).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(std::fs::read_to_string(&target).unwrap().contains("ASIA1"));
+        // A bare file name means the current directory.
+        let cwd = std::env::current_dir().unwrap();
+        let relative = format!("needroleshere-test-{}", std::process::id());
+        write_profile(Path::new(&relative), "default", &creds(2)).unwrap();
+        let written = cwd.join(&relative);
+        assert!(std::fs::read_to_string(&written).unwrap().contains("ASIA2"));
+        std::fs::remove_file(written).unwrap();
     }
 
     #[test]

@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
-/// The environment variables needroleshere reads. Empty values count as unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The environment variables needroleshere reads. Empty values count as unset. `Debug`
+/// hides proxy credentials and the key password.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
     pub region: Option<String>,
@@ -36,6 +37,30 @@ pub struct Environment {
     pub shared_credentials_file: Option<PathBuf>,
     /// `JOURNAL_STREAM` (`DEVICE:INODE` of journald's socket when stderr goes there).
     pub journal_stream: Option<String>,
+    /// `NEEDROLESHERE_PKCS8_PASSWORD`: the password of an encrypted PKCS#8 key.
+    pub pkcs8_password: Option<crate::secret::Secret>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::transport::redact_userinfo;
+        let redact = |p: &Option<String>| p.as_deref().map(redact_userinfo);
+        f.debug_struct("Environment")
+            .field("region", &self.region)
+            .field(
+                "endpoint_url_rolesanywhere",
+                &self.endpoint_url_rolesanywhere,
+            )
+            .field("endpoint_url", &self.endpoint_url)
+            .field("use_fips_endpoint", &self.use_fips_endpoint)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("https_proxy", &redact(&self.https_proxy))
+            .field("http_proxy", &redact(&self.http_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .field("runtime_directory", &self.runtime_directory)
+            .field("pkcs8_password", &self.pkcs8_password)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Environment {
@@ -82,6 +107,7 @@ impl Environment {
             home: get(&["HOME"]).map(PathBuf::from),
             shared_credentials_file: get(&["AWS_SHARED_CREDENTIALS_FILE"]).map(PathBuf::from),
             journal_stream: get(&["JOURNAL_STREAM"]),
+            pkcs8_password: get(&["NEEDROLESHERE_PKCS8_PASSWORD"]).map(crate::secret::Secret::new),
         }
     }
 }
@@ -103,5 +129,16 @@ mod tests {
         assert_eq!(env.https_proxy.as_deref(), Some("http://upper:3128"));
         assert!(env.use_fips_endpoint);
         assert_eq!(env.ca_bundle, None);
+        let shown = format!(
+            "{:?}",
+            Environment::from_pairs([
+                ("HTTPS_PROXY", "http://me:s3cret@proxy:3128"),
+                ("NEEDROLESHERE_PKCS8_PASSWORD", "hunter2"),
+            ])
+        );
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

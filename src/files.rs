@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 /// Writes `contents` to `path` atomically. An existing file keeps its mode and owner; a new
 /// one gets `new_mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // `Path::new("credentials").parent()` is `Some("")`: the current directory.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;

@@ -418,11 +418,6 @@ impl Identity {
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.key.algorithm()
     }
-    /// The file the private key came from.
-    pub fn private_key_path(&self) -> &Path {
-        self.key.path()
-    }
-
     /// Fails unless `now` is inside the leaf's validity window.
     pub fn ensure_valid_at(&self, now: OffsetDateTime) -> Result<(), IdentityError> {
         let leaf = &self.leaf;
@@ -460,6 +455,22 @@ impl fmt::Debug for Identity {
             .field("private_key", &self.key.path())
             .finish()
     }
+}
+
+/// Whether the key file at `path` is encrypted (PKCS#8 or legacy PEM encryption); `false`
+/// when it cannot be read, which loading will report.
+pub fn key_file_is_encrypted(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
+        return false;
+    };
+    pem::parse_many(&bytes[..]).is_ok_and(|blocks| {
+        blocks.iter().any(|b| {
+            b.tag() == "ENCRYPTED PRIVATE KEY"
+                || b.headers()
+                    .get("Proc-Type")
+                    .is_some_and(|v| v.contains("ENCRYPTED"))
+        })
+    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, IdentityError> {

@@ -233,12 +233,6 @@ impl Client {
         }
     }
 
-    /// Replaces the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
     }
@@ -338,7 +332,9 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             // The header may carry a suffix after a colon (`Type:http://internal/...`).
             .map(|v| v.split(':').next().unwrap_or(v).to_owned());
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = read_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(transport)?;
         tracing::debug!(url = %url, status, "CreateSession answered");
 
         if !(200..300).contains(&status) {
@@ -357,18 +353,40 @@ impl Client {
     }
 }
 
-/// The `message` of an AWS JSON error body, else a short printable excerpt of the body.
+/// A CreateSession answer is a few kilobytes; anything past this is not one.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// The body, cut at `limit` bytes (the rest is not read).
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// The `message` of an AWS JSON error body, else a short excerpt of the body; printable
+/// characters only, so it stays one line in a log or on stderr.
 fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct ErrorBody {
         #[serde(alias = "Message")]
         message: Option<String>,
     }
+    let printable = |text: &str, max: usize| -> String {
+        text.chars().filter(|c| !c.is_control()).take(max).collect()
+    };
     if let Ok(ErrorBody { message: Some(m) }) = serde_json::from_slice(body) {
-        return m;
+        return printable(&m, 1000);
     }
-    let text = String::from_utf8_lossy(body);
-    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    let text = printable(&String::from_utf8_lossy(body), 200);
     if text.trim().is_empty() {
         "(no message)".to_owned()
     } else {
@@ -485,6 +503,10 @@ mod tests {
         );
         assert_eq!(error_message(b""), "(no message)");
         assert_eq!(error_message(&[b'x'; 500]).len(), 200);
+        assert_eq!(
+            error_message(br#"{"message":"two\nlines\u001b[31m"}"#),
+            "twolines[31m"
+        );
     }
 
     #[test]

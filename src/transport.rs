@@ -109,7 +109,7 @@ pub fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, Tra
     if let Some(url) = &settings.https_proxy {
         let proxy = reqwest::Proxy::https(url).map_err(|source| TransportError::Proxy {
             variable: "HTTPS_PROXY",
-            url: url.clone(),
+            url: redact_userinfo(url),
             source,
         })?;
         client = client.proxy(proxy.no_proxy(no_proxy.clone()));
@@ -117,12 +117,23 @@ pub fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, Tra
     if let Some(url) = &settings.http_proxy {
         let proxy = reqwest::Proxy::http(url).map_err(|source| TransportError::Proxy {
             variable: "HTTP_PROXY",
-            url: url.clone(),
+            url: redact_userinfo(url),
             source,
         })?;
         client = client.proxy(proxy.no_proxy(no_proxy));
     }
     client.build().map_err(TransportError::Client)
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for logs and errors.
+pub fn redact_userinfo(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 fn root_store(ca_bundle: Option<&Path>) -> Result<rustls::RootCertStore, TransportError> {
@@ -237,6 +248,17 @@ mod tests {
             err.to_string().contains("holds no usable certificate"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn proxy_passwords_are_redacted() {
+        assert_eq!(
+            redact_userinfo("http://user:pa55@proxy:3128/x"),
+            "http://***@proxy:3128/x"
+        );
+        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact_userinfo("user:pw@proxy"), "***@proxy");
+        assert_eq!(redact_userinfo("http://proxy/a@b"), "http://proxy/a@b");
     }
 
     #[test]

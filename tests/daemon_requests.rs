@@ -158,10 +158,16 @@ async fn session_parameters_and_region_come_from_the_binding() {
             .unwrap();
     assert_eq!(binding["region"], "us-east-1");
     assert_eq!(binding["endpoint"], fake.url().as_str());
+    // Intermediates go into certificate_files, which the existing tool reads too.
     assert_eq!(
-        binding["intermediate_files"],
-        serde_json::json!([pki_file("intermediate-ca.pem")])
+        binding["certificate_files"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        &serde_json::json!(pki_file("intermediate-ca.pem"))
     );
+    assert!(binding.get("intermediate_files").is_none());
     assert_eq!(binding["request"]["sessionName"], "nightly@build");
     assert_eq!(binding["mode"], serde_json::json!({"kind": "EcsFull"}));
     assert_eq!(binding["env_mode"], serde_json::json!({"kind": "EcsFull"}));

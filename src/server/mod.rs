@@ -85,7 +85,7 @@ pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Rece
                     Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
                         let _ = s.set_nodelay(true);
                         if let Some(ttl) = ip_ttl
-                            && let Err(error) = s.set_ttl(ttl)
+                            && let Err(error) = set_hop_limit(&s, ttl)
                         {
                             tracing::warn!(%error, ttl, "cannot set the hop limit");
                         }
@@ -130,6 +130,16 @@ pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Rece
     }
 }
 
+/// Sets the IPv4 TTL or the IPv6 unicast hop limit, whichever the socket uses.
+fn set_hop_limit(stream: &tokio::net::TcpStream, hops: u32) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    if stream.local_addr()?.is_ipv6() {
+        socket.set_unicast_hops_v6(hops)
+    } else {
+        socket.set_ttl_v4(hops)
+    }
+}
+
 enum Connection {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
@@ -159,6 +169,7 @@ pub fn shutdown_signal() -> std::io::Result<watch::Receiver<bool>> {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
+        crate::activation::notify(&[sd_notify::NotifyState::Stopping]);
         let _ = sender.send(true);
     });
     Ok(receiver)
