@@ -72,6 +72,17 @@ pub enum Command {
     /// --once).
     Update(UpdateArgs),
 
+    /// Check a binding or an identity locally, and with --remote against IAM Roles Anywhere.
+    ///
+    /// Reports whether the key matches the certificate, the validity window and days left,
+    /// the chain's order and completeness, and the signing algorithm. Exits non-zero when
+    /// it finds a problem.
+    Check(CheckArgs),
+
+    /// Print the first certificate of a file as the official helper does (JSON with the key
+    /// type, the base64 DER and the decimal serial number).
+    ReadCertificateData(ReadCertificateDataArgs),
+
     /// Serve credentials for role bindings over the ECS container credentials protocol.
     ///
     /// Listens on the sockets passed by systemd socket activation, else on --listen.
@@ -85,7 +96,8 @@ impl Command {
         match self {
             Self::CredentialProcess(args) => args.debug,
             Self::Bind(args) => args.debug,
-            Self::Unbind(_) => false,
+            Self::Unbind(_) | Self::ReadCertificateData(_) => false,
+            Self::Check(args) => args.debug,
             Self::Update(args) => args.debug,
             Self::Serve(args) => args.debug,
         }
@@ -169,6 +181,37 @@ pub struct UpdateArgs {
     /// Log each step to stderr; never logs secrets.
     #[arg(long)]
     pub debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The binding to check (in the configuration directory); or give the identity flags.
+    #[arg(value_name = "NAME", value_parser = parse_binding_name, conflicts_with = "identity")]
+    pub name: Option<BindingName>,
+
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    #[command(flatten)]
+    pub dir: ConfigDirArgs,
+
+    /// Also call CreateSession, to check the trust anchor, profile and role.
+    #[arg(long)]
+    pub remote: bool,
+
+    /// Log each step to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadCertificateDataArgs {
+    /// Certificate file (PEM or DER); the first certificate in it is read.
+    #[arg(long, value_name = "PATH")]
+    pub certificate: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -444,7 +487,10 @@ pub fn parse() -> Cli {
         Command::CredentialProcess(args) => Some((&args.identity, "credential-process")),
         Command::Bind(args) => Some((&args.identity, "bind")),
         Command::Update(args) => Some((&args.identity, "update")),
-        Command::Unbind(_) | Command::Serve(_) => None,
+        Command::Unbind(_)
+        | Command::Serve(_)
+        | Command::Check(_)
+        | Command::ReadCertificateData(_) => None,
     };
     if let Some((identity, name)) = identity {
         let missing = identity.missing();
@@ -473,6 +519,12 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
         Command::CredentialProcess(args) => credential_process(&args, &env, clock).await,
         Command::Bind(args) => bind(&args, &env, clock).await,
         Command::Unbind(args) => unbind(&args, &env),
+        Command::Check(args) => check(&args, &env, clock).await,
+        Command::ReadCertificateData(args) => {
+            let data = crate::check::read_certificate_data(&args.certificate)?;
+            println!("{}", serde_json::to_string_pretty(&data)?);
+            Ok(())
+        }
         Command::Update(args) => update(&args, &env, clock).await,
         Command::Serve(args) => serve(&args, env, clock).await,
     }
@@ -731,6 +783,113 @@ impl RoleSource {
             Arc::new(crate::identity::IdentityCache::default()),
         ))
     }
+}
+
+async fn check(args: &CheckArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    use crate::check::{Report, Severity};
+    let now = clock.now();
+    let (mut report, files, session, region, endpoint) = match &args.name {
+        Some(name) => {
+            let dir = args.dir.resolve(env)?;
+            let path = dir.binding_path(name);
+            let mut report = Report::new(format!("binding {name} ({})", path.display()));
+            let binding = match crate::binding::Store::new(dir).load(name) {
+                Ok(binding) => binding,
+                Err(error) => {
+                    report.add(Severity::Problem, "binding", format!("{error:#}"));
+                    print!("{report}");
+                    anyhow::bail!("check found a problem");
+                }
+            };
+            report.add(
+                Severity::Ok,
+                "binding",
+                format!(
+                    "mode {}, role {} through profile {}",
+                    binding.mode, binding.session.role_arn, binding.session.profile_arn
+                ),
+            );
+            let region = binding
+                .region
+                .clone()
+                .or_else(|| args.endpoint.region.clone())
+                .unwrap_or_else(|| binding.session.trust_anchor_arn.region());
+            let endpoint = binding
+                .endpoint
+                .clone()
+                .or_else(|| args.endpoint.endpoint.clone());
+            (
+                report,
+                binding.files.clone(),
+                binding.session.clone(),
+                region,
+                endpoint,
+            )
+        }
+        None => {
+            let source = args.identity.resolve(&args.endpoint, env).context(
+                "give a binding NAME, or --certificate, --private-key and the three ARNs",
+            )?;
+            let title = format!(
+                "identity from {} and {}",
+                source
+                    .files
+                    .certificates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source.files.private_key.display()
+            );
+            let endpoint = Some(source.endpoint.to_string());
+            (
+                Report::new(title),
+                source.files,
+                source.session,
+                source.region,
+                endpoint,
+            )
+        }
+    };
+    let identity = crate::check::check_identity(&mut report, &files, now);
+    if args.remote {
+        match identity {
+            None => report.add(
+                Severity::Warning,
+                "remote",
+                "not tried: the identity cannot be used",
+            ),
+            Some(identity) => {
+                let url = rolesanywhere::resolve_endpoint(endpoint.as_deref(), env, &region)?;
+                let http = transport::build_client(&args.endpoint.tls.settings(env))?;
+                let client = rolesanywhere::Client::new(http, url.clone(), region, clock);
+                match client.create_session(&identity, &session).await {
+                    Ok(credentials) => report.add(
+                        Severity::Ok,
+                        "remote",
+                        format!(
+                            "CreateSession at {url} succeeded for {}; credentials expire {}",
+                            session.role_arn,
+                            credentials
+                                .expiration
+                                .map(crate::credentials::format_rfc3339)
+                                .unwrap_or_else(|| "never".into())
+                        ),
+                    ),
+                    Err(error) => report.add(Severity::Problem, "remote", error.to_string()),
+                }
+            }
+        }
+    }
+    print!("{report}");
+    let problems = report.count(Severity::Problem);
+    if problems > 0 {
+        anyhow::bail!(
+            "check found {problems} problem{}",
+            if problems == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {

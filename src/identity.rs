@@ -87,14 +87,22 @@ pub enum IdentityError {
         key: PathBuf,
         certificates: Vec<PathBuf>,
     },
-    #[error("certificate {subject} from {path} is not valid before {not_before} (now {now})")]
+    #[error(
+        "certificate {subject} from {path} is not valid before {} (now {}); check this machine's clock",
+        rfc3339(*.not_before),
+        rfc3339(*.now)
+    )]
     NotYetValid {
         path: PathBuf,
         subject: String,
         not_before: OffsetDateTime,
         now: OffsetDateTime,
     },
-    #[error("certificate {subject} from {path} expired at {not_after} (now {now})")]
+    #[error(
+        "certificate {subject} from {path} expired at {} (now {})",
+        rfc3339(*.not_after),
+        rfc3339(*.now)
+    )]
     Expired {
         path: PathBuf,
         subject: String,
@@ -103,6 +111,10 @@ pub enum IdentityError {
     },
     #[error("signing with the key from {path} failed")]
     Sign { path: PathBuf },
+}
+
+fn rfc3339(time: OffsetDateTime) -> String {
+    crate::credentials::format_rfc3339(time)
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -149,6 +161,21 @@ impl IdentityFiles {
             }
         }
         Ok(Identity { leaf, chain, key })
+    }
+
+    /// The first certificate of the certificate files, without reading the key.
+    pub fn first_certificate(&self) -> Result<Certificate, IdentityError> {
+        let path = self
+            .certificates
+            .first()
+            .ok_or_else(|| IdentityError::NoCertificate {
+                path: PathBuf::new(),
+            })?;
+        // A file with no certificate is an error in `load_certificates`, so there is one.
+        load_certificates(path)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| IdentityError::NoCertificate { path: path.clone() })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod activation;
 pub mod arn;
 pub mod binding;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod credentials;
