@@ -30,6 +30,40 @@ if ! build/venv/bin/python3 -c 'import boto3' 2>/dev/null; then
   build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check boto3
   build/venv/bin/python3 -c 'import boto3; print("boto3", boto3.__version__)'
 fi
+# Real SDK clients for the IMDS and credentials-file tests (tests/imds_*.rs, tests/update_*.rs;
+# programs in tests/clients/). Each step is skipped when its result is already there and works.
+# The AWS CLI v1 (it ships its own botocore copy, so boto3's stays as it is) in build/venv:
+AWSCLI_VERSION=1.46.3
+if ! build/venv/bin/python3 -c "import awscli, sys; sys.exit(awscli.__version__ != '$AWSCLI_VERSION')" 2>/dev/null \
+   || ! build/venv/bin/aws --version >/dev/null 2>&1; then
+  echo "==> installing awscli $AWSCLI_VERSION into build/venv"
+  build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+  build/venv/bin/aws --version
+  build/venv/bin/python3 -c 'import boto3; print("boto3 still imports:", boto3.__version__)'
+fi
+# The AWS SDK for JavaScript v3 (versions pinned by tests/clients/node/package-lock.json) in
+# build/node, reinstalled whenever that lock file changes.
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "==> installing nodejs and npm"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm
+  else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm; fi
+}
+if ! cmp -s tests/clients/node/package-lock.json build/node/package-lock.json \
+   || ! [ -f build/node/node_modules/@aws-sdk/credential-providers/package.json ]; then
+  echo "==> npm ci in build/node (AWS SDK for JavaScript v3)"
+  rm -rf build/node
+  mkdir -p build/node
+  cp tests/clients/node/package.json tests/clients/node/package-lock.json build/node/
+  (cd build/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+node -e 'require(process.argv[1])' "$PWD/build/node/node_modules/@aws-sdk/credential-providers"
+# The AWS SDK for Rust client (its own workspace and lock file); cargo skips an up-to-date
+# build. A debug build: about a minute from scratch on 2 cores, a release one near three.
+echo "==> building tests/clients/rust into build/rust-client-target"
+CARGO_TARGET_DIR=build/rust-client-target cargo build --quiet --locked \
+  --manifest-path tests/clients/rust/Cargo.toml
+[ -x build/rust-client-target/debug/rust-client ] || {
+  echo "tests/clients/rust built no build/rust-client-target/debug/rust-client" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 

@@ -264,7 +264,8 @@ fn units_say_what_the_deployment_guide_promises() {
     let service = "needroleshere.service";
     for (key, expected) in [
         ("Type", "notify"),
-        ("ExecStart", "/usr/bin/needroleshere serve"),
+        ("ExecStart", "/usr/bin/needroleshere serve $SERVE_ARGS"),
+        ("EnvironmentFile", "-/etc/default/needroleshere"),
         ("User", "needroleshere"),
         ("RuntimeDirectory", "needroleshere"),
         ("RuntimeDirectoryPreserve", "yes"),
