@@ -1,0 +1,163 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_needroleshere_global_optspecs
+    string join \n log-format= h/help V/version
+end
+
+function __fish_needroleshere_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_needroleshere_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_needroleshere_using_subcommand
+    set -l cmd (__fish_needroleshere_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -s V -l version -d 'Print version'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "credential-process" -d 'Print credentials for a role as `credential_process` JSON (for ~/.aws/config)'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "bind" -d 'Create or replace a role binding served by `serve` (run before the consuming service)'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "unbind" -d 'Remove a role binding and its env and token files. Succeeds when already gone'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "update" -d 'Write credentials into a profile of the shared credentials file, and keep them fresh'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "check" -d 'Check a binding or an identity locally, and with --remote against IAM Roles Anywhere'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "read-certificate-data" -d 'Print the first certificate of a file as the official helper does (JSON with the key type, the base64 DER and the decimal serial number)'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "serve" -d 'Serve credentials for role bindings over the ECS container credentials protocol'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l role-arn -d 'ARN of the role to assume' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l session-duration -d 'Lifetime of the credentials in seconds (900 to 43200) [default: 3600]' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l role-session-name -l session-name -d 'Role session name (2 to 64 characters of letters, digits and +=,.@_-)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l region -d 'Region to call. credential-process, bind and update default to the trust anchor\'s region; serve uses each binding\'s, then this, then AWS_REGION, then the trust anchor\'s' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l endpoint -d 'CreateSession endpoint URL; defaults to AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, then https://rolesanywhere.REGION.amazonaws.com' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l debug -d 'Log each step (signing details, endpoint, status) to stderr; never logs secrets'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l role-arn -d 'ARN of the role to assume' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l session-duration -d 'Lifetime of the credentials in seconds (900 to 43200) [default: 3600]' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l role-session-name -l session-name -d 'Role session name (2 to 64 characters of letters, digits and +=,.@_-)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l region -d 'Region to call. credential-process, bind and update default to the trust anchor\'s region; serve uses each binding\'s, then this, then AWS_REGION, then the trust anchor\'s' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l endpoint -d 'CreateSession endpoint URL; defaults to AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, then https://rolesanywhere.REGION.amazonaws.com' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l mode -d 'How consumers reach `serve` and present the token' -r -f -a "ecs-full\t'`AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN`'
+ecs-full-query\t'`AWS_CONTAINER_CREDENTIALS_FULL_URI` carrying `?access_token=`'
+ecs-relative\t'`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (169.254.170.2) + the token header'
+ecs-relative-query\t'`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` carrying `?access_token=`'
+imds\t'`AWS_EC2_METADATA_SERVICE_ENDPOINT`: served by an IMDS listener dedicated to this binding (socket named `imds-NAME` or `serve --listen-imds ADDR=NAME`); no token'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l url -d 'Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-validate -d 'Do not call CreateSession to check the binding before writing it'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l token-file -d 'Write the token to DIR/token/NAME and point AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE at it, instead of putting the token in the env file'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l debug -d 'Log each step to stderr; never logs secrets'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l role-arn -d 'ARN of the role to assume' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l session-duration -d 'Lifetime of the credentials in seconds (900 to 43200) [default: 3600]' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l role-session-name -l session-name -d 'Role session name (2 to 64 characters of letters, digits and +=,.@_-)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l region -d 'Region to call. credential-process, bind and update default to the trust anchor\'s region; serve uses each binding\'s, then this, then AWS_REGION, then the trust anchor\'s' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l endpoint -d 'CreateSession endpoint URL; defaults to AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, then https://rolesanywhere.REGION.amazonaws.com' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l profile -d 'Profile (section) of the credentials file to write' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l once -d 'Write once and exit instead of refreshing until stopped'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l debug -d 'Log each step to stderr; never logs secrets'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l role-arn -d 'ARN of the role to assume' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l session-duration -d 'Lifetime of the credentials in seconds (900 to 43200) [default: 3600]' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l role-session-name -l session-name -d 'Role session name (2 to 64 characters of letters, digits and +=,.@_-)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l region -d 'Region to call. credential-process, bind and update default to the trust anchor\'s region; serve uses each binding\'s, then this, then AWS_REGION, then the trust anchor\'s' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l endpoint -d 'CreateSession endpoint URL; defaults to AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, then https://rolesanywhere.REGION.amazonaws.com' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l remote -d 'Also call CreateSession, to check the trust anchor, profile and role'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l debug -d 'Log each step to stderr; never logs secrets'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l certificate -d 'Certificate file (PEM or DER); the first certificate in it is read' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l region -d 'Region to call. credential-process, bind and update default to the trust anchor\'s region; serve uses each binding\'s, then this, then AWS_REGION, then the trust anchor\'s' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l endpoint -d 'CreateSession endpoint URL; defaults to AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, then https://rolesanywhere.REGION.amazonaws.com' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l role-arn -d 'ARN of the role to assume' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l session-duration -d 'Lifetime of the credentials in seconds (900 to 43200) [default: 3600]' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l role-session-name -l session-name -d 'Role session name (2 to 64 characters of letters, digits and +=,.@_-)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l listen -d 'Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable. Serves the ECS endpoint for bindings, or IMDS for the identity given by flags' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l listen-imds -d 'IMDS endpoint for binding NAME (in imds mode): ADDR=NAME. Repeatable. A socket passed by systemd with FileDescriptorName=imds-NAME does the same' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l hop-limit -d 'IP TTL of IMDS answers (the token hop limit)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l port -d 'Port on 127.0.0.1 for the single-identity IMDS server (with the identity flags and no --listen)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l imds-v1 -d 'Answer IMDS requests that carry no session token (IMDSv1). Off by default'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -l debug -d 'Log every request to stderr; never logs secrets'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "credential-process" -d 'Print credentials for a role as `credential_process` JSON (for ~/.aws/config)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "bind" -d 'Create or replace a role binding served by `serve` (run before the consuming service)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "unbind" -d 'Remove a role binding and its env and token files. Succeeds when already gone'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "update" -d 'Write credentials into a profile of the shared credentials file, and keep them fresh'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "check" -d 'Check a binding or an identity locally, and with --remote against IAM Roles Anywhere'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "read-certificate-data" -d 'Print the first certificate of a file as the official helper does (JSON with the key type, the base64 DER and the decimal serial number)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "serve" -d 'Serve credentials for role bindings over the ECS container credentials protocol'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
