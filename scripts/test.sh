@@ -79,3 +79,7 @@ python3 tests/vectors/generate.py --check
 # --- tests ---------------------------------------------------------------------------------
 echo "==> cargo test"
 cargo test --all-features --locked
+
+# --- packages ------------------------------------------------------------------------------
+echo "==> packages"
+packaging/test-packages.sh
