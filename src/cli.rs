@@ -901,6 +901,9 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
         .resolve(&args.endpoint, env)?
         .source(clock.clone())?;
     let policy = crate::cache::Policy::default();
+    // SIGTERM or SIGINT ends the refresh loop with status 0, as a stopped service should.
+    let mut shutdown =
+        crate::server::shutdown_signal().context("cannot install signal handlers")?;
     let mut first = true;
     let mut failures: u32 = 0;
     loop {
@@ -941,10 +944,15 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
                 let wait = remaining
                     .saturating_sub(margin)
                     .max(std::time::Duration::from_secs(1));
-                sleep_until(clock.as_ref(), now + wait).await;
+                tokio::select! {
+                    () = sleep_until(clock.as_ref(), now + wait) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
             }
-            // A misconfiguration fails at once; later, and for trouble upstream, keep trying.
+            // A misconfiguration fails at once; later, and for trouble upstream, keep trying
+            // (with --once, a few times: a oneshot unit or cron job must end).
             Err((error, transient)) if !transient && (args.once || first) => return Err(error),
+            Err((error, _)) if args.once && failures >= ONCE_RETRIES => return Err(error),
             Err((error, _)) => {
                 failures = failures.saturating_add(1);
                 let wait = policy
@@ -952,11 +960,18 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
                     .saturating_mul(2u32.saturating_pow(failures.min(16)))
                     .min(std::time::Duration::from_secs(300));
                 tracing::warn!(error = %format!("{error:#}"), retry_in_s = wait.as_secs(), "credentials not refreshed; retrying");
-                tokio::time::sleep(wait).await;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
             }
         }
     }
 }
+
+/// Retries of a transient failure before `update --once` gives up (after 2 + 4 + 8 s, on top
+/// of the CreateSession client's own retries).
+const ONCE_RETRIES: u32 = 3;
 
 /// Sleeps until the wall clock reaches `at`, in steps of at most a minute, so time spent
 /// suspended (which monotonic timers do not count) still brings the wake-up closer.

@@ -72,6 +72,12 @@ pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Rece
             ip_ttl,
         } = front;
         let description = named.describe();
+        // On the listener too, so the handshake's SYN-ACK carries the hop limit as well.
+        if let (Some(ttl), Listener::Tcp(listener)) = (ip_ttl, &named.listener)
+            && let Err(error) = set_hop_limit(listener, ttl)
+        {
+            tracing::warn!(listener = %description, %error, ttl, "cannot set the hop limit");
+        }
         let (permits, http) = (permits.clone(), http.clone());
         let graceful = graceful.clone();
         accepting.spawn(async move {
@@ -131,9 +137,12 @@ pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Rece
 }
 
 /// Sets the IPv4 TTL or the IPv6 unicast hop limit, whichever the socket uses.
-fn set_hop_limit(stream: &tokio::net::TcpStream, hops: u32) -> std::io::Result<()> {
-    let socket = socket2::SockRef::from(stream);
-    if stream.local_addr()?.is_ipv6() {
+fn set_hop_limit<S>(socket: &S, hops: u32) -> std::io::Result<()>
+where
+    S: std::os::fd::AsFd,
+{
+    let socket = socket2::SockRef::from(socket);
+    if socket.local_addr()?.is_ipv6() {
         socket.set_unicast_hops_v6(hops)
     } else {
         socket.set_ttl_v4(hops)

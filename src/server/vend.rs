@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::arn::Region;
-use crate::binding::{Binding, BindingName};
+use crate::binding::Binding;
 use crate::cache::{Cache, CacheError, Fetcher, Policy};
 use crate::clock::Clock;
 use crate::credentials::Credentials;
@@ -121,7 +121,9 @@ impl VendError {
 /// Turns bindings into credentials; shared by every front of one `serve` process.
 pub struct Vendor {
     identities: Arc<IdentityCache>,
-    cache: Cache<(BindingName, [u8; 32]), SourceError>,
+    /// Keyed by what decides the credentials (files, request, region, endpoint), not by the
+    /// binding's name: bindings of one identity share one entry.
+    cache: Cache<[u8; 32], SourceError>,
     http: reqwest::Client,
     defaults: Defaults,
     clients: Mutex<HashMap<(Region, Url), rolesanywhere::Client>>,
@@ -177,7 +179,7 @@ impl Vendor {
 
     async fn fetch(&self, binding: &Binding) -> Result<Arc<Credentials>, VendError> {
         let client = self.client_for(binding).map_err(VendError::Endpoint)?;
-        let key = (binding.name.clone(), request_digest(binding, &client));
+        let key = request_digest(binding, &client);
         // The certificate is the entry's version: a renewed one makes the next request fetch
         // anew. While the files cannot be used (a renewal half done, an expired certificate),
         // valid cached credentials still answer.
@@ -210,7 +212,7 @@ impl Vendor {
 
     fn fallback(
         &self,
-        key: &(BindingName, [u8; 32]),
+        key: &[u8; 32],
         binding: &Binding,
         error: VendError,
     ) -> Result<Arc<Credentials>, VendError> {
@@ -261,11 +263,22 @@ impl Vendor {
     }
 }
 
-/// What decides a binding's credentials besides its certificate: the request, the region
-/// and the endpoint.
+/// What decides a binding's credentials besides its certificate's content: the identity
+/// files, the request, the region and the endpoint.
 fn request_digest(binding: &Binding, client: &rolesanywhere::Client) -> [u8; 32] {
     let session = &binding.session;
     let mut digest = Sha256::new();
+    let files = &binding.files;
+    for path in files
+        .certificates
+        .iter()
+        .chain(&files.intermediates)
+        .chain([&files.private_key])
+    {
+        let path = path.as_os_str().as_encoded_bytes();
+        digest.update((path.len() as u64).to_be_bytes());
+        digest.update(path);
+    }
     for part in [
         session.trust_anchor_arn.as_str(),
         session.profile_arn.as_str(),
