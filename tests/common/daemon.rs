@@ -760,6 +760,11 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
+    parse_response(&raw)
+}
+
+/// Parses a raw HTTP/1.1 response (chunked bodies included).
+pub fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     let invalid =
         |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let split = raw
@@ -769,10 +774,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or_else(|| invalid("no status line"))?;
-    let status = status_line
-        .split(' ')
-        .nth(1)
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| invalid("bad status line"))?;
     let headers: Vec<(String, String)> = lines

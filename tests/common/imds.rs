@@ -17,7 +17,9 @@ use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
 
-use super::daemon::{BIN, NOWHERE_PROXY, Response, SCRUBBED, STEP, Serve, ServeOptions, python};
+use super::daemon::{
+    BIN, NOWHERE_PROXY, Response, SCRUBBED, STEP, Serve, ServeOptions, parse_response, python,
+};
 
 /// The role name IMDS lists for [`needroleshere::testutil::rolesanywhere::ROLE_ARN`].
 pub const ROLE_NAME: &str = "needroleshere-test";
@@ -295,53 +297,6 @@ async fn try_request(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    if headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
-    {
-        body = dechunk(&body).ok_or_else(|| invalid("bad chunked body"))?;
-    }
-    Ok(Response {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size = std::str::from_utf8(&data[..end]).ok()?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        data = &data[end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
 }
 
 /// The IMDSv2 token header names.
