@@ -39,6 +39,16 @@ pub struct Environment {
     pub journal_stream: Option<String>,
     /// `NEEDROLESHERE_PKCS8_PASSWORD`: the password of an encrypted PKCS#8 key.
     pub pkcs8_password: Option<crate::secret::Secret>,
+    /// `AWS_CONFIG_FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// `AWS_ENDPOINT_URL_STS`.
+    pub endpoint_url_sts: Option<String>,
+    /// `SESSION_TOKEN_DURATION`: default lifetime of MFA session tokens (`12h`, `1h30m`).
+    pub session_token_duration: Option<String>,
+    /// `CREDENTIALS_DURATION`: default lifetime of role credentials.
+    pub credentials_duration: Option<String>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -108,6 +118,11 @@ impl Environment {
             shared_credentials_file: get(&["AWS_SHARED_CREDENTIALS_FILE"]).map(PathBuf::from),
             journal_stream: get(&["JOURNAL_STREAM"]),
             pkcs8_password: get(&["NEEDROLESHERE_PKCS8_PASSWORD"]).map(crate::secret::Secret::new),
+            config_file: get(&["AWS_CONFIG_FILE"]).map(PathBuf::from),
+            profile: get(&["AWS_PROFILE"]),
+            endpoint_url_sts: get(&["AWS_ENDPOINT_URL_STS"]),
+            session_token_duration: get(&["SESSION_TOKEN_DURATION"]),
+            credentials_duration: get(&["CREDENTIALS_DURATION"]),
         }
     }
 }

@@ -28,6 +28,8 @@ pub mod env;
 pub mod files;
 pub mod identity;
 pub mod logging;
+pub mod profile;
+pub mod mfa;
 pub mod rolesanywhere;
 pub mod secret;
 pub mod server;

@@ -1,0 +1,661 @@
+//! AWS profiles (`~/.aws/config`, `~/.aws/credentials`) resolved the way the AWS CLI does, into
+//! a [`Plan`]: where the first credentials come from, whether an MFA session is needed, and
+//! which roles to assume, in order.
+//!
+//! Files (<https://docs.aws.amazon.com/sdkref/latest/guide/file-format.html>):
+//! `$AWS_CONFIG_FILE` (else `~/.aws/config`, sections `[default]` and `[profile NAME]`) and
+//! `$AWS_SHARED_CREDENTIALS_FILE` (else `~/.aws/credentials`, sections `[NAME]`), the latter
+//! winning for keys both set. Lines are `key = value`, `#`/`;` comments, blank, or indented
+//! continuations (nested settings, ignored here); anything else is an error naming the line.
+//!
+//! Resolution: from the profile asked for, follow `source_profile` (a profile naming itself
+//! uses its own keys) until a profile with `aws_access_key_id`/`aws_secret_access_key`, a
+//! `credential_process`, or a `web_identity_token_file` with `role_arn`; each profile with a
+//! `role_arn` on the way is a role to assume. A loop is an error that names it.
+//!
+//! Beyond the CLI (as aws-runas does): `mfa_serial` is also taken from the source profiles or
+//! `[default]`; `mfa_totp_secret` / `mfa_totp_secret_file` let codes be generated; durations
+//! `session_token_duration` and `credentials_duration` (also `duration_seconds`) accept
+//! `1h30m`-style strings, with `SESSION_TOKEN_DURATION` / `CREDENTIALS_DURATION` as defaults —
+//! the most specific setting wins: the profile, its sources, `[default]`, the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::arn::{Region, RoleArn, RoleSessionName};
+use crate::env::Environment;
+use crate::secret::Secret;
+
+/// Default lifetime of MFA session tokens (GetSessionToken), 12 hours as in the CLI.
+pub const DEFAULT_SESSION_TOKEN_SECONDS: u32 = 43200;
+/// Default lifetime of role credentials (AssumeRole).
+pub const DEFAULT_CREDENTIALS_SECONDS: u32 = 3600;
+
+/// Why a profile could not be resolved. Each variant names the profile and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path} line {line}: {reason}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("profile {0:?} is not in the AWS config or credentials files")]
+    Unknown(String),
+    #[error("profile {profile:?} names source_profile {source_profile:?}, which does not exist")]
+    UnknownSource {
+        profile: String,
+        source_profile: String,
+    },
+    #[error("profiles loop through source_profile: {}", .0.join(" -> "))]
+    Loop(Vec<String>),
+    #[error(
+        "profile {0:?} has no credentials: give aws_access_key_id and aws_secret_access_key, source_profile, credential_process or web_identity_token_file"
+    )]
+    NoCredentials(String),
+    #[error("profile {profile:?} has {missing} without {present}")]
+    HalfKeys {
+        profile: String,
+        present: &'static str,
+        missing: &'static str,
+    },
+    #[error("profile {profile:?}: {key} = {value:?} is invalid: {reason}")]
+    BadValue {
+        profile: String,
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "profile {profile:?}: credential_source = {source_name} is not supported here (use Environment, or source_profile)"
+    )]
+    UnsupportedCredentialSource { profile: String, source_name: String },
+}
+
+/// The two files and their parsed sections (profile name → key → value).
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFiles {
+    pub config: PathBuf,
+    pub credentials: PathBuf,
+    profiles: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl ConfigFiles {
+    /// Where the files are, from the environment.
+    pub fn paths(env: &Environment) -> (PathBuf, PathBuf) {
+        let home = env.home.clone().unwrap_or_else(|| PathBuf::from("."));
+        let config = env
+            .config_file
+            .clone()
+            .unwrap_or_else(|| home.join(".aws").join("config"));
+        let credentials = env
+            .shared_credentials_file
+            .clone()
+            .unwrap_or_else(|| home.join(".aws").join("credentials"));
+        (config, credentials)
+    }
+
+    /// Reads both files (a missing file is empty).
+    pub fn load(config: &Path, credentials: &Path) -> Result<Self, ProfileError> {
+        let mut profiles = BTreeMap::new();
+        for (path, is_config) in [(config, true), (credentials, false)] {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(ProfileError::Read {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            for (name, keys) in parse(path, &text, is_config)? {
+                let entry: &mut BTreeMap<String, String> = profiles.entry(name).or_default();
+                // The credentials file wins: it is read second.
+                entry.extend(keys);
+            }
+        }
+        Ok(Self {
+            config: config.to_owned(),
+            credentials: credentials.to_owned(),
+            profiles,
+        })
+    }
+
+    /// Profile names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.profiles.keys().cloned().collect()
+    }
+
+    /// Whether `name` has a `role_arn`.
+    pub fn is_role(&self, name: &str) -> bool {
+        self.profiles.get(name).is_some_and(|p| p.contains_key("role_arn"))
+    }
+
+    fn get(&self, profile: &str, key: &str) -> Option<&str> {
+        self.profiles
+            .get(profile)?
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Parses one file into sections. Config files name profiles `[profile NAME]` (and
+/// `[default]`); other section kinds (`[sso-session …]`, `[services …]`) are skipped.
+fn parse(
+    path: &Path,
+    text: &str,
+    is_config: bool,
+) -> Result<Vec<(String, BTreeMap<String, String>)>, ProfileError> {
+    let mut sections: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut skipping = false;
+    for (index, raw) in text.lines().enumerate() {
+        let error = |reason: &str| ProfileError::Syntax {
+            path: path.to_owned(),
+            line: index + 1,
+            reason: reason.to_owned(),
+        };
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if raw.starts_with([' ', '\t']) {
+            // A nested setting under the key above (e.g. `s3 =`): not ours to read.
+            if current.is_none() && !skipping {
+                return Err(error("an indented line outside any [section]"));
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest
+                .split_once(']')
+                .map(|(n, _)| n.trim())
+                .ok_or_else(|| error("a section header without ']'"))?;
+            let profile = if is_config {
+                if name == "default" {
+                    Some("default".to_owned())
+                } else {
+                    name.strip_prefix("profile ").map(|n| n.trim().to_owned())
+                }
+            } else {
+                Some(name.to_owned())
+            };
+            match profile.filter(|n| !n.is_empty()) {
+                Some(name) => {
+                    let position = sections.iter().position(|(n, _)| *n == name);
+                    current = Some(position.unwrap_or_else(|| {
+                        sections.push((name, BTreeMap::new()));
+                        sections.len() - 1
+                    }));
+                    skipping = false;
+                }
+                None => {
+                    current = None;
+                    skipping = true;
+                }
+            }
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| error("expected `key = value`, a [section], a comment or a blank line"))?;
+        if skipping {
+            continue;
+        }
+        let section = current.ok_or_else(|| error("a setting before any [section]"))?;
+        let value = strip_inline_comment(value.trim());
+        sections[section]
+            .1
+            .insert(key.trim().to_ascii_lowercase(), value.to_owned());
+    }
+    Ok(sections)
+}
+
+/// `value # comment` → `value` (a `#` or `;` after whitespace starts a comment).
+fn strip_inline_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    for i in 1..bytes.len() {
+        if (bytes[i] == b'#' || bytes[i] == b';') && bytes[i - 1].is_ascii_whitespace() {
+            return value[..i].trim_end();
+        }
+    }
+    value
+}
+
+/// Parses durations like `3600`, `900s`, `90m`, `12h`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u32>() {
+        return Ok(seconds);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(format!("unknown unit {c:?}: use h, m and s as in 1h30m")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| "a unit without a number before it".to_owned())?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err("expected a duration like 3600, 90m, 12h or 1h30m".into());
+    }
+    u32::try_from(total).map_err(|_| "too long".into())
+}
+
+/// One role to assume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleStep {
+    /// The profile that names the role.
+    pub profile: String,
+    pub role_arn: RoleArn,
+    pub external_id: Option<String>,
+    pub session_name: Option<RoleSessionName>,
+}
+
+/// Where the first credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// Keys in the files (possibly with a session token, then already temporary).
+    Static {
+        access_key_id: String,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    /// `credential_process`: a command printing credential_process JSON.
+    Process { command: String },
+    /// `web_identity_token_file` + `role_arn`: AssumeRoleWithWebIdentity.
+    WebIdentity { token_file: PathBuf, role: RoleStep },
+    /// `credential_source = Environment`: the process's own AWS_* variables.
+    Environment,
+}
+
+/// Where an MFA code comes from when one is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaConfig {
+    /// The device: `arn:aws:iam::ACCOUNT:mfa/NAME` (or a hardware serial).
+    pub serial: String,
+    /// A base32 TOTP secret, so codes can be generated here.
+    pub totp_secret: Option<Secret>,
+}
+
+/// How to get credentials for a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The profile asked for.
+    pub profile: String,
+    /// The profile the first credentials come from.
+    pub base_profile: String,
+    pub base: Base,
+    pub mfa: Option<MfaConfig>,
+    /// Roles to assume, first to last.
+    pub roles: Vec<RoleStep>,
+    pub region: Option<Region>,
+    /// `endpoint_url` of the profile (for every service, STS included).
+    pub endpoint_url: Option<String>,
+    /// GetSessionToken lifetime, seconds.
+    pub session_token_seconds: u32,
+    /// AssumeRole lifetime of the last role, seconds.
+    pub credentials_seconds: u32,
+}
+
+impl ConfigFiles {
+    /// Resolves `profile` into a plan.
+    pub fn plan(&self, profile: &str, env: &Environment) -> Result<Plan, ProfileError> {
+        if !self.profiles.contains_key(profile) {
+            return Err(ProfileError::Unknown(profile.to_owned()));
+        }
+        let mut visited: Vec<String> = Vec::new();
+        let mut roles = Vec::new();
+        let mut current = profile.to_owned();
+        let base = loop {
+            if visited.contains(&current) {
+                visited.push(current);
+                return Err(ProfileError::Loop(visited));
+            }
+            visited.push(current.clone());
+            let get = |key: &str| self.get(&current, key);
+            let keys = self.static_keys(&current)?;
+            match (get("role_arn"), get("source_profile"), get("credential_source")) {
+                (Some(_), _, _) if get("web_identity_token_file").is_some() => {
+                    let role = self.role_step(&current)?;
+                    break Base::WebIdentity {
+                        token_file: PathBuf::from(get("web_identity_token_file").unwrap_or_default()),
+                        role,
+                    };
+                }
+                (Some(_), Some(source), _) => {
+                    roles.push(self.role_step(&current)?);
+                    if source == current {
+                        // A profile naming itself uses its own keys as the source.
+                        break keys.ok_or_else(|| ProfileError::NoCredentials(current.clone()))?;
+                    }
+                    if !self.profiles.contains_key(source) {
+                        return Err(ProfileError::UnknownSource {
+                            profile: current.clone(),
+                            source_profile: source.to_owned(),
+                        });
+                    }
+                    current = source.to_owned();
+                }
+                (Some(_), None, Some(source)) => {
+                    roles.push(self.role_step(&current)?);
+                    if source.eq_ignore_ascii_case("Environment") {
+                        break Base::Environment;
+                    }
+                    return Err(ProfileError::UnsupportedCredentialSource {
+                        profile: current.clone(),
+                        source_name: source.to_owned(),
+                    });
+                }
+                _ => {
+                    if let Some(keys) = keys {
+                        break keys;
+                    }
+                    if let Some(command) = get("credential_process") {
+                        break Base::Process {
+                            command: command.to_owned(),
+                        };
+                    }
+                    return Err(ProfileError::NoCredentials(current.clone()));
+                }
+            }
+        };
+        roles.reverse();
+
+        // The chain for the non-standard fallbacks: the profile, its sources, [default].
+        let mut lookup: Vec<&str> = visited.iter().map(String::as_str).collect();
+        if !lookup.contains(&"default") && self.profiles.contains_key("default") {
+            lookup.push("default");
+        }
+        let first = |key: &str| lookup.iter().find_map(|p| self.get(p, key).map(|v| (*p, v)));
+        let mfa = match first("mfa_serial") {
+            None => None,
+            Some((owner, serial)) => {
+                let totp_secret = match (self.get(owner, "mfa_totp_secret"), self.get(owner, "mfa_totp_secret_file")) {
+                    (Some(secret), _) => Some(Secret::new(secret)),
+                    (None, Some(file)) => Some(Secret::new(
+                        std::fs::read_to_string(file)
+                            .map_err(|e| ProfileError::BadValue {
+                                profile: owner.to_owned(),
+                                key: "mfa_totp_secret_file",
+                                value: file.to_owned(),
+                                reason: e.to_string(),
+                            })?
+                            .trim(),
+                    )),
+                    (None, None) => None,
+                };
+                Some(MfaConfig {
+                    serial: serial.to_owned(),
+                    totp_secret,
+                })
+            }
+        };
+        let duration = |keys: &[&'static str], env_value: Option<&String>, default: u32| {
+            for key in keys {
+                if let Some((owner, value)) = first(key) {
+                    return parse_duration(value).map_err(|reason| ProfileError::BadValue {
+                        profile: owner.to_owned(),
+                        key,
+                        value: value.to_owned(),
+                        reason,
+                    });
+                }
+            }
+            match env_value {
+                Some(value) => parse_duration(value).map_err(|reason| ProfileError::BadValue {
+                    profile: profile.to_owned(),
+                    key: keys[0],
+                    value: value.clone(),
+                    reason,
+                }),
+                None => Ok(default),
+            }
+        };
+        let region = match first("region") {
+            Some((owner, value)) => Some(Region::from_str(value).map_err(|e| ProfileError::BadValue {
+                profile: owner.to_owned(),
+                key: "region",
+                value: value.to_owned(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(Plan {
+            profile: profile.to_owned(),
+            base_profile: visited.last().cloned().unwrap_or_default(),
+            base,
+            mfa,
+            roles,
+            region,
+            endpoint_url: first("endpoint_url").map(|(_, v)| v.to_owned()),
+            session_token_seconds: duration(
+                &["session_token_duration"],
+                env.session_token_duration.as_ref(),
+                DEFAULT_SESSION_TOKEN_SECONDS,
+            )?,
+            credentials_seconds: duration(
+                &["credentials_duration", "duration_seconds"],
+                env.credentials_duration.as_ref(),
+                DEFAULT_CREDENTIALS_SECONDS,
+            )?,
+        })
+    }
+
+    fn static_keys(&self, profile: &str) -> Result<Option<Base>, ProfileError> {
+        let key = self.get(profile, "aws_access_key_id");
+        let secret = self.get(profile, "aws_secret_access_key");
+        match (key, secret) {
+            (Some(key), Some(secret)) => Ok(Some(Base::Static {
+                access_key_id: key.to_owned(),
+                secret_access_key: Secret::new(secret),
+                session_token: self.get(profile, "aws_session_token").map(Secret::new),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ProfileError::HalfKeys {
+                profile: profile.to_owned(),
+                present: "aws_access_key_id",
+                missing: "aws_secret_access_key",
+            }),
+            (None, Some(_)) => Err(ProfileError::HalfKeys {
+                profile: profile.to_owned(),
+                present: "aws_secret_access_key",
+                missing: "aws_access_key_id",
+            }),
+        }
+    }
+
+    fn role_step(&self, profile: &str) -> Result<RoleStep, ProfileError> {
+        let bad = |key: &'static str, value: &str, reason: String| ProfileError::BadValue {
+            profile: profile.to_owned(),
+            key,
+            value: value.to_owned(),
+            reason,
+        };
+        let arn = self.get(profile, "role_arn").unwrap_or_default();
+        Ok(RoleStep {
+            profile: profile.to_owned(),
+            role_arn: RoleArn::from_str(arn).map_err(|e| bad("role_arn", arn, e.to_string()))?,
+            external_id: self.get(profile, "external_id").map(str::to_owned),
+            session_name: self
+                .get(profile, "role_session_name")
+                .map(|n| RoleSessionName::from_str(n).map_err(|e| bad("role_session_name", n, e.to_string())))
+                .transpose()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "\
+[default]
+region = eu-west-1
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+
+[profile developer]
+role_arn = arn:aws:iam::123456789012:role/developer
+source_profile = default
+role_session_name = alice-dev
+credentials_duration = 2h
+
+[profile admin]   # chained roles below start here
+role_arn = arn:aws:iam::123456789012:role/admin
+source_profile = default
+duration_seconds = 1800
+
+[profile auditor]
+role_arn = arn:aws:iam::123456789012:role/auditor
+source_profile = admin
+external_id = ext-1 ; trailing comment
+region = us-west-2
+
+[profile loop-a]
+role_arn = arn:aws:iam::123456789012:role/a
+source_profile = loop-b
+
+[profile loop-b]
+role_arn = arn:aws:iam::123456789012:role/b
+source_profile = loop-a
+
+[profile proc]
+credential_process = /usr/bin/needroleshere credential-process --certificate c
+
+[profile web]
+role_arn = arn:aws:iam::123456789012:role/web
+web_identity_token_file = /var/run/token
+
+[sso-session corp]
+sso_region = eu-west-1
+
+[profile self]
+aws_access_key_id = AKIASELF
+aws_secret_access_key = selfsecret
+role_arn = arn:aws:iam::123456789012:role/self
+source_profile = self
+s3 =
+  max_concurrent_requests = 20
+";
+
+    const CREDENTIALS: &str = "\
+[default]
+aws_access_key_id = AKIAEXAMPLEALICE0001
+aws_secret_access_key = alice/secret+key
+
+[half]
+aws_access_key_id = AKIAHALF
+";
+
+    fn files() -> (tempfile::TempDir, ConfigFiles) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(&config, CONFIG).unwrap();
+        std::fs::write(&credentials, CREDENTIALS).unwrap();
+        let files = ConfigFiles::load(&config, &credentials).unwrap();
+        (dir, files)
+    }
+
+    #[test]
+    fn user_mfa_role_and_chained_role() {
+        let (_dir, files) = files();
+        let env = Environment::default();
+        let plan = files.plan("auditor", &env).unwrap();
+        assert_eq!(plan.base_profile, "default");
+        assert!(matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIAEXAMPLEALICE0001"));
+        let roles: Vec<&str> = plan.roles.iter().map(|r| r.role_arn.as_str()).collect();
+        assert_eq!(roles, ["arn:aws:iam::123456789012:role/admin", "arn:aws:iam::123456789012:role/auditor"]);
+        assert_eq!(plan.roles[1].external_id.as_deref(), Some("ext-1"));
+        assert_eq!(plan.mfa.as_ref().unwrap().serial, "arn:aws:iam::123456789012:mfa/alice");
+        assert_eq!(plan.region.as_ref().unwrap().as_str(), "us-west-2");
+        // duration_seconds of admin applies along the chain when auditor sets none.
+        assert_eq!(plan.credentials_seconds, 1800);
+        assert_eq!(plan.session_token_seconds, DEFAULT_SESSION_TOKEN_SECONDS);
+
+        let plan = files.plan("developer", &env).unwrap();
+        assert_eq!(plan.credentials_seconds, 7200);
+        assert_eq!(plan.roles[0].session_name.as_ref().unwrap().as_str(), "alice-dev");
+        assert_eq!(plan.region.as_ref().unwrap().as_str(), "eu-west-1");
+
+        let plan = files.plan("default", &env).unwrap();
+        assert!(plan.roles.is_empty());
+    }
+
+    #[test]
+    fn environment_durations_are_the_least_specific() {
+        let (_dir, files) = files();
+        let env = Environment {
+            session_token_duration: Some("1h30m".into()),
+            credentials_duration: Some("45m".into()),
+            ..Environment::default()
+        };
+        let plan = files.plan("developer", &env).unwrap();
+        assert_eq!(plan.session_token_seconds, 5400);
+        assert_eq!(plan.credentials_seconds, 7200, "the profile's own setting wins");
+        let plan = files.plan("default", &env).unwrap();
+        assert_eq!(plan.credentials_seconds, 2700);
+    }
+
+    #[test]
+    fn other_sources() {
+        let (_dir, files) = files();
+        let env = Environment::default();
+        assert!(matches!(files.plan("proc", &env).unwrap().base, Base::Process { .. }));
+        let plan = files.plan("web", &env).unwrap();
+        assert!(matches!(plan.base, Base::WebIdentity { ref token_file, .. } if token_file == Path::new("/var/run/token")));
+        let plan = files.plan("self", &env).unwrap();
+        assert!(matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIASELF"));
+        assert_eq!(plan.roles.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_profile_and_cause() {
+        let (_dir, files) = files();
+        let env = Environment::default();
+        let err = files.plan("loop-a", &env).unwrap_err();
+        assert_eq!(err.to_string(), "profiles loop through source_profile: loop-a -> loop-b -> loop-a");
+        let err = files.plan("nope", &env).unwrap_err();
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+        let err = files.plan("half", &env).unwrap_err();
+        assert!(err.to_string().contains("aws_secret_access_key without aws_access_key_id"), "{err}");
+        assert!(!files.names().contains(&"corp".to_owned()));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "[default]\nregion = x\nthis is not ini\n").unwrap();
+        let err = ConfigFiles::load(&config, &dir.path().join("none")).unwrap_err();
+        assert!(err.to_string().ends_with("config line 3: expected `key = value`, a [section], a comment or a blank line"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        assert_eq!(parse_duration("90m"), Ok(5400));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("12h"), Ok(43200));
+        assert_eq!(parse_duration("15m30s"), Ok(930));
+        for bad in ["", "h", "1d", "1h30", "-5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
