@@ -144,14 +144,17 @@ impl ConfigFiles {
     }
 }
 
+/// A profile's name and its settings.
+type Section = (String, BTreeMap<String, String>);
+
 /// Parses one file into sections. Config files name profiles `[profile NAME]` (and
 /// `[default]`); other section kinds (`[sso-session …]`, `[services …]`) are skipped.
 fn parse(
     path: &Path,
     text: &str,
     is_config: bool,
-) -> Result<Vec<(String, BTreeMap<String, String>)>, ProfileError> {
-    let mut sections: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+) -> Result<Vec<Section>, ProfileError> {
+    let mut sections: Vec<Section> = Vec::new();
     let mut current: Option<usize> = None;
     let mut skipping = false;
     for (index, raw) in text.lines().enumerate() {
