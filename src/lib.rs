@@ -34,6 +34,7 @@ pub mod rolesanywhere;
 pub mod secret;
 pub mod server;
 pub mod sign;
+pub mod sts;
 pub mod transport;
 
 #[cfg(feature = "test-util")]

@@ -15,7 +15,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -26,6 +25,7 @@ use crate::credentials::{Credentials, parse_rfc3339};
 use crate::identity::{Identity, IdentityError};
 use crate::secret::Secret;
 use crate::sign;
+pub use crate::transport::RetryPolicy;
 
 /// What to ask CreateSession for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,40 +128,6 @@ pub fn resolve_endpoint(
     };
     let text = format!("https://{service}.{region_name}.{suffix}");
     Url::parse(&text).map_err(|_| RolesAnywhereError::BadEndpoint(text))
-}
-
-/// How often and how patiently to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// Backoff before retry n is uniformly random in [0, min(cap, base * 2^n)].
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            retries: 3,
-            base: Duration::from_millis(200),
-            cap: Duration::from_secs(2),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(2u32.saturating_pow(retry))
-            .min(self.cap);
-        let mut random = [0u8; 4];
-        // SystemRandom only fails when the OS has no entropy source; no jitter then.
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
-        let fraction = f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX);
-        ceiling.mul_f64(fraction)
-    }
 }
 
 /// A CreateSession client for one endpoint and region.

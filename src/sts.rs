@@ -1,0 +1,486 @@
+//! AWS STS, the Query API (<https://docs.aws.amazon.com/STS/latest/APIReference/>):
+//! `AssumeRole`, `GetSessionToken`, `AssumeRoleWithWebIdentity` and `GetCallerIdentity`.
+//!
+//! Requests are `POST /` with a form body (`Action`, `Version=2011-06-15`, parameters),
+//! signed with SigV4 by the `aws-sigv4` crate (service `sts`); `AssumeRoleWithWebIdentity`
+//! is unsigned. Answers are XML; errors are `<ErrorResponse><Error><Code>…<Message>…`.
+//! Throttling and 5xx answers and network errors are retried with jittered backoff.
+//!
+//! Endpoint: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the profile's
+//! `endpoint_url`, else `https://sts.REGION.amazonaws.com` (`.amazonaws.com.cn` in China).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::arn::{Region, RoleArn, RoleSessionName};
+use crate::clock::Clock;
+use crate::credentials::{Credentials, parse_rfc3339};
+use crate::env::Environment;
+use crate::mfa::MfaCode;
+use crate::secret::Secret;
+use crate::transport::RetryPolicy;
+
+const VERSION: &str = "2011-06-15";
+
+/// Why STS gave no answer we can use.
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    #[error("STS endpoint {0:?} is not a valid http(s) URL")]
+    BadEndpoint(String),
+    #[error("cannot sign the STS request: {0}")]
+    Sign(String),
+    #[error("STS refused {action} ({status} {code}): {message}")]
+    Service {
+        action: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach STS at {url}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("STS answered {action} with an unreadable document: {reason}")]
+    BadResponse {
+        action: &'static str,
+        reason: String,
+    },
+}
+
+impl StsError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Service { status, code, .. } => {
+                *status >= 500 || matches!(code.as_str(), "Throttling" | "RequestLimitExceeded")
+            }
+            Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether STS refused an MFA code (wrong, expired or reused).
+    pub fn is_mfa_rejection(&self) -> bool {
+        matches!(self, Self::Service { code, message, .. }
+            if code == "AccessDenied" && message.to_ascii_lowercase().contains("multifactorauthentication"))
+    }
+}
+
+/// Resolves the STS endpoint for `region`.
+pub fn resolve_endpoint(
+    env: &Environment,
+    profile_endpoint: Option<&str>,
+    region: &Region,
+) -> Result<Url, StsError> {
+    let given = env
+        .endpoint_url_sts
+        .as_deref()
+        .or(env.endpoint_url.as_deref())
+        .or(profile_endpoint);
+    let text = match given {
+        Some(text) => text.to_owned(),
+        None => {
+            let suffix = if region.as_str().starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://sts.{region}.{suffix}")
+        }
+    };
+    let url = Url::parse(&text).map_err(|_| StsError::BadEndpoint(text.clone()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(StsError::BadEndpoint(text));
+    }
+    Ok(url)
+}
+
+/// What GetCallerIdentity says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    pub arn: String,
+    pub account: String,
+    pub user_id: String,
+}
+
+/// An STS client for one endpoint and region.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: Url,
+    region: Region,
+    clock: Arc<dyn Clock>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumedRoleUser {
+    arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CredentialsResult {
+    credentials: XmlCredentials,
+    #[serde(default)]
+    assumed_role_user: Option<AssumedRoleUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResponse {
+    #[serde(alias = "AssumeRoleWithWebIdentityResult", alias = "GetSessionTokenResult")]
+    assume_role_result: CredentialsResult,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CallerIdentityResponse {
+    get_caller_identity_result: CallerIdentityResult,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CallerIdentityResult {
+    arn: String,
+    account: String,
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorResponse {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorDetail {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Client {
+    pub fn new(http: reqwest::Client, endpoint: Url, region: Region, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            http,
+            endpoint,
+            region,
+            clock,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// GetSessionToken: session credentials for long-term keys, MFA-authenticated when a
+    /// device and code are given.
+    pub async fn get_session_token(
+        &self,
+        credentials: &Credentials,
+        duration_seconds: u32,
+        mfa: Option<(&str, &MfaCode)>,
+    ) -> Result<Credentials, StsError> {
+        let mut params = vec![("DurationSeconds", duration_seconds.to_string())];
+        if let Some((serial, code)) = mfa {
+            params.push(("SerialNumber", serial.to_owned()));
+            params.push(("TokenCode", code.as_str().to_owned()));
+        }
+        self.credentials_call("GetSessionToken", params, Some(credentials))
+            .await
+    }
+
+    /// AssumeRole with the caller's `credentials`.
+    pub async fn assume_role(
+        &self,
+        credentials: &Credentials,
+        role_arn: &RoleArn,
+        session_name: &RoleSessionName,
+        duration_seconds: u32,
+        external_id: Option<&str>,
+        mfa: Option<(&str, &MfaCode)>,
+    ) -> Result<Credentials, StsError> {
+        let mut params = vec![
+            ("RoleArn", role_arn.to_string()),
+            ("RoleSessionName", session_name.as_str().to_owned()),
+            ("DurationSeconds", duration_seconds.to_string()),
+        ];
+        if let Some(id) = external_id {
+            params.push(("ExternalId", id.to_owned()));
+        }
+        if let Some((serial, code)) = mfa {
+            params.push(("SerialNumber", serial.to_owned()));
+            params.push(("TokenCode", code.as_str().to_owned()));
+        }
+        let mut result = self
+            .credentials_call("AssumeRole", params, Some(credentials))
+            .await?;
+        result.role_arn = Some(role_arn.to_string());
+        Ok(result)
+    }
+
+    /// AssumeRoleWithWebIdentity (unsigned).
+    pub async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &RoleArn,
+        session_name: &RoleSessionName,
+        token: &Secret,
+        duration_seconds: u32,
+    ) -> Result<Credentials, StsError> {
+        let params = vec![
+            ("RoleArn", role_arn.to_string()),
+            ("RoleSessionName", session_name.as_str().to_owned()),
+            ("WebIdentityToken", token.expose().to_owned()),
+            ("DurationSeconds", duration_seconds.to_string()),
+        ];
+        let mut result = self
+            .credentials_call("AssumeRoleWithWebIdentity", params, None)
+            .await?;
+        result.role_arn = Some(role_arn.to_string());
+        Ok(result)
+    }
+
+    /// GetCallerIdentity: who `credentials` are.
+    pub async fn get_caller_identity(&self, credentials: &Credentials) -> Result<CallerIdentity, StsError> {
+        let body = self
+            .call("GetCallerIdentity", Vec::new(), Some(credentials))
+            .await?;
+        let parsed: CallerIdentityResponse =
+            quick_xml::de::from_str(&body).map_err(|e| StsError::BadResponse {
+                action: "GetCallerIdentity",
+                reason: e.to_string(),
+            })?;
+        let r = parsed.get_caller_identity_result;
+        Ok(CallerIdentity {
+            arn: r.arn,
+            account: r.account,
+            user_id: r.user_id,
+        })
+    }
+
+    async fn credentials_call(
+        &self,
+        action: &'static str,
+        params: Vec<(&'static str, String)>,
+        credentials: Option<&Credentials>,
+    ) -> Result<Credentials, StsError> {
+        let body = self.call(action, params, credentials).await?;
+        // serde errors name positions and fields, never the values.
+        let parsed: AssumeRoleResponse =
+            quick_xml::de::from_str(&body).map_err(|e| StsError::BadResponse {
+                action,
+                reason: e.to_string(),
+            })?;
+        let result = parsed.assume_role_result;
+        let c = result.credentials;
+        let expiration = parse_rfc3339(&c.expiration).map_err(|e| StsError::BadResponse {
+            action,
+            reason: format!("Expiration {:?}: {e}", c.expiration),
+        })?;
+        Ok(Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: Secret::new(c.secret_access_key),
+            session_token: Some(Secret::new(c.session_token)),
+            expiration: Some(expiration),
+            role_arn: result.assumed_role_user.map(|u| assumed_role_to_role_arn(&u.arn)),
+        })
+    }
+
+    async fn call(
+        &self,
+        action: &'static str,
+        params: Vec<(&'static str, String)>,
+        credentials: Option<&Credentials>,
+    ) -> Result<String, StsError> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action);
+        form.append_pair("Version", VERSION);
+        for (name, value) in &params {
+            form.append_pair(name, value);
+        }
+        let body = zeroize::Zeroizing::new(form.finish());
+        let mut retry = 0;
+        loop {
+            match self.attempt(action, body.as_bytes(), credentials).await {
+                Err(error) if error.is_retryable() && retry < self.retry.retries => {
+                    let wait = self.retry.backoff(retry);
+                    tracing::warn!(%error, retry = retry + 1, "STS call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        action: &'static str,
+        body: &[u8],
+        credentials: Option<&Credentials>,
+    ) -> Result<String, StsError> {
+        let url = self.endpoint.clone();
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let mut request = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_vec());
+        if let Some(credentials) = credentials {
+            for (name, value) in self.sign(url.as_str(), content_type, body, credentials)? {
+                request = request.header(name, value);
+            }
+        }
+        let transport = |source| StsError::Transport {
+            url: url.to_string(),
+            source,
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        let (code, message) = match quick_xml::de::from_str::<ErrorResponse>(&text) {
+            Ok(parsed) => (parsed.error.code, parsed.error.message),
+            Err(_) => (
+                "Unknown".to_owned(),
+                text.chars().filter(|c| !c.is_control()).take(200).collect(),
+            ),
+        };
+        Err(StsError::Service {
+            action,
+            status,
+            code,
+            message: message.chars().filter(|c| !c.is_control()).collect(),
+        })
+    }
+
+    /// SigV4 headers for a POST of `body` to `url`.
+    fn sign(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        credentials: &Credentials,
+    ) -> Result<Vec<(String, String)>, StsError> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use aws_sigv4::sign::v4;
+        let identity: aws_smithy_runtime_api::client::identity::Identity =
+            aws_credential_types::Credentials::new(
+                credentials.access_key_id.clone(),
+                credentials.secret_access_key.expose().to_owned(),
+                credentials.session_token.as_ref().map(|t| t.expose().to_owned()),
+                None,
+                "needroleshere",
+            )
+            .into();
+        let time = std::time::SystemTime::from(self.clock.now());
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region.as_str())
+            .name("sts")
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| StsError::Sign(e.to_string()))?
+            .into();
+        let request = SignableRequest::new(
+            "POST",
+            url,
+            [("content-type", content_type)].into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| StsError::Sign(e.to_string()))?;
+        let (instructions, _signature) = sign(request, &params)
+            .map_err(|e| StsError::Sign(e.to_string()))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect())
+    }
+}
+
+/// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION` → `arn:aws:iam::ACCT:role/NAME` (paths are
+/// not part of an assumed-role ARN, so a role with a path loses it here).
+fn assumed_role_to_role_arn(arn: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        [_, partition, "sts", _, account, resource] => match resource.split('/').collect::<Vec<_>>().as_slice() {
+            ["assumed-role", name, ..] => format!("arn:{partition}:iam::{account}:role/{name}"),
+            _ => arn.to_owned(),
+        },
+        _ => arn.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let region: Region = "eu-west-1".parse().unwrap();
+        let env = Environment::default();
+        assert_eq!(resolve_endpoint(&env, None, &region).unwrap().as_str(), "https://sts.eu-west-1.amazonaws.com/");
+        let cn: Region = "cn-north-1".parse().unwrap();
+        assert_eq!(resolve_endpoint(&env, None, &cn).unwrap().as_str(), "https://sts.cn-north-1.amazonaws.com.cn/");
+        assert_eq!(resolve_endpoint(&env, Some("http://127.0.0.1:1"), &region).unwrap().port(), Some(1));
+        let env = Environment {
+            endpoint_url: Some("http://127.0.0.1:2".into()),
+            endpoint_url_sts: Some("http://127.0.0.1:3".into()),
+            ..Environment::default()
+        };
+        assert_eq!(resolve_endpoint(&env, Some("http://127.0.0.1:1"), &region).unwrap().port(), Some(3));
+        assert!(resolve_endpoint(&env, None, &region).is_ok());
+        let env = Environment {
+            endpoint_url_sts: Some("not a url".into()),
+            ..Environment::default()
+        };
+        assert!(resolve_endpoint(&env, None, &region).is_err());
+    }
+
+    #[test]
+    fn parses_answers_and_errors() {
+        let answer = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s</SecretAccessKey>
+      <SessionToken>t</SessionToken><Expiration>2026-01-02T03:04:05Z</Expiration></Credentials>
+    <AssumedRoleUser><AssumedRoleId>AROA1:x</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/dev/x</Arn></AssumedRoleUser>
+    <PackedPolicySize>0</PackedPolicySize>
+  </AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>"#;
+        let parsed: AssumeRoleResponse = quick_xml::de::from_str(answer).unwrap();
+        assert_eq!(parsed.assume_role_result.credentials.access_key_id, "ASIA1");
+        let session = r#"<GetSessionTokenResponse><GetSessionTokenResult><Credentials><AccessKeyId>ASIA2</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2026-01-02T03:04:05Z</Expiration></Credentials></GetSessionTokenResult></GetSessionTokenResponse>"#;
+        let parsed: AssumeRoleResponse = quick_xml::de::from_str(session).unwrap();
+        assert!(parsed.assume_role_result.assumed_role_user.is_none());
+        let error = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>MultiFactorAuthentication failed with invalid MFA one time pass code.</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+        let parsed: ErrorResponse = quick_xml::de::from_str(error).unwrap();
+        assert_eq!(parsed.error.code, "AccessDenied");
+        let e = StsError::Service { action: "AssumeRole", status: 403, code: parsed.error.code, message: parsed.error.message };
+        assert!(e.is_mfa_rejection() && !e.is_retryable());
+        assert_eq!(assumed_role_to_role_arn("arn:aws:sts::123456789012:assumed-role/dev/x"), "arn:aws:iam::123456789012:role/dev");
+    }
+}
