@@ -204,6 +204,11 @@ impl Region {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `us-east-1`, where AWS tools go when nothing names a region.
+    pub fn us_east_1() -> Self {
+        Self("us-east-1".to_owned())
+    }
 }
 
 impl FromStr for Region {
@@ -259,6 +264,12 @@ pub struct RoleSessionName(String);
 impl RoleSessionName {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `needroleshere-<unix time>`: the name used when a profile gives none.
+    pub fn generated(unix_time: i64) -> Self {
+        // Letters, digits and '-' in at most 34 characters: always valid.
+        Self(format!("needroleshere-{unix_time}"))
     }
 }
 

@@ -49,6 +49,11 @@ pub struct Environment {
     pub session_token_duration: Option<String>,
     /// `CREDENTIALS_DURATION`: default lifetime of role credentials.
     pub credentials_duration: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: keys for profiles
+    /// with `credential_source = Environment`.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<crate::secret::Secret>,
+    pub session_token: Option<crate::secret::Secret>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -123,6 +128,9 @@ impl Environment {
             endpoint_url_sts: get(&["AWS_ENDPOINT_URL_STS"]),
             session_token_duration: get(&["SESSION_TOKEN_DURATION"]),
             credentials_duration: get(&["CREDENTIALS_DURATION"]),
+            access_key_id: get(&["AWS_ACCESS_KEY_ID"]),
+            secret_access_key: get(&["AWS_SECRET_ACCESS_KEY"]).map(crate::secret::Secret::new),
+            session_token: get(&["AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"]).map(crate::secret::Secret::new),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod files;
 pub mod identity;
 pub mod logging;
 pub mod profile;
+pub mod profile_source;
 pub mod mfa;
 pub mod rolesanywhere;
 pub mod secret;
