@@ -83,6 +83,13 @@ pub enum Command {
     /// type, the base64 DER and the decimal serial number).
     ReadCertificateData(ReadCertificateDataArgs),
 
+    /// Run a command with an AWS profile's credentials and region in its environment.
+    ///
+    /// AWS_PROFILE is removed from the command's environment and its value passed as
+    /// AWSRUNAS_PROFILE. An MFA code is asked for on the terminal when needed. The exit
+    /// status and signals are passed through.
+    Exec(ExecArgs),
+
     /// Serve credentials for role bindings over the ECS container credentials protocol.
     ///
     /// Listens on the sockets passed by systemd socket activation, else on --listen.
@@ -99,7 +106,11 @@ impl Command {
             Self::Unbind(_) | Self::ReadCertificateData(_) => false,
             Self::Check(args) => args.debug,
             Self::Update(args) => args.debug,
-            Self::Serve(args) => args.debug,
+            Self::Serve(args) => {
+                args.debug
+                    || matches!(&args.desktop, Some(DesktopCommand::Ec2(d) | DesktopCommand::Ecs(d)) if d.debug)
+            }
+            Self::Exec(args) => args.debug,
         }
     }
 }
@@ -224,7 +235,12 @@ pub struct UnbindArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
+    /// Serve the credentials of an AWS profile on a developer machine instead.
+    #[command(subcommand)]
+    pub desktop: Option<DesktopCommand>,
+
     #[command(flatten)]
     pub dir: ConfigDirArgs,
 
@@ -267,6 +283,72 @@ pub struct ServeArgs {
     /// Log every request to stderr; never logs secrets.
     #[arg(long)]
     pub debug: bool,
+}
+
+/// The desktop servers: a profile's credentials for one developer's programs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DesktopCommand {
+    /// An EC2 instance metadata service (IMDSv1 and v2) for an AWS profile.
+    ///
+    /// Without -p it listens on 169.254.169.254:80, where SDKs look by default: that needs
+    /// root (sudo; privileges are dropped to the invoking user after binding) and the
+    /// address on an interface (`sudo ip address add 169.254.169.254/32 dev lo`).
+    Ec2(DesktopArgs),
+    /// An ECS container credentials endpoint for an AWS profile, on 127.0.0.1:12319.
+    ///
+    /// GET /credentials serves the active profile, GET /credentials/NAME any profile without
+    /// switching; both need the Authorization token printed at start-up.
+    Ecs(DesktopArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DesktopArgs {
+    /// Port on 127.0.0.1 (ecs: 12319 by default; ec2: 169.254.169.254:80 without it).
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// The profile to start with; AWS_PROFILE overrides it; "default" without either.
+    #[arg(value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Log each step to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// The profile whose credentials the command gets; AWS_PROFILE overrides it; "default"
+    /// without either.
+    #[arg(value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Serve the credentials to the command from a private ECS endpoint (refreshed during
+    /// long runs) instead of putting them in its environment.
+    #[arg(long, conflicts_with = "imds")]
+    pub ecs: bool,
+
+    /// Serve the credentials to the command from a private IMDS endpoint instead.
+    #[arg(long)]
+    pub imds: bool,
+
+    /// The MFA code, when one is needed and no terminal can be asked.
+    #[arg(long, value_name = "CODE")]
+    pub mfa_code: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Log each step to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 fn parse_imds_listen(text: &str) -> Result<(ListenAddr, BindingName), String> {
@@ -489,6 +571,7 @@ pub fn parse() -> Cli {
         Command::Update(args) => Some((&args.identity, "update")),
         Command::Unbind(_)
         | Command::Serve(_)
+        | Command::Exec(_)
         | Command::Check(_)
         | Command::ReadCertificateData(_) => None,
     };
@@ -513,9 +596,18 @@ pub fn parse() -> Cli {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
+/// Runs a parsed command line; the result is the exit status.
+pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Command::Exec(args) = &cli.command {
+        return crate::exec::run(args, env, clock).await;
+    }
+    run_command(cli, env, clock).await.map(|()| 0)
+}
+
+async fn run_command(cli: Cli, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     match cli.command {
+        Command::Exec(_) => Ok(()),
         Command::CredentialProcess(args) => credential_process(&args, &env, clock).await,
         Command::Bind(args) => bind(&args, &env, clock).await,
         Command::Unbind(args) => unbind(&args, &env),
@@ -526,7 +618,11 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Update(args) => update(&args, &env, clock).await,
-        Command::Serve(args) => serve(&args, env, clock).await,
+        Command::Serve(args) => match &args.desktop {
+            Some(DesktopCommand::Ec2(desktop)) => serve_desktop(true, desktop, env, clock).await,
+            Some(DesktopCommand::Ecs(desktop)) => serve_desktop(false, desktop, env, clock).await,
+            None => serve(&args, env, clock).await,
+        },
     }
 }
 
@@ -743,6 +839,116 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
 
     // STOPPING=1 goes out as the drain begins (see server::shutdown_signal).
     server::serve(fronts, server::Limits::default(), shutdown).await;
+    Ok(())
+}
+
+/// The profile a desktop command uses: AWS_PROFILE, else the argument, else "default".
+pub fn chosen_profile(env: &Environment, argument: Option<&str>) -> String {
+    env.profile
+        .clone()
+        .or_else(|| argument.map(str::to_owned))
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// A random bearer token for a desktop or private endpoint.
+pub fn random_token() -> anyhow::Result<Secret> {
+    use base64::Engine as _;
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw[..])
+        .map_err(|_| anyhow::anyhow!("no randomness for a token"))?;
+    Ok(Secret::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw[..]),
+    ))
+}
+
+async fn serve_desktop(
+    ec2: bool,
+    args: &DesktopArgs,
+    mut env: Environment,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    use crate::server::{self, Front, desktop, imds, vend};
+
+    let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
+    let profile = chosen_profile(&env, args.profile.as_deref());
+    let ip = std::net::Ipv4Addr::LOCALHOST;
+    let addr = match (ec2, args.port) {
+        (_, Some(port)) => std::net::SocketAddr::from((ip, port)),
+        (false, None) => std::net::SocketAddr::from((ip, 12319)),
+        (true, None) => std::net::SocketAddr::from(([169, 254, 169, 254], 80)),
+    };
+    let listener = crate::activation::bind(&ListenAddr::Tcp(addr)).await;
+    let listener = if ec2 && args.port.is_none() {
+        listener.context(
+            "listening on 169.254.169.254:80 needs root (run it with sudo) and the address on an \
+             interface (sudo ip address add 169.254.169.254/32 dev lo); or give -p PORT",
+        )?
+    } else {
+        listener?
+    };
+    if ec2 && args.port.is_none() {
+        crate::exec::drop_privileges(&mut env)?;
+    }
+    let http = transport::build_client(&args.tls.settings(&env))?;
+    let source = Arc::new(crate::profile_source::ProfileSource::new(
+        env.clone(),
+        clock.clone(),
+        http.clone(),
+    ));
+    source
+        .plan(&profile)
+        .with_context(|| format!("cannot serve profile {profile}"))?;
+    let token = random_token()?;
+    let desktop = Arc::new(desktop::Desktop::new(
+        source,
+        profile.clone(),
+        token.clone(),
+        addr,
+    ));
+    let mut router = desktop::management(desktop.clone());
+    if ec2 {
+        let vendor = Arc::new(vend::Vendor::new(
+            http,
+            vend::Defaults {
+                region: None,
+                endpoint: None,
+                env: env.clone(),
+            },
+            clock,
+            crate::cache::Policy::default(),
+        ));
+        let tokens = Arc::new(
+            imds::Tokens::generate()
+                .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?,
+        );
+        let options = imds::ImdsOptions {
+            allow_v1: true,
+            local_addr: Some(addr),
+        };
+        let state = imds::ImdsState::new(vendor, tokens, imds::Target::Desktop(desktop), options);
+        router = router.merge(imds::router(Arc::new(state)));
+        if args.port.is_some() {
+            println!("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{addr}");
+        } else {
+            println!("# programs find http://169.254.169.254 by themselves");
+        }
+    } else {
+        router = router.merge(desktop::ecs_credentials(desktop));
+        println!("export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{addr}/credentials");
+        println!(
+            "export AWS_CONTAINER_AUTHORIZATION_TOKEN={}",
+            token.expose()
+        );
+    }
+    eprintln!(
+        "needroleshere: serving profile {profile} on http://{addr}; switch profiles and answer MFA prompts at http://{addr}/"
+    );
+    let front = Front {
+        listener,
+        router,
+        ip_ttl: None,
+    };
+    server::serve(vec![front], server::Limits::default(), shutdown).await;
     Ok(())
 }
 

@@ -54,6 +54,9 @@ pub struct Environment {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<crate::secret::Secret>,
     pub session_token: Option<crate::secret::Secret>,
+    /// `SUDO_UID` / `SUDO_GID`: whom to become after binding a privileged port.
+    pub sudo_uid: Option<u32>,
+    pub sudo_gid: Option<u32>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -130,7 +133,10 @@ impl Environment {
             credentials_duration: get(&["CREDENTIALS_DURATION"]),
             access_key_id: get(&["AWS_ACCESS_KEY_ID"]),
             secret_access_key: get(&["AWS_SECRET_ACCESS_KEY"]).map(crate::secret::Secret::new),
-            session_token: get(&["AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"]).map(crate::secret::Secret::new),
+            session_token: get(&["AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"])
+                .map(crate::secret::Secret::new),
+            sudo_uid: get(&["SUDO_UID"]).and_then(|v| v.parse().ok()),
+            sudo_gid: get(&["SUDO_GID"]).and_then(|v| v.parse().ok()),
         }
     }
 }

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(cli::run(cli, env)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(error) => {
             // `{:#}` prints the whole cause chain on one line: "what failed: because ...".
             eprintln!("needroleshere: {error:#}");

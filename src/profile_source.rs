@@ -39,7 +39,9 @@ pub enum SourceError {
     Profile(#[from] ProfileError),
     #[error("profile {profile:?} needs an MFA code for {serial}")]
     NeedsMfa { profile: String, serial: String },
-    #[error("profile {profile:?}: the MFA code for {serial} was not accepted (wrong, expired or already used)")]
+    #[error(
+        "profile {profile:?}: the MFA code for {serial} was not accepted (wrong, expired or already used)"
+    )]
     MfaRejected {
         profile: String,
         serial: String,
@@ -62,7 +64,9 @@ pub enum SourceError {
         path: String,
         reason: String,
     },
-    #[error("profile {profile:?} uses credential_source = Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")]
+    #[error(
+        "profile {profile:?} uses credential_source = Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
+    )]
     NoEnvironmentKeys { profile: String },
 }
 
@@ -150,10 +154,14 @@ impl ProfileSource {
         let plan = self.plan(profile)?;
         Ok(ProfileInfo {
             name: plan.profile.clone(),
-            role_arn: plan.roles.last().map(|r| r.role_arn.to_string()).or(match &plan.base {
-                Base::WebIdentity { role, .. } => Some(role.role_arn.to_string()),
-                _ => None,
-            }),
+            role_arn: plan
+                .roles
+                .last()
+                .map(|r| r.role_arn.to_string())
+                .or(match &plan.base {
+                    Base::WebIdentity { role, .. } => Some(role.role_arn.to_string()),
+                    _ => None,
+                }),
             region: self.region(&plan).map(|r| r.to_string()),
             mfa_serial: plan.mfa.as_ref().map(|m| m.serial.clone()),
             source_profile: plan.base_profile,
@@ -172,7 +180,11 @@ impl ProfileSource {
     /// Cached credentials for `profile` that are still good, without any call.
     pub fn cached(&self, profile: &str) -> Option<Credentials> {
         let now = self.clock.now();
-        self.lock().results.get(profile).filter(|c| fresh(c, now)).cloned()
+        self.lock()
+            .results
+            .get(profile)
+            .filter(|c| fresh(c, now))
+            .cloned()
     }
 
     /// Forgets what was fetched: for `profile`, or everything (MFA sessions included).
@@ -193,7 +205,9 @@ impl ProfileSource {
             return Ok(false);
         }
         let plan = self.plan(profile)?;
-        let Some(mfa) = &plan.mfa else { return Ok(false) };
+        let Some(mfa) = &plan.mfa else {
+            return Ok(false);
+        };
         if mfa.totp_secret.is_some() {
             return Ok(false);
         }
@@ -228,9 +242,7 @@ impl ProfileSource {
     }
 
     fn sts_client(&self, plan: &Plan) -> Result<sts::Client, SourceError> {
-        let region = self
-            .region(plan)
-            .unwrap_or_else(Region::us_east_1);
+        let region = self.region(plan).unwrap_or_else(Region::us_east_1);
         let endpoint = sts::resolve_endpoint(&self.env, plan.endpoint_url.as_deref(), &region)
             .map_err(|source| SourceError::Sts {
                 profile: plan.profile.clone(),
@@ -276,16 +288,30 @@ impl ProfileSource {
             },
             Base::Process { command } => self.process(&plan.base_profile, command).await?,
             Base::WebIdentity { token_file, role } => {
-                let token = std::fs::read_to_string(token_file).map_err(|e| SourceError::WebIdentityToken {
-                    profile: profile.clone(),
-                    path: token_file.display().to_string(),
-                    reason: e.to_string(),
+                let token = std::fs::read_to_string(token_file).map_err(|e| {
+                    SourceError::WebIdentityToken {
+                        profile: profile.clone(),
+                        path: token_file.display().to_string(),
+                        reason: e.to_string(),
+                    }
                 })?;
-                let session = role.session_name.clone().unwrap_or_else(|| self.session_name());
-                let seconds = if plan.roles.is_empty() { plan.credentials_seconds } else { CHAINED_MAX_SECONDS };
-                sts.assume_role_with_web_identity(&role.role_arn, &session, &Secret::new(token.trim()), seconds)
-                    .await
-                    .map_err(sts_error)?
+                let session = role
+                    .session_name
+                    .clone()
+                    .unwrap_or_else(|| self.session_name());
+                let seconds = if plan.roles.is_empty() {
+                    plan.credentials_seconds
+                } else {
+                    CHAINED_MAX_SECONDS
+                };
+                sts.assume_role_with_web_identity(
+                    &role.role_arn,
+                    &session,
+                    &Secret::new(token.trim()),
+                    seconds,
+                )
+                .await
+                .map_err(sts_error)?
             }
         };
         let long_term = credentials.session_token.is_none();
@@ -295,7 +321,12 @@ impl ProfileSource {
         let mut have_session = false;
         if let Some(mfa) = &plan.mfa {
             let key = (plan.base_profile.clone(), mfa.serial.clone());
-            let existing = self.lock().sessions.get(&key).filter(|s| fresh(s, now)).cloned();
+            let existing = self
+                .lock()
+                .sessions
+                .get(&key)
+                .filter(|s| fresh(s, now))
+                .cloned();
             if let Some(session) = existing {
                 credentials = session;
                 have_session = true;
@@ -303,7 +334,9 @@ impl ProfileSource {
                 let code = match (code, &mfa.totp_secret) {
                     (Some(code), _) => code,
                     (None, Some(secret)) => TotpSecret::from_base32(secret)
-                        .map_err(|_| SourceError::BadTotpSecret { profile: profile.clone() })?
+                        .map_err(|_| SourceError::BadTotpSecret {
+                            profile: profile.clone(),
+                        })?
                         .code_at(now.unix_timestamp()),
                     (None, None) => {
                         return Err(SourceError::NeedsMfa {
@@ -314,7 +347,11 @@ impl ProfileSource {
                 };
                 if long_term {
                     let session = sts
-                        .get_session_token(&credentials, plan.session_token_seconds, Some((&mfa.serial, &code)))
+                        .get_session_token(
+                            &credentials,
+                            plan.session_token_seconds,
+                            Some((&mfa.serial, &code)),
+                        )
                         .await
                         .map_err(|source| mfa_error(&profile, &mfa.serial, source))?;
                     self.lock().sessions.insert(key, session.clone());
@@ -341,11 +378,18 @@ impl ProfileSource {
         let chained_from_start = matches!(plan.base, Base::WebIdentity { .. });
         for (index, role) in plan.roles.iter().enumerate() {
             let last = index + 1 == plan.roles.len();
-            let mut seconds = if last { plan.credentials_seconds } else { CHAINED_MAX_SECONDS };
+            let mut seconds = if last {
+                plan.credentials_seconds
+            } else {
+                CHAINED_MAX_SECONDS
+            };
             if index > 0 || chained_from_start {
                 seconds = seconds.min(CHAINED_MAX_SECONDS);
             }
-            let session = role.session_name.clone().unwrap_or_else(|| self.session_name());
+            let session = role
+                .session_name
+                .clone()
+                .unwrap_or_else(|| self.session_name());
             let mfa = mfa_on_first_role.take();
             let result = sts
                 .assume_role(
@@ -359,7 +403,9 @@ impl ProfileSource {
                 .await;
             credentials = match (result, mfa) {
                 (Ok(c), _) => c,
-                (Err(source), Some((serial, _))) => return Err(mfa_error(&profile, &serial, source)),
+                (Err(source), Some((serial, _))) => {
+                    return Err(mfa_error(&profile, &serial, source));
+                }
                 (Err(source), None) => return Err(sts_error(source)),
             };
         }
@@ -373,7 +419,13 @@ impl ProfileSource {
     /// Runs a `credential_process` command and reads its JSON.
     async fn process(&self, profile: &str, command: &str) -> Result<Credentials, SourceError> {
         let now = self.clock.now();
-        if let Some(cached) = self.lock().processes.get(profile).filter(|c| fresh(c, now)).cloned() {
+        if let Some(cached) = self
+            .lock()
+            .processes
+            .get(profile)
+            .filter(|c| fresh(c, now))
+            .cloned()
+        {
             return Ok(cached);
         }
         let failed = |reason: String| SourceError::Process {
@@ -395,8 +447,16 @@ impl ProfileSource {
             .map_err(|e| failed(e.to_string()))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            return Err(failed(format!("{}: {}", output.status, last.chars().take(300).collect::<String>())));
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Err(failed(format!(
+                "{}: {}",
+                output.status,
+                last.chars().take(300).collect::<String>()
+            )));
         }
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]

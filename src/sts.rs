@@ -151,7 +151,10 @@ struct CredentialsResult {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AssumeRoleResponse {
-    #[serde(alias = "AssumeRoleWithWebIdentityResult", alias = "GetSessionTokenResult")]
+    #[serde(
+        alias = "AssumeRoleWithWebIdentityResult",
+        alias = "GetSessionTokenResult"
+    )]
     assume_role_result: CredentialsResult,
 }
 
@@ -184,7 +187,12 @@ struct ErrorDetail {
 }
 
 impl Client {
-    pub fn new(http: reqwest::Client, endpoint: Url, region: Region, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: Url,
+        region: Region,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             http,
             endpoint,
@@ -262,7 +270,10 @@ impl Client {
     }
 
     /// GetCallerIdentity: who `credentials` are.
-    pub async fn get_caller_identity(&self, credentials: &Credentials) -> Result<CallerIdentity, StsError> {
+    pub async fn get_caller_identity(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<CallerIdentity, StsError> {
         let body = self
             .call("GetCallerIdentity", Vec::new(), Some(credentials))
             .await?;
@@ -303,7 +314,9 @@ impl Client {
             secret_access_key: Secret::new(c.secret_access_key),
             session_token: Some(Secret::new(c.session_token)),
             expiration: Some(expiration),
-            role_arn: result.assumed_role_user.map(|u| assumed_role_to_role_arn(&u.arn)),
+            role_arn: result
+                .assumed_role_user
+                .map(|u| assumed_role_to_role_arn(&u.arn)),
         })
     }
 
@@ -313,13 +326,16 @@ impl Client {
         params: Vec<(&'static str, String)>,
         credentials: Option<&Credentials>,
     ) -> Result<String, StsError> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action);
-        form.append_pair("Version", VERSION);
-        for (name, value) in &params {
-            form.append_pair(name, value);
-        }
-        let body = zeroize::Zeroizing::new(form.finish());
+        // The serializer is not Send: it must be gone before the first await.
+        let body = zeroize::Zeroizing::new({
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action);
+            form.append_pair("Version", VERSION);
+            for (name, value) in &params {
+                form.append_pair(name, value);
+            }
+            form.finish()
+        });
         let mut retry = 0;
         loop {
             match self.attempt(action, body.as_bytes(), credentials).await {
@@ -391,7 +407,10 @@ impl Client {
             aws_credential_types::Credentials::new(
                 credentials.access_key_id.clone(),
                 credentials.secret_access_key.expose().to_owned(),
-                credentials.session_token.as_ref().map(|t| t.expose().to_owned()),
+                credentials
+                    .session_token
+                    .as_ref()
+                    .map(|t| t.expose().to_owned()),
                 None,
                 "needroleshere",
             )
@@ -428,10 +447,12 @@ impl Client {
 fn assumed_role_to_role_arn(arn: &str) -> String {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
-        [_, partition, "sts", _, account, resource] => match resource.split('/').collect::<Vec<_>>().as_slice() {
-            ["assumed-role", name, ..] => format!("arn:{partition}:iam::{account}:role/{name}"),
-            _ => arn.to_owned(),
-        },
+        [_, partition, "sts", _, account, resource] => {
+            match resource.split('/').collect::<Vec<_>>().as_slice() {
+                ["assumed-role", name, ..] => format!("arn:{partition}:iam::{account}:role/{name}"),
+                _ => arn.to_owned(),
+            }
+        }
         _ => arn.to_owned(),
     }
 }
@@ -444,16 +465,32 @@ mod tests {
     fn endpoints() {
         let region: Region = "eu-west-1".parse().unwrap();
         let env = Environment::default();
-        assert_eq!(resolve_endpoint(&env, None, &region).unwrap().as_str(), "https://sts.eu-west-1.amazonaws.com/");
+        assert_eq!(
+            resolve_endpoint(&env, None, &region).unwrap().as_str(),
+            "https://sts.eu-west-1.amazonaws.com/"
+        );
         let cn: Region = "cn-north-1".parse().unwrap();
-        assert_eq!(resolve_endpoint(&env, None, &cn).unwrap().as_str(), "https://sts.cn-north-1.amazonaws.com.cn/");
-        assert_eq!(resolve_endpoint(&env, Some("http://127.0.0.1:1"), &region).unwrap().port(), Some(1));
+        assert_eq!(
+            resolve_endpoint(&env, None, &cn).unwrap().as_str(),
+            "https://sts.cn-north-1.amazonaws.com.cn/"
+        );
+        assert_eq!(
+            resolve_endpoint(&env, Some("http://127.0.0.1:1"), &region)
+                .unwrap()
+                .port(),
+            Some(1)
+        );
         let env = Environment {
             endpoint_url: Some("http://127.0.0.1:2".into()),
             endpoint_url_sts: Some("http://127.0.0.1:3".into()),
             ..Environment::default()
         };
-        assert_eq!(resolve_endpoint(&env, Some("http://127.0.0.1:1"), &region).unwrap().port(), Some(3));
+        assert_eq!(
+            resolve_endpoint(&env, Some("http://127.0.0.1:1"), &region)
+                .unwrap()
+                .port(),
+            Some(3)
+        );
         assert!(resolve_endpoint(&env, None, &region).is_ok());
         let env = Environment {
             endpoint_url_sts: Some("not a url".into()),
@@ -479,8 +516,16 @@ mod tests {
         let error = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>MultiFactorAuthentication failed with invalid MFA one time pass code.</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
         let parsed: ErrorResponse = quick_xml::de::from_str(error).unwrap();
         assert_eq!(parsed.error.code, "AccessDenied");
-        let e = StsError::Service { action: "AssumeRole", status: 403, code: parsed.error.code, message: parsed.error.message };
+        let e = StsError::Service {
+            action: "AssumeRole",
+            status: 403,
+            code: parsed.error.code,
+            message: parsed.error.message,
+        };
         assert!(e.is_mfa_rejection() && !e.is_retryable());
-        assert_eq!(assumed_role_to_role_arn("arn:aws:sts::123456789012:assumed-role/dev/x"), "arn:aws:iam::123456789012:role/dev");
+        assert_eq!(
+            assumed_role_to_role_arn("arn:aws:sts::123456789012:assumed-role/dev/x"),
+            "arn:aws:iam::123456789012:role/dev"
+        );
     }
 }

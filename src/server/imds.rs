@@ -30,6 +30,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use super::desktop::Desktop;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
 use crate::credentials::format_rfc3339;
@@ -52,12 +53,18 @@ pub enum Target {
     },
     /// One identity given on the command line (the `aws_signing_helper serve` way).
     Fixed(Arc<Binding>),
+    /// The active profile of a desktop server (`serve ec2`).
+    Desktop(Arc<Desktop>),
 }
 
 impl Target {
     fn binding(&self) -> Result<Arc<Binding>, Reply> {
         match self {
             Self::Fixed(binding) => Ok(binding.clone()),
+            Self::Desktop(_) => Err(Reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "a desktop server has no binding".into(),
+            )),
             Self::Stored { store, name } => match store.load(name) {
                 Ok(binding) if binding.mode == Mode::Imds => Ok(binding),
                 Ok(binding) => {
@@ -147,6 +154,7 @@ impl ImdsState {
         let scope = match (&target, options.local_addr) {
             (Target::Stored { name, .. }, addr) => format!("{name}@{addr:?}"),
             (Target::Fixed(binding), addr) => format!("{}@{addr:?}", binding.name),
+            (Target::Desktop(_), addr) => format!("desktop@{addr:?}"),
         };
         Self {
             vendor,
@@ -281,36 +289,116 @@ fn token(state: &ImdsState, headers: &HeaderMap) -> Response {
     response
 }
 
+/// What the metadata paths describe, whatever the target.
+struct View {
+    role: String,
+    partition: String,
+    account: String,
+    region: String,
+    /// Names the "instance": instance id and profile id derive from it.
+    seed: String,
+    identity: Identity,
+}
+
+enum Identity {
+    Binding(Arc<Binding>),
+    Desktop {
+        desktop: Arc<Desktop>,
+        profile: String,
+    },
+}
+
+impl Target {
+    fn view(&self, vendor: &Vendor) -> Result<View, Reply> {
+        let desktop = match self {
+            Self::Desktop(desktop) => desktop.clone(),
+            _ => {
+                let binding = self.binding()?;
+                return Ok(View {
+                    role: last_segment(binding.session.role_arn.as_str()),
+                    partition: binding.session.role_arn.partition().to_owned(),
+                    account: binding.session.role_arn.account().to_owned(),
+                    region: vendor.region_for(&binding).to_string(),
+                    seed: binding.name.to_string(),
+                    identity: Identity::Binding(binding),
+                });
+            }
+        };
+        let profile = desktop.active();
+        let plan = desktop.source().plan(&profile).map_err(|e| {
+            Reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("profile {profile}: {e}"),
+            )
+        })?;
+        // The role's ARN names the account; a profile without one shows its MFA device's.
+        let arn = plan
+            .roles
+            .last()
+            .map(|r| r.role_arn.to_string())
+            .or_else(|| plan.mfa.as_ref().map(|m| m.serial.clone()))
+            .unwrap_or_default();
+        let mut parts = arn.split(':');
+        let partition = parts
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+            .to_owned();
+        let account = parts
+            .nth(2)
+            .filter(|a| !a.is_empty())
+            .unwrap_or("000000000000")
+            .to_owned();
+        let region = desktop
+            .source()
+            .region(&plan)
+            .unwrap_or_else(crate::arn::Region::us_east_1);
+        Ok(View {
+            role: plan
+                .roles
+                .last()
+                .map(|r| last_segment(r.role_arn.as_str()))
+                .unwrap_or_else(|| profile.clone()),
+            partition,
+            account,
+            region: region.to_string(),
+            seed: profile.clone(),
+            identity: Identity::Desktop { desktop, profile },
+        })
+    }
+}
+
 async fn metadata(state: &ImdsState, path: &str) -> Response {
-    let binding = match state.target.binding() {
-        Ok(binding) => binding,
+    let view = match state.target.view(&state.vendor) {
+        Ok(view) => view,
         Err(reply) => return reply.into_response(),
     };
-    let role = role_name(&binding);
-    let region = state.vendor.region_for(&binding);
-    let instance_id = instance_id(&binding);
+    let View {
+        role,
+        partition,
+        account,
+        region,
+        seed,
+        ..
+    } = &view;
+    let instance_id = format!("i-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..17]);
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "/latest" => text(StatusCode::OK, "dynamic\nmeta-data\n"),
         "/latest/meta-data" => text(StatusCode::OK, "iam/\ninstance-id\nplacement/\n"),
         "/latest/meta-data/iam" => text(StatusCode::OK, "info\nsecurity-credentials/\n"),
         "/latest/meta-data/iam/security-credentials"
-        | "/latest/meta-data/iam/security-credentials-extended" => text(StatusCode::OK, role),
-        "/latest/meta-data/iam/info" => {
-            let now = format_rfc3339(state.vendor.clock().now());
-            json(&serde_json::json!({
-                "Code": "Success",
-                "LastUpdated": now,
-                "InstanceProfileArn": format!(
-                    "arn:{}:iam::{}:instance-profile/{role}",
-                    binding.session.role_arn.partition(),
-                    binding.session.role_arn.account()
-                ),
-                "InstanceProfileId": format!("AIPA{}", &digest_upper(binding.name.as_str())[..17]),
-            }))
+        | "/latest/meta-data/iam/security-credentials-extended" => {
+            text(StatusCode::OK, role.clone())
         }
+        "/latest/meta-data/iam/info" => json(&serde_json::json!({
+            "Code": "Success",
+            "LastUpdated": format_rfc3339(state.vendor.clock().now()),
+            "InstanceProfileArn": format!("arn:{partition}:iam::{account}:instance-profile/{role}"),
+            "InstanceProfileId": format!("AIPA{}", &hex::encode_upper(Sha256::digest(seed.as_bytes()))[..17]),
+        })),
         "/latest/meta-data/placement" => text(StatusCode::OK, "availability-zone\nregion\n"),
-        "/latest/meta-data/placement/region" => text(StatusCode::OK, region.to_string()),
+        "/latest/meta-data/placement/region" => text(StatusCode::OK, region.clone()),
         "/latest/meta-data/placement/availability-zone" => {
             text(StatusCode::OK, format!("{region}a"))
         }
@@ -318,11 +406,11 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
         "/latest/dynamic" => text(StatusCode::OK, "instance-identity/\n"),
         "/latest/dynamic/instance-identity" => text(StatusCode::OK, "document\n"),
         "/latest/dynamic/instance-identity/document" => json(&serde_json::json!({
-            "accountId": binding.session.role_arn.account(),
+            "accountId": account,
             "architecture": std::env::consts::ARCH,
             "availabilityZone": format!("{region}a"),
             "instanceId": instance_id,
-            "region": region.to_string(),
+            "region": region,
             "version": "2017-09-30",
         })),
         other => {
@@ -343,20 +431,42 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
                     format!("no role {asked:?} here; the role is {role:?}"),
                 );
             }
-            credentials(state, &binding, extended).await
+            credentials(state, &view, extended).await
         }
     }
 }
 
-async fn credentials(state: &ImdsState, binding: &Binding, extended: bool) -> Response {
-    let credentials = match state.vendor.credentials(binding).await {
-        Ok(credentials) => credentials,
-        Err(error) => {
-            let (status, _, what) = error.class();
-            return text(
-                status,
-                format!("no credentials: {what}; see the needroleshere log"),
-            );
+async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response {
+    let credentials = match &view.identity {
+        Identity::Binding(binding) => match state.vendor.credentials(binding).await {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                let (status, _, what) = error.class();
+                return text(
+                    status,
+                    format!("no credentials: {what}; see the needroleshere log"),
+                );
+            }
+        },
+        Identity::Desktop { desktop, profile } => {
+            match desktop.source().credentials(profile, None).await {
+                Ok(credentials) => Arc::new(credentials),
+                Err(error) => {
+                    tracing::warn!(profile, error = %error, "no credentials");
+                    // Never 401 here: SDKs would take it for a bad session token.
+                    let status = if error.needs_mfa() {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::BAD_GATEWAY
+                    };
+                    return text(
+                        status,
+                        format!(
+                            "no credentials: {error}; give the code with POST /mfa or on this server's page"
+                        ),
+                    );
+                }
+            }
         }
     };
     #[derive(Serialize)]
@@ -375,7 +485,7 @@ async fn credentials(state: &ImdsState, binding: &Binding, extended: bool) -> Re
     }
     let (Some(token), Some(expiration)) = (&credentials.session_token, credentials.expiration)
     else {
-        // Roles Anywhere always returns both; IMDS clients need both.
+        // Every source here returns temporary credentials; IMDS clients need both.
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "no credentials: the source gave no session token or expiry",
@@ -389,7 +499,7 @@ async fn credentials(state: &ImdsState, binding: &Binding, extended: bool) -> Re
         secret_access_key: credentials.secret_access_key.expose(),
         token: token.expose(),
         expiration: format_rfc3339(expiration),
-        account_id: extended.then(|| binding.session.role_arn.account()),
+        account_id: extended.then(|| credentials.account_id().unwrap_or(&view.account)),
     })
 }
 
@@ -401,28 +511,9 @@ fn json(value: &impl Serialize) -> Response {
     )
 }
 
-/// The role's name: the last segment of its ARN.
-fn role_name(binding: &Binding) -> String {
-    binding
-        .session
-        .role_arn
-        .as_str()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn digest_upper(text: &str) -> String {
-    hex::encode_upper(Sha256::digest(text.as_bytes()))
-}
-
-/// A stable, instance-id-shaped name for the binding (`i-` and 17 hex digits).
-fn instance_id(binding: &Binding) -> String {
-    format!(
-        "i-{}",
-        &hex::encode(Sha256::digest(binding.name.as_str().as_bytes()))[..17]
-    )
+/// The last `/`-separated segment: a role's name from its ARN.
+fn last_segment(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

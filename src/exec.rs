@@ -1,0 +1,280 @@
+//! `needroleshere exec [PROFILE] -- COMMAND…`: runs a command with a profile's credentials.
+//!
+//! * Plain: the credentials and region go into the command's environment
+//!   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+//!   `AWS_DEFAULT_REGION`), `AWS_PROFILE` is removed and its value passed as
+//!   `AWSRUNAS_PROFILE`, and this process *becomes* the command (`execvp`), so its signals and
+//!   exit status are the command's own.
+//! * `--ecs` / `--imds`: the command gets a private endpoint on 127.0.0.1 instead (with a
+//!   token for ECS), so a long run sees refreshed credentials. This process stays to serve
+//!   it: SIGTERM, SIGHUP and SIGUSR1/2 are forwarded to the command; SIGINT and SIGQUIT,
+//!   which a terminal sends to the command itself, are not sent twice. The exit status is the
+//!   command's, or 128 + the signal that ended it.
+//! * An MFA code, when needed and not generated from a TOTP secret, is asked for on the
+//!   terminal (`/dev/tty`), or taken from `--mfa-code`.
+
+use std::io::{BufRead as _, Write as _};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::cli::{ExecArgs, chosen_profile, random_token};
+use crate::clock::Clock;
+use crate::env::Environment;
+use crate::mfa::MfaCode;
+use crate::profile_source::{ProfileSource, SourceError};
+use crate::transport;
+
+const CREDENTIAL_VARIABLES: [&str; 4] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+];
+const ENDPOINT_VARIABLES: [&str; 5] = [
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+];
+
+/// Runs `exec`; the result is the exit status to end with.
+pub async fn run(args: &ExecArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<u8> {
+    let profile = chosen_profile(&env, args.profile.as_deref());
+    let http = transport::build_client(&args.tls.settings(&env))?;
+    let source = Arc::new(ProfileSource::new(env.clone(), clock.clone(), http.clone()));
+    let plan = source.plan(&profile)?;
+    let given = args.mfa_code.as_deref().map(MfaCode::parse).transpose()?;
+    let credentials = credentials_asking(&source, &profile, given).await?;
+    let region = source.region(&plan);
+
+    let Some((program, arguments)) = args.command.split_first() else {
+        anyhow::bail!("no command to run");
+    };
+    let mut command = std::process::Command::new(program);
+    command.args(arguments);
+    command
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_DEFAULT_PROFILE");
+    command.env("AWSRUNAS_PROFILE", &profile);
+    if let Some(region) = &region {
+        command.env("AWS_REGION", region.as_str());
+        command.env("AWS_DEFAULT_REGION", region.as_str());
+    }
+    if !args.ecs && !args.imds {
+        for variable in ENDPOINT_VARIABLES {
+            command.env_remove(variable);
+        }
+        command.env("AWS_ACCESS_KEY_ID", &credentials.access_key_id);
+        command.env(
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key.expose(),
+        );
+        match &credentials.session_token {
+            Some(token) => {
+                command.env("AWS_SESSION_TOKEN", token.expose());
+                command.env_remove("AWS_SECURITY_TOKEN");
+            }
+            None => {
+                command
+                    .env_remove("AWS_SESSION_TOKEN")
+                    .env_remove("AWS_SECURITY_TOKEN");
+            }
+        }
+        use std::os::unix::process::CommandExt as _;
+        // Only returns on failure: the process is now the command.
+        let error = command.exec();
+        anyhow::bail!("cannot run {}: {error}", program.to_string_lossy());
+    }
+    serve_and_wait(args, command, source, profile, http, env, clock).await
+}
+
+/// Gets credentials, asking for an MFA code on the terminal as often as three times.
+async fn credentials_asking(
+    source: &ProfileSource,
+    profile: &str,
+    given: Option<MfaCode>,
+) -> anyhow::Result<crate::credentials::Credentials> {
+    let had_code = given.is_some();
+    let mut code = given;
+    for _ in 0..3 {
+        match source.credentials(profile, code.take()).await {
+            Ok(credentials) => return Ok(credentials),
+            Err(error) if error.needs_mfa() && !had_code => {
+                let serial = match &error {
+                    SourceError::NeedsMfa { serial, .. }
+                    | SourceError::MfaRejected { serial, .. } => serial.clone(),
+                    _ => String::new(),
+                };
+                if matches!(error, SourceError::MfaRejected { .. }) {
+                    eprintln!("needroleshere: {error}");
+                }
+                code = Some(prompt(profile, &serial)?);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    anyhow::bail!("profile {profile}: no valid MFA code after three tries")
+}
+
+/// Asks for an MFA code on the controlling terminal.
+fn prompt(profile: &str, serial: &str) -> anyhow::Result<MfaCode> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .with_context(|| {
+            format!("profile {profile} needs an MFA code for {serial} and there is no terminal to ask: give --mfa-code, or set mfa_totp_secret in the profile")
+        })?;
+    let mut writer = &tty;
+    write!(writer, "MFA code for {serial} (profile {profile}): ")?;
+    writer.flush()?;
+    let mut line = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    Ok(MfaCode::parse(&line)?)
+}
+
+/// Runs `command` beside a private endpoint until it ends.
+async fn serve_and_wait(
+    args: &ExecArgs,
+    mut command: std::process::Command,
+    source: Arc<ProfileSource>,
+    profile: String,
+    http: reqwest::Client,
+    env: Environment,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<u8> {
+    use crate::activation::{self, ListenAddr};
+    use crate::server::{self, Front, desktop, imds, vend};
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let listener = activation::bind(&ListenAddr::Tcp("127.0.0.1:0".parse()?)).await?;
+    let addr = match &listener.listener {
+        activation::Listener::Tcp(l) => l.local_addr()?,
+        activation::Listener::Unix(_) => anyhow::bail!("a private endpoint must be TCP"),
+    };
+    let token = random_token()?;
+    let desktop = Arc::new(desktop::Desktop::new(source, profile, token.clone(), addr));
+    for variable in CREDENTIAL_VARIABLES.into_iter().chain(ENDPOINT_VARIABLES) {
+        command.env_remove(variable);
+    }
+    let router = if args.ecs {
+        command.env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("http://{addr}/credentials"),
+        );
+        command.env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose());
+        desktop::ecs_credentials(desktop)
+    } else {
+        command.env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{addr}"),
+        );
+        let vendor = Arc::new(vend::Vendor::new(
+            http,
+            vend::Defaults {
+                region: None,
+                endpoint: None,
+                env,
+            },
+            clock,
+            crate::cache::Policy::default(),
+        ));
+        let tokens = Arc::new(
+            imds::Tokens::generate()
+                .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?,
+        );
+        let options = imds::ImdsOptions {
+            allow_v1: false,
+            local_addr: Some(addr),
+        };
+        imds::router(Arc::new(imds::ImdsState::new(
+            vendor,
+            tokens,
+            imds::Target::Desktop(desktop),
+            options,
+        )))
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let front = Front {
+        listener,
+        router,
+        ip_ttl: None,
+    };
+    let serving = tokio::spawn(server::serve(
+        vec![front],
+        server::Limits::default(),
+        stopped,
+    ));
+
+    // The terminal sends SIGINT and SIGQUIT to the command as well; only these are ignored.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut forwarded = [
+        (SignalKind::terminate(), nix::sys::signal::Signal::SIGTERM),
+        (SignalKind::hangup(), nix::sys::signal::Signal::SIGHUP),
+        (
+            SignalKind::user_defined1(),
+            nix::sys::signal::Signal::SIGUSR1,
+        ),
+        (
+            SignalKind::user_defined2(),
+            nix::sys::signal::Signal::SIGUSR2,
+        ),
+    ]
+    .map(|(kind, number)| (signal(kind), number));
+    let mut child = tokio::process::Command::from(command)
+        .spawn()
+        .with_context(|| format!("cannot run {}", args.command[0].to_string_lossy()))?;
+    let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
+    let status = loop {
+        let [(Ok(term), _), (Ok(hup), _), (Ok(usr1), _), (Ok(usr2), _)] = &mut forwarded else {
+            anyhow::bail!("cannot install signal handlers");
+        };
+        let sent = tokio::select! {
+            status = child.wait() => break status?,
+            _ = interrupt.recv() => None,
+            _ = quit.recv() => None,
+            _ = term.recv() => Some(nix::sys::signal::Signal::SIGTERM),
+            _ = hup.recv() => Some(nix::sys::signal::Signal::SIGHUP),
+            _ = usr1.recv() => Some(nix::sys::signal::Signal::SIGUSR1),
+            _ = usr2.recv() => Some(nix::sys::signal::Signal::SIGUSR2),
+        };
+        if let (Some(signal), Some(pid)) = (sent, pid) {
+            let _ = nix::sys::signal::kill(pid, signal);
+        }
+    };
+    let _ = stop.send(true);
+    let _ = serving.await;
+    use std::os::unix::process::ExitStatusExt as _;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(1),
+        (None, None) => 1,
+    })
+}
+
+/// After binding a privileged port as root through sudo, becomes the invoking user again
+/// (and reads that user's AWS files). As root without sudo, stays root and says so.
+pub fn drop_privileges(env: &mut Environment) -> anyhow::Result<()> {
+    use nix::unistd::{Gid, Uid, User, setgid, setgroups, setuid};
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    let (Some(uid), Some(gid)) = (env.sudo_uid, env.sudo_gid) else {
+        tracing::warn!(
+            "running as root without sudo: AWS files of root are used; run it with sudo from your own user instead"
+        );
+        return Ok(());
+    };
+    let user = User::from_uid(Uid::from_raw(uid)).ok().flatten();
+    setgroups(&[Gid::from_raw(gid)]).context("cannot drop supplementary groups")?;
+    setgid(Gid::from_raw(gid)).context("cannot change group")?;
+    setuid(Uid::from_raw(uid)).context("cannot drop root privileges")?;
+    if let Some(user) = user {
+        env.home = Some(user.dir);
+    }
+    tracing::info!(uid, gid, "dropped root privileges after binding");
+    Ok(())
+}

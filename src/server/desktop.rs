@@ -1,0 +1,608 @@
+//! The desktop servers (`serve ecs`, `serve ec2`): credentials of AWS profiles for the
+//! programs of one developer, with an HTTP management API to switch profiles and answer MFA
+//! prompts. The API follows aws-runas and aws-mock-metadata:
+//!
+//! * `GET /list-profiles` (profiles without `role_arn`), `GET /list-roles`, `GET /profile`,
+//!   `POST /profile` (body: a profile name; 401 with `X-AwsRunas-Authentication-Type: MFA`
+//!   when a code is needed — the switch happens once `POST /mfa` gives it), `POST /mfa` (form
+//!   field `mfa`), `POST /auth`, `POST /refresh`;
+//! * `GET /manage/profiles`, `GET /manage/profiles/NAME`, `GET|POST|DELETE /manage/session`
+//!   (POST: `token` and/or `profile` — or `session`, as aws-mock-metadata names it — as a
+//!   form or JSON; 400 for a bad code or unknown profile, 403 for a wrong code);
+//! * the ECS mode's `GET /credentials` (the active profile) and `GET /credentials/NAME`.
+//!
+//! Answers never carry secrets except the credential endpoints themselves, which require the
+//! `Authorization` token printed at start-up. Against web pages: the `Host` header must name
+//! this server, an `Origin` must be this server's, and every state-changing call must carry
+//! `X-Requested-By: needroleshere`, which an HTML form cannot send (and a script on another
+//! origin cannot without a CORS preflight this server never grants). A credential request
+//! that needs an MFA code answers at once (503, `MfaRequired`); it never waits for a person.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
+
+use crate::credentials::{Credentials, format_rfc3339};
+use crate::mfa::MfaCode;
+use crate::profile_source::{ProfileInfo, ProfileSource, SourceError};
+use crate::secret::Secret;
+
+/// The header that state-changing management calls must carry.
+pub const CSRF_HEADER: &str = "x-requested-by";
+pub const CSRF_VALUE: &str = "needroleshere";
+/// aws-runas's header naming the authentication a profile switch needs.
+pub const AUTH_TYPE_HEADER: &str = "x-awsrunas-authentication-type";
+
+/// State of a desktop server.
+pub struct Desktop {
+    source: Arc<ProfileSource>,
+    active: Mutex<String>,
+    /// A profile whose switch waits for an MFA code.
+    pending: Mutex<Option<String>>,
+    /// The `Authorization` value the ECS credential endpoints require.
+    token: Secret,
+    /// Names this server answers to in `Host` and `Origin` (`host:port`).
+    authorities: Vec<String>,
+}
+
+impl std::fmt::Debug for Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desktop")
+            .field("active", &self.active())
+            .field("authorities", &self.authorities)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Desktop {
+    /// A desktop server on `addr` starting with `profile`; `token` guards `/credentials`.
+    pub fn new(
+        source: Arc<ProfileSource>,
+        profile: String,
+        token: Secret,
+        addr: SocketAddr,
+    ) -> Self {
+        let port = addr.port();
+        let mut authorities = vec![
+            format!("{}:{port}", host_literal(addr)),
+            format!("localhost:{port}"),
+        ];
+        if port == 80 {
+            authorities.push(host_literal(addr));
+            authorities.push("localhost".into());
+        }
+        Self {
+            source,
+            active: Mutex::new(profile),
+            pending: Mutex::new(None),
+            token,
+            authorities,
+        }
+    }
+
+    pub fn source(&self) -> &Arc<ProfileSource> {
+        &self.source
+    }
+
+    /// The active profile.
+    pub fn active(&self) -> String {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_active(&self, profile: &str) {
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = profile.to_owned();
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn pending(&self) -> Option<String> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_pending(&self, profile: Option<&str>) {
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = profile.map(str::to_owned);
+    }
+
+    /// Credentials of the active profile, for the IMDS front; never waits for a person.
+    pub async fn active_credentials(&self) -> Result<Credentials, SourceError> {
+        self.source.credentials(&self.active(), None).await
+    }
+
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|host| {
+                self.authorities
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(host))
+            })
+    }
+
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).map(|o| o.to_str()) {
+            None => true,
+            Some(Ok(origin)) => origin.strip_prefix("http://").is_some_and(|rest| {
+                self.authorities
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(rest))
+            }),
+            Some(Err(_)) => false,
+        }
+    }
+}
+
+fn host_literal(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(v4) => v4.ip().to_string(),
+        SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+    }
+}
+
+/// A JSON error answer `{"error": "..."}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: String,
+    }
+    (
+        status,
+        axum::Json(Body {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn mfa_required(profile: &str) -> Response {
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        format!("profile {profile} needs an MFA code: POST it to /mfa (form field mfa)"),
+    );
+    response
+        .headers_mut()
+        .insert(AUTH_TYPE_HEADER, HeaderValue::from_static("MFA"));
+    response
+}
+
+/// Maps a source error to an answer for the management API.
+fn source_error(error_value: &SourceError) -> Response {
+    match error_value {
+        SourceError::NeedsMfa { profile, .. } => mfa_required(profile),
+        SourceError::MfaRejected { .. } => error(StatusCode::FORBIDDEN, error_value.to_string()),
+        SourceError::Profile(crate::profile::ProfileError::Unknown(_)) => {
+            error(StatusCode::NOT_FOUND, error_value.to_string())
+        }
+        SourceError::Profile(profile_error) => {
+            error(StatusCode::BAD_REQUEST, profile_error.to_string())
+        }
+        _ => error(
+            StatusCode::BAD_GATEWAY,
+            format!("{error_value}: {}", chain(error_value)),
+        ),
+    }
+}
+
+/// The first value of form field `name` in an `application/x-www-form-urlencoded` body.
+fn form_field(body: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut next = error.source();
+    while let Some(e) = next {
+        parts.push(e.to_string());
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The routes every desktop server has: the management API, with its protections.
+pub fn management(desktop: Arc<Desktop>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/list-profiles", get(list_profiles))
+        .route("/list-roles", get(list_roles))
+        .route("/profile", get(get_profile).post(post_profile))
+        .route("/mfa", post(post_mfa))
+        .route("/auth", post(post_auth))
+        .route("/refresh", post(post_refresh))
+        .route("/manage/profiles", get(manage_profiles))
+        .route("/manage/profiles/{name}", get(manage_profile))
+        .route(
+            "/manage/session",
+            get(get_session).post(post_session).delete(delete_session),
+        )
+        .layer(axum::middleware::from_fn_with_state(desktop.clone(), guard))
+        .with_state(desktop)
+}
+
+/// The ECS mode's credential endpoints.
+pub fn ecs_credentials(desktop: Arc<Desktop>) -> axum::Router {
+    axum::Router::new()
+        .route("/credentials", axum::routing::get(active_credentials))
+        .route("/credentials/{name}", axum::routing::get(named_credentials))
+        .layer(axum::middleware::from_fn_with_state(desktop.clone(), guard))
+        .with_state(desktop)
+}
+
+/// Host and Origin checks for every route; the anti-forgery header for state changes.
+async fn guard(State(desktop): State<Arc<Desktop>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if !desktop.host_allowed(headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the Host header does not name this server",
+        );
+    }
+    if !desktop.origin_allowed(headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "requests from other web origins are refused",
+        );
+    }
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let marked = headers
+        .get(CSRF_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(CSRF_VALUE.as_bytes()));
+    if changes_state && !marked {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("state-changing calls need the header {CSRF_HEADER}: {CSRF_VALUE}"),
+        );
+    }
+    next.run(request).await
+}
+
+fn names(desktop: &Desktop, roles: bool) -> Response {
+    match desktop.source.config() {
+        Ok(files) => {
+            let names: Vec<String> = files
+                .names()
+                .into_iter()
+                .filter(|n| files.is_role(n) == roles)
+                .collect();
+            axum::Json(names).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn list_profiles(State(desktop): State<Arc<Desktop>>) -> Response {
+    names(&desktop, false)
+}
+
+async fn list_roles(State(desktop): State<Arc<Desktop>>) -> Response {
+    names(&desktop, true)
+}
+
+/// A profile and, when credentials are held for it, their identity and expiry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileView {
+    #[serde(flatten)]
+    info: ProfileInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<SessionView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionView {
+    access_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+}
+
+impl SessionView {
+    fn of(credentials: &Credentials) -> Self {
+        Self {
+            access_key: credentials.access_key_id.clone(),
+            expiration: credentials.expiration.map(format_rfc3339),
+            account_id: credentials.account_id().map(str::to_owned),
+        }
+    }
+}
+
+fn view(desktop: &Desktop, profile: &str) -> Result<ProfileView, Response> {
+    let info = desktop.source.info(profile).map_err(|e| match e {
+        crate::profile::ProfileError::Unknown(_) => error(StatusCode::NOT_FOUND, e.to_string()),
+        other => error(StatusCode::BAD_REQUEST, other.to_string()),
+    })?;
+    let session = desktop.source.cached(profile).as_ref().map(SessionView::of);
+    Ok(ProfileView { info, session })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActiveView {
+    #[serde(flatten)]
+    profile: ProfileView,
+    /// Whether getting credentials now needs an MFA code from a person.
+    mfa_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<String>,
+}
+
+async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
+    let active = desktop.active();
+    match view(&desktop, &active) {
+        Ok(profile) => axum::Json(ActiveView {
+            profile,
+            mfa_required: desktop.source.needs_mfa_code(&active).unwrap_or(false),
+            pending: desktop.pending(),
+        })
+        .into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Switches to `profile` once its credentials can be had (with `code` if given).
+async fn switch(desktop: &Desktop, profile: &str, code: Option<MfaCode>) -> Response {
+    if let Err(response) = view(desktop, profile) {
+        return response;
+    }
+    match desktop.source.credentials(profile, code).await {
+        Ok(_) => {
+            desktop.set_active(profile);
+            tracing::info!(profile, "switched profile");
+            match view(desktop, profile) {
+                Ok(profile) => axum::Json(profile).into_response(),
+                Err(response) => response,
+            }
+        }
+        Err(e) => {
+            if e.needs_mfa() {
+                desktop.set_pending(Some(profile));
+            }
+            tracing::warn!(profile, error = %format!("{e}: {}", chain(&e)), "profile switch not done");
+            source_error(&e)
+        }
+    }
+}
+
+async fn post_profile(State(desktop): State<Arc<Desktop>>, body: String) -> Response {
+    let profile = body.trim().trim_matches('"').to_owned();
+    if profile.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "the body must be a profile name");
+    }
+    switch(&desktop, &profile, None).await
+}
+
+async fn post_mfa(State(desktop): State<Arc<Desktop>>, body: String) -> Response {
+    let Some(mfa) = form_field(&body, "mfa") else {
+        return error(StatusCode::BAD_REQUEST, "expected the form field mfa");
+    };
+    let code = match MfaCode::parse(&mfa) {
+        Ok(code) => code,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let target = desktop.pending().unwrap_or_else(|| desktop.active());
+    switch(&desktop, &target, Some(code)).await
+}
+
+async fn post_auth() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "no profile source of this server takes a username and password",
+    )
+}
+
+async fn post_refresh(State(desktop): State<Arc<Desktop>>) -> Response {
+    let active = desktop.active();
+    desktop.source.forget(Some(&active));
+    switch(&desktop, &active, None).await
+}
+
+async fn manage_profiles(State(desktop): State<Arc<Desktop>>) -> Response {
+    let files = match desktop.source.config() {
+        Ok(files) => files,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let profiles: Vec<ProfileView> = files
+        .names()
+        .iter()
+        .filter_map(|name| view(&desktop, name).ok())
+        .collect();
+    axum::Json(serde_json::json!({ "profiles": profiles })).into_response()
+}
+
+async fn manage_profile(State(desktop): State<Arc<Desktop>>, Path(name): Path<String>) -> Response {
+    match view(&desktop, &name) {
+        Ok(profile) => axum::Json(serde_json::json!({ "profile": profile })).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn get_session(State(desktop): State<Arc<Desktop>>) -> Response {
+    match view(&desktop, &desktop.active()) {
+        Ok(profile) => {
+            let session = profile
+                .session
+                .as_ref()
+                .map(|s| serde_json::to_value(s).unwrap_or_default());
+            axum::Json(serde_json::json!({ "profile": profile, "session": session }))
+                .into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn delete_session(State(desktop): State<Arc<Desktop>>) -> Response {
+    desktop.source.forget(None);
+    axum::Json(serde_json::json!({ "cleared": true })).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct SessionRequest {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default, alias = "session")]
+    profile: Option<String>,
+}
+
+async fn post_session(
+    State(desktop): State<Arc<Desktop>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let parsed: Result<SessionRequest, String> = if is_json {
+        serde_json::from_str(&body).map_err(|e| e.to_string())
+    } else {
+        Ok(SessionRequest {
+            token: form_field(&body, "token"),
+            profile: form_field(&body, "profile").or_else(|| form_field(&body, "session")),
+        })
+    };
+    let request = match parsed {
+        Ok(request) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unreadable body: {e}")),
+    };
+    let code = match request.token.as_deref().map(MfaCode::parse).transpose() {
+        Ok(code) => code,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid MFA token format: it must be 6 digits",
+            );
+        }
+    };
+    if code.is_none() && request.profile.is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "neither profile nor token was given",
+        );
+    }
+    let profile = request
+        .profile
+        .or_else(|| desktop.pending())
+        .unwrap_or_else(|| desktop.active());
+    if let Err(response) = view(&desktop, &profile) {
+        return if response.status() == StatusCode::NOT_FOUND {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("profile {profile:?} does not exist"),
+            )
+        } else {
+            response
+        };
+    }
+    if code.is_none() && desktop.source.needs_mfa_code(&profile).unwrap_or(false) {
+        // Changing the profile alone: it becomes active once a code opens it.
+        desktop.set_pending(Some(&profile));
+        return mfa_required(&profile);
+    }
+    switch(&desktop, &profile, code).await
+}
+
+/// Checks the `Authorization` token of the credential endpoints in constant time.
+fn authorized(desktop: &Desktop, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| bool::from(v.as_bytes().ct_eq(desktop.token.expose().as_bytes())))
+}
+
+async fn active_credentials(State(desktop): State<Arc<Desktop>>, headers: HeaderMap) -> Response {
+    let active = desktop.active();
+    credentials(&desktop, &headers, &active).await
+}
+
+async fn named_credentials(
+    State(desktop): State<Arc<Desktop>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    credentials(&desktop, &headers, &name).await
+}
+
+/// `{"Code","Message"}`, the ECS endpoint's error shape.
+fn ecs_error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "Code": code, "Message": message })),
+    )
+        .into_response()
+}
+
+async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> Response {
+    if !authorized(desktop, headers) {
+        return ecs_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidToken",
+            "send the token printed at start-up as AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
+        );
+    }
+    match desktop.source.credentials(profile, None).await {
+        Ok(credentials) => ecs_document(&credentials),
+        Err(e) => {
+            tracing::warn!(profile, error = %format!("{e}: {}", chain(&e)), "no credentials");
+            match &e {
+                SourceError::NeedsMfa { .. } => ecs_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "MfaRequired",
+                    format!("{e}: POST it to /mfa, or open this server's page in a browser"),
+                ),
+                SourceError::Profile(crate::profile::ProfileError::Unknown(_)) => {
+                    ecs_error(StatusCode::NOT_FOUND, "UnknownProfile", e.to_string())
+                }
+                SourceError::Profile(_) => ecs_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "BadProfile",
+                    e.to_string(),
+                ),
+                _ => ecs_error(
+                    StatusCode::BAD_GATEWAY,
+                    "UpstreamError",
+                    format!("{e}: {}", chain(&e)),
+                ),
+            }
+        }
+    }
+}
+
+/// The ECS credential document.
+pub fn ecs_document(credentials: &Credentials) -> Response {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Body<'a> {
+        access_key_id: &'a str,
+        secret_access_key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expiration: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role_arn: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account_id: Option<&'a str>,
+    }
+    axum::Json(Body {
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: credentials.secret_access_key.expose(),
+        token: credentials.session_token.as_ref().map(Secret::expose),
+        expiration: credentials.expiration.map(format_rfc3339),
+        role_arn: credentials.role_arn.as_deref(),
+        account_id: credentials.account_id(),
+    })
+    .into_response()
+}
