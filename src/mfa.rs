@@ -36,7 +36,11 @@ impl TotpSecret {
         let mut bits: u64 = 0;
         let mut count = 0u32;
         let mut out = Vec::new();
-        for c in text.expose().chars().filter(|c| !c.is_whitespace() && *c != '=') {
+        for c in text
+            .expose()
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '=')
+        {
             let value = match c.to_ascii_uppercase() {
                 c @ 'A'..='Z' => c as u64 - 'A' as u64,
                 c @ '2'..='7' => c as u64 - '2' as u64 + 26,
@@ -127,8 +131,16 @@ mod tests {
             (20000000000, "65353130"),
         ] {
             let counter = (time / 30) as u64;
-            assert_eq!(format!("{:08}", hotp(&secret.0, counter, 8)), eight_digits, "t={time}");
-            assert_eq!(secret.code_at(time).as_str(), &eight_digits[2..], "t={time}");
+            assert_eq!(
+                format!("{:08}", hotp(&secret.0, counter, 8)),
+                eight_digits,
+                "t={time}"
+            );
+            assert_eq!(
+                secret.code_at(time).as_str(),
+                &eight_digits[2..],
+                "t={time}"
+            );
         }
     }
 
@@ -150,7 +162,10 @@ mod tests {
         let a = TotpSecret::from_base32(&Secret::new("gezd gnbv gy3t qojq")).unwrap();
         let b = TotpSecret::from_base32(&Secret::new("GEZDGNBVGY3TQOJQ====")).unwrap();
         assert_eq!(&*a.0, &*b.0);
-        assert_eq!(TotpSecret::from_base32(&Secret::new("not base32!")).unwrap_err(), MfaError::BadSecret);
+        assert_eq!(
+            TotpSecret::from_base32(&Secret::new("not base32!")).unwrap_err(),
+            MfaError::BadSecret
+        );
         assert!(TotpSecret::from_base32(&Secret::new("")).is_err());
         assert!(!format!("{a:?}").contains("12345"));
     }

@@ -72,7 +72,10 @@ pub enum ProfileError {
     #[error(
         "profile {profile:?}: credential_source = {source_name} is not supported here (use Environment, or source_profile)"
     )]
-    UnsupportedCredentialSource { profile: String, source_name: String },
+    UnsupportedCredentialSource {
+        profile: String,
+        source_name: String,
+    },
 }
 
 /// The two files and their parsed sections (profile name → key → value).
@@ -132,7 +135,9 @@ impl ConfigFiles {
 
     /// Whether `name` has a `role_arn`.
     pub fn is_role(&self, name: &str) -> bool {
-        self.profiles.get(name).is_some_and(|p| p.contains_key("role_arn"))
+        self.profiles
+            .get(name)
+            .is_some_and(|p| p.contains_key("role_arn"))
     }
 
     fn get(&self, profile: &str, key: &str) -> Option<&str> {
@@ -149,11 +154,7 @@ type Section = (String, BTreeMap<String, String>);
 
 /// Parses one file into sections. Config files name profiles `[profile NAME]` (and
 /// `[default]`); other section kinds (`[sso-session …]`, `[services …]`) are skipped.
-fn parse(
-    path: &Path,
-    text: &str,
-    is_config: bool,
-) -> Result<Vec<Section>, ProfileError> {
+fn parse(path: &Path, text: &str, is_config: bool) -> Result<Vec<Section>, ProfileError> {
     let mut sections: Vec<Section> = Vec::new();
     let mut current: Option<usize> = None;
     let mut skipping = false;
@@ -204,9 +205,9 @@ fn parse(
             }
             continue;
         }
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| error("expected `key = value`, a [section], a comment or a blank line"))?;
+        let (key, value) = line.split_once('=').ok_or_else(|| {
+            error("expected `key = value`, a [section], a comment or a blank line")
+        })?;
         if skipping {
             continue;
         }
@@ -334,11 +335,17 @@ impl ConfigFiles {
             visited.push(current.clone());
             let get = |key: &str| self.get(&current, key);
             let keys = self.static_keys(&current)?;
-            match (get("role_arn"), get("source_profile"), get("credential_source")) {
+            match (
+                get("role_arn"),
+                get("source_profile"),
+                get("credential_source"),
+            ) {
                 (Some(_), _, _) if get("web_identity_token_file").is_some() => {
                     let role = self.role_step(&current)?;
                     break Base::WebIdentity {
-                        token_file: PathBuf::from(get("web_identity_token_file").unwrap_or_default()),
+                        token_file: PathBuf::from(
+                            get("web_identity_token_file").unwrap_or_default(),
+                        ),
                         role,
                     };
                 }
@@ -386,11 +393,18 @@ impl ConfigFiles {
         if !lookup.contains(&"default") && self.profiles.contains_key("default") {
             lookup.push("default");
         }
-        let first = |key: &str| lookup.iter().find_map(|p| self.get(p, key).map(|v| (*p, v)));
+        let first = |key: &str| {
+            lookup
+                .iter()
+                .find_map(|p| self.get(p, key).map(|v| (*p, v)))
+        };
         let mfa = match first("mfa_serial") {
             None => None,
             Some((owner, serial)) => {
-                let totp_secret = match (self.get(owner, "mfa_totp_secret"), self.get(owner, "mfa_totp_secret_file")) {
+                let totp_secret = match (
+                    self.get(owner, "mfa_totp_secret"),
+                    self.get(owner, "mfa_totp_secret_file"),
+                ) {
                     (Some(secret), _) => Some(Secret::new(secret)),
                     (None, Some(file)) => Some(Secret::new(
                         std::fs::read_to_string(file)
@@ -432,12 +446,14 @@ impl ConfigFiles {
             }
         };
         let region = match first("region") {
-            Some((owner, value)) => Some(Region::from_str(value).map_err(|e| ProfileError::BadValue {
-                profile: owner.to_owned(),
-                key: "region",
-                value: value.to_owned(),
-                reason: e.to_string(),
-            })?),
+            Some((owner, value)) => {
+                Some(Region::from_str(value).map_err(|e| ProfileError::BadValue {
+                    profile: owner.to_owned(),
+                    key: "region",
+                    value: value.to_owned(),
+                    reason: e.to_string(),
+                })?)
+            }
             None => None,
         };
         Ok(Plan {
@@ -498,7 +514,10 @@ impl ConfigFiles {
             external_id: self.get(profile, "external_id").map(str::to_owned),
             session_name: self
                 .get(profile, "role_session_name")
-                .map(|n| RoleSessionName::from_str(n).map_err(|e| bad("role_session_name", n, e.to_string())))
+                .map(|n| {
+                    RoleSessionName::from_str(n)
+                        .map_err(|e| bad("role_session_name", n, e.to_string()))
+                })
                 .transpose()?,
         })
     }
@@ -582,11 +601,22 @@ aws_access_key_id = AKIAHALF
         let env = Environment::default();
         let plan = files.plan("auditor", &env).unwrap();
         assert_eq!(plan.base_profile, "default");
-        assert!(matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIAEXAMPLEALICE0001"));
+        assert!(
+            matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIAEXAMPLEALICE0001")
+        );
         let roles: Vec<&str> = plan.roles.iter().map(|r| r.role_arn.as_str()).collect();
-        assert_eq!(roles, ["arn:aws:iam::123456789012:role/admin", "arn:aws:iam::123456789012:role/auditor"]);
+        assert_eq!(
+            roles,
+            [
+                "arn:aws:iam::123456789012:role/admin",
+                "arn:aws:iam::123456789012:role/auditor"
+            ]
+        );
         assert_eq!(plan.roles[1].external_id.as_deref(), Some("ext-1"));
-        assert_eq!(plan.mfa.as_ref().unwrap().serial, "arn:aws:iam::123456789012:mfa/alice");
+        assert_eq!(
+            plan.mfa.as_ref().unwrap().serial,
+            "arn:aws:iam::123456789012:mfa/alice"
+        );
         assert_eq!(plan.region.as_ref().unwrap().as_str(), "us-west-2");
         // duration_seconds of admin applies along the chain when auditor sets none.
         assert_eq!(plan.credentials_seconds, 1800);
@@ -594,7 +624,10 @@ aws_access_key_id = AKIAHALF
 
         let plan = files.plan("developer", &env).unwrap();
         assert_eq!(plan.credentials_seconds, 7200);
-        assert_eq!(plan.roles[0].session_name.as_ref().unwrap().as_str(), "alice-dev");
+        assert_eq!(
+            plan.roles[0].session_name.as_ref().unwrap().as_str(),
+            "alice-dev"
+        );
         assert_eq!(plan.region.as_ref().unwrap().as_str(), "eu-west-1");
 
         let plan = files.plan("default", &env).unwrap();
@@ -611,7 +644,10 @@ aws_access_key_id = AKIAHALF
         };
         let plan = files.plan("developer", &env).unwrap();
         assert_eq!(plan.session_token_seconds, 5400);
-        assert_eq!(plan.credentials_seconds, 7200, "the profile's own setting wins");
+        assert_eq!(
+            plan.credentials_seconds, 7200,
+            "the profile's own setting wins"
+        );
         let plan = files.plan("default", &env).unwrap();
         assert_eq!(plan.credentials_seconds, 2700);
     }
@@ -620,11 +656,18 @@ aws_access_key_id = AKIAHALF
     fn other_sources() {
         let (_dir, files) = files();
         let env = Environment::default();
-        assert!(matches!(files.plan("proc", &env).unwrap().base, Base::Process { .. }));
+        assert!(matches!(
+            files.plan("proc", &env).unwrap().base,
+            Base::Process { .. }
+        ));
         let plan = files.plan("web", &env).unwrap();
-        assert!(matches!(plan.base, Base::WebIdentity { ref token_file, .. } if token_file == Path::new("/var/run/token")));
+        assert!(
+            matches!(plan.base, Base::WebIdentity { ref token_file, .. } if token_file == Path::new("/var/run/token"))
+        );
         let plan = files.plan("self", &env).unwrap();
-        assert!(matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIASELF"));
+        assert!(
+            matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIASELF")
+        );
         assert_eq!(plan.roles.len(), 1);
     }
 
@@ -633,11 +676,18 @@ aws_access_key_id = AKIAHALF
         let (_dir, files) = files();
         let env = Environment::default();
         let err = files.plan("loop-a", &env).unwrap_err();
-        assert_eq!(err.to_string(), "profiles loop through source_profile: loop-a -> loop-b -> loop-a");
+        assert_eq!(
+            err.to_string(),
+            "profiles loop through source_profile: loop-a -> loop-b -> loop-a"
+        );
         let err = files.plan("nope", &env).unwrap_err();
         assert!(err.to_string().contains("\"nope\""), "{err}");
         let err = files.plan("half", &env).unwrap_err();
-        assert!(err.to_string().contains("aws_secret_access_key without aws_access_key_id"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("aws_secret_access_key without aws_access_key_id"),
+            "{err}"
+        );
         assert!(!files.names().contains(&"corp".to_owned()));
     }
 
@@ -647,7 +697,12 @@ aws_access_key_id = AKIAHALF
         let config = dir.path().join("config");
         std::fs::write(&config, "[default]\nregion = x\nthis is not ini\n").unwrap();
         let err = ConfigFiles::load(&config, &dir.path().join("none")).unwrap_err();
-        assert!(err.to_string().ends_with("config line 3: expected `key = value`, a [section], a comment or a blank line"), "{err}");
+        assert!(
+            err.to_string().ends_with(
+                "config line 3: expected `key = value`, a [section], a comment or a blank line"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
