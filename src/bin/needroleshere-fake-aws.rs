@@ -1,12 +1,17 @@
-//! `needroleshere-fake-aws`: the strict fake IAM Roles Anywhere as a process, for demos and
-//! end-to-end tests of the built binary.
+//! `needroleshere-fake-aws`: the strict fake IAM Roles Anywhere and the strict fake STS as a
+//! process, for demos and end-to-end tests of the built binary.
 //!
 //! Contract:
-//! * `--pki DIR` names a directory holding `root-ca.pem`; the fake is configured with
-//!   `Config::from_pki_dir` (trust anchor, profile and roles of `needroleshere::testutil`).
+//! * `--pki DIR` names a directory holding `root-ca.pem`; the Roles Anywhere fake is
+//!   configured with `Config::from_pki_dir` (trust anchor, profile and roles of
+//!   `needroleshere::testutil`), the STS fake with `StsConfig::example` (users `alice` and
+//!   `bob`, roles `developer`, `admin`, `auditor`, `partner`, `web`, see
+//!   `needroleshere::testutil::sts`).
+//! * Both share one registry: credentials Roles Anywhere issues can call STS.
 //! * It listens on `--listen` (default `127.0.0.1:0`), over TLS when `--tls-cert` and
-//!   `--tls-key` (both or neither) are given, and answers `CreateSession` for `--region`
-//!   (default `us-east-1`) on `POST {--path-prefix}/sessions`.
+//!   `--tls-key` (both or neither) are given, for `--region` (default `us-east-1`). One
+//!   listener serves both: `POST {--path-prefix}/sessions` is `CreateSession`; `POST /` and
+//!   `GET /` are STS; any other request goes to the Roles Anywhere fake, which refuses it.
 //! * Once listening it prints exactly one line to stdout, `listening on http://ADDR` (or
 //!   `https://`), and flushes it. Nothing else goes to stdout.
 //! * Each request's result (status, error type, message; never a secret key or session token)
@@ -20,9 +25,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use needroleshere::testutil::{Config, FakeRolesAnywhere, REGION};
+use needroleshere::testutil::{
+    Config, FakeRolesAnywhere, FakeSts, REGION, Registry, Running, StsConfig,
+};
 
-/// A strict fake of AWS IAM Roles Anywhere CreateSession, for tests.
+/// Strict fakes of AWS IAM Roles Anywhere CreateSession and of STS, for tests.
 #[derive(Debug, Parser)]
 #[command(name = "needroleshere-fake-aws", version)]
 struct Args {
@@ -42,7 +49,7 @@ struct Args {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
-    /// The region credential scopes must name.
+    /// The region credential scopes must name (both services).
     #[arg(long, value_name = "REGION", default_value = REGION)]
     region: String,
 
@@ -71,12 +78,18 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let mut config = Config::from_pki_dir(&args.pki)?;
-    config.region = args.region;
+    let registry = Registry::new();
+    let mut config = Config::from_pki_dir(&args.pki)?.with_registry(registry.clone());
+    config.region.clone_from(&args.region);
     let fake = FakeRolesAnywhere::with_path_prefix(config, &args.path_prefix);
+    let mut sts_config = StsConfig::example(registry);
+    sts_config.region = args.region;
+    let sts = FakeSts::new(sts_config);
+    // The STS router only routes `/`; the Roles Anywhere router is the fallback for the rest.
+    let router = fake.router().merge(sts.router());
     let running = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => fake.spawn_https(args.listen, cert, key).await?,
-        _ => fake.spawn_http(args.listen).await?,
+        (Some(cert), Some(key)) => Running::serve_https(router, args.listen, cert, key).await?,
+        _ => Running::serve_http(router, args.listen).await?,
     };
     {
         let mut stdout = std::io::stdout().lock();
@@ -87,6 +100,8 @@ async fn run(args: Args) -> std::io::Result<()> {
     tracing::info!(
         requests = fake.request_count(),
         sessions = fake.sessions().len(),
+        sts_requests = sts.request_count(),
+        sts_issued = sts.issued().len(),
         "stopping"
     );
     running.shutdown();

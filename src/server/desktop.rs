@@ -320,10 +320,20 @@ impl SessionView {
     }
 }
 
-fn view(desktop: &Desktop, profile: &str) -> Result<ProfileView, Response> {
+/// A management API error: a status and a message, answered as `{"error": ...}`.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+fn view(desktop: &Desktop, profile: &str) -> Result<ProfileView, ApiError> {
     let info = desktop.source.info(profile).map_err(|e| match e {
-        crate::profile::ProfileError::Unknown(_) => error(StatusCode::NOT_FOUND, e.to_string()),
-        other => error(StatusCode::BAD_REQUEST, other.to_string()),
+        crate::profile::ProfileError::Unknown(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+        other => ApiError(StatusCode::BAD_REQUEST, other.to_string()),
     })?;
     let session = desktop.source.cached(profile).as_ref().map(SessionView::of);
     Ok(ProfileView { info, session })
@@ -349,14 +359,14 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
             pending: desktop.pending(),
         })
         .into_response(),
-        Err(response) => response,
+        Err(api_error) => api_error.into_response(),
     }
 }
 
 /// Switches to `profile` once its credentials can be had (with `code` if given).
 async fn switch(desktop: &Desktop, profile: &str, code: Option<MfaCode>) -> Response {
-    if let Err(response) = view(desktop, profile) {
-        return response;
+    if let Err(api_error) = view(desktop, profile) {
+        return api_error.into_response();
     }
     match desktop.source.credentials(profile, code).await {
         Ok(_) => {
@@ -364,7 +374,7 @@ async fn switch(desktop: &Desktop, profile: &str, code: Option<MfaCode>) -> Resp
             tracing::info!(profile, "switched profile");
             match view(desktop, profile) {
                 Ok(profile) => axum::Json(profile).into_response(),
-                Err(response) => response,
+                Err(api_error) => api_error.into_response(),
             }
         }
         Err(e) => {
@@ -426,7 +436,7 @@ async fn manage_profiles(State(desktop): State<Arc<Desktop>>) -> Response {
 async fn manage_profile(State(desktop): State<Arc<Desktop>>, Path(name): Path<String>) -> Response {
     match view(&desktop, &name) {
         Ok(profile) => axum::Json(serde_json::json!({ "profile": profile })).into_response(),
-        Err(response) => response,
+        Err(api_error) => api_error.into_response(),
     }
 }
 
@@ -440,7 +450,7 @@ async fn get_session(State(desktop): State<Arc<Desktop>>) -> Response {
             axum::Json(serde_json::json!({ "profile": profile, "session": session }))
                 .into_response()
         }
-        Err(response) => response,
+        Err(api_error) => api_error.into_response(),
     }
 }
 
@@ -497,14 +507,14 @@ async fn post_session(
         .profile
         .or_else(|| desktop.pending())
         .unwrap_or_else(|| desktop.active());
-    if let Err(response) = view(&desktop, &profile) {
-        return if response.status() == StatusCode::NOT_FOUND {
+    if let Err(api_error) = view(&desktop, &profile) {
+        return if api_error.0 == StatusCode::NOT_FOUND {
             error(
                 StatusCode::BAD_REQUEST,
                 format!("profile {profile:?} does not exist"),
             )
         } else {
-            response
+            api_error.into_response()
         };
     }
     if code.is_none() && desktop.source.needs_mfa_code(&profile).unwrap_or(false) {

@@ -5,19 +5,36 @@
 //! * [`rolesanywhere`]: a strict fake of IAM Roles Anywhere `CreateSession` that verifies
 //!   signatures, certificate chains, trust anchors, profiles and roles independently of the
 //!   crate's signer, and records what it issued and refused.
+//! * [`sts`]: a strict fake of AWS STS (Query API) that verifies SigV4 signatures
+//!   independently of the `aws-sigv4` crate, with users, roles, trust, MFA (TOTP) and role
+//!   chaining rules.
+//! * [`registry`]: the users and issued credentials both fakes share, so credentials one
+//!   issues are accepted by the other.
+//! * [`totp`]: RFC 6238 codes, as virtual MFA devices make them.
 //! * [`proxy`]: an HTTP `CONNECT` proxy that tunnels every target to one local upstream and
 //!   records the targets.
 //! * [`tls`]: rustls (ring) server and client configurations from PEM files.
 //!
 //! Nothing here is meant for production; it only listens on the addresses it is given.
 
+pub mod faults;
 pub mod proxy;
+pub mod registry;
 pub mod rolesanywhere;
+pub mod sts;
 pub mod tls;
+pub mod totp;
 
 pub use proxy::ConnectProxy;
+pub use registry::{MfaDevice, Principal, Registry, User};
 pub use rolesanywhere::{
     ACCOUNT_ID, Config, Created, ErrorType, FORBIDDEN_ROLE_ARN, FakeRolesAnywhere, IssuedSession,
     OTHER_ROLE_ARN, PROFILE_ARN, Profile, REGION, ROLE_ARN, Rejection, Running, SigningAlgorithm,
     TRUST_ANCHOR_ARN, TrustAnchor, Verified,
+};
+pub use sts::{
+    ADMIN_ROLE_ARN, ALICE_ACCESS_KEY_ID, ALICE_ARN, ALICE_MFA_SECRET, ALICE_MFA_SERIAL,
+    ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID, BOB_ARN, BOB_SECRET_ACCESS_KEY,
+    DEVELOPER_ROLE_ARN, FakeSts, PARTNER_EXTERNAL_ID, PARTNER_ROLE_ARN, Role, StsConfig, StsError,
+    WEB_IDENTITY_TOKEN, WEB_ROLE_ARN, totp,
 };

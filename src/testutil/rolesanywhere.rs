@@ -17,6 +17,8 @@
 //!   [`FakeRolesAnywhere::verify`]).
 //! * Success is `201` with a `credentialSet` of fresh random credentials expiring at
 //!   clock + `durationSeconds` (whole seconds, RFC 3339 `Z`).
+//! * With a [`Registry`] ([`Config::with_registry`]), every issued session is registered as
+//!   a [`Principal::AssumedRole`], so the fake STS accepts its credentials.
 //! * Every request is counted ([`FakeRolesAnywhere::request_count`]), every issued session
 //!   ([`FakeRolesAnywhere::sessions`]) and every refusal ([`FakeRolesAnywhere::rejections`]) is
 //!   recorded. Results are also logged with `tracing` at `info` (never a secret key or token).
@@ -53,6 +55,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Version};
 
+use super::registry::{Principal, Registry};
 use crate::clock::{Clock, SystemClock};
 
 /// The account of every ARN below.
@@ -117,6 +120,8 @@ pub struct Config {
     pub profiles: Vec<Profile>,
     /// The fake's notion of now: request skew, certificate validity, expirations.
     pub clock: Arc<dyn Clock>,
+    /// Where issued sessions are registered (for the fake STS), if anywhere.
+    pub registry: Option<Registry>,
 }
 
 impl Config {
@@ -146,7 +151,14 @@ impl Config {
                 max_duration_seconds: None,
             }],
             clock: Arc::new(SystemClock),
+            registry: None,
         })
+    }
+
+    /// The same configuration, registering every issued session in `registry`.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 }
 
@@ -348,6 +360,8 @@ struct Inner {
     requests: AtomicUsize,
     sessions: Mutex<Vec<IssuedSession>>,
     rejections: Mutex<Vec<(u16, String, String)>>,
+    /// Scripted failures, consulted before anything else (see [`super::faults`]).
+    faults: super::faults::Faults,
 }
 
 /// The fake service. Clones share configuration and records.
@@ -375,6 +389,37 @@ impl Running {
     /// Stops serving.
     pub fn shutdown(self) {
         drop(self);
+    }
+
+    /// Serves `router` over plain HTTP/1.1 on `addr` (port 0 picks one) in a tokio task.
+    pub async fn serve_http(router: Router, addr: SocketAddr) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(serve(listener, None, router));
+        Ok(Running {
+            addr,
+            scheme: "http",
+            task,
+        })
+    }
+
+    /// Serves `router` over HTTP/1.1 with TLS (tokio-rustls, ring) on `addr` with the PEM
+    /// chain and key.
+    pub async fn serve_https(
+        router: Router,
+        addr: SocketAddr,
+        cert_chain_pem: &Path,
+        key_pem: &Path,
+    ) -> std::io::Result<Running> {
+        let acceptor = TlsAcceptor::from(super::tls::server_config(cert_chain_pem, key_pem)?);
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(serve(listener, Some(acceptor), router));
+        Ok(Running {
+            addr,
+            scheme: "https",
+            task,
+        })
     }
 }
 
@@ -412,8 +457,19 @@ impl FakeRolesAnywhere {
                 requests: AtomicUsize::new(0),
                 sessions: Mutex::new(Vec::new()),
                 rejections: Mutex::new(Vec::new()),
+                faults: super::faults::Faults::default(),
             }),
         }
+    }
+
+    /// The fault script: what the next requests get instead of normal service.
+    pub fn faults(&self) -> super::faults::Faults {
+        self.inner.faults.clone()
+    }
+
+    /// Counts a request answered by an injected fault.
+    pub(super) fn count_request(&self) {
+        self.inner.requests.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The configuration.
@@ -433,14 +489,7 @@ impl FakeRolesAnywhere {
 
     /// Serves plain HTTP/1.1 on `addr` (port 0 picks one) in a tokio task.
     pub async fn spawn_http(&self, addr: SocketAddr) -> std::io::Result<Running> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, None, self.router()));
-        Ok(Running {
-            addr,
-            scheme: "http",
-            task,
-        })
+        Running::serve_http(self.router(), addr).await
     }
 
     /// Serves HTTP/1.1 over TLS (tokio-rustls, ring) on `addr` with the PEM chain and key.
@@ -450,15 +499,7 @@ impl FakeRolesAnywhere {
         cert_chain_pem: &Path,
         key_pem: &Path,
     ) -> std::io::Result<Running> {
-        let acceptor = TlsAcceptor::from(super::tls::server_config(cert_chain_pem, key_pem)?);
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, Some(acceptor), self.router()));
-        Ok(Running {
-            addr,
-            scheme: "https",
-            task,
-        })
+        Running::serve_https(self.router(), addr, cert_chain_pem, key_pem).await
     }
 
     /// Every session issued so far, oldest first.
@@ -884,6 +925,21 @@ impl FakeRolesAnywhere {
         let session_name = &verified.role_session_name;
         let assumed_role_arn =
             format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}");
+        if let Some(registry) = &self.inner.config.registry {
+            registry.register(
+                &access_key_id,
+                &secret_access_key,
+                Principal::AssumedRole {
+                    arn: assumed_role_arn.clone(),
+                    role_arn: verified.role_arn.clone(),
+                    account: account.to_owned(),
+                    user_id: format!("{role_id}:{session_name}"),
+                    mfa_authenticated: false,
+                    session_token: session_token.clone(),
+                },
+                expiration,
+            );
+        }
         let response_body = serde_json::json!({
             "credentialSet": [{
                 "assumedRoleUser": {
@@ -934,6 +990,10 @@ fn arn_account(arn: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 
 async fn handle(State(fake): State<FakeRolesAnywhere>, request: Request) -> Response {
+    let request = match fake.inner.faults.clone().intercept(&fake, request).await {
+        Ok(request) => request,
+        Err(injected) => return injected,
+    };
     let (parts, body) = request.into_parts();
     let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => fake.create_session(
@@ -2100,6 +2160,7 @@ mod tests {
                 max_duration_seconds: None,
             }],
             clock: Arc::new(FixedClock::new(clock)),
+            registry: None,
         }
     }
 
@@ -2305,6 +2366,72 @@ mod tests {
         assert!(
             !shown.contains(&session.secret_access_key) && !shown.contains(&session.session_token)
         );
+    }
+
+    #[test]
+    fn issued_sessions_are_registered_and_accepted_by_the_fake_sts() {
+        use super::super::sts::{FakeSts, StsConfig, sigv4_headers};
+        let now = now();
+        let registry = Registry::new();
+        let fake = FakeRolesAnywhere::new(config(now).with_registry(registry.clone()));
+        let session = submit(&fake, &Req::new(&pki().rsa, now)).unwrap().session;
+        let (secret, principal, expiration) = registry.lookup(&session.access_key_id).unwrap();
+        assert_eq!(secret, session.secret_access_key);
+        assert_eq!(expiration, Some(session.expiration));
+        let arn =
+            format!("arn:aws:sts::123456789012:assumed-role/needroleshere-test/{RSA_SERIAL_HEX}");
+        assert_eq!(principal.arn(), arn);
+        assert_eq!(
+            principal.session_token(),
+            Some(session.session_token.as_str())
+        );
+        assert!(!principal.mfa_authenticated());
+
+        // GetCallerIdentity with the issued credentials, signed with aws-sigv4.
+        let sts =
+            FakeSts::new(StsConfig::example(registry).with_clock(Arc::new(FixedClock::new(now))));
+        let host = "sts.us-east-1.amazonaws.com";
+        let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+        let list = vec![
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+            ("host".to_owned(), host.to_owned()),
+        ];
+        let added = sigv4_headers(
+            "POST",
+            &format!("https://{host}/"),
+            &list,
+            body,
+            &session.access_key_id,
+            &session.secret_access_key,
+            Some(&session.session_token),
+            REGION,
+            "sts",
+            now,
+        );
+        let mut headers = HeaderMap::new();
+        for (name, value) in list.into_iter().chain(added) {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(&value).unwrap(),
+            );
+        }
+        let answer = sts.handle("POST", "/", None, &headers, body).unwrap();
+        assert!(
+            answer.body.contains(&format!("<Arn>{arn}</Arn>")),
+            "{}",
+            answer.body
+        );
+        assert!(answer.body.contains(&format!(":{RSA_SERIAL_HEX}</UserId>")));
+
+        // Without a registry nothing is registered.
+        let unregistered = FakeRolesAnywhere::new(config(now));
+        let other = submit(&unregistered, &Req::new(&pki().rsa, now))
+            .unwrap()
+            .session;
+        assert!(sts.registry().lookup(&other.access_key_id).is_none());
     }
 
     #[test]

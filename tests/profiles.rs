@@ -1,0 +1,576 @@
+//! AWS profiles end to end, through the real binary and real SDKs, against the strict STS
+//! double: a user's keys → an MFA session → a role → a chained role. Credentials are proved
+//! with GetCallerIdentity made by boto3 or the AWS CLI, which the double verifies.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::daemon::{free_port, python};
+use needroleshere::testutil::registry::Registry;
+use needroleshere::testutil::rolesanywhere::Running;
+use needroleshere::testutil::sts::{
+    ADMIN_ROLE_ARN, ALICE_ACCESS_KEY_ID, ALICE_MFA_SECRET, ALICE_MFA_SERIAL,
+    ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY,
+    DEVELOPER_ROLE_ARN, FakeSts, StsConfig, totp,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
+
+/// A home with AWS files describing alice (keys + MFA) → admin → auditor, and bob → developer.
+struct World {
+    sts: FakeSts,
+    _running: Running,
+    url: String,
+    home: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let sts = FakeSts::new(StsConfig::example(Registry::new()));
+        let running = sts
+            .spawn_http("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let url = format!("http://{}", running.addr);
+        let home = tempfile::tempdir().unwrap();
+        let aws = home.path().join(".aws");
+        std::fs::create_dir_all(&aws).unwrap();
+        std::fs::write(
+            aws.join("config"),
+            format!(
+                "[default]\nregion = us-east-1\n\n\
+                 [profile alice]\nmfa_serial = {ALICE_MFA_SERIAL}\n\n\
+                 [profile admin]\nrole_arn = {ADMIN_ROLE_ARN}\nsource_profile = alice\n\n\
+                 [profile auditor]\nrole_arn = {AUDITOR_ROLE_ARN}\nsource_profile = admin\n\n\
+                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\n\
+                 [profile admin-totp]\nrole_arn = {ADMIN_ROLE_ARN}\nsource_profile = alice\n\
+                 mfa_serial = {ALICE_MFA_SERIAL}\nmfa_totp_secret = {ALICE_MFA_SECRET}\n\n\
+                 [profile loop-a]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = loop-b\n\n\
+                 [profile loop-b]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = loop-a\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            aws.join("credentials"),
+            format!(
+                "[alice]\naws_access_key_id = {ALICE_ACCESS_KEY_ID}\naws_secret_access_key = {ALICE_SECRET_ACCESS_KEY}\n\n\
+                 [bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\naws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
+            ),
+        )
+        .unwrap();
+        Self {
+            sts,
+            _running: running,
+            url,
+            home,
+        }
+    }
+
+    /// The environment every process here gets: our files, the double as STS, nothing else.
+    fn env(&self) -> Vec<(String, String)> {
+        let aws = self.home.path().join(".aws");
+        vec![
+            ("HOME".into(), self.home.path().display().to_string()),
+            (
+                "AWS_CONFIG_FILE".into(),
+                aws.join("config").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                aws.join("credentials").display().to_string(),
+            ),
+            ("AWS_ENDPOINT_URL_STS".into(), self.url.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("NO_PROXY".into(), "*".into()),
+        ]
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command.env_clear().envs(self.env()).kill_on_drop(true);
+        command
+    }
+
+    fn code(&self) -> String {
+        let now = std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap()
+            .as_secs() as i64;
+        totp(ALICE_MFA_SECRET, now)
+    }
+}
+
+/// A running desktop server and the variables it printed.
+struct Desktop {
+    child: tokio::process::Child,
+    port: u16,
+    exports: Vec<(String, String)>,
+}
+
+impl Desktop {
+    async fn start(world: &World, kind: &str, profile: &str) -> Self {
+        let port = free_port();
+        let mut child = world
+            .command(BIN)
+            .args(["serve", kind, "-p", &port.to_string(), profile])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let mut exports = Vec::new();
+        let wanted = if kind == "ecs" { 2 } else { 1 };
+        while exports.len() < wanted {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("the server printed its variables")
+                .unwrap()
+                .expect("a line");
+            if let Some((name, value)) =
+                line.strip_prefix("export ").and_then(|l| l.split_once('='))
+            {
+                exports.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Self {
+            child,
+            port,
+            exports,
+        }
+    }
+
+    fn export(&self, name: &str) -> String {
+        self.exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let host = format!("127.0.0.1:{}", self.port);
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw)
+            .await
+            .unwrap();
+        let response = common::daemon::parse_response(&raw).unwrap();
+        (response.status, response.body)
+    }
+
+    async fn post(&self, path: &str, body: &str) -> (u16, String) {
+        self.request(
+            "POST",
+            path,
+            &[
+                ("X-Requested-By", "needroleshere"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body,
+        )
+        .await
+    }
+
+    async fn credentials(&self, path: &str) -> (u16, String) {
+        let token = self.export("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        self.request("GET", path, &[("Authorization", &token)], "")
+            .await
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// GetCallerIdentity by boto3 with `extra` variables; the ARN it printed.
+async fn boto3_caller(world: &World, extra: &[(String, String)]) -> String {
+    let script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])";
+    let output = world
+        .command(python())
+        .args(["-c", script])
+        .envs(extra.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_ecs_vends_a_role_that_needs_no_mfa() {
+    let world = World::new().await;
+    let server = Desktop::start(&world, "ecs", "developer").await;
+    assert_eq!(
+        server.export("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        format!("http://127.0.0.1:{}/credentials", server.port)
+    );
+    let arn = boto3_caller(&world, &server.exports).await;
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/developer/"),
+        "{arn}"
+    );
+    // Without the token: refused.
+    let (status, _) = server.request("GET", "/credentials", &[], "").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mfa_is_asked_once_per_session_and_switching_changes_the_credentials() {
+    let world = World::new().await;
+    let server = Desktop::start(&world, "ecs", "admin").await;
+
+    // A credential request never waits for a person: it answers at once.
+    let (status, body) = server.credentials("/credentials").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("MfaRequired"), "{body}");
+
+    // State changes need the anti-forgery header; a wrong code is refused; a good one works.
+    let (status, _) = server
+        .request(
+            "POST",
+            "/mfa",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "mfa=123456",
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = server.post("/mfa", "mfa=12345").await;
+    assert_eq!(status, 400, "{body}");
+    let wrong = if world.code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (status, body) = server.post("/mfa", &format!("mfa={wrong}")).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.post("/mfa", &format!("mfa={}", world.code())).await;
+    assert_eq!(status, 200, "{body}");
+    let arn = boto3_caller(&world, &server.exports).await;
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/admin/"),
+        "{arn}"
+    );
+    // The wrong code and the right one: two GetSessionToken calls, one session.
+    let sessions = world.sts.calls("GetSessionToken");
+    assert_eq!(sessions, 2);
+
+    // Switch to the chained role: the MFA session serves it, no new code.
+    let (status, body) = server
+        .request(
+            "POST",
+            "/profile",
+            &[("X-Requested-By", "needroleshere")],
+            "auditor",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let arn = boto3_caller(&world, &server.exports).await;
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/auditor/"),
+        "{arn}"
+    );
+    assert_eq!(
+        world.sts.calls("GetSessionToken"),
+        sessions,
+        "one MFA session for both roles"
+    );
+
+    // Another profile without switching, and the active profile as the API reports it.
+    let (status, body) = server.credentials("/credentials/developer").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.request("GET", "/profile", &[], "").await;
+    assert_eq!(status, 200);
+    let profile: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(profile["name"], "auditor");
+    assert_eq!(profile["roleArn"], AUDITOR_ROLE_ARN);
+    assert!(profile["session"]["expiration"].is_string(), "{body}");
+    assert!(
+        !body.contains("secret"),
+        "no secrets in the management API: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_switch_leaves_the_active_profile() {
+    let world = World::new().await;
+    let server = Desktop::start(&world, "ecs", "developer").await;
+    let (status, body) = server
+        .request(
+            "POST",
+            "/profile",
+            &[("X-Requested-By", "needroleshere")],
+            "nope",
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = server
+        .request(
+            "POST",
+            "/profile",
+            &[("X-Requested-By", "needroleshere")],
+            "loop-a",
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("loop-a -> loop-b -> loop-a"), "{body}");
+    // A switch that needs a code: 401 with the aws-runas header, and nothing changes yet.
+    let (status, _) = server
+        .request(
+            "POST",
+            "/profile",
+            &[("X-Requested-By", "needroleshere")],
+            "admin",
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (_, body) = server.request("GET", "/profile", &[], "").await;
+    assert!(body.contains("\"name\":\"developer\""), "{body}");
+    let arn = boto3_caller(&world, &server.exports).await;
+    assert!(arn.contains("assumed-role/developer/"), "{arn}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_management_api_lists_profiles_and_guards_itself() {
+    let world = World::new().await;
+    let server = Desktop::start(&world, "ecs", "developer").await;
+    let (_, body) = server.request("GET", "/list-roles", &[], "").await;
+    let roles: Vec<String> = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        roles,
+        [
+            "admin",
+            "admin-totp",
+            "auditor",
+            "developer",
+            "loop-a",
+            "loop-b"
+        ]
+    );
+    let (_, body) = server.request("GET", "/list-profiles", &[], "").await;
+    let profiles: Vec<String> = serde_json::from_str(&body).unwrap();
+    assert_eq!(profiles, ["alice", "bob", "default"]);
+    // DNS rebinding and cross-site requests.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        b"GET /list-roles HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw)
+        .await
+        .unwrap();
+    assert_eq!(common::daemon::parse_response(&raw).unwrap().status, 403);
+    let (status, _) = server
+        .request(
+            "POST",
+            "/profile",
+            &[
+                ("X-Requested-By", "needroleshere"),
+                ("Origin", "http://evil.example"),
+            ],
+            "admin",
+        )
+        .await;
+    assert_eq!(status, 403);
+    // /manage/session: bad code format, unknown profile, neither.
+    let (status, _) = server.post("/manage/session", "token=12x456").await;
+    assert_eq!(status, 400);
+    let (status, _) = server.post("/manage/session", "profile=nope").await;
+    assert_eq!(status, 400);
+    let (status, _) = server.post("/manage/session", "").await;
+    assert_eq!(status, 400);
+    let (status, body) = server
+        .request(
+            "POST",
+            "/manage/session",
+            &[
+                ("X-Requested-By", "needroleshere"),
+                ("Content-Type", "application/json"),
+            ],
+            &format!("{{\"token\":\"{}\",\"profile\":\"admin\"}}", world.code()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .request("GET", "/manage/profiles/admin", &[], "")
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.contains(ADMIN_ROLE_ARN), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_ec2_vends_through_imds_with_a_generated_code() {
+    let world = World::new().await;
+    let server = Desktop::start(&world, "ec2", "admin-totp").await;
+    let endpoint = server.export("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    assert_eq!(endpoint, format!("http://127.0.0.1:{}", server.port));
+    let mut extra = server.exports.clone();
+    extra.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
+    let arn = boto3_caller(&world, &extra).await;
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/admin/"),
+        "{arn}"
+    );
+    // IMDSv1 works here too.
+    let (status, body) = server
+        .request(
+            "GET",
+            "/latest/meta-data/iam/security-credentials/",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (200, "admin"));
+}
+
+fn awscli() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/venv/bin/aws");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("aws")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_runs_the_aws_cli_as_the_role() {
+    let world = World::new().await;
+    let code = world.code();
+    let output = world
+        .command(BIN)
+        .args(["exec", "admin", "--mfa-code", &code, "--"])
+        .arg(awscli())
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--output",
+            "text",
+            "--query",
+            "Arn",
+        ])
+        .env("AWS_PROFILE_UNUSED", "x")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let arn = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        arn.trim()
+            .starts_with("arn:aws:sts::123456789012:assumed-role/admin/"),
+        "{arn}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_passes_environment_and_exit_status() {
+    let world = World::new().await;
+    let output = world
+        .command(BIN)
+        .args(["exec", "--", "sh", "-c", "echo \"$AWSRUNAS_PROFILE ${AWS_PROFILE-unset} $AWS_REGION ${AWS_ACCESS_KEY_ID%%????????????????}\"; exit 7"])
+        .env("AWS_PROFILE", "developer")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "developer unset us-east-1 ASIA"
+    );
+    // --ecs: a private endpoint instead of keys in the environment.
+    let script = "import os, boto3; assert 'AWS_ACCESS_KEY_ID' not in os.environ; print(boto3.client('sts').get_caller_identity()['Arn'])";
+    let output = world
+        .command(BIN)
+        .args(["exec", "--ecs", "developer", "--"])
+        .arg(python())
+        .args(["-c", script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("assumed-role/developer/")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_without_a_terminal_or_code_says_what_to_do() {
+    let world = World::new().await;
+    let output = world
+        .command(BIN)
+        .args(["exec", "admin", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    // setsid would remove the terminal; under cargo test there may be none already.
+    if output.status.success() {
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs an MFA code") && stderr.contains("--mfa-code"),
+        "{stderr}"
+    );
+    let output = world
+        .command(BIN)
+        .args(["exec", "loop-a", "--", "true"])
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("loop-a -> loop-b -> loop-a"));
+}
