@@ -574,3 +574,97 @@ async fn exec_without_a_terminal_or_code_says_what_to_do() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("loop-a -> loop-b -> loop-a"));
 }
+
+/// `exec PROFILE -- python -c <GetCallerIdentity>` with extra config appended; the ARN.
+async fn exec_caller(world: &World, extra_config: &str, profile: &str) -> String {
+    let config = world.home.path().join(".aws/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(extra_config);
+    std::fs::write(&config, text).unwrap();
+    let script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])";
+    let output = world
+        .command(BIN)
+        .args(["exec", profile, "--"])
+        .arg(python())
+        .args(["-c", script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_without_a_role_get_session_credentials() {
+    let world = World::new().await;
+    let arn = exec_caller(&world, "", "bob").await;
+    assert_eq!(arn, needroleshere::testutil::sts::BOB_ARN);
+    assert_eq!(
+        world.sts.calls("GetSessionToken"),
+        1,
+        "session credentials, not the long-term keys"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_process_profiles_are_a_source() {
+    let world = World::new().await;
+    let script = world.home.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '{{\"Version\":1,\"AccessKeyId\":\"{BOB_ACCESS_KEY_ID}\",\"SecretAccessKey\":\"{BOB_SECRET_ACCESS_KEY}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "\n[profile proc]\ncredential_process = {}\n\n[profile proc-dev]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = proc\n",
+        script.display()
+    );
+    let arn = exec_caller(&world, &extra, "proc-dev").await;
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/developer/"),
+        "{arn}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_identity_profiles_assume_their_role() {
+    let world = World::new().await;
+    let token = world.home.path().join("token");
+    std::fs::write(
+        &token,
+        format!("{}\n", needroleshere::testutil::sts::WEB_IDENTITY_TOKEN),
+    )
+    .unwrap();
+    let extra = format!(
+        "\n[profile web]\nrole_arn = {}\nweb_identity_token_file = {}\n",
+        needroleshere::testutil::sts::WEB_ROLE_ARN,
+        token.display()
+    );
+    let arn = exec_caller(&world, &extra, "web").await;
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/web/"),
+        "{arn}"
+    );
+    // A wrong token is refused with STS's own words.
+    std::fs::write(&token, "not-the-token").unwrap();
+    let output = world
+        .command(BIN)
+        .args(["exec", "web", "--", "true"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("InvalidIdentityToken"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
