@@ -666,3 +666,71 @@ async fn web_identity_profiles_assume_their_role() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_log() {
+    let world = World::new().await;
+    let port = free_port();
+    let mut child = world
+        .command(BIN)
+        .args([
+            "serve",
+            "ecs",
+            "--debug",
+            "-p",
+            &port.to_string(),
+            "admin-totp",
+        ])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut token = String::new();
+    while token.is_empty() {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server printed its token");
+        if let Some(value) = line.strip_prefix("export AWS_CONTAINER_AUTHORIZATION_TOKEN=") {
+            token = value.to_owned();
+        }
+    }
+    let exports = vec![
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI".to_owned(),
+            format!("http://127.0.0.1:{port}/credentials"),
+        ),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN".to_owned(),
+            token.clone(),
+        ),
+    ];
+    let arn = boto3_caller(&world, &exports).await;
+    assert!(arn.contains("assumed-role/admin/"), "{arn}");
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.lines().count() > 5,
+        "trace logging produced lines: {log}"
+    );
+    let mut secrets = vec![
+        ALICE_SECRET_ACCESS_KEY.to_owned(),
+        ALICE_MFA_SECRET.to_owned(),
+        token,
+    ];
+    for (_, principal) in world.sts.issued() {
+        if let needroleshere::testutil::registry::Principal::AssumedRole { session_token, .. } =
+            principal
+        {
+            secrets.push(session_token);
+        }
+    }
+    for secret in secrets {
+        assert!(!log.contains(&secret), "a secret in the log");
+    }
+}
