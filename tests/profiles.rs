@@ -723,13 +723,19 @@ async fn no_secret_reaches_the_log() {
         ALICE_MFA_SECRET.to_owned(),
         token,
     ];
-    for (_, principal) in world.sts.issued() {
+    for (access_key_id, principal) in world.sts.issued() {
         if let needroleshere::testutil::registry::Principal::AssumedRole { session_token, .. } =
             principal
         {
             secrets.push(session_token);
         }
+        let (secret, _, _) = world.sts.registry().lookup(&access_key_id).unwrap();
+        secrets.push(secret);
     }
+    assert!(
+        secrets.len() >= 5,
+        "the MFA session and the role were issued"
+    );
     for secret in secrets {
         assert!(!log.contains(&secret), "a secret in the log");
     }
