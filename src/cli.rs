@@ -867,7 +867,7 @@ async fn serve_desktop(
     mut env: Environment,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    use crate::server::{self, Front, desktop, imds, vend};
+    use crate::server::{self, Front, desktop, imds};
 
     let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
     let profile = chosen_profile(&env, args.profile.as_deref());
@@ -907,26 +907,9 @@ async fn serve_desktop(
     ));
     let mut router = desktop::management(desktop.clone());
     if ec2 {
-        let vendor = Arc::new(vend::Vendor::new(
-            http,
-            vend::Defaults {
-                region: None,
-                endpoint: None,
-                env: env.clone(),
-            },
-            clock,
-            crate::cache::Policy::default(),
-        ));
-        let tokens = Arc::new(
-            imds::Tokens::generate()
-                .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?,
-        );
-        let options = imds::ImdsOptions {
-            allow_v1: true,
-            local_addr: Some(addr),
-        };
-        let state = imds::ImdsState::new(vendor, tokens, imds::Target::Desktop(desktop), options);
-        router = router.merge(imds::router(Arc::new(state)));
+        let imds = imds::desktop_router(desktop, http, env.clone(), clock, addr, true)
+            .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?;
+        router = router.merge(imds);
         if args.port.is_some() {
             println!("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{addr}");
         } else {

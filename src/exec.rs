@@ -146,7 +146,7 @@ async fn serve_and_wait(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<u8> {
     use crate::activation::{self, ListenAddr};
-    use crate::server::{self, Front, desktop, imds, vend};
+    use crate::server::{self, Front, desktop, imds};
     use tokio::signal::unix::{SignalKind, signal};
 
     let listener = activation::bind(&ListenAddr::Tcp("127.0.0.1:0".parse()?)).await?;
@@ -171,30 +171,8 @@ async fn serve_and_wait(
             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
             format!("http://{addr}"),
         );
-        let vendor = Arc::new(vend::Vendor::new(
-            http,
-            vend::Defaults {
-                region: None,
-                endpoint: None,
-                env,
-            },
-            clock,
-            crate::cache::Policy::default(),
-        ));
-        let tokens = Arc::new(
-            imds::Tokens::generate()
-                .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?,
-        );
-        let options = imds::ImdsOptions {
-            allow_v1: false,
-            local_addr: Some(addr),
-        };
-        imds::router(Arc::new(imds::ImdsState::new(
-            vendor,
-            tokens,
-            imds::Target::Desktop(desktop),
-            options,
-        )))
+        imds::desktop_router(desktop, http, env, clock, addr, false)
+            .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let front = Front {

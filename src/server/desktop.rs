@@ -189,7 +189,7 @@ fn source_error(error_value: &SourceError) -> Response {
         }
         _ => error(
             StatusCode::BAD_GATEWAY,
-            format!("{error_value}: {}", chain(error_value)),
+            format!("{error_value}: {}", super::causes(error_value)),
         ),
     }
 }
@@ -199,16 +199,6 @@ fn form_field(body: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(body.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut next = error.source();
-    while let Some(e) = next {
-        parts.push(e.to_string());
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// The routes every desktop server has: the management API, with its protections.
@@ -227,6 +217,8 @@ pub fn management(desktop: Arc<Desktop>) -> axum::Router {
             "/manage/session",
             get(get_session).post(post_session).delete(delete_session),
         )
+        // The browser page (`GET /`, `GET /page/…`), behind the same Host/Origin guard.
+        .merge(super::page::routes())
         .layer(axum::middleware::from_fn_with_state(desktop.clone(), guard))
         .with_state(desktop)
 }
@@ -381,7 +373,7 @@ async fn switch(desktop: &Desktop, profile: &str, code: Option<MfaCode>) -> Resp
             if e.needs_mfa() {
                 desktop.set_pending(Some(profile));
             }
-            tracing::warn!(profile, error = %format!("{e}: {}", chain(&e)), "profile switch not done");
+            tracing::warn!(profile, error = %format!("{e}: {}", super::causes(&e)), "profile switch not done");
             source_error(&e)
         }
     }
@@ -563,9 +555,9 @@ async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> R
         );
     }
     match desktop.source.credentials(profile, None).await {
-        Ok(credentials) => ecs_document(&credentials),
+        Ok(credentials) => super::ecs::document(&credentials, None, None),
         Err(e) => {
-            tracing::warn!(profile, error = %format!("{e}: {}", chain(&e)), "no credentials");
+            tracing::warn!(profile, error = %format!("{e}: {}", super::causes(&e)), "no credentials");
             match &e {
                 SourceError::NeedsMfa { .. } => ecs_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -583,36 +575,9 @@ async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> R
                 _ => ecs_error(
                     StatusCode::BAD_GATEWAY,
                     "UpstreamError",
-                    format!("{e}: {}", chain(&e)),
+                    format!("{e}: {}", super::causes(&e)),
                 ),
             }
         }
     }
-}
-
-/// The ECS credential document.
-pub fn ecs_document(credentials: &Credentials) -> Response {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Body<'a> {
-        access_key_id: &'a str,
-        secret_access_key: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        token: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        expiration: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        role_arn: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        account_id: Option<&'a str>,
-    }
-    axum::Json(Body {
-        access_key_id: &credentials.access_key_id,
-        secret_access_key: credentials.secret_access_key.expose(),
-        token: credentials.session_token.as_ref().map(Secret::expose),
-        expiration: credentials.expiration.map(format_rfc3339),
-        role_arn: credentials.role_arn.as_deref(),
-        account_id: credentials.account_id(),
-    })
-    .into_response()
 }

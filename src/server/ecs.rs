@@ -205,6 +205,22 @@ async fn serve_credentials(
 }
 
 fn success(credentials: &Credentials, binding: &Binding) -> Response {
+    let role_arn = binding.session.role_arn.as_str();
+    document(
+        credentials,
+        Some(role_arn),
+        Some(binding.session.role_arn.account()),
+    )
+}
+
+/// The ECS credential document, `{"AccessKeyId","SecretAccessKey","Token","Expiration",
+/// "RoleArn","AccountId"}`; the role and account come from the credentials when they know
+/// them, else from the fallbacks.
+pub fn document(
+    credentials: &Credentials,
+    role_arn: Option<&str>,
+    account_id: Option<&str>,
+) -> Response {
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct Body<'a> {
@@ -214,22 +230,18 @@ fn success(credentials: &Credentials, binding: &Binding) -> Response {
         token: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         expiration: Option<String>,
-        role_arn: &'a str,
-        account_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role_arn: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account_id: Option<&'a str>,
     }
-    let role_arn = credentials
-        .role_arn
-        .as_deref()
-        .unwrap_or(binding.session.role_arn.as_str());
     let body = Body {
         access_key_id: &credentials.access_key_id,
         secret_access_key: credentials.secret_access_key.expose(),
         token: credentials.session_token.as_ref().map(|t| t.expose()),
         expiration: credentials.expiration.map(format_rfc3339),
-        role_arn,
-        account_id: credentials
-            .account_id()
-            .unwrap_or(binding.session.role_arn.account()),
+        role_arn: credentials.role_arn.as_deref().or(role_arn),
+        account_id: credentials.account_id().or(account_id),
     };
     (StatusCode::OK, axum::Json(body)).into_response()
 }

@@ -166,6 +166,40 @@ impl ImdsState {
     }
 }
 
+/// The IMDS router of a desktop server or private endpoint serving `desktop`'s active
+/// profile on `addr`.
+pub fn desktop_router(
+    desktop: Arc<Desktop>,
+    http: reqwest::Client,
+    env: crate::env::Environment,
+    clock: Arc<dyn crate::clock::Clock>,
+    addr: SocketAddr,
+    allow_v1: bool,
+) -> Result<axum::Router, ring::error::Unspecified> {
+    let defaults = super::vend::Defaults {
+        region: None,
+        endpoint: None,
+        env,
+    };
+    let vendor = Arc::new(Vendor::new(
+        http,
+        defaults,
+        clock,
+        crate::cache::Policy::default(),
+    ));
+    let options = ImdsOptions {
+        allow_v1,
+        local_addr: Some(addr),
+    };
+    let state = ImdsState::new(
+        vendor,
+        Arc::new(Tokens::generate()?),
+        Target::Desktop(desktop),
+        options,
+    );
+    Ok(router(Arc::new(state)))
+}
+
 /// The router for one IMDS listener.
 pub fn router(state: Arc<ImdsState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)

@@ -8,6 +8,7 @@
 pub mod desktop;
 pub mod ecs;
 pub mod imds;
+pub mod page;
 pub mod vend;
 
 use std::sync::Arc;
@@ -19,6 +20,17 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
 use crate::activation::{Listener, NamedListener};
+
+/// The causes of `error`, joined with `: ` (the error itself not included), for logs.
+pub fn causes(error: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut next = error.source();
+    while let Some(e) = next {
+        parts.push(e.to_string());
+        next = e.source();
+    }
+    parts.join(": ")
+}
 
 /// Resource limits for every listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

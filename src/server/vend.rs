@@ -169,7 +169,7 @@ impl Vendor {
             Err(error) => {
                 let chain = match error {
                     VendError::Upstream(e) => format!("{:#}", anyhow::Error::new(e.clone())),
-                    other => format!("{:#}", anyhow::anyhow!("{other}: {}", source_chain(other))),
+                    other => format!("{:#}", anyhow::anyhow!("{other}: {}", super::causes(other))),
                 };
                 tracing::error!(binding = %binding.name, error = %chain, "no credentials");
             }
@@ -218,7 +218,7 @@ impl Vendor {
     ) -> Result<Arc<Credentials>, VendError> {
         match self.cache.last_good(key) {
             Some(credentials) => {
-                tracing::warn!(binding = %binding.name, error = %format!("{error}: {}", source_chain(&error)), "serving cached credentials while the certificate or key cannot be used");
+                tracing::warn!(binding = %binding.name, error = %format!("{error}: {}", super::causes(&error)), "serving cached credentials while the certificate or key cannot be used");
                 Ok(credentials)
             }
             None => Err(error),
@@ -296,14 +296,4 @@ fn request_digest(binding: &Binding, client: &rolesanywhere::Client) -> [u8; 32]
         digest.update(part.as_bytes());
     }
     digest.finalize().into()
-}
-
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut next = error.source();
-    while let Some(e) = next {
-        parts.push(e.to_string());
-        next = e.source();
-    }
-    parts.join(": ")
 }
