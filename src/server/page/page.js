@@ -1,0 +1,584 @@
+// The desktop servers' page. It uses only the management API of this server (same origin),
+// sends X-Requested-By on every call that changes something, and never handles a secret
+// key or session token: the API shows access key ids and expiry times only.
+//
+// Flows: choosing a profile POSTs /profile at once; "Refresh now" POSTs /refresh. Either may
+// answer 401 with X-AwsRunas-Authentication-Type: MFA (the MFA dialog opens and POSTs /mfa)
+// or AUTH (the sign-in dialog opens and POSTs /auth). GET /profile is read at start, after
+// every change and every few seconds, so a change made elsewhere (curl, another tab) shows.
+'use strict';
+
+(() => {
+  const AUTH_TYPE = 'X-AwsRunas-Authentication-Type';
+  const CSRF = { 'X-Requested-By': 'needroleshere' };
+  const POLL_MS = 10000;
+  // Arrow keys on a closed <select> fire "change" at every step: wait until the person has
+  // stopped moving before switching, so passing over a profile does not switch to it.
+  const KEYBOARD_SETTLE_MS = 700;
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    select: $('profile-select'),
+    refresh: $('refresh'),
+    mfaOpen: $('mfa-open'),
+    notice: $('notice'),
+    status: $('status'),
+    error: $('error'),
+    name: $('id-name'),
+    role: $('id-role'),
+    account: $('id-account'),
+    region: $('id-region'),
+    source: $('id-source'),
+    mfa: $('id-mfa'),
+    key: $('id-key'),
+    expiry: $('id-expiry'),
+    countdown: $('countdown'),
+    mfaDialog: $('mfa-dialog'),
+    mfaForm: $('mfa-form'),
+    mfaProfile: $('mfa-profile'),
+    mfaDevice: $('mfa-device'),
+    mfaCode: $('mfa-code'),
+    mfaError: $('mfa-error'),
+    mfaCancel: $('mfa-cancel'),
+    mfaSubmit: $('mfa-submit'),
+    authDialog: $('auth-dialog'),
+    authForm: $('auth-form'),
+    authProfile: $('auth-profile'),
+    authUser: $('auth-username'),
+    authPassword: $('auth-password'),
+    authError: $('auth-error'),
+    authCancel: $('auth-cancel'),
+    authSubmit: $('auth-submit'),
+  };
+
+  const state = {
+    profile: null, // the last GET /profile answer
+    busy: false, // a state-changing call is in flight
+    mfaTarget: null, // the profile the MFA dialog is for
+    authTarget: null,
+    dismissedMfa: false, // the person closed the MFA dialog: do not reopen it by itself
+    announcedExpiry: null, // the expiry whose passing was already announced
+    keyboard: false, // the last change of the selector came from the keyboard
+    settleTimer: null, // a keyboard choice waiting to settle
+  };
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  /** One call to this server: {status, ok, authType, data, text}; status 0 when unreachable. */
+  async function call(method, path, body, contentType) {
+    const init = {
+      method,
+      mode: 'same-origin',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      redirect: 'error',
+      headers: { Accept: 'application/json' },
+    };
+    if (method !== 'GET') Object.assign(init.headers, CSRF);
+    if (body !== undefined) {
+      init.body = body;
+      init.headers['Content-Type'] = contentType;
+    }
+    let response;
+    let text = '';
+    try {
+      response = await fetch(path, init);
+      text = await response.text();
+    } catch (_) {
+      return { status: 0, ok: false, authType: null, data: null, text: '' };
+    }
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (_) {
+      data = null;
+    }
+    return {
+      status: response.status,
+      ok: response.ok,
+      authType: (response.headers.get(AUTH_TYPE) || '').toUpperCase() || null,
+      data,
+      text,
+    };
+  }
+
+  const form = (fields) => new URLSearchParams(fields).toString();
+  const FORM = 'application/x-www-form-urlencoded';
+
+  /** What the server said, as one line; never more than a few hundred characters. */
+  function detailOf(answer) {
+    const said = answer.data && typeof answer.data.error === 'string' ? answer.data.error : answer.text;
+    return (said || '').trim().slice(0, 400);
+  }
+
+  /** A failed answer in words a person understands: {summary, detail}. */
+  function explain(answer, doing) {
+    const detail = detailOf(answer);
+    const s = answer.status;
+    let summary;
+    if (s === 0) {
+      summary = `${doing} failed: this page cannot reach the needroleshere server. Is it still running?`;
+    } else if (s === 400) {
+      summary = `${doing} failed: the server could not use what was sent.`;
+    } else if (s === 401) {
+      summary = `${doing} needs you to prove who you are first.`;
+    } else if (s === 403) {
+      summary = `${doing} was refused.`;
+    } else if (s === 404) {
+      summary = `${doing} failed: that profile is not in your AWS config or credentials files.`;
+    } else if (s === 502) {
+      summary = `${doing} failed: AWS did not give credentials.`;
+    } else if (s === 503) {
+      summary = `${doing} failed: the credentials are not available right now.`;
+    } else if (s === 504) {
+      summary = `${doing} failed: AWS did not answer in time. Try again in a moment.`;
+    } else if (s >= 500) {
+      summary = `${doing} failed: the server had a problem (error ${s}).`;
+    } else {
+      summary = `${doing} failed (error ${s}).`;
+    }
+    return { summary, detail };
+  }
+
+  // ---- Messages ---------------------------------------------------------------------------
+
+  function say(text) {
+    // Clearing first makes screen readers announce a message equal to the previous one.
+    el.status.textContent = '';
+    window.setTimeout(() => {
+      el.status.textContent = text;
+    }, 30);
+  }
+
+  function showError(target, message) {
+    target.replaceChildren();
+    if (!message) {
+      target.hidden = true;
+      return;
+    }
+    const summary = document.createElement('span');
+    summary.className = 'summary';
+    summary.textContent = message.summary;
+    target.append(summary);
+    if (message.detail) {
+      const detail = document.createElement('span');
+      detail.className = 'detail';
+      detail.textContent = `The server said: ${message.detail}`;
+      target.append(detail);
+    }
+    target.hidden = false;
+  }
+
+  const clearError = () => showError(el.error, null);
+
+  // ---- The identity -------------------------------------------------------------------------
+
+  function accountOf(profile) {
+    if (profile.session && profile.session.accountId) return profile.session.accountId;
+    const match = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(profile.roleArn || '');
+    return match ? match[1] : null;
+  }
+
+  function text(node, value, fallback) {
+    node.textContent = value || fallback;
+    node.classList.toggle('none', !value);
+  }
+
+  function render(profile) {
+    state.profile = profile;
+    const session = profile.session || null;
+    text(el.name, profile.name, '—');
+    text(el.role, profile.roleArn, 'none (the profile’s own keys)');
+    text(el.account, accountOf(profile), 'not known yet');
+    text(el.region, profile.region, 'not set');
+    text(el.source, profile.sourceProfile, '—');
+    text(el.mfa, profile.mfaSerial, 'none');
+    text(el.key, session && session.accessKey, 'none held yet');
+    if (session && session.expiration) {
+      el.expiry.dateTime = session.expiration;
+      el.expiry.textContent = new Date(session.expiration).toLocaleString();
+    } else {
+      el.expiry.removeAttribute('datetime');
+      el.expiry.textContent = '';
+    }
+    document.title = `${profile.name} — needroleshere`;
+    // Leave the selector alone while the person is still moving through it.
+    if (state.settleTimer === null) selectValue(profile.name);
+    renderNotice();
+    tick();
+  }
+
+  function renderNotice() {
+    const p = state.profile;
+    let message = '';
+    if (p && p.mfaRequired) {
+      message = `Programs get no credentials for ${p.name} until you enter an MFA code.`;
+    } else if (p && p.pending && p.pending !== p.name) {
+      message = `A switch to ${p.pending} is waiting for an MFA code; ${p.name} stays active until then.`;
+    } else if (p && !p.session) {
+      message = `No credentials are held for ${p.name} yet: they are fetched when a program asks, or when you press “Refresh now”.`;
+    }
+    el.notice.textContent = message;
+    el.notice.hidden = !message;
+    el.mfaOpen.hidden = !(p && (p.mfaRequired || (p.pending && p.pending !== p.name)));
+  }
+
+  function plural(n, word) {
+    return `${n} ${word}${n === 1 ? '' : 's'}`;
+  }
+
+  /** "1 h 02 min 05 s left", updated every second. */
+  function tick() {
+    const p = state.profile;
+    const expiration = p && p.session && p.session.expiration;
+    el.countdown.classList.remove('expired', 'soon');
+    if (!expiration) {
+      el.countdown.textContent = p ? 'no credentials held' : '';
+      return;
+    }
+    const left = Math.floor((Date.parse(expiration) - Date.now()) / 1000);
+    if (!(left > 0)) {
+      el.countdown.textContent = 'expired';
+      el.countdown.classList.add('expired');
+      if (state.announcedExpiry !== expiration) {
+        state.announcedExpiry = expiration;
+        say(`The credentials of ${p.name} have expired.`);
+        load();
+      }
+      return;
+    }
+    const h = Math.floor(left / 3600);
+    const m = Math.floor((left % 3600) / 60);
+    const s = left % 60;
+    const two = (n) => String(n).padStart(2, '0');
+    el.countdown.textContent = h > 0 ? `${h} h ${two(m)} min ${two(s)} s left` : `${m} min ${two(s)} s left`;
+    el.countdown.setAttribute('aria-label', `${h > 0 ? plural(h, 'hour') + ' ' : ''}${plural(m, 'minute')} left`);
+    if (left < 600) el.countdown.classList.add('soon');
+  }
+
+  // ---- The selector -----------------------------------------------------------------------
+
+  function option(name) {
+    const o = document.createElement('option');
+    o.value = name;
+    o.textContent = name;
+    return o;
+  }
+
+  async function loadNames() {
+    const [roles, profiles] = await Promise.all([call('GET', '/list-roles'), call('GET', '/list-profiles')]);
+    for (const answer of [roles, profiles]) {
+      if (!answer.ok || !Array.isArray(answer.data)) {
+        showError(el.error, explain(answer, 'Reading the list of profiles'));
+        return false;
+      }
+    }
+    el.select.replaceChildren();
+    const groups = [
+      ['Roles', roles.data],
+      ['Profiles without a role', profiles.data],
+    ];
+    for (const [label, names] of groups) {
+      if (!names.length) continue;
+      const group = document.createElement('optgroup');
+      group.label = label;
+      for (const name of names) group.append(option(String(name)));
+      el.select.append(group);
+    }
+    el.select.disabled = false;
+    return true;
+  }
+
+  function selectValue(name) {
+    if (![...el.select.options].some((o) => o.value === name)) {
+      el.select.append(option(name));
+    }
+    el.select.value = name;
+  }
+
+  function revertSelector() {
+    if (state.profile) selectValue(state.profile.name);
+  }
+
+  // ---- Loading and changing ---------------------------------------------------------------
+
+  /** Reads GET /profile and shows it; opens the MFA dialog when a code is needed. */
+  async function load() {
+    const answer = await call('GET', '/profile');
+    if (!answer.ok || !answer.data) {
+      showError(el.error, explain(answer, 'Reading the active profile'));
+      return;
+    }
+    const before = state.profile;
+    render(answer.data);
+    const p = answer.data;
+    if (!p.mfaRequired) {
+      state.dismissedMfa = false;
+    } else if (!state.busy && !dialogOpen() && !(state.dismissedMfa && before && before.mfaRequired)) {
+      openMfa(p.pending || p.name);
+    }
+  }
+
+  const dialogOpen = () => el.mfaDialog.open || el.authDialog.open;
+
+  /**
+   * Handles the answer to a call that switches to `target` (POST /profile, /refresh, /mfa,
+   * /auth). Returns true when it succeeded.
+   */
+  async function settle(answer, target, doing, errorTarget) {
+    if (answer.ok) {
+      clearError();
+      await load();
+      const p = state.profile;
+      const until = p && p.session && p.session.expiration
+        ? `; its credentials expire at ${new Date(p.session.expiration).toLocaleTimeString()}`
+        : '';
+      say(`${doing}: now serving ${p ? p.name : target}${p && p.roleArn ? ` (${p.roleArn})` : ''}${until}.`);
+      return true;
+    }
+    if (answer.status === 401 && answer.authType === 'MFA') {
+      openMfa(target);
+      return false;
+    }
+    if (answer.status === 401 && answer.authType === 'AUTH') {
+      openAuth(target);
+      return false;
+    }
+    showError(errorTarget || el.error, explain(answer, doing));
+    revertSelector();
+    return false;
+  }
+
+  async function busy(work) {
+    state.busy = true;
+    el.refresh.disabled = true;
+    el.select.setAttribute('aria-busy', 'true');
+    try {
+      return await work();
+    } finally {
+      state.busy = false;
+      el.refresh.disabled = false;
+      el.select.removeAttribute('aria-busy');
+    }
+  }
+
+  async function switchTo(name) {
+    if (!name || (state.profile && name === state.profile.name && !state.profile.pending)) return;
+    clearError();
+    say(`Switching to ${name}…`);
+    await busy(async () => {
+      const answer = await call('POST', '/profile', name, 'text/plain; charset=utf-8');
+      await settle(answer, name, `Switching to ${name}`);
+    });
+  }
+
+  async function refresh() {
+    const name = state.profile ? state.profile.name : 'the active profile';
+    clearError();
+    say(`Refreshing the credentials of ${name}…`);
+    await busy(async () => {
+      const answer = await call('POST', '/refresh');
+      await settle(answer, name, `Refreshing ${name}`);
+    });
+  }
+
+  // ---- Dialogs ----------------------------------------------------------------------------
+
+  function openDialog(dialog, focus) {
+    if (!dialog.open) dialog.showModal();
+    focus.focus();
+  }
+
+  function closeDialog(dialog) {
+    if (dialog.open) dialog.close();
+    el.select.focus();
+  }
+
+  async function openMfa(target) {
+    state.mfaTarget = target;
+    el.mfaProfile.textContent = target;
+    el.mfaDevice.textContent = '';
+    el.mfaCode.value = '';
+    el.mfaCode.setAttribute('aria-invalid', 'false');
+    showError(el.mfaError, null);
+    el.mfaSubmit.disabled = false;
+    openDialog(el.mfaDialog, el.mfaCode);
+    say(`Profile ${target} needs an MFA code.`);
+    // Name the device, so a person with several knows which one to look at.
+    const info = await call('GET', `/manage/profiles/${encodeURIComponent(target)}`);
+    const serial = info.ok && info.data && info.data.profile && info.data.profile.mfaSerial;
+    if (serial && state.mfaTarget === target) el.mfaDevice.textContent = ` (${serial})`;
+  }
+
+  async function submitMfa(event) {
+    event.preventDefault();
+    if (el.mfaSubmit.disabled) return;
+    const code = el.mfaCode.value.replace(/\s+/g, '');
+    if (!code) {
+      el.mfaCode.setAttribute('aria-invalid', 'true');
+      showError(el.mfaError, { summary: 'Type the 6-digit code your MFA device shows now.' });
+      el.mfaCode.focus();
+      return;
+    }
+    const target = state.mfaTarget;
+    el.mfaSubmit.disabled = true;
+    showError(el.mfaError, null);
+    await busy(async () => {
+      const answer = await call('POST', '/mfa', form({ mfa: code }), FORM);
+      if (answer.ok) {
+        state.dismissedMfa = false;
+        el.mfaDialog.close();
+        el.select.focus();
+        await settle(answer, target, 'MFA code accepted');
+        return;
+      }
+      const still = state.profile ? state.profile.name : 'the active profile';
+      let message;
+      if (answer.status === 400) {
+        message = {
+          summary: 'That is not an MFA code: it must be the 6 digits your device shows, without letters.',
+          detail: detailOf(answer),
+        };
+      } else if (answer.status === 403) {
+        message = {
+          summary: `That code was not accepted. It may be mistyped, too old or already used: wait for the next code and type it. Nothing has changed: ${still} is still active.`,
+          detail: detailOf(answer),
+        };
+      } else if (answer.status === 401 && answer.authType === 'AUTH') {
+        el.mfaDialog.close();
+        openAuth(target);
+        return;
+      } else {
+        message = explain(answer, 'Using the code');
+      }
+      el.mfaCode.setAttribute('aria-invalid', 'true');
+      showError(el.mfaError, message);
+      el.mfaCode.focus();
+      el.mfaCode.select();
+    });
+    el.mfaSubmit.disabled = false;
+  }
+
+  function cancelMfa() {
+    state.dismissedMfa = true;
+    closeDialog(el.mfaDialog);
+    revertSelector();
+    const still = state.profile ? state.profile.name : 'the active profile';
+    say(`No MFA code given: ${still} is still active.`);
+    load();
+  }
+
+  function openAuth(target) {
+    state.authTarget = target;
+    el.authProfile.textContent = target;
+    el.authUser.value = '';
+    el.authPassword.value = '';
+    showError(el.authError, null);
+    el.authSubmit.disabled = false;
+    openDialog(el.authDialog, el.authUser);
+    say(`Profile ${target} needs a username and password.`);
+  }
+
+  async function submitAuth(event) {
+    event.preventDefault();
+    if (el.authSubmit.disabled) return;
+    const username = el.authUser.value;
+    const password = el.authPassword.value;
+    if (!username || !password) {
+      showError(el.authError, { summary: 'Type both the username and the password.' });
+      (username ? el.authPassword : el.authUser).focus();
+      return;
+    }
+    const target = state.authTarget;
+    el.authSubmit.disabled = true;
+    await busy(async () => {
+      const answer = await call('POST', '/auth', form({ username, password }), FORM);
+      el.authPassword.value = '';
+      if (answer.ok) {
+        el.authDialog.close();
+        el.select.focus();
+        await settle(answer, target, 'Signed in');
+        return;
+      }
+      if (answer.status === 401 && answer.authType === 'MFA') {
+        el.authDialog.close();
+        openMfa(target);
+        return;
+      }
+      let message;
+      if (answer.status === 400) {
+        message = { summary: 'The server cannot sign in with a username and password for this profile.', detail: detailOf(answer) };
+      } else if (answer.status === 401 || answer.status === 403) {
+        message = { summary: 'The username or password was not accepted.', detail: detailOf(answer) };
+      } else {
+        message = explain(answer, 'Signing in');
+      }
+      showError(el.authError, message);
+      el.authUser.focus();
+    });
+    el.authSubmit.disabled = false;
+  }
+
+  function cancelAuth() {
+    closeDialog(el.authDialog);
+    revertSelector();
+    const still = state.profile ? state.profile.name : 'the active profile';
+    say(`Not signed in: ${still} is still active.`);
+  }
+
+  // ---- Wiring -----------------------------------------------------------------------------
+
+  el.select.addEventListener('keydown', () => {
+    state.keyboard = true;
+  });
+  el.select.addEventListener('pointerdown', () => {
+    state.keyboard = false;
+  });
+  el.select.addEventListener('change', () => {
+    window.clearTimeout(state.settleTimer);
+    state.settleTimer = null;
+    const name = el.select.value;
+    if (state.keyboard) {
+      state.settleTimer = window.setTimeout(() => {
+        state.settleTimer = null;
+        switchTo(el.select.value);
+      }, KEYBOARD_SETTLE_MS);
+    } else {
+      switchTo(name);
+    }
+  });
+  el.refresh.addEventListener('click', refresh);
+  el.mfaOpen.addEventListener('click', () => {
+    const p = state.profile;
+    if (p) openMfa(p.pending || p.name);
+  });
+  el.mfaForm.addEventListener('submit', submitMfa);
+  el.mfaCancel.addEventListener('click', cancelMfa);
+  // Escape fires "cancel" on a modal dialog; treat it as the Cancel button.
+  el.mfaDialog.addEventListener('cancel', (event) => {
+    event.preventDefault();
+    cancelMfa();
+  });
+  el.authForm.addEventListener('submit', submitAuth);
+  el.authCancel.addEventListener('click', cancelAuth);
+  el.authDialog.addEventListener('cancel', (event) => {
+    event.preventDefault();
+    cancelAuth();
+  });
+
+  async function start() {
+    const named = await loadNames();
+    await load();
+    if (named) el.refresh.disabled = false;
+    window.setInterval(tick, 1000);
+    window.setInterval(() => {
+      if (!state.busy && document.visibilityState === 'visible') load();
+    }, POLL_MS);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && !state.busy) load();
+    });
+    document.body.dataset.ready = 'true';
+  }
+
+  start();
+})();
