@@ -57,6 +57,25 @@ if ! cmp -s tests/clients/node/package-lock.json build/node/package-lock.json \
   (cd build/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 node -e 'require(process.argv[1])' "$PWD/build/node/node_modules/@aws-sdk/credential-providers"
+# The browser page tests (tests/browser_page.rs): Debian's Chromium, driven by playwright-core
+# (pinned by tests/browser/package-lock.json) in build/browser, reinstalled whenever that lock
+# file changes. playwright-core downloads no browser; the tests use /usr/bin/chromium.
+if ! [ -x /usr/bin/chromium ]; then
+  echo "==> installing chromium"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+fi
+/usr/bin/chromium --version
+if ! cmp -s tests/browser/package-lock.json build/browser/package-lock.json \
+   || ! [ -f build/browser/node_modules/playwright-core/package.json ]; then
+  echo "==> npm ci in build/browser (playwright-core)"
+  rm -rf build/browser
+  mkdir -p build/browser
+  cp tests/browser/package.json tests/browser/package-lock.json build/browser/
+  (cd build/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+node -e 'console.log("playwright-core", require(process.argv[1]).version)' \
+  "$PWD/build/browser/node_modules/playwright-core/package.json"
 # The AWS SDK for Rust client (its own workspace and lock file); cargo skips an up-to-date
 # build. A debug build: about a minute from scratch on 2 cores, a release one near three.
 echo "==> building tests/clients/rust into build/rust-client-target"

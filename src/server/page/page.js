@@ -60,6 +60,7 @@
     announcedExpiry: null, // the expiry whose passing was already announced
     keyboard: false, // the last change of the selector came from the keyboard
     settleTimer: null, // a keyboard choice waiting to settle
+    loadFailed: false, // the error shown is that GET /profile failed
   };
 
   // ---- HTTP -------------------------------------------------------------------------------
@@ -164,7 +165,7 @@
       const detail = document.createElement('span');
       detail.className = 'detail';
       detail.textContent = `The server said: ${message.detail}`;
-      target.append(detail);
+      target.append(' ', detail);
     }
     target.hidden = false;
   }
@@ -196,7 +197,10 @@
     text(el.key, session && session.accessKey, 'none held yet');
     if (session && session.expiration) {
       el.expiry.dateTime = session.expiration;
-      el.expiry.textContent = new Date(session.expiration).toLocaleString();
+      el.expiry.textContent = new Date(session.expiration).toLocaleString(undefined, {
+        dateStyle: 'medium',
+        timeStyle: 'long',
+      });
     } else {
       el.expiry.removeAttribute('datetime');
       el.expiry.textContent = '';
@@ -221,10 +225,6 @@
     el.notice.textContent = message;
     el.notice.hidden = !message;
     el.mfaOpen.hidden = !(p && (p.mfaRequired || (p.pending && p.pending !== p.name)));
-  }
-
-  function plural(n, word) {
-    return `${n} ${word}${n === 1 ? '' : 's'}`;
   }
 
   /** "1 h 02 min 05 s left", updated every second. */
@@ -252,7 +252,6 @@
     const s = left % 60;
     const two = (n) => String(n).padStart(2, '0');
     el.countdown.textContent = h > 0 ? `${h} h ${two(m)} min ${two(s)} s left` : `${m} min ${two(s)} s left`;
-    el.countdown.setAttribute('aria-label', `${h > 0 ? plural(h, 'hour') + ' ' : ''}${plural(m, 'minute')} left`);
     if (left < 600) el.countdown.classList.add('soon');
   }
 
@@ -306,8 +305,13 @@
   async function load() {
     const answer = await call('GET', '/profile');
     if (!answer.ok || !answer.data) {
+      state.loadFailed = true;
       showError(el.error, explain(answer, 'Reading the active profile'));
       return;
+    }
+    if (state.loadFailed) {
+      state.loadFailed = false;
+      clearError();
     }
     const before = state.profile;
     render(answer.data);
@@ -323,9 +327,10 @@
 
   /**
    * Handles the answer to a call that switches to `target` (POST /profile, /refresh, /mfa,
-   * /auth). Returns true when it succeeded.
+   * /auth): `doing` names the attempt in an error ("Switching to admin"), `done` its success
+   * ("Switched to admin"). Returns true when it succeeded.
    */
-  async function settle(answer, target, doing, errorTarget) {
+  async function settle(answer, target, doing, done) {
     if (answer.ok) {
       clearError();
       await load();
@@ -333,7 +338,7 @@
       const until = p && p.session && p.session.expiration
         ? `; its credentials expire at ${new Date(p.session.expiration).toLocaleTimeString()}`
         : '';
-      say(`${doing}: now serving ${p ? p.name : target}${p && p.roleArn ? ` (${p.roleArn})` : ''}${until}.`);
+      say(`${done}: now serving ${p ? p.name : target}${p && p.roleArn ? ` (${p.roleArn})` : ''}${until}.`);
       return true;
     }
     if (answer.status === 401 && answer.authType === 'MFA') {
@@ -344,8 +349,9 @@
       openAuth(target);
       return false;
     }
-    showError(errorTarget || el.error, explain(answer, doing));
+    showError(el.error, explain(answer, doing));
     revertSelector();
+    say(state.profile ? `${state.profile.name} is still active.` : '');
     return false;
   }
 
@@ -368,7 +374,7 @@
     say(`Switching to ${name}…`);
     await busy(async () => {
       const answer = await call('POST', '/profile', name, 'text/plain; charset=utf-8');
-      await settle(answer, name, `Switching to ${name}`);
+      await settle(answer, name, `Switching to ${name}`, `Switched to ${name}`);
     });
   }
 
@@ -378,7 +384,7 @@
     say(`Refreshing the credentials of ${name}…`);
     await busy(async () => {
       const answer = await call('POST', '/refresh');
-      await settle(answer, name, `Refreshing ${name}`);
+      await settle(answer, name, `Refreshing ${name}`, `Refreshed ${name}`);
     });
   }
 
@@ -429,7 +435,7 @@
         state.dismissedMfa = false;
         el.mfaDialog.close();
         el.select.focus();
-        await settle(answer, target, 'MFA code accepted');
+        await settle(answer, target, 'Using the MFA code', 'MFA code accepted');
         return;
       }
       const still = state.profile ? state.profile.name : 'the active profile';
@@ -497,7 +503,7 @@
       if (answer.ok) {
         el.authDialog.close();
         el.select.focus();
-        await settle(answer, target, 'Signed in');
+        await settle(answer, target, 'Signing in', 'Signed in');
         return;
       }
       if (answer.status === 401 && answer.authType === 'MFA') {
