@@ -30,6 +30,15 @@ if ! build/venv/bin/python3 -c 'import boto3' 2>/dev/null; then
   build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check boto3
   build/venv/bin/python3 -c 'import boto3; print("boto3", boto3.__version__)'
 fi
+# boto3 and botocore pinned: the compatibility matrix (tests/matrix.rs, COMPATIBILITY.md)
+# records the versions it tested, so an unpinned upgrade would change the generated file.
+BOTO3_VERSION=1.44.5
+BOTOCORE_VERSION=1.44.5
+if ! build/venv/bin/python3 -c "import boto3, botocore, sys; sys.exit((boto3.__version__, botocore.__version__) != ('$BOTO3_VERSION', '$BOTOCORE_VERSION'))" 2>/dev/null; then
+  echo "==> installing boto3 $BOTO3_VERSION and botocore $BOTOCORE_VERSION into build/venv"
+  build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
+    "boto3==$BOTO3_VERSION" "botocore==$BOTOCORE_VERSION"
+fi
 # Real SDK clients for the IMDS and credentials-file tests (tests/imds_*.rs, tests/update_*.rs;
 # programs in tests/clients/). Each step is skipped when its result is already there and works.
 # The AWS CLI v1 (it ships its own botocore copy, so boto3's stays as it is) in build/venv:
@@ -57,6 +66,14 @@ if ! cmp -s tests/clients/node/package-lock.json build/node/package-lock.json \
   (cd build/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 node -e 'require(process.argv[1])' "$PWD/build/node/node_modules/@aws-sdk/credential-providers"
+# The compatibility matrix (tests/matrix.rs) also needs @aws-sdk/client-sts (v3's proof) and
+# the AWS SDK for JavaScript v2 (npm aws-sdk), pinned by the same lock file.
+AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1 node -e '
+  for (const dir of process.argv.slice(1)) {
+    const pkg = require(dir + "/package.json");
+    require(dir);
+    console.log(pkg.name, pkg.version);
+  }' "$PWD/build/node/node_modules/@aws-sdk/client-sts" "$PWD/build/node/node_modules/aws-sdk"
 # The browser page tests (tests/browser_page.rs): Debian's Chromium, driven by playwright-core
 # (pinned by tests/browser/package-lock.json) in build/browser, reinstalled whenever that lock
 # file changes. playwright-core downloads no browser; the tests use /usr/bin/chromium.

@@ -37,3 +37,4 @@ pub fn pki_file(name: &str) -> PathBuf {
 pub const PKCS8_PASSWORD: &str = "correct horse battery staple";
 pub mod daemon;
 pub mod imds;
+pub mod matrix;

@@ -1,5 +1,5 @@
-"""`python credentials.py boto3|awscli`: resolves AWS credentials the way boto3 or the AWS CLI
-v1 does, and prints one JSON line on stdout:
+"""`python credentials.py boto3|awscli [prove]`: resolves AWS credentials the way boto3 or the
+AWS CLI v1 does, and prints one JSON line on stdout:
 {"sdk":…,"version":…,"provider":METHOD,"access_key_id":…,"secret_sha256":…,"token_sha256":…,"expiration":UNIX}.
 The secret key and session token appear only as SHA-256 hex digests.
 
@@ -10,26 +10,70 @@ The secret key and session token appear only as SHA-256 hex digests.
   CLI's code, not boto3's. (AWS CLI v1 has no `aws configure export-credentials`; its
   `aws configure list` shows only the last four characters of the key.)
 
-No AWS service is called. Errors go to stderr with exit status 1 (2 for a bad command line).
+Without `prove`, no AWS service is called. With `prove`, the credentials just resolved are
+used for STS GetCallerIdentity at the endpoint AWS_ENDPOINT_URL_STS names (which must be a
+loopback http(s) URL: this program never calls real AWS), and the JSON gains
+"caller":{"arn":…,"account":…,"user_id":…}:
+
+* boto3: `session.client("sts", endpoint_url=…).get_caller_identity()` on the same session;
+* awscli: the CLI's own `aws sts get-caller-identity --output json --endpoint-url …`, run by
+  the same driver (`driver.main([...])`, what the `aws` script runs), its output captured.
+
+Errors go to stderr with exit status 1 (2 for a bad command line).
 """
 
+import contextlib
 import hashlib
+import io
 import json
+import os
 import sys
+import urllib.parse
 
 
 def session_credentials(mode):
     if mode == "boto3":
         import boto3
 
-        return boto3.__version__, boto3.Session().get_credentials()
+        session = boto3.Session()
+        return boto3.__version__, session, session.get_credentials()
     if mode == "awscli":
         import awscli
         from awscli.clidriver import create_clidriver
 
         driver = create_clidriver()
-        return awscli.__version__, driver.session.get_credentials()
-    return None, None
+        return awscli.__version__, driver, driver.session.get_credentials()
+    return None, None, None
+
+
+def sts_endpoint():
+    """AWS_ENDPOINT_URL_STS, which must point at this machine's loopback."""
+    url = os.environ.get("AWS_ENDPOINT_URL_STS", "")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        raise ValueError(f"AWS_ENDPOINT_URL_STS must be a loopback URL, not {url!r}")
+    return url
+
+
+def prove(mode, handle):
+    """GetCallerIdentity with the credentials the session resolved."""
+    endpoint = sts_endpoint()
+    if mode == "boto3":
+        answer = handle.client("sts", endpoint_url=endpoint).get_caller_identity()
+    else:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = handle.main(
+                ["sts", "get-caller-identity", "--output", "json", "--endpoint-url", endpoint]
+            )
+        if status != 0:
+            raise RuntimeError(f"aws sts get-caller-identity exited {status}")
+        answer = json.loads(out.getvalue())
+    return {
+        "arn": answer["Arn"],
+        "account": answer["Account"],
+        "user_id": answer["UserId"],
+    }
 
 
 def sha256(text):
@@ -38,11 +82,12 @@ def sha256(text):
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode not in ("boto3", "awscli"):
-        sys.stderr.write("usage: credentials.py boto3|awscli\n")
+    extra = sys.argv[2:]
+    if mode not in ("boto3", "awscli") or extra not in ([], ["prove"]):
+        sys.stderr.write("usage: credentials.py boto3|awscli [prove]\n")
         return 2
     try:
-        version, credentials = session_credentials(mode)
+        version, handle, credentials = session_credentials(mode)
         if credentials is None:
             sys.stderr.write(f"{mode}: no credentials found\n")
             return 1
@@ -51,19 +96,24 @@ def main():
         sys.stderr.write(f"{mode}: no credentials: {type(error).__name__}: {error}\n")
         return 1
     expiry = getattr(credentials, "_expiry_time", None)
-    print(
-        json.dumps(
-            {
-                "sdk": mode,
-                "version": version,
-                "provider": credentials.method,
-                "access_key_id": frozen.access_key,
-                "secret_sha256": sha256(frozen.secret_key),
-                "token_sha256": sha256(frozen.token) if frozen.token else None,
-                "expiration": int(expiry.timestamp()) if expiry else None,
-            }
-        )
-    )
+    result = {
+        "sdk": mode,
+        "version": version,
+        "provider": credentials.method,
+        "access_key_id": frozen.access_key,
+        "secret_sha256": sha256(frozen.secret_key),
+        "token_sha256": sha256(frozen.token) if frozen.token else None,
+        "expiration": int(expiry.timestamp()) if expiry else None,
+    }
+    if extra == ["prove"]:
+        try:
+            result["caller"] = prove(mode, handle)
+        except Exception as error:
+            sys.stderr.write(
+                f"{mode}: GetCallerIdentity failed: {type(error).__name__}: {error}\n"
+            )
+            return 1
+    print(json.dumps(result))
     return 0
 
 

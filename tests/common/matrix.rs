@@ -1,0 +1,1216 @@
+//! The compatibility matrix of `tests/matrix.rs`: which real AWS SDK gets, and can use,
+//! credentials from which needroleshere front.
+//!
+//! * [`Client`]: the SDK programs of `tests/clients/` (installed by scripts/test.sh into
+//!   `build/`), each run with `prove`: after resolving credentials it signs STS
+//!   `GetCallerIdentity` with them against the strict STS double, which verifies the SigV4
+//!   signature made with the vended secret key and session token.
+//! * [`Front`]: how needroleshere hands the credentials over, and [`expectation`]: whether a
+//!   client is expected to work with a front and, where it cannot, why. A claim that a client
+//!   cannot is checked too, by running it and finding the evidence in what it printed,
+//!   except where its provider does not read that kind of front at all.
+//! * [`column`] runs every client against one front; [`record`] puts the column into the
+//!   generated `COMPATIBILITY.md` (cumulatively, in `build/COMPATIBILITY.md`), compares it
+//!   with the committed file and fails the test on any failed cell or difference.
+//!
+//! Clients run with a clean environment (no host AWS setting leaks in), an empty HOME, and
+//! instance metadata disabled on every front that is not IMDS, so nothing is ever sent to a
+//! link-local address outside a network namespace of the test's own, nor anywhere but
+//! loopback: the client programs refuse an STS endpoint that is not loopback.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use needroleshere::testutil::registry::Registry;
+use needroleshere::testutil::rolesanywhere::{ACCOUNT_ID, Config, FakeRolesAnywhere, Running};
+use needroleshere::testutil::sts::{FakeSts, StsConfig};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::Command;
+
+use super::daemon::python;
+use super::pki;
+
+/// The role session name every front asks for, so the expected ARNs are fixed.
+pub const SESSION_NAME: &str = "needroleshere-matrix";
+
+/// What GetCallerIdentity must answer for credentials from IAM Roles Anywhere.
+pub fn roles_anywhere_arn() -> String {
+    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/needroleshere-test/{SESSION_NAME}")
+}
+
+/// What GetCallerIdentity must answer for the desktop servers' `developer` profile.
+pub fn developer_arn() -> String {
+    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/developer/{SESSION_NAME}")
+}
+
+/// How long one client run may take (resolution and proof) before it counts as failed.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `path` under the repository root.
+pub fn repo_path(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+// ------------------------------------------------------------------------------------------
+// Clients.
+
+/// A real SDK program of `tests/clients/`, in one of its modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Client {
+    Boto3,
+    AwsCli,
+    JsV3Chain,
+    JsV3Http,
+    JsV3ContainerMetadata,
+    JsV3InstanceMetadata,
+    JsV3Process,
+    JsV2Chain,
+    RustChain,
+}
+
+impl Client {
+    pub const ALL: [Client; 9] = [
+        Client::Boto3,
+        Client::AwsCli,
+        Client::JsV3Chain,
+        Client::JsV3Http,
+        Client::JsV3ContainerMetadata,
+        Client::JsV3InstanceMetadata,
+        Client::JsV3Process,
+        Client::JsV2Chain,
+        Client::RustChain,
+    ];
+
+    /// A name without version.
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Boto3 => "boto3",
+            Client::AwsCli => "AWS CLI v1",
+            Client::JsV3Chain => "JS v3 fromNodeProviderChain",
+            Client::JsV3Http => "JS v3 fromHttp",
+            Client::JsV3ContainerMetadata => "JS v3 fromContainerMetadata",
+            Client::JsV3InstanceMetadata => "JS v3 fromInstanceMetadata",
+            Client::JsV3Process => "JS v3 fromProcess",
+            Client::JsV2Chain => "JS v2 default chain",
+            Client::RustChain => "Rust aws-config default chain",
+        }
+    }
+
+    /// The name and the version of the package that resolves the credentials: the row label.
+    pub fn label(self) -> String {
+        let v = versions();
+        let version = match self {
+            Client::Boto3 => format!("boto3 {}", v.boto3),
+            Client::AwsCli => format!("awscli {}", v.awscli),
+            Client::JsV3Chain
+            | Client::JsV3Http
+            | Client::JsV3ContainerMetadata
+            | Client::JsV3InstanceMetadata
+            | Client::JsV3Process => format!("credential-providers {}", v.js_v3_providers),
+            Client::JsV2Chain => format!("aws-sdk {}", v.js_v2),
+            Client::RustChain => format!("aws-config {}", v.rust_aws_config),
+        };
+        format!("{} ({version})", self.name())
+    }
+
+    /// What resolves the credentials.
+    pub fn resolution(self) -> &'static str {
+        match self {
+            Client::Boto3 => "`boto3.Session().get_credentials()`, the default chain",
+            Client::AwsCli => "the `aws` command's own session (its bundled botocore)",
+            Client::JsV3Chain => "`fromNodeProviderChain()`, the default chain of v3 clients",
+            Client::JsV3Http => "`fromHttp()`, the container provider of the default chain",
+            Client::JsV3ContainerMetadata => {
+                "`fromContainerMetadata()`, the older container provider"
+            }
+            Client::JsV3InstanceMetadata => "`fromInstanceMetadata()`",
+            Client::JsV3Process => "`fromProcess()`: the profile's `credential_process`",
+            Client::JsV2Chain => {
+                "`AWS.config.getCredentials()`, the default chain, with `AWS_SDK_LOAD_CONFIG=1` \
+                 (v2 reads `~/.aws/config` only then)"
+            }
+            Client::RustChain => "`aws_config::load_defaults(BehaviorVersion::latest())`",
+        }
+    }
+
+    /// The call that proves the credentials, and the package that makes it.
+    pub fn proof(self) -> String {
+        let v = versions();
+        match self {
+            Client::Boto3 => format!(
+                "`client(\"sts\").get_caller_identity()` (botocore {})",
+                v.botocore
+            ),
+            Client::AwsCli => format!(
+                "`aws sts get-caller-identity` (bundled botocore {})",
+                v.awscli_botocore
+            ),
+            Client::JsV3Chain
+            | Client::JsV3Http
+            | Client::JsV3ContainerMetadata
+            | Client::JsV3InstanceMetadata
+            | Client::JsV3Process => format!(
+                "`@aws-sdk/client-sts` {} `GetCallerIdentityCommand`",
+                v.js_v3_sts
+            ),
+            Client::JsV2Chain => "`new AWS.STS().getCallerIdentity()`".to_owned(),
+            Client::RustChain => format!("`aws-sdk-sts` {} `get_caller_identity()`", v.rust_sts),
+        }
+    }
+
+    /// The program, its mode and `prove`.
+    fn argv(self) -> Vec<OsString> {
+        let python_client = |mode: &str| {
+            vec![
+                python().as_os_str().to_owned(),
+                repo_path("tests/clients/python/credentials.py").into(),
+                mode.into(),
+                "prove".into(),
+            ]
+        };
+        let node_client = |file: &str, mode: &str| {
+            vec![
+                "node".into(),
+                repo_path("tests/clients/node").join(file).into(),
+                mode.into(),
+                "prove".into(),
+            ]
+        };
+        match self {
+            Client::Boto3 => python_client("boto3"),
+            Client::AwsCli => python_client("awscli"),
+            Client::JsV3Chain => node_client("credentials.cjs", "chain"),
+            Client::JsV3Http => node_client("credentials.cjs", "http"),
+            Client::JsV3ContainerMetadata => node_client("credentials.cjs", "container-metadata"),
+            Client::JsV3InstanceMetadata => node_client("credentials.cjs", "instance-metadata"),
+            Client::JsV3Process => node_client("credentials.cjs", "process"),
+            Client::JsV2Chain => node_client("credentials-v2.cjs", "chain"),
+            Client::RustChain => vec![
+                repo_path("build/rust-client-target/debug/rust-client").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+        }
+    }
+
+    /// Variables this client needs whatever the front.
+    fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Client::JsV2Chain => &[("AWS_SDK_LOAD_CONFIG", "1")],
+            _ => &[],
+        }
+    }
+}
+
+/// The versions of the installed clients, read once.
+#[derive(Debug)]
+pub struct Versions {
+    pub boto3: String,
+    pub botocore: String,
+    pub awscli: String,
+    pub awscli_botocore: String,
+    pub js_v3_providers: String,
+    pub js_v3_sts: String,
+    pub js_v2: String,
+    pub rust_aws_config: String,
+    pub rust_sts: String,
+}
+
+/// The installed clients' versions; panics, saying how to fix it, when one is missing.
+pub fn versions() -> &'static Versions {
+    static VERSIONS: OnceLock<Versions> = OnceLock::new();
+    VERSIONS.get_or_init(|| {
+        let output = std::process::Command::new(python())
+            .args([
+                "-c",
+                "import boto3, botocore; print(boto3.__version__, botocore.__version__)\n\
+                 import awscli, awscli.botocore; print(awscli.__version__, awscli.botocore.__version__)",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run python");
+        assert!(
+            output.status.success(),
+            "boto3 and awscli must be installed in build/venv (run scripts/test.sh): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(words.len(), 4, "python printed {text:?}");
+        let node_version = |package: &str| {
+            let path = repo_path("build/node/node_modules")
+                .join(package)
+                .join("package.json");
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}: run scripts/test.sh (it runs npm ci in build/node)",
+                    path.display()
+                )
+            });
+            let json: serde_json::Value = serde_json::from_str(&text).expect("package.json");
+            json["version"].as_str().expect("a version").to_owned()
+        };
+        let lock = std::fs::read_to_string(repo_path("tests/clients/rust/Cargo.lock"))
+            .expect("tests/clients/rust/Cargo.lock");
+        let crate_version = |name: &str| {
+            let marker = format!("name = \"{name}\"\nversion = \"");
+            let start = lock
+                .find(&marker)
+                .unwrap_or_else(|| panic!("{name} is not in tests/clients/rust/Cargo.lock"))
+                + marker.len();
+            lock[start..]
+                .split('"')
+                .next()
+                .expect("a version")
+                .to_owned()
+        };
+        let program = repo_path("build/rust-client-target/debug/rust-client");
+        assert!(
+            program.exists(),
+            "{} is missing: run scripts/test.sh (it builds tests/clients/rust)",
+            program.display()
+        );
+        Versions {
+            boto3: words[0].to_owned(),
+            botocore: words[1].to_owned(),
+            awscli: words[2].to_owned(),
+            awscli_botocore: words[3].to_owned(),
+            js_v3_providers: node_version("@aws-sdk/credential-providers"),
+            js_v3_sts: node_version("@aws-sdk/client-sts"),
+            js_v2: node_version("aws-sdk"),
+            rust_aws_config: crate_version("aws-config"),
+            rust_sts: crate_version("aws-sdk-sts"),
+        }
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Fronts and expectations.
+
+/// One way needroleshere hands credentials to programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Front {
+    CredentialProcess,
+    EcsFull,
+    EcsFullTokenFile,
+    EcsFullQuery,
+    EcsFullOtherLoopback,
+    EcsRelative,
+    EcsRelativeQuery,
+    EcsRelativeTokenFile,
+    ImdsDefaultAddress,
+    ImdsEndpoint,
+    ImdsV1Fallback,
+    DesktopEcs,
+    DesktopEc2,
+}
+
+impl Front {
+    pub const ALL: [Front; 13] = [
+        Front::CredentialProcess,
+        Front::EcsFull,
+        Front::EcsFullTokenFile,
+        Front::EcsFullQuery,
+        Front::EcsFullOtherLoopback,
+        Front::EcsRelative,
+        Front::EcsRelativeQuery,
+        Front::EcsRelativeTokenFile,
+        Front::ImdsDefaultAddress,
+        Front::ImdsEndpoint,
+        Front::ImdsV1Fallback,
+        Front::DesktopEcs,
+        Front::DesktopEc2,
+    ];
+
+    /// A stable short name: the column header and the section marker.
+    pub fn id(self) -> &'static str {
+        match self {
+            Front::CredentialProcess => "credential-process",
+            Front::EcsFull => "ecs-full",
+            Front::EcsFullTokenFile => "ecs-full-token-file",
+            Front::EcsFullQuery => "ecs-full-query",
+            Front::EcsFullOtherLoopback => "ecs-full-127.0.0.2",
+            Front::EcsRelative => "ecs-relative",
+            Front::EcsRelativeQuery => "ecs-relative-query",
+            Front::EcsRelativeTokenFile => "ecs-relative-token-file",
+            Front::ImdsDefaultAddress => "imds-169.254.169.254",
+            Front::ImdsEndpoint => "imds-endpoint",
+            Front::ImdsV1Fallback => "imds-v1-fallback",
+            Front::DesktopEcs => "serve-ecs",
+            Front::DesktopEc2 => "serve-ec2",
+        }
+    }
+
+    /// What the client is given, in a sentence.
+    pub fn description(self) -> &'static str {
+        match self {
+            Front::CredentialProcess => {
+                "`credential_process = needroleshere credential-process …` in a profile of the \
+                 AWS config file, `AWS_PROFILE` naming it"
+            }
+            Front::EcsFull => {
+                "`bind --mode ecs-full`: `AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/ecs/credentials` \
+                 and `AWS_CONTAINER_AUTHORIZATION_TOKEN` from the env file; `serve` socket-activated"
+            }
+            Front::EcsFullTokenFile => {
+                "`bind --mode ecs-full --token-file`: the full URI and \
+                 `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`"
+            }
+            Front::EcsFullQuery => {
+                "`bind --mode ecs-full-query`: the token in the full URI's `access_token` \
+                 parameter, no header"
+            }
+            Front::EcsFullOtherLoopback => {
+                "`bind --mode ecs-full --url http://127.0.0.2:PORT`: a loopback address other \
+                 than 127.0.0.1, header token"
+            }
+            Front::EcsRelative => {
+                "`bind --mode ecs-relative`: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` and the \
+                 header token, `serve` on 169.254.170.2:80 inside a network namespace"
+            }
+            Front::EcsRelativeQuery => {
+                "`bind --mode ecs-relative-query`: the token in the relative URI, `serve` on \
+                 169.254.170.2:80 inside a network namespace"
+            }
+            Front::EcsRelativeTokenFile => {
+                "`bind --mode ecs-relative --token-file`: the relative URI and \
+                 `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, `serve` on 169.254.170.2:80 inside a \
+                 network namespace"
+            }
+            Front::ImdsDefaultAddress => {
+                "`bind --mode imds`, `serve` on 169.254.169.254:80 inside a network namespace, \
+                 no endpoint variable (the SDK's default address), \
+                 `AWS_EC2_METADATA_V1_DISABLED=true`"
+            }
+            Front::ImdsEndpoint => {
+                "`bind --mode imds`, `serve --listen-imds 127.0.0.1:PORT=NAME`: the env file's \
+                 `AWS_EC2_METADATA_SERVICE_ENDPOINT` and `AWS_EC2_METADATA_V1_DISABLED=true` \
+                 (IMDSv2)"
+            }
+            Front::ImdsV1Fallback => {
+                "`serve --imds-v1 --listen-imds …` reached through a forwarding proxy that adds \
+                 `X-Forwarded-For`, so the token request is refused (403, as on EC2) and the SDK \
+                 must fall back to IMDSv1; `AWS_EC2_METADATA_V1_DISABLED` unset"
+            }
+            Front::DesktopEcs => {
+                "`serve ecs -p PORT developer` (an AWS profile: user keys → AssumeRole at the \
+                 STS double): the variables it prints"
+            }
+            Front::DesktopEc2 => {
+                "`serve ec2 -p PORT developer`: the `AWS_EC2_METADATA_SERVICE_ENDPOINT` it prints"
+            }
+        }
+    }
+
+    fn is_imds(self) -> bool {
+        matches!(
+            self,
+            Front::ImdsDefaultAddress
+                | Front::ImdsEndpoint
+                | Front::ImdsV1Fallback
+                | Front::DesktopEc2
+        )
+    }
+
+    fn is_container(self) -> bool {
+        matches!(
+            self,
+            Front::EcsFull
+                | Front::EcsFullTokenFile
+                | Front::EcsFullQuery
+                | Front::EcsFullOtherLoopback
+                | Front::EcsRelative
+                | Front::EcsRelativeQuery
+                | Front::EcsRelativeTokenFile
+                | Front::DesktopEcs
+        )
+    }
+}
+
+/// What a client is expected to do with a front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Get credentials and prove them.
+    Works,
+    /// Fail, for `reason`; checked by running it: it must fail and print `evidence`.
+    Refuses {
+        reason: &'static str,
+        evidence: &'static str,
+    },
+    /// Its provider does not read this kind of front at all; not run.
+    NotApplicable { reason: &'static str },
+}
+
+/// Whether `client` works with `front`, and if not, why.
+pub fn expectation(client: Client, front: Front) -> Expect {
+    use Client::*;
+    use Front::*;
+    let container_only = Expect::NotApplicable {
+        reason: "reads only the container endpoint variables",
+    };
+    match (client, front) {
+        (JsV3Http | JsV3ContainerMetadata, f) if !f.is_container() => container_only,
+        (JsV3InstanceMetadata, f) if !f.is_imds() => Expect::NotApplicable {
+            reason: "reads only instance metadata",
+        },
+        (JsV3Process, f) if f != CredentialProcess => Expect::NotApplicable {
+            reason: "runs only a profile's `credential_process`",
+        },
+        (JsV3ContainerMetadata, EcsFullTokenFile | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN`), so it sends no token; use `fromHttp`",
+            // serve answers 400 to a request without a token.
+            evidence: "Error response received from instance metadata service (HTTP 400)",
+        },
+        (JsV3ContainerMetadata, EcsFullOtherLoopback) => Expect::Refuses {
+            reason: "accepts only `localhost` and `127.0.0.1` as the host of an http full URI",
+            evidence: "127.0.0.2 is not a valid container metadata service hostname",
+        },
+        (JsV2Chain, EcsFullOtherLoopback) => Expect::Refuses {
+            reason: "accepts only `localhost`, `127.0.0.1` and `169.254.170.23` as the host of \
+                     an http full URI",
+            evidence: "RemoteCredentials: Unsupported hostname: AWS.RemoteCredentials only \
+                       supports localhost,127.0.0.1,169.254.170.23 for http:",
+        },
+        (JsV2Chain, EcsRelative) => Expect::Refuses {
+            reason: "sends `AWS_CONTAINER_AUTHORIZATION_TOKEN` only with a full URI, so with a \
+                     relative URI the endpoint gets no token; `ecs-relative-token-file` and \
+                     `ecs-relative-query` work",
+            // serve answers 400 to a request without a token.
+            evidence: "RemoteCredentials: (HTTP 400)",
+        },
+        (RustChain, ImdsV1Fallback) => Expect::Refuses {
+            reason: "IMDSv2 only: no fallback to IMDSv1 when the token request is refused",
+            evidence: "failed to load IMDS session token: service error: request forbidden",
+        },
+        _ => Expect::Works,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Running clients.
+
+/// A front, ready for clients.
+#[derive(Debug)]
+pub struct Setup {
+    /// The variables the front gives programs (env file, printed exports…) and the STS
+    /// endpoint of the double; the client's own defaults are added.
+    pub env: BTreeMap<String, String>,
+    /// The AWS config file every client gets, if any.
+    pub config: Option<String>,
+    /// The network namespace the clients run in, if any.
+    pub netns: Option<String>,
+    /// The ARN GetCallerIdentity must answer.
+    pub expected_arn: String,
+}
+
+/// What a client printed.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Printed {
+    provider: String,
+    access_key_id: String,
+    caller: Option<Caller>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Caller {
+    arn: String,
+}
+
+/// One client's run against a front.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// `Ok(provider)` when the credentials were proved, else what went wrong.
+    pub result: Result<String, String>,
+    /// Everything the client printed on stderr.
+    pub stderr: String,
+}
+
+/// A cell of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    Pass,
+    Fail,
+    NotSupported(&'static str),
+}
+
+impl Cell {
+    /// The text in the per-front tables.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Pass => "pass".to_owned(),
+            Cell::Fail => "**fail**".to_owned(),
+            Cell::NotSupported(reason) => format!("not supported: {reason}"),
+        }
+    }
+}
+
+/// Checks what the front's doubles saw of a client that proved credentials with access key id
+/// `ACCESS_KEY_ID`: that the test's fake issued them, and whatever else the front needs.
+pub type Verify<'a> = &'a (dyn Fn(&str) -> Result<(), String> + Sync);
+
+/// Runs `client` against the front `setup` describes; `verify` checks the doubles' side.
+pub async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Run {
+    let home = tempfile::tempdir().expect("temporary HOME");
+    let config = home.path().join("config");
+    if let Some(text) = &setup.config {
+        std::fs::write(&config, text).expect("write the AWS config file");
+    }
+    let argv = client.argv();
+    let mut command = match &setup.netns {
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns]).args(&argv);
+            command
+        }
+        None => {
+            let mut command = Command::new(&argv[0]);
+            command.args(&argv[1..]);
+            command
+        }
+    };
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", &config)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env(
+            "NEEDROLESHERE_NODE_MODULES",
+            repo_path("build/node/node_modules"),
+        )
+        .envs(client.env().iter().copied())
+        .envs(&setup.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let output = match tokio::time::timeout(CLIENT_TIMEOUT, command.output()).await {
+        Ok(output) => output.unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}")),
+        Err(_) => {
+            return Run {
+                result: Err(format!("timed out after {CLIENT_TIMEOUT:?}")),
+                stderr: String::new(),
+            };
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let elapsed = started.elapsed();
+    let result = if output.status.success() {
+        judge(&output.stdout, setup, verify)
+    } else {
+        Err(format!("exited with {}", output.status))
+    };
+    eprintln!(
+        "  {} ({:.1} s): {}",
+        client.name(),
+        elapsed.as_secs_f64(),
+        match &result {
+            Ok(provider) => format!("proved, via {provider}"),
+            Err(e) => format!("{e}; stderr: {}", stderr.trim()),
+        }
+    );
+    Run { result, stderr }
+}
+
+fn judge(stdout: &[u8], setup: &Setup, verify: Verify<'_>) -> Result<String, String> {
+    let printed: Printed = serde_json::from_slice(stdout).map_err(|e| {
+        format!(
+            "printed no JSON ({e}): {}",
+            String::from_utf8_lossy(stdout).trim()
+        )
+    })?;
+    let caller = printed
+        .caller
+        .ok_or_else(|| "printed no caller identity".to_owned())?;
+    if caller.arn != setup.expected_arn {
+        return Err(format!(
+            "GetCallerIdentity answered {}, not {}",
+            caller.arn, setup.expected_arn
+        ));
+    }
+    verify(&printed.access_key_id)?;
+    Ok(printed.provider)
+}
+
+/// A client's outcome on a front: the cell, and a complaint when it is not as expected.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub client: Client,
+    pub cell: Cell,
+    pub problem: Option<String>,
+}
+
+/// Runs every client against `setup`, one after another (ECS clients time out after 1–2 s;
+/// running them in parallel on two cores would make that flaky), and judges each.
+/// `before_each` runs before each client (to forget what the doubles saw of the last one).
+pub async fn column(
+    front: Front,
+    setup: &Setup,
+    before_each: &(dyn Fn() + Sync),
+    verify: Verify<'_>,
+) -> Vec<Outcome> {
+    eprintln!("matrix {}:", front.id());
+    let mut outcomes = Vec::new();
+    for client in Client::ALL {
+        let expect = expectation(client, front);
+        if !matches!(expect, Expect::NotApplicable { .. }) {
+            before_each();
+        }
+        let outcome = match expect {
+            Expect::NotApplicable { reason } => Outcome {
+                client,
+                cell: Cell::NotSupported(reason),
+                problem: None,
+            },
+            Expect::Works => {
+                let run = run(client, setup, verify).await;
+                match run.result {
+                    Ok(_) => Outcome {
+                        client,
+                        cell: Cell::Pass,
+                        problem: None,
+                    },
+                    Err(error) => Outcome {
+                        client,
+                        cell: Cell::Fail,
+                        problem: Some(format!(
+                            "{error}\n    stderr: {}",
+                            run.stderr.trim().replace('\n', "\n    ")
+                        )),
+                    },
+                }
+            }
+            Expect::Refuses { reason, evidence } => {
+                let run = run(client, setup, verify).await;
+                match run.result {
+                    Ok(_) => Outcome {
+                        client,
+                        cell: Cell::Pass,
+                        problem: Some(format!(
+                            "expected not to work ({reason}) but it did: update \
+                             tests/common/matrix.rs expectation()"
+                        )),
+                    },
+                    Err(_) if run.stderr.contains(evidence) => Outcome {
+                        client,
+                        cell: Cell::NotSupported(reason),
+                        problem: None,
+                    },
+                    Err(error) => Outcome {
+                        client,
+                        cell: Cell::Fail,
+                        problem: Some(format!(
+                            "expected to fail for '{reason}', printing {evidence:?}, but: \
+                             {error}\n    stderr: {}",
+                            run.stderr.trim().replace('\n', "\n    ")
+                        )),
+                    },
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+// ------------------------------------------------------------------------------------------
+// COMPATIBILITY.md.
+
+const BEGIN: &str = "<!-- front: ";
+const END: &str = "<!-- /front: ";
+
+/// The per-front section between its markers.
+fn block(front: Front, outcomes: &[Outcome]) -> String {
+    let mut text = String::from("| client | result |\n| --- | --- |\n");
+    for outcome in outcomes {
+        text.push_str(&format!(
+            "| {} | {} |\n",
+            outcome.client.label(),
+            outcome.cell.text()
+        ));
+    }
+    debug_assert!(!text.contains(BEGIN) && !text.contains(END), "{front:?}");
+    text
+}
+
+/// The sections of a generated file, by front id.
+fn parse_blocks(document: &str) -> BTreeMap<String, String> {
+    let mut blocks = BTreeMap::new();
+    let mut rest = document;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start + BEGIN.len()..];
+        let Some(close) = after.find(" -->\n") else {
+            break;
+        };
+        let id = after[..close].to_owned();
+        let body_start = close + " -->\n".len();
+        let end_marker = format!("{END}{id} -->");
+        let Some(end) = after[body_start..].find(&end_marker) else {
+            break;
+        };
+        blocks.insert(id, after[body_start..body_start + end].to_owned());
+        rest = &after[body_start + end..];
+    }
+    blocks
+}
+
+/// The grid cell of `client` in a section: ✅, ❌ or —; `?` when not known.
+fn grid_cell(block: Option<&String>, client: Client) -> &'static str {
+    let Some(block) = block else { return "?" };
+    let prefix = format!("| {} | ", client.label());
+    match block.lines().find_map(|l| l.strip_prefix(&prefix)) {
+        Some(text) if text.starts_with("pass") => "✅",
+        Some(text) if text.starts_with("not supported") => "—",
+        Some(_) => "❌",
+        None => "?",
+    }
+}
+
+/// The whole document from the sections.
+fn render(blocks: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "<!-- GENERATED by tests/matrix.rs: do not edit by hand. Regenerate with\n     \
+         NEEDROLESHERE_UPDATE_MATRIX=1 cargo test --all-features --test matrix -->\n\n",
+    );
+    out.push_str("# Compatibility matrix\n\n");
+    out.push_str(
+        "**This file is generated by `tests/matrix.rs` and never edited by hand.** The test \
+         suite regenerates it on every run and fails when the result differs from this \
+         committed copy (the new one is then in `build/COMPATIBILITY.md`); \
+         `NEEDROLESHERE_UPDATE_MATRIX=1 cargo test --all-features --test matrix` rewrites it.\n\n",
+    );
+    out.push_str(
+        "Each cell is a real AWS SDK program (`tests/clients/`) given credentials by one \
+         needroleshere front, which then **proves** them: it signs STS `GetCallerIdentity` \
+         with them against the strict STS test double, which verifies the SigV4 signature made \
+         with the vended secret key and session token. A cell passes only when the answer \
+         names the expected assumed role (`assumed-role/needroleshere-test/needroleshere-matrix` \
+         from the IAM Roles Anywhere double, `assumed-role/developer/needroleshere-matrix` \
+         for the desktop servers) and the access key id is one the test's double issued. \
+         \"Not supported\" says why a client cannot use a front; where the client could \
+         have tried, it was run and its failure checked.\n\n",
+    );
+    out.push_str("## Clients\n\n| client | credentials | proof |\n| --- | --- | --- |\n");
+    for client in Client::ALL {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            client.label(),
+            client.resolution(),
+            client.proof()
+        ));
+    }
+    out.push_str("\n## Fronts\n\n| front | what the client is given |\n| --- | --- |\n");
+    for front in Front::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", front.id(), front.description()));
+    }
+    out.push_str("\n## Matrix\n\n✅ pass, ❌ fail, — not supported (the reason is in the front's section below).\n\n");
+    out.push_str("| client |");
+    for front in Front::ALL {
+        out.push_str(&format!(" `{}` |", front.id()));
+    }
+    out.push_str("\n| --- |");
+    for _ in Front::ALL {
+        out.push_str(" :-: |");
+    }
+    out.push('\n');
+    for client in Client::ALL {
+        out.push_str(&format!("| {} |", client.name()));
+        for front in Front::ALL {
+            out.push_str(&format!(" {} |", grid_cell(blocks.get(front.id()), client)));
+        }
+        out.push('\n');
+    }
+    out.push_str("\n## Results by front\n");
+    for front in Front::ALL {
+        out.push_str(&format!(
+            "\n### `{}`\n\n{}\n\n{BEGIN}{} -->\n",
+            front.id(),
+            front.description(),
+            front.id()
+        ));
+        match blocks.get(front.id()) {
+            Some(text) => out.push_str(text),
+            None => out.push_str("(not run yet)\n"),
+        }
+        out.push_str(&format!("{END}{} -->\n", front.id()));
+    }
+    out
+}
+
+/// What this process knows of the document: the committed file, and the sections so far
+/// (committed ones replaced by those of fronts run here).
+struct Document {
+    committed: Option<String>,
+    blocks: BTreeMap<String, String>,
+    run: BTreeSet<Front>,
+}
+
+fn document() -> &'static Mutex<Document> {
+    static DOCUMENT: OnceLock<Mutex<Document>> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let committed = std::fs::read_to_string(repo_path("COMPATIBILITY.md")).ok();
+        let blocks = committed.as_deref().map(parse_blocks).unwrap_or_default();
+        Mutex::new(Document {
+            committed,
+            blocks,
+            run: BTreeSet::new(),
+        })
+    })
+}
+
+fn write_atomically(path: &Path, text: &str) {
+    let dir = path.parent().expect("a parent directory");
+    std::fs::create_dir_all(dir).expect("create the directory");
+    let tmp = tempfile::NamedTempFile::new_in(dir).expect("temporary file");
+    std::fs::write(tmp.path(), text).expect("write the matrix");
+    tmp.persist(path).expect("rename the matrix into place");
+}
+
+/// Puts `front`'s column into the generated document (`build/COMPATIBILITY.md`, and
+/// `COMPATIBILITY.md` when `NEEDROLESHERE_UPDATE_MATRIX=1`), then fails the test when a
+/// cell is not as expected or the column (or, once every front has run in this process,
+/// the whole document) differs from the committed copy.
+pub fn record(front: Front, outcomes: &[Outcome]) {
+    let new_block = block(front, outcomes);
+    let update = std::env::var("NEEDROLESHERE_UPDATE_MATRIX").is_ok_and(|v| v == "1");
+    let generated = repo_path("build/COMPATIBILITY.md");
+    let mut problems: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.problem
+                .as_ref()
+                .map(|p| format!("{} × {}: {p}", o.client.label(), front.id()))
+        })
+        .collect();
+    {
+        let mut doc = document().lock().unwrap_or_else(|e| e.into_inner());
+        let committed_block = doc
+            .committed
+            .as_deref()
+            .map(parse_blocks)
+            .and_then(|mut b| b.remove(front.id()));
+        doc.blocks.insert(front.id().to_owned(), new_block.clone());
+        doc.run.insert(front);
+        let text = render(&doc.blocks);
+        write_atomically(&generated, &text);
+        if update {
+            write_atomically(&repo_path("COMPATIBILITY.md"), &text);
+        } else {
+            if committed_block.as_deref() != Some(new_block.as_str()) {
+                problems.push(format!(
+                    "COMPATIBILITY.md is out of date for `{}`:\n--- committed\n{}--- generated\n{}\
+                     The generated matrix is in {}: review it and copy it to COMPATIBILITY.md \
+                     (or run with NEEDROLESHERE_UPDATE_MATRIX=1).",
+                    front.id(),
+                    committed_block.as_deref().unwrap_or("(none)\n"),
+                    new_block,
+                    generated.display()
+                ));
+            }
+            if doc.run.len() == Front::ALL.len() && doc.committed.as_deref() != Some(text.as_str())
+            {
+                problems.push(format!(
+                    "COMPATIBILITY.md differs from the generated matrix in {}: review it and \
+                     copy it to COMPATIBILITY.md (or run with NEEDROLESHERE_UPDATE_MATRIX=1).",
+                    generated.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "front {}:\n{}",
+        front.id(),
+        problems.join("\n")
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Doubles and helpers for the fronts.
+
+/// The strict fake IAM Roles Anywhere and the strict fake STS (example world: users alice and
+/// bob, role developer…) in this process, sharing one registry (so credentials either issues
+/// can call STS), on one loopback listener, as `needroleshere-fake-aws` serves them.
+pub struct FakeAws {
+    pub rolesanywhere: FakeRolesAnywhere,
+    pub sts: FakeSts,
+    running: Running,
+}
+
+impl std::fmt::Debug for FakeAws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeAws")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeAws {
+    pub async fn start() -> FakeAws {
+        let registry = Registry::new();
+        let config = Config::from_pki_dir(pki())
+            .expect("fake config")
+            .with_registry(registry.clone());
+        let rolesanywhere = FakeRolesAnywhere::new(config);
+        let sts = FakeSts::new(StsConfig::example(registry));
+        let router = rolesanywhere.router().merge(sts.router());
+        let running = Running::serve_http(router, "127.0.0.1:0".parse().expect("address"))
+            .await
+            .expect("start the fake AWS");
+        FakeAws {
+            rolesanywhere,
+            sts,
+            running,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.running.url()
+    }
+
+    /// Whether either fake issued `access_key_id`.
+    pub fn issued(&self, access_key_id: &str) -> Result<(), String> {
+        let issued = self
+            .rolesanywhere
+            .sessions()
+            .iter()
+            .any(|s| s.access_key_id == access_key_id)
+            || self.sts.issued().iter().any(|(id, _)| id == access_key_id);
+        if issued {
+            Ok(())
+        } else {
+            Err(format!(
+                "access key id {access_key_id} was not issued by the test's fake"
+            ))
+        }
+    }
+}
+
+/// A reverse proxy on a loopback port in front of an IMDS listener, as a sidecar or an
+/// HTTP proxy would be: it forwards each request (one per connection) with
+/// `X-Forwarded-For: 127.0.0.1`, `Host` naming the upstream and `Connection: close`, so
+/// IMDS refuses its token requests (403) as EC2 does. It records every exchange. Stops when
+/// dropped.
+#[derive(Debug)]
+pub struct ForwardingProxy {
+    pub addr: SocketAddr,
+    exchanges: Arc<Mutex<Vec<Exchange>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// One request the proxy forwarded, and the status of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    /// Whether it carried `X-aws-ec2-metadata-token`.
+    pub token: bool,
+    pub status: u16,
+}
+
+impl Drop for ForwardingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ForwardingProxy {
+    pub async fn start(upstream: SocketAddr) -> ForwardingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let exchanges = Arc::new(Mutex::new(Vec::new()));
+        let record = exchanges.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    match forward(stream, upstream).await {
+                        Ok(Some(exchange)) => record
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(exchange),
+                        Ok(None) => {}
+                        Err(e) => eprintln!("forwarding proxy: {e}"),
+                    }
+                });
+            }
+        });
+        ForwardingProxy {
+            addr,
+            exchanges,
+            task,
+        }
+    }
+
+    /// The exchanges since the last call.
+    pub fn take(&self) -> Vec<Exchange> {
+        std::mem::take(&mut *self.exchanges.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+async fn forward(
+    mut client: tokio::net::TcpStream,
+    upstream: SocketAddr,
+) -> std::io::Result<Option<Exchange>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 64 * 1024 || client.read(&mut byte).await? == 0 {
+            return Ok(None);
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut words = request_line.split(' ');
+    let method = words.next().unwrap_or_default().to_owned();
+    let path = words.next().unwrap_or_default().to_owned();
+    let mut out = format!("{request_line}\r\n");
+    let mut length = 0usize;
+    let mut token = false;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = line[name.len() + 1..].trim().parse().unwrap_or(0);
+        }
+        token |= name.eq_ignore_ascii_case("x-aws-ec2-metadata-token");
+        if ["host", "connection", "x-forwarded-for", "keep-alive"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!(
+        "Host: {upstream}\r\nX-Forwarded-For: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    ));
+    let mut body = vec![0u8; length.min(64 * 1024)];
+    client.read_exact(&mut body).await?;
+    let mut server = tokio::net::TcpStream::connect(upstream).await?;
+    server.write_all(out.as_bytes()).await?;
+    server.write_all(&body).await?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).await?;
+    client.write_all(&answer).await?;
+    client.shutdown().await?;
+    let status = String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok(Some(Exchange {
+        method,
+        path,
+        token,
+        status,
+    }))
+}
+
+/// A running `needroleshere serve ecs|ec2 -p PORT PROFILE` and the variables it printed.
+#[derive(Debug)]
+pub struct Desktop {
+    child: tokio::process::Child,
+    pub exports: BTreeMap<String, String>,
+    home: tempfile::TempDir,
+}
+
+impl Desktop {
+    /// Starts the server on a free port with an AWS config where profile `developer` is role
+    /// developer assumed (session name [`SESSION_NAME`]) with user bob's keys, and STS at
+    /// `sts_url`.
+    pub async fn start(kind: &str, sts_url: &str) -> Desktop {
+        use needroleshere::testutil::sts::{
+            BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN,
+        };
+        let home = tempfile::tempdir().expect("temporary HOME");
+        let config = home.path().join("config");
+        let credentials = home.path().join("credentials");
+        std::fs::write(
+            &config,
+            format!(
+                "[default]\nregion = us-east-1\n\n\
+                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
+                 role_session_name = {SESSION_NAME}\n"
+            ),
+        )
+        .expect("write config");
+        std::fs::write(
+            &credentials,
+            format!(
+                "[bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\n\
+                 aws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
+            ),
+        )
+        .expect("write credentials");
+        let port = super::daemon::free_port();
+        let mut child = Command::new(super::daemon::BIN)
+            .args(["serve", kind, "-p", &port.to_string(), "developer"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ENDPOINT_URL_STS", sts_url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_PROXY", "*")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(home.path().join("serve.log")).expect("log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start needroleshere serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let wanted = if kind == "ecs" { 2 } else { 1 };
+        let mut exports = BTreeMap::new();
+        while exports.len() < wanted {
+            let line = tokio::time::timeout(super::daemon::STEP, lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("serve {kind} printed no variables"))
+                .expect("read stdout")
+                .unwrap_or_else(|| panic!("serve {kind} exited"));
+            if let Some((name, value)) =
+                line.strip_prefix("export ").and_then(|l| l.split_once('='))
+            {
+                exports.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        // Keep reading stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Desktop {
+            child,
+            exports,
+            home,
+        }
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.home.path().join("serve.log"));
+            eprintln!("serve's log:\n{}", log.unwrap_or_default());
+        }
+    }
+}
