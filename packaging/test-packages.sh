@@ -35,7 +35,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git archive --format=tar --prefix="needroleshere-$version/" HEAD | tar -x -C "$work"
 mkdir -p "$work/needroleshere-$version/target/release"
-cp target/release/needroleshere "$work/needroleshere-$version/target/release/"
+cp "${CARGO_TARGET_DIR:-target}/release/needroleshere" "$work/needroleshere-$version/target/release/"
 (
   cd "$work"
   srcdir=$work pkgdir=$work/pkg
