@@ -25,6 +25,9 @@ _needroleshere() {
             needroleshere,credential-process)
                 cmd="needroleshere__subcmd__credential__subcmd__process"
                 ;;
+            needroleshere,exec)
+                cmd="needroleshere__subcmd__exec"
+                ;;
             needroleshere,help)
                 cmd="needroleshere__subcmd__help"
                 ;;
@@ -49,6 +52,9 @@ _needroleshere() {
             needroleshere__subcmd__help,credential-process)
                 cmd="needroleshere__subcmd__help__subcmd__credential__subcmd__process"
                 ;;
+            needroleshere__subcmd__help,exec)
+                cmd="needroleshere__subcmd__help__subcmd__exec"
+                ;;
             needroleshere__subcmd__help,help)
                 cmd="needroleshere__subcmd__help__subcmd__help"
                 ;;
@@ -64,6 +70,30 @@ _needroleshere() {
             needroleshere__subcmd__help,update)
                 cmd="needroleshere__subcmd__help__subcmd__update"
                 ;;
+            needroleshere__subcmd__help__subcmd__serve,ec2)
+                cmd="needroleshere__subcmd__help__subcmd__serve__subcmd__ec2"
+                ;;
+            needroleshere__subcmd__help__subcmd__serve,ecs)
+                cmd="needroleshere__subcmd__help__subcmd__serve__subcmd__ecs"
+                ;;
+            needroleshere__subcmd__serve,ec2)
+                cmd="needroleshere__subcmd__serve__subcmd__ec2"
+                ;;
+            needroleshere__subcmd__serve,ecs)
+                cmd="needroleshere__subcmd__serve__subcmd__ecs"
+                ;;
+            needroleshere__subcmd__serve,help)
+                cmd="needroleshere__subcmd__serve__subcmd__help"
+                ;;
+            needroleshere__subcmd__serve__subcmd__help,ec2)
+                cmd="needroleshere__subcmd__serve__subcmd__help__subcmd__ec2"
+                ;;
+            needroleshere__subcmd__serve__subcmd__help,ecs)
+                cmd="needroleshere__subcmd__serve__subcmd__help__subcmd__ecs"
+                ;;
+            needroleshere__subcmd__serve__subcmd__help,help)
+                cmd="needroleshere__subcmd__serve__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -71,7 +101,7 @@ _needroleshere() {
 
     case "${cmd}" in
         needroleshere)
-            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data serve help"
+            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data exec serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,8 +344,34 @@ _needroleshere() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        needroleshere__subcmd__exec)
+            opts="-h --ecs --imds --mfa-code --ca-bundle --no-verify-ssl --debug --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mfa-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         needroleshere__subcmd__help)
-            opts="credential-process bind unbind update check read-certificate-data serve help"
+            opts="credential-process bind unbind update check read-certificate-data exec serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -370,6 +426,20 @@ _needroleshere() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        needroleshere__subcmd__help__subcmd__exec)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         needroleshere__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -399,8 +469,36 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__help__subcmd__serve)
-            opts=""
+            opts="ec2 ecs"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__help__subcmd__serve__subcmd__ec2)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__help__subcmd__serve__subcmd__ecs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -463,7 +561,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__serve)
-            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help"
+            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -545,6 +643,122 @@ _needroleshere() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__serve__subcmd__ec2)
+            opts="-p -h --port --ca-bundle --no-verify-ssl --debug --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__serve__subcmd__ecs)
+            opts="-p -h --port --ca-bundle --no-verify-ssl --debug --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__serve__subcmd__help)
+            opts="ec2 ecs help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__serve__subcmd__help__subcmd__ec2)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__serve__subcmd__help__subcmd__ecs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__serve__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
