@@ -116,6 +116,35 @@ python3 tests/vectors/generate.py --check
 echo "==> cargo test"
 cargo test --all-features --locked
 
+# Fuzzing (fuzz/, its own cargo-fuzz workspace): every target for a short, bounded time
+# (FUZZ_SECONDS, default 20) from its corpus (fuzz/corpus, kept between runs), the hand-made
+# seeds in fuzz/seeds and, for certificates and keys, a fresh test PKI. A crash fails the
+# step; libFuzzer saves the input under fuzz/artifacts/TARGET/ (replay it with
+# `cargo +nightly fuzz run --sanitizer none TARGET FILE`, then keep it as a named test).
+echo "==> fuzz targets, ${FUZZ_SECONDS:-20} s each"
+rustup toolchain list | grep -q '^nightly' || {
+  echo "cargo-fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+fuzz_scratch=$(mktemp -d)
+trap 'rm -rf "$fuzz_scratch"' EXIT
+bash tests/pki/generate.sh "$fuzz_scratch/pki" >/dev/null
+(cd fuzz && cargo +nightly fuzz build --sanitizer none)
+for target in $(cd fuzz && cargo +nightly fuzz list); do
+  seeds=()
+  [ -d "fuzz/seeds/$target" ] && seeds+=("seeds/$target")
+  [ "$target" = identity_pem ] && seeds+=("$fuzz_scratch/pki")
+  mkdir -p "fuzz/corpus/$target"
+  if (cd fuzz && cargo +nightly fuzz run --sanitizer none "$target" "corpus/$target" "${seeds[@]}" \
+        -- -max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048) \
+        >"$fuzz_scratch/$target.log" 2>&1; then
+    echo "    $target: $(grep -E '^Done [0-9]+ runs' "$fuzz_scratch/$target.log" || echo done)"
+  else
+    tail -n 40 "$fuzz_scratch/$target.log" >&2
+    echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+done
+
 # --- packages ------------------------------------------------------------------------------
 echo "==> packages"
 packaging/test-packages.sh

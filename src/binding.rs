@@ -601,6 +601,9 @@ impl Store {
             }
             Err(source) => return Err(BindingError::Read { path, source }),
         };
+        if let Err(source) = crate::files::regular(&meta) {
+            return Err(BindingError::Read { path, source });
+        }
         let stamp = FileStamp::of(&meta);
         if let Some((cached, binding)) = self.lock().get(name)
             && *cached == stamp

@@ -193,8 +193,10 @@ pub fn set_profile(
     }
     if in_profile {
         if !out.is_empty() && !out.ends_with('\n') {
+            // The last line had no newline: give it one, and insert after it.
+            let end = out.len();
             out.push_str(newline);
-            insert_at = insert_at.map(|at| at.min(out.len()));
+            insert_at = insert_at.map(|at| if at == end { out.len() } else { at });
         }
         finish_profile(&mut out, insert_at, &written);
     } else if !seen_profile {

@@ -116,10 +116,36 @@ impl FileStamp {
         }
     }
 
-    /// The stamp of the file at `path`.
+    /// The stamp of the file at `path`, which must be a regular file (a FIFO or device would
+    /// block the reader forever).
     pub fn read(path: &Path) -> io::Result<Self> {
-        fs::metadata(path).map(|m| Self::of(&m))
+        let meta = fs::metadata(path)?;
+        regular(&meta)?;
+        Ok(Self::of(&meta))
     }
+}
+
+/// Fails unless `meta` is a regular file's, naming what it is instead.
+pub fn regular(meta: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "Is a directory"
+    } else if kind.is_fifo() {
+        "Is a FIFO"
+    } else if kind.is_socket() {
+        "Is a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "Is a device"
+    } else {
+        "Is not a regular file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file"),
+    ))
 }
 
 #[cfg(test)]

@@ -501,10 +501,15 @@ pub fn key_file_is_encrypted(path: &Path) -> bool {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, IdentityError> {
-    std::fs::read(path).map_err(|source| IdentityError::Read {
+    let error = |source| IdentityError::Read {
         path: path.to_owned(),
         source,
-    })
+    };
+    // Only regular files: opening a FIFO would block until something writes to it.
+    std::fs::metadata(path)
+        .and_then(|meta| crate::files::regular(&meta))
+        .map_err(error)?;
+    std::fs::read(path).map_err(error)
 }
 
 fn parse_pem(path: &Path, bytes: &[u8]) -> Result<Vec<pem::Pem>, IdentityError> {

@@ -18,8 +18,8 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::env::Environment;
 
-/// How to reach AWS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach AWS. `Debug` hides proxy credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TransportSettings {
     /// Extra PEM trust roots.
     pub ca_bundle: Option<PathBuf>,
@@ -32,6 +32,21 @@ pub struct TransportSettings {
     pub https_proxy: Option<String>,
     pub http_proxy: Option<String>,
     pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for TransportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |p: &Option<String>| p.as_deref().map(redact_userinfo);
+        f.debug_struct("TransportSettings")
+            .field("ca_bundle", &self.ca_bundle)
+            .field("verify_tls", &self.verify_tls)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("https_proxy", &redact(&self.https_proxy))
+            .field("http_proxy", &redact(&self.http_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 impl TransportSettings {

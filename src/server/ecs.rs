@@ -171,7 +171,7 @@ async fn serve_credentials(
             Refusal::invalid_token()
         }
         error => {
-            tracing::error!(binding = %name, error = %format!("{error:#}"), "cannot use binding file");
+            tracing::error!(binding = %name, error = %format!("{error}: {}", super::causes(&error)), "cannot use binding file");
             Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "BindingUnreadable",

@@ -79,7 +79,7 @@ impl Target {
                     format!("binding {name} is not bound"),
                 )),
                 Err(error) => {
-                    tracing::error!(binding = %name, error = %format!("{error:#}"), "cannot use binding file");
+                    tracing::error!(binding = %name, error = %format!("{error}: {}", super::causes(&error)), "cannot use binding file");
                     Err(Reply(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} cannot be read; see the needroleshere log"),

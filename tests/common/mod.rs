@@ -36,5 +36,6 @@ pub fn pki_file(name: &str) -> PathBuf {
 /// The password of every `*.pkcs8-encrypted.key` in the test PKI.
 pub const PKCS8_PASSWORD: &str = "correct horse battery staple";
 pub mod daemon;
+pub mod hostile;
 pub mod imds;
 pub mod matrix;
