@@ -121,6 +121,7 @@ cargo test --all-features --locked
 # seeds in fuzz/seeds and, for certificates and keys, a fresh test PKI. A crash fails the
 # step; libFuzzer saves the input under fuzz/artifacts/TARGET/ (replay it with
 # `cargo +nightly fuzz run --sanitizer none TARGET FILE`, then keep it as a named test).
+# The targets are built once and run directly: `cargo fuzz run` would run cargo again.
 echo "==> fuzz targets, ${FUZZ_SECONDS:-20} s each"
 rustup toolchain list | grep -q '^nightly' || {
   echo "cargo-fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
@@ -129,14 +130,15 @@ fuzz_scratch=$(mktemp -d)
 trap 'rm -rf "$fuzz_scratch"' EXIT
 bash tests/pki/generate.sh "$fuzz_scratch/pki" >/dev/null
 (cd fuzz && cargo +nightly fuzz build --sanitizer none)
+fuzz_bin="${CARGO_TARGET_DIR:-fuzz/target}/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 for target in $(cd fuzz && cargo +nightly fuzz list); do
   seeds=()
-  [ -d "fuzz/seeds/$target" ] && seeds+=("seeds/$target")
+  [ -d "fuzz/seeds/$target" ] && seeds+=("fuzz/seeds/$target")
   [ "$target" = identity_pem ] && seeds+=("$fuzz_scratch/pki")
-  mkdir -p "fuzz/corpus/$target"
-  if (cd fuzz && cargo +nightly fuzz run --sanitizer none "$target" "corpus/$target" "${seeds[@]}" \
-        -- -max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048) \
-        >"$fuzz_scratch/$target.log" 2>&1; then
+  mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
+  if "$fuzz_bin/$target" -artifact_prefix="fuzz/artifacts/$target/" \
+        -max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 \
+        "fuzz/corpus/$target" "${seeds[@]}" >"$fuzz_scratch/$target.log" 2>&1; then
     echo "    $target: $(grep -E '^Done [0-9]+ runs' "$fuzz_scratch/$target.log" || echo done)"
   else
     tail -n 40 "$fuzz_scratch/$target.log" >&2
