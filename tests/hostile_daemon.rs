@@ -363,7 +363,7 @@ async fn two_thousand_idle_connections_do_not_take_the_daemon_down() {
         "/ecs/credentials",
         &[("Authorization", &format!("Bearer {token}"))],
     );
-    let raw = raw(daemon.ecs, &request, Duration::from_secs(30)).await;
+    let raw = raw(daemon.ecs, &request, Duration::from_secs(35)).await;
     assert_eq!(
         raw.status(),
         Some(200),
@@ -371,8 +371,10 @@ async fn two_thousand_idle_connections_do_not_take_the_daemon_down() {
         started.elapsed(),
         raw.text()
     );
+    // Its SYN may have been dropped too (full accept queue), and the kernel retries it
+    // after 1, 3, 7 and 15 s: served by 15 s and some.
     assert!(
-        started.elapsed() < Duration::from_secs(20),
+        started.elapsed() < Duration::from_secs(25),
         "served only after {:?}",
         started.elapsed()
     );
@@ -906,7 +908,10 @@ async fn an_unreadable_binding_file_answers_500_to_an_unprivileged_serve() {
     let (code, _) = assert_error(&response, 500, "unreadable binding");
     assert_eq!(code, "BindingUnreadable");
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("cannot read binding file"), "{text}");
+    assert!(
+        text.contains("cannot read binding file") && text.contains("Permission denied"),
+        "{text}"
+    );
     let response = get_with_bearer(&target, &common::daemon::token_of(&dir, OTHER)).await;
     assert_eq!(response.status, 200, "{response:?}");
     assert!(child.try_wait().unwrap().is_none(), "serve exited");
@@ -1001,9 +1006,9 @@ async fn certificate_and_key_replaced_or_deleted_under_load() {
 }
 
 /// A FIFO where the binding file should be (a mistake only root can make: `bindings/` is
-/// root's) must not freeze the daemon: it should answer an error and keep serving others.
+/// root's) does not freeze the daemon: it answers an error and keeps serving the others.
+/// (Regression: the blocking read of a FIFO held a worker forever.)
 #[tokio::test(flavor = "multi_thread")]
-
 async fn a_fifo_in_place_of_the_binding_file_does_not_freeze_the_daemon() {
     let mut daemon = Daemon::start(&[]).await;
     let path = daemon.dir.path().join("bindings/web.json");
@@ -1030,7 +1035,6 @@ async fn a_fifo_in_place_of_the_binding_file_does_not_freeze_the_daemon() {
 /// The same for a certificate file: whoever may renew the certificate (often not root)
 /// could otherwise freeze every binding.
 #[tokio::test(flavor = "multi_thread")]
-
 async fn a_fifo_in_place_of_the_certificate_does_not_freeze_the_daemon() {
     let mut daemon = Daemon::start(&[]).await;
     let cert = daemon.web_certificate();
@@ -1054,8 +1058,8 @@ async fn a_fifo_in_place_of_the_certificate_does_not_freeze_the_daemon() {
     daemon.assert_alive("after a FIFO certificate").await;
 }
 
-/// The log line for a binding file that cannot be read should say why (permission denied,
-/// a directory, a symlink loop); today it stops at "cannot read binding file PATH".
+/// The log line for a binding file that cannot be read says why (a directory, a symlink
+/// loop), not only "cannot read binding file PATH". (Regression: the cause was dropped.)
 #[tokio::test(flavor = "multi_thread")]
 async fn the_log_says_why_a_binding_file_cannot_be_read() {
     let mut daemon = Daemon::start(&[]).await;

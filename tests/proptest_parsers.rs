@@ -586,9 +586,9 @@ proptest! {
 proptest! {
     #![proptest_config(config(512))]
 
-    /// The same invariants for files whose last line has no line ending.
+    /// The same invariants for files whose last line has no line ending. (Regression: the
+    /// missing keys were glued to such a last line.)
     #[test]
-
     fn set_profile_changes_only_the_three_keys_without_a_final_newline(
         (lines, newline) in ini_file(),
         profile in proptest::sample::select(vec!["default", "work", "ci", "new", "a b"]),
@@ -599,7 +599,6 @@ proptest! {
 
 /// The smallest input proptest found for the property above.
 #[test]
-
 fn regression_set_profile_after_a_last_key_line_without_newline() {
     let out = set_profile(
         "[default]\nregion = eu-west-1",

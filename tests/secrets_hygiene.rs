@@ -328,10 +328,10 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
     );
 }
 
-/// Proxy credentials are secrets too (DESIGN: never a secret in a log line); `Environment`
-/// redacts them, the transport settings built from it do not.
+/// Proxy credentials are secrets too (DESIGN: never a secret in a log line): the transport
+/// settings built from the environment, and the command's resolved source holding them,
+/// redact them as `Environment` does. (Regression: `TransportSettings` showed them.)
 #[test]
-
 fn debug_of_transport_settings_hides_proxy_credentials() {
     let env = Environment::from_pairs([
         ("HTTPS_PROXY", "http://user:proxypass123@proxy.example:3128"),

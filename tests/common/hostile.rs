@@ -265,12 +265,14 @@ impl Raw {
 }
 
 /// Connects to `addr`, writes `bytes`, half-closes nothing, and reads until the daemon
-/// closes the connection or `wait` passes.
+/// closes the connection or `wait` passes. Connecting may take as long as `wait` too (the
+/// kernel retries a SYN dropped by a full accept queue after 1, 3, 7, 15 s).
 pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
     let started = tokio::time::Instant::now();
-    let mut stream = tokio::time::timeout(STEP, tokio::net::TcpStream::connect(addr))
+    let connect_limit = wait.max(STEP);
+    let mut stream = tokio::time::timeout(connect_limit, tokio::net::TcpStream::connect(addr))
         .await
-        .unwrap_or_else(|_| panic!("connect to {addr} took longer than {STEP:?}"))
+        .unwrap_or_else(|_| panic!("connect to {addr} took longer than {connect_limit:?}"))
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     // The daemon may answer and close before every byte is written (e.g. 431 for a huge
     // head): a failed write is not the test's failure, what came back decides.
