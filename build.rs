@@ -6,9 +6,13 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=NEEDROLESHERE_REVISION");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
-    println!("cargo:rerun-if-changed=.git/packed-refs");
+    // Watch only what exists: cargo treats a missing path as always changed, which would
+    // rebuild the crate on every run (a fresh clone has no packed-refs, a tarball no .git).
+    for path in [".git/HEAD", ".git/refs", ".git/packed-refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
     let revision = std::env::var("NEEDROLESHERE_REVISION")
         .ok()
         .filter(|r| !r.trim().is_empty())
