@@ -160,7 +160,13 @@ impl IdentityFiles {
                 chain.push(cert);
             }
         }
-        Ok(Identity { leaf, chain, key })
+        let fingerprint = fingerprint(&leaf, &chain);
+        Ok(Identity {
+            leaf,
+            chain,
+            key,
+            fingerprint,
+        })
     }
 
     /// The first certificate of the certificate files, without reading the key.
@@ -430,6 +436,8 @@ pub struct Identity {
     leaf: Certificate,
     chain: Vec<Certificate>,
     key: PrivateKey,
+    /// Hashed once here: every cached credential request compares it.
+    fingerprint: [u8; 32],
 }
 
 impl Identity {
@@ -768,13 +776,17 @@ fn from_pkcs8(path: &Path, der: &[u8]) -> Result<PrivateKey, IdentityError> {
 impl Identity {
     /// SHA-256 over the leaf and chain DER: changes whenever the certificate is renewed.
     pub fn fingerprint(&self) -> [u8; 32] {
-        let mut hash = Sha256::new();
-        for cert in std::iter::once(&self.leaf).chain(&self.chain) {
-            hash.update((cert.der.len() as u64).to_be_bytes());
-            hash.update(&cert.der);
-        }
-        hash.finalize().into()
+        self.fingerprint
     }
+}
+
+fn fingerprint(leaf: &Certificate, chain: &[Certificate]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for cert in std::iter::once(leaf).chain(chain) {
+        hash.update((cert.der.len() as u64).to_be_bytes());
+        hash.update(&cert.der);
+    }
+    hash.finalize().into()
 }
 
 /// Parsed identities, re-read only when a file's metadata changes: each use costs one

@@ -250,6 +250,24 @@ async fn rebind_rotates_the_secret_and_unbind_revokes_it() {
     let key = daemon::access_key_id(&response);
     assert_credentials(&response, &fake.session(&key), "new token after rebind");
 
+    // A rebind that changes the request is served with the new request at once: the daemon
+    // keeps per-binding work (endpoint, cache key) only as long as the binding file is the same.
+    let mut renamed = args.clone();
+    renamed.extend(["--role-session-name".into(), "after-rebind".into()]);
+    bind_ok(dir.path(), "rotating", &renamed).await;
+    let new = token_of(dir.path(), "rotating");
+    let response = get_with_bearer(serve.target(), &new).await;
+    let session = fake.session(&daemon::access_key_id(&response));
+    assert_credentials(
+        &response,
+        &session,
+        "token after a rebind with a new request",
+    );
+    assert_eq!(
+        session.role_session_name, "after-rebind",
+        "a rebind's new role session name must reach CreateSession"
+    );
+
     let output = unbind(dir.path(), "rotating").await;
     assert_success(&output, "unbind");
     assert_error(

@@ -43,7 +43,7 @@ struct Setup {
     faults: Faults,
     _running: Running,
     vendor: Vendor,
-    binding: Binding,
+    binding: Arc<Binding>,
 }
 
 impl Setup {
@@ -100,7 +100,7 @@ impl Setup {
             fake,
             _running: running,
             vendor,
-            binding,
+            binding: Arc::new(binding),
         }
     }
 

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -86,7 +86,7 @@ impl IntoResponse for Refusal {
             code: self.code,
             message: &self.message,
         };
-        (self.status, axum::Json(body)).into_response()
+        super::json(self.status, &body)
     }
 }
 
@@ -147,8 +147,9 @@ fn extract_token(headers: &HeaderMap, uri: &Uri) -> Result<(Presented, String), 
     }
 }
 
-async fn credentials(State(state): State<Arc<EcsState>>, headers: HeaderMap, uri: Uri) -> Response {
-    match serve_credentials(&state, &headers, &uri).await {
+// The whole request, not `HeaderMap`: that extractor copies every header.
+async fn credentials(State(state): State<Arc<EcsState>>, request: Request) -> Response {
+    match serve_credentials(&state, request.headers(), request.uri()).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
@@ -243,7 +244,7 @@ pub fn document(
         role_arn: credentials.role_arn.as_deref().or(role_arn),
         account_id: credentials.account_id().or(account_id),
     };
-    (StatusCode::OK, axum::Json(body)).into_response()
+    super::json(StatusCode::OK, &body)
 }
 
 #[cfg(test)]

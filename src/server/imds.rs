@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
@@ -224,19 +224,16 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn handle(
-    State(state): State<Arc<ImdsState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(reply) = check_host(&headers, state.options.local_addr) {
+// The whole request, not `HeaderMap`: that extractor copies every header.
+async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Request) -> Response {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+    if let Err(reply) = check_host(headers, state.options.local_addr) {
         return reply.into_response();
     }
     let path = uri.path();
     if path == TOKEN_PATH {
         return if method == Method::PUT {
-            token(&state, &headers)
+            token(&state, headers)
         } else {
             text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -539,10 +536,9 @@ async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response
 
 fn json(value: &impl Serialize) -> Response {
     // The documents here are maps of strings; serialising cannot fail.
-    text(
-        StatusCode::OK,
-        serde_json::to_string_pretty(value).unwrap_or_default(),
-    )
+    let mut body = Vec::with_capacity(1024);
+    let _ = serde_json::to_writer_pretty(&mut body, value);
+    text(StatusCode::OK, String::from_utf8(body).unwrap_or_default())
 }
 
 /// The last `/`-separated segment: a role's name from its ARN.

@@ -32,6 +32,28 @@ pub fn causes(error: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// A JSON answer, serialised into a buffer sized for a credential document at once
+/// (`axum::Json` starts at 128 bytes and grows).
+pub fn json(
+    status: axum::http::StatusCode,
+    value: &impl serde::Serialize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut body = Vec::with_capacity(1024);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialise an answer");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
 /// Resource limits for every listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::arn::Region;
-use crate::binding::Binding;
+use crate::binding::{Binding, BindingName};
 use crate::cache::{Cache, CacheError, Fetcher, Policy};
 use crate::clock::Clock;
 use crate::credentials::Credentials;
@@ -127,7 +127,17 @@ pub struct Vendor {
     http: reqwest::Client,
     defaults: Defaults,
     clients: Mutex<HashMap<(Region, Url), rolesanywhere::Client>>,
+    /// Per binding name, what its requests need while its file is unchanged: resolving the
+    /// endpoint and hashing the request once per binding file, not once per request.
+    prepared: Mutex<HashMap<BindingName, Arc<Prepared>>>,
     clock: Arc<dyn Clock>,
+}
+
+/// A binding with its CreateSession client and its cache key.
+struct Prepared {
+    binding: Arc<Binding>,
+    client: rolesanywhere::Client,
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for Vendor {
@@ -151,6 +161,7 @@ impl Vendor {
             http,
             defaults,
             clients: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
             clock,
         }
     }
@@ -160,7 +171,7 @@ impl Vendor {
     }
 
     /// Credentials for `binding`. Failures are logged here with their whole cause.
-    pub async fn credentials(&self, binding: &Binding) -> Result<Arc<Credentials>, VendError> {
+    pub async fn credentials(&self, binding: &Arc<Binding>) -> Result<Arc<Credentials>, VendError> {
         let result = self.fetch(binding).await;
         match &result {
             Ok(credentials) => {
@@ -177,9 +188,9 @@ impl Vendor {
         result
     }
 
-    async fn fetch(&self, binding: &Binding) -> Result<Arc<Credentials>, VendError> {
-        let client = self.client_for(binding).map_err(VendError::Endpoint)?;
-        let key = request_digest(binding, &client);
+    async fn fetch(&self, binding: &Arc<Binding>) -> Result<Arc<Credentials>, VendError> {
+        let prepared = self.prepare(binding).map_err(VendError::Endpoint)?;
+        let key = prepared.key;
         // The certificate is the entry's version: a renewed one makes the next request fetch
         // anew. While the files cannot be used (a renewal half done, an expired certificate),
         // valid cached credentials still answer.
@@ -192,13 +203,14 @@ impl Vendor {
             },
             Err(error) => return self.fallback(&key, binding, VendError::Identity(error)),
         };
-        let source = Source::new(
-            client,
-            binding.files.clone(),
-            binding.session.clone(),
-            self.identities.clone(),
-        );
-        let fetcher = move || -> Fetcher<SourceError> {
+        // Called only when the key is new, so a cached answer builds no source.
+        let fetcher = || -> Fetcher<SourceError> {
+            let source = Source::new(
+                prepared.client.clone(),
+                prepared.binding.files.clone(),
+                prepared.binding.session.clone(),
+                self.identities.clone(),
+            );
             Arc::new(move || {
                 let source = source.clone();
                 Box::pin(async move { source.fetch().await })
@@ -208,6 +220,25 @@ impl Vendor {
             .get(key, version, fetcher)
             .await
             .map_err(VendError::Upstream)
+    }
+
+    /// The client and cache key of `binding`, computed again only when its file changed
+    /// (the store then hands out a new `Arc`).
+    fn prepare(&self, binding: &Arc<Binding>) -> Result<Arc<Prepared>, RolesAnywhereError> {
+        let lock = || self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(prepared) = lock().get(&binding.name)
+            && Arc::ptr_eq(&prepared.binding, binding)
+        {
+            return Ok(prepared.clone());
+        }
+        let client = self.client_for(binding)?;
+        let prepared = Arc::new(Prepared {
+            key: request_digest(binding, &client),
+            binding: binding.clone(),
+            client,
+        });
+        lock().insert(binding.name.clone(), prepared.clone());
+        Ok(prepared)
     }
 
     fn fallback(
