@@ -15,15 +15,17 @@
 //! The binding, certificate and key files are checked on every request (a `stat` each when
 //! nothing changed), so rebinds, unbinds and renewed certificates take effect at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::vend::Vendor;
-use crate::binding::{AccessToken, Binding, BindingError, ECS_PATH, Store};
+use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
@@ -32,11 +34,58 @@ use crate::credentials::{Credentials, format_rfc3339};
 pub struct EcsState {
     store: Arc<Store>,
     vendor: Arc<Vendor>,
+    /// The last document answered per binding: while the binding and its credentials stay
+    /// the same, an answer serialises nothing and copies no secret.
+    documents: Mutex<HashMap<BindingName, Rendered>>,
+}
+
+#[derive(Debug)]
+struct Rendered {
+    binding: Arc<Binding>,
+    credentials: Arc<Credentials>,
+    body: Bytes,
 }
 
 impl EcsState {
     pub fn new(store: Arc<Store>, vendor: Arc<Vendor>) -> Self {
-        Self { store, vendor }
+        Self {
+            store,
+            vendor,
+            documents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The answer for `binding` with `credentials`, serialised once per credentials.
+    fn answer(&self, binding: &Arc<Binding>, credentials: &Arc<Credentials>) -> Response {
+        let lock = || self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rendered) = lock().get(&binding.name)
+            && Arc::ptr_eq(&rendered.binding, binding)
+            && Arc::ptr_eq(&rendered.credentials, credentials)
+        {
+            return super::json_response(StatusCode::OK, rendered.body.clone());
+        }
+        let role_arn = &binding.session.role_arn;
+        let body = document_body(
+            credentials,
+            Some(role_arn.as_str()),
+            Some(role_arn.account()),
+        );
+        let body = match body {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(binding = %binding.name, %error, "cannot serialise the credential document");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        };
+        lock().insert(
+            binding.name.clone(),
+            Rendered {
+                binding: binding.clone(),
+                credentials: credentials.clone(),
+                body: body.clone(),
+            },
+        );
+        super::json_response(StatusCode::OK, body)
     }
 }
 
@@ -168,6 +217,8 @@ async fn serve_credentials(
     let name = token.name().clone();
     let binding = state.store.load(&name).map_err(|error| match error {
         BindingError::NotFound { .. } => {
+            // Unbound: its credentials are not kept for it any longer.
+            state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
             tracing::warn!(binding = %name, "refused a token for a binding that does not exist");
             Refusal::invalid_token()
         }
@@ -202,16 +253,7 @@ async fn serve_credentials(
             format!("{what} for binding {name}; see the needroleshere log"),
         )
     })?;
-    Ok(success(&credentials, &binding))
-}
-
-fn success(credentials: &Credentials, binding: &Binding) -> Response {
-    let role_arn = binding.session.role_arn.as_str();
-    document(
-        credentials,
-        Some(role_arn),
-        Some(binding.session.role_arn.account()),
-    )
+    Ok(state.answer(&binding, &credentials))
 }
 
 /// The ECS credential document, `{"AccessKeyId","SecretAccessKey","Token","Expiration",
@@ -222,29 +264,50 @@ pub fn document(
     role_arn: Option<&str>,
     account_id: Option<&str>,
 ) -> Response {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Body<'a> {
-        access_key_id: &'a str,
-        secret_access_key: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        token: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        expiration: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+    super::json(
+        StatusCode::OK,
+        &Document::new(credentials, role_arn, account_id),
+    )
+}
+
+fn document_body(
+    credentials: &Credentials,
+    role_arn: Option<&str>,
+    account_id: Option<&str>,
+) -> serde_json::Result<Bytes> {
+    super::json_bytes(&Document::new(credentials, role_arn, account_id))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document<'a> {
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+impl<'a> Document<'a> {
+    fn new(
+        credentials: &'a Credentials,
         role_arn: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
         account_id: Option<&'a str>,
+    ) -> Self {
+        Self {
+            access_key_id: &credentials.access_key_id,
+            secret_access_key: credentials.secret_access_key.expose(),
+            token: credentials.session_token.as_ref().map(|t| t.expose()),
+            expiration: credentials.expiration.map(format_rfc3339),
+            role_arn: credentials.role_arn.as_deref().or(role_arn),
+            account_id: credentials.account_id().or(account_id),
+        }
     }
-    let body = Body {
-        access_key_id: &credentials.access_key_id,
-        secret_access_key: credentials.secret_access_key.expose(),
-        token: credentials.session_token.as_ref().map(|t| t.expose()),
-        expiration: credentials.expiration.map(format_rfc3339),
-        role_arn: credentials.role_arn.as_deref().or(role_arn),
-        account_id: credentials.account_id().or(account_id),
-    };
-    super::json(StatusCode::OK, &body)
 }
 
 #[cfg(test)]

@@ -39,19 +39,34 @@ pub fn json(
     value: &impl serde::Serialize,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let mut body = Vec::with_capacity(1024);
-    match serde_json::to_writer(&mut body, value) {
-        Ok(()) => (
-            status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+    match json_bytes(value) {
+        Ok(body) => json_response(status, body),
         Err(error) => {
             tracing::error!(%error, "cannot serialise an answer");
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// `value` as JSON.
+pub fn json_bytes(value: &impl serde::Serialize) -> serde_json::Result<axum::body::Bytes> {
+    let mut body = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut body, value)?;
+    Ok(body.into())
+}
+
+/// An answer of JSON already serialised.
+pub fn json_response(
+    status: axum::http::StatusCode,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Resource limits for every listener.
