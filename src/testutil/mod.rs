@@ -17,6 +17,25 @@
 //!
 //! Nothing here is meant for production; it only listens on the addresses it is given.
 
+/// Writes a fresh test PKI into `dir` with `tests/pki/generate.sh` (see that script for its
+/// files): the integration tests, fuzz targets and benches all sign with it.
+pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pki/generate.sh");
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{} failed ({status})",
+            script.display()
+        )))
+    }
+}
+
 pub mod faults;
 pub mod proxy;
 pub mod registry;

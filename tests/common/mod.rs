@@ -15,14 +15,7 @@ pub fn pki() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pki/generate.sh");
-        let status = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run tests/pki/generate.sh");
-        assert!(status.success(), "tests/pki/generate.sh failed");
+        needroleshere::testutil::generate_pki(dir.path()).expect("the test PKI");
         dir
     })
     .path()
