@@ -15,8 +15,7 @@
 //! The binding, certificate and key files are checked on every request (a `stat` each when
 //! nothing changed), so rebinds, unbinds and renewed certificates take effect at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -24,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::rendered::Rendered;
 use super::vend::Vendor;
 use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
@@ -34,16 +34,8 @@ use crate::credentials::{Credentials, format_rfc3339};
 pub struct EcsState {
     store: Arc<Store>,
     vendor: Arc<Vendor>,
-    /// The last document answered per binding: while the binding and its credentials stay
-    /// the same, an answer serialises nothing and copies no secret.
-    documents: Mutex<HashMap<BindingName, Rendered>>,
-}
-
-#[derive(Debug)]
-struct Rendered {
-    binding: Arc<Binding>,
-    credentials: Arc<Credentials>,
-    body: Bytes,
+    /// The document last answered per binding.
+    documents: Rendered<BindingName>,
 }
 
 impl EcsState {
@@ -51,41 +43,29 @@ impl EcsState {
         Self {
             store,
             vendor,
-            documents: Mutex::new(HashMap::new()),
+            documents: Rendered::default(),
         }
     }
 
     /// The answer for `binding` with `credentials`, serialised once per credentials.
     fn answer(&self, binding: &Arc<Binding>, credentials: &Arc<Credentials>) -> Response {
-        let lock = || self.documents.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rendered) = lock().get(&binding.name)
-            && Arc::ptr_eq(&rendered.binding, binding)
-            && Arc::ptr_eq(&rendered.credentials, credentials)
-        {
-            return super::json_response(StatusCode::OK, rendered.body.clone());
-        }
         let role_arn = &binding.session.role_arn;
-        let body = document_body(
-            credentials,
-            Some(role_arn.as_str()),
-            Some(role_arn.account()),
-        );
-        let body = match body {
-            Ok(body) => body,
+        let body = self
+            .documents
+            .get_or_render(&binding.name, binding, credentials, || {
+                document_body(
+                    credentials,
+                    Some(role_arn.as_str()),
+                    Some(role_arn.account()),
+                )
+            });
+        match body {
+            Ok(body) => super::json_response(StatusCode::OK, body),
             Err(error) => {
                 tracing::error!(binding = %binding.name, %error, "cannot serialise the credential document");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
-        };
-        lock().insert(
-            binding.name.clone(),
-            Rendered {
-                binding: binding.clone(),
-                credentials: credentials.clone(),
-                body: body.clone(),
-            },
-        );
-        super::json_response(StatusCode::OK, body)
+        }
     }
 }
 
@@ -218,7 +198,7 @@ async fn serve_credentials(
     let binding = state.store.load(&name).map_err(|error| match error {
         BindingError::NotFound { .. } => {
             // Unbound: its credentials are not kept for it any longer.
-            state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            state.documents.forget(&name);
             tracing::warn!(binding = %name, "refused a token for a binding that does not exist");
             Refusal::invalid_token()
         }

@@ -22,6 +22,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,9 +32,10 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::desktop::Desktop;
+use super::rendered::Rendered;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
-use crate::credentials::format_rfc3339;
+use crate::credentials::{Credentials, format_rfc3339};
 
 /// The TTL header of token requests and responses.
 pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -142,6 +144,8 @@ pub struct ImdsState {
     target: Target,
     options: ImdsOptions,
     scope: String,
+    /// The binding's credential document last answered, plain and extended.
+    documents: Rendered<bool>,
 }
 
 impl ImdsState {
@@ -162,6 +166,7 @@ impl ImdsState {
             target,
             options,
             scope,
+            documents: Rendered::default(),
         }
     }
 }
@@ -216,10 +221,15 @@ impl IntoResponse for Reply {
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    plain(status, Bytes::from(body.into()))
+}
+
+/// IMDS answers everything, JSON included, as plain text.
+fn plain(status: StatusCode, body: Bytes) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.into(),
+        body,
     )
         .into_response()
 }
@@ -412,7 +422,7 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
         seed,
         ..
     } = &view;
-    let instance_id = format!("i-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..17]);
+    let instance_id = || format!("i-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..17]);
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "/latest" => text(StatusCode::OK, "dynamic\nmeta-data\n"),
@@ -433,14 +443,14 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
         "/latest/meta-data/placement/availability-zone" => {
             text(StatusCode::OK, format!("{region}a"))
         }
-        "/latest/meta-data/instance-id" => text(StatusCode::OK, instance_id),
+        "/latest/meta-data/instance-id" => text(StatusCode::OK, instance_id()),
         "/latest/dynamic" => text(StatusCode::OK, "instance-identity/\n"),
         "/latest/dynamic/instance-identity" => text(StatusCode::OK, "document\n"),
         "/latest/dynamic/instance-identity/document" => json(&serde_json::json!({
             "accountId": account,
             "architecture": std::env::consts::ARCH,
             "availabilityZone": format!("{region}a"),
-            "instanceId": instance_id,
+            "instanceId": instance_id(),
             "region": region,
             "version": "2017-09-30",
         })),
@@ -500,6 +510,31 @@ async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response
             }
         }
     };
+    let account = extended.then(|| credentials.account_id().unwrap_or(&view.account));
+    let render = || credential_document(&credentials, account, state.vendor.clock().now());
+    let body = match &view.identity {
+        // LastUpdated is when these credentials were first answered, as on EC2 it is when
+        // the instance's credentials last changed.
+        Identity::Binding(binding) => {
+            state
+                .documents
+                .get_or_render(&extended, binding, &credentials, render)
+        }
+        Identity::Desktop { .. } => render(),
+    };
+    match body {
+        Ok(body) => plain(StatusCode::OK, body),
+        Err(missing) => text(StatusCode::INTERNAL_SERVER_ERROR, missing),
+    }
+}
+
+/// The IMDS credential document, pretty-printed as IMDS does; fails (with the answer's text)
+/// without a session token or expiry, which IMDS clients need.
+fn credential_document(
+    credentials: &Credentials,
+    account_id: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<Bytes, &'static str> {
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct Document<'a> {
@@ -516,29 +551,31 @@ async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response
     }
     let (Some(token), Some(expiration)) = (&credentials.session_token, credentials.expiration)
     else {
-        // Every source here returns temporary credentials; IMDS clients need both.
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no credentials: the source gave no session token or expiry",
-        );
+        // Every source here returns temporary credentials.
+        return Err("no credentials: the source gave no session token or expiry");
     };
-    json(&Document {
+    Ok(pretty(&Document {
         code: "Success",
-        last_updated: format_rfc3339(state.vendor.clock().now()),
+        last_updated: format_rfc3339(now),
         kind: "AWS-HMAC",
         access_key_id: &credentials.access_key_id,
         secret_access_key: credentials.secret_access_key.expose(),
         token: token.expose(),
         expiration: format_rfc3339(expiration),
-        account_id: extended.then(|| credentials.account_id().unwrap_or(&view.account)),
-    })
+        account_id,
+    }))
 }
 
 fn json(value: &impl Serialize) -> Response {
-    // The documents here are maps of strings; serialising cannot fail.
+    plain(StatusCode::OK, pretty(value))
+}
+
+/// `value` as pretty-printed JSON. The documents here are maps of strings; serialising
+/// cannot fail.
+fn pretty(value: &impl Serialize) -> Bytes {
     let mut body = Vec::with_capacity(1024);
     let _ = serde_json::to_writer_pretty(&mut body, value);
-    text(StatusCode::OK, String::from_utf8(body).unwrap_or_default())
+    body.into()
 }
 
 /// The last `/`-separated segment: a role's name from its ARN.

@@ -9,6 +9,7 @@ pub mod desktop;
 pub mod ecs;
 pub mod imds;
 pub mod page;
+pub mod rendered;
 pub mod vend;
 
 use std::sync::Arc;
