@@ -1,0 +1,196 @@
+//! Signing cost per key algorithm: `needroleshere::sign::sign` of a CreateSession request
+//! (the canonical request, the string to sign and the signature, exactly as the client
+//! sends it), against the bare signature primitive of `ring` on the same key and a message
+//! of the same size, and the cost of reading the identity files
+//! (`needroleshere::identity::IdentityFiles::load`).
+//!
+//! Run with `cargo bench --bench signing`. Keys come from `tests/pki/generate.sh`, run into
+//! a temporary directory, or from `NEEDROLESHERE_BENCH_PKI=DIR` (a directory that script
+//! filled). `NEEDROLESHERE_BENCH_SECONDS` (default 1) is the measuring time per figure.
+//!
+//! Output: a human table on stderr, and on stdout one tab-separated line per algorithm,
+//! `signing ALGORITHM SIGN_NS RING_NS LOAD_NS` (median nanoseconds per operation, in CPU time
+//! of the benchmarking thread so that a busy machine does not inflate them), which
+//! `scripts/bench.sh` reads. The ring baseline of P-384 signs with SHA-384 (ring has no
+//! P-384/SHA-256 signer); the hash is a negligible part of the cost.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use needroleshere::clock::{Clock as _, SystemClock};
+use needroleshere::identity::{Identity, IdentityFiles};
+use needroleshere::sign::{Request, sign};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
+
+const KINDS: [(&str, &str); 4] = [
+    ("rsa2048", "RSA-2048"),
+    ("rsa4096", "RSA-4096"),
+    ("p256", "P-256"),
+    ("p384", "P-384"),
+];
+
+/// The body `needroleshere` sends to CreateSession (same fields, same order).
+const BODY: &[u8] = br#"{"durationSeconds":3600,"profileArn":"arn:aws:rolesanywhere:us-east-1:123456789012:profile/7d3f2c1b-5a4e-4f60-8e2d-1c0b9a8f7e6d","roleArn":"arn:aws:iam::123456789012:role/needroleshere-test","trustAnchorArn":"arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0f9c5a46-2b63-4d5b-9b4e-6a3a3f1e2d11"}"#;
+
+/// CPU time this thread has used, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`), so that other
+/// work on a shared machine does not count; `None` where the clock is missing.
+fn thread_cpu_ns() -> Option<u64> {
+    use nix::time::{ClockId, clock_gettime};
+    let t = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
+    u64::try_from(t.tv_sec())
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::try_from(t.tv_nsec()).ok()?)
+}
+
+/// Median nanoseconds per call of `f` (CPU time of this thread, else wall time), from
+/// batches of at least 5 ms over `budget`.
+fn measure(budget: Duration, mut f: impl FnMut()) -> f64 {
+    // Warm up and size the batches.
+    let warm = Instant::now();
+    let mut calls = 0u64;
+    while warm.elapsed() < budget / 10 || calls < 3 {
+        f();
+        calls += 1;
+    }
+    let per_call = warm.elapsed().as_secs_f64() / calls as f64;
+    let batch = ((0.005 / per_call).ceil() as u64).max(1);
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < budget || samples.len() < 5 {
+        let (wall, cpu) = (Instant::now(), thread_cpu_ns());
+        for _ in 0..batch {
+            f();
+        }
+        let nanos = match (cpu, thread_cpu_ns()) {
+            (Some(before), Some(after)) if after > before => (after - before) as f64,
+            _ => wall.elapsed().as_secs_f64() * 1e9,
+        };
+        samples.push(nanos / batch as f64);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// The DER of the single PEM block of `path`.
+fn pem_der(path: &Path) -> Vec<u8> {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    pem::parse(text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_contents()
+}
+
+/// A bare `ring` signer of the same key.
+enum RingKey {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair),
+}
+
+impl RingKey {
+    fn load(kind: &str, der: &[u8]) -> RingKey {
+        let rng = SystemRandom::new();
+        match kind {
+            "rsa2048" | "rsa4096" => {
+                RingKey::Rsa(RsaKeyPair::from_pkcs8(der).expect("ring reads the RSA key"))
+            }
+            "p256" => RingKey::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng)
+                    .expect("ring reads the P-256 key"),
+            ),
+            "p384" => RingKey::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, der, &rng)
+                    .expect("ring reads the P-384 key"),
+            ),
+            other => panic!("unknown key kind {other}"),
+        }
+    }
+
+    fn sign(&self, rng: &SystemRandom, message: &[u8]) -> usize {
+        match self {
+            RingKey::Rsa(key) => {
+                let mut out = vec![0; key.public().modulus_len()];
+                key.sign(&signature::RSA_PKCS1_SHA256, rng, message, &mut out)
+                    .expect("ring RSA signature");
+                out.len()
+            }
+            RingKey::Ecdsa(key) => key
+                .sign(rng, message)
+                .expect("ring ECDSA signature")
+                .as_ref()
+                .len(),
+        }
+    }
+}
+
+fn pki_dir() -> (PathBuf, Option<tempfile::TempDir>) {
+    if let Some(dir) = std::env::var_os("NEEDROLESHERE_BENCH_PKI") {
+        return (PathBuf::from(dir), None);
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    needroleshere::testutil::generate_pki(dir.path()).expect("the test PKI");
+    (dir.path().to_owned(), Some(dir))
+}
+
+/// Signs the CreateSession request as the client does; returns the string to sign's length.
+fn sign_once(identity: &Identity, now: time::OffsetDateTime) -> usize {
+    let headers = [("Content-Type", "application/json")];
+    let request = Request {
+        method: "POST",
+        host: "rolesanywhere.us-east-1.amazonaws.com",
+        path: "/sessions",
+        query: &[],
+        headers: &headers,
+        body: BODY,
+    };
+    sign(&request, identity, "us-east-1", now)
+        .expect("sign")
+        .string_to_sign
+        .len()
+}
+
+fn main() {
+    let seconds: f64 = std::env::var("NEEDROLESHERE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let budget = Duration::from_secs_f64(seconds);
+    let (dir, _guard) = pki_dir();
+    let now = SystemClock.now();
+    let rng = SystemRandom::new();
+    eprintln!(
+        "{:<9} {:>14} {:>14} {:>7} {:>14}",
+        "algorithm", "sign::sign", "ring alone", "ratio", "identity load"
+    );
+    for (kind, label) in KINDS {
+        let files = IdentityFiles {
+            certificates: vec![dir.join(format!("{kind}.fullchain.pem"))],
+            intermediates: Vec::new(),
+            private_key: dir.join(format!("{kind}.pkcs8.key")),
+            pkcs8_password: None,
+        };
+        let identity = files.load().expect("load the identity");
+        let string_to_sign_len = sign_once(&identity, now);
+        let message = vec![b'a'; string_to_sign_len];
+        let ring_key = RingKey::load(kind, &pem_der(&files.private_key));
+
+        let sign_ns = measure(budget, || {
+            black_box(sign_once(black_box(&identity), now));
+        });
+        let ring_ns = measure(budget, || {
+            black_box(ring_key.sign(&rng, black_box(&message)));
+        });
+        let load_ns = measure(budget / 2, || {
+            black_box(files.load().expect("load the identity"));
+        });
+        eprintln!(
+            "{label:<9} {:>11.1} µs {:>11.1} µs {:>6.2}× {:>11.1} µs",
+            sign_ns / 1e3,
+            ring_ns / 1e3,
+            sign_ns / ring_ns,
+            load_ns / 1e3
+        );
+        println!("signing\t{label}\t{sign_ns:.0}\t{ring_ns:.0}\t{load_ns:.0}");
+    }
+}
