@@ -30,10 +30,11 @@
 # building, wait up to this long for the 1-minute load average to fall under 1.0).
 #
 # All traffic stays on 127.0.0.1. Every process started here is stopped by its PID on exit.
-# Once the binaries are built the run takes about 4 minutes (plus up to BENCH_SETTLE_SECONDS
+# Once the binaries are built the run takes about 5 minutes (plus up to BENCH_SETTLE_SECONDS
 # waiting for a quiet machine); building from scratch adds several minutes on 2 cores (two
-# builds: the release binaries as shipped, and the harness, whose dev-dependencies change
-# the features of tokio and so of what depends on it).
+# builds: the release binaries with the fake (feature test-util, which the shipped binary
+# does without), and the harness, whose dev-dependencies change the features of tokio and so
+# of what depends on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
