@@ -16,8 +16,9 @@
 # (throughput, latency, memory, cold start), ring's bare signature (signing) and
 # `needroleshere --version` (process start, for credential-process).
 #
-# --quick: short runs for developing the harness (1 s per wrk point, few repetitions);
-#          writes target/bench/BENCHMARKS.quick.md unless --output is given.
+# --quick: short runs for developing the harness and checking that it works (1 s per wrk
+#          point, few repetitions, one build for binaries and harness); writes
+#          target/bench/BENCHMARKS.quick.md unless --output is given.
 # --no-build: use the binaries already built (for developing the harness).
 # --profile: profile the cached ECS fetch of serve and of the baseline (callgrind:
 #          instructions and allocations per request, the request handler's callees; strace:
@@ -132,12 +133,17 @@ raw=$root/target/bench
 release=$(cd "$root" && realpath -m "${CARGO_TARGET_DIR:-target}")/release
 mkdir -p "$raw"
 load_before_build=$(cut -d' ' -f1-3 /proc/loadavg)
-if ((build)); then
+harness=(--examples --bench signing --message-format=json-render-diagnostics)
+if ((build && quick)); then
+  # One build: the binaries get the harness's dev-dependency features too, which does not
+  # matter for a quick run and saves a second build of the dependency graph.
+  log "building the binaries and the harness in one build (--quick)"
+  cargo build --release --features test-util --bins "${harness[@]}" >"$raw/build-harness.json"
+elif ((build)); then
   log "building release binaries: cargo build --release --features test-util --bins"
   cargo build --quiet --release --features test-util --bins
   log "building the harness: examples and benches/signing.rs"
-  cargo build --release --examples --bench signing --message-format=json-render-diagnostics \
-    >"$raw/build-harness.json"
+  cargo build --release "${harness[@]}" >"$raw/build-harness.json"
 fi
 if ((build)); then
   sign_exe=$(grep -o '"executable":"[^"]*/signing-[^"]*"' "$raw/build-harness.json" |
