@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark harness (issue 9): one command, on a fresh Debian machine.
 #
-# Usage: scripts/bench.sh [--quick] [--no-build] [--profile | --no-profile] [--output FILE]
+# Usage: scripts/bench.sh [--quick | --smoke] [--no-build] [--profile | --no-profile]
+#                        [--output FILE]
 #
 # It installs what it needs (wrk, hyperfine, systemd's systemd-socket-activate, curl,
 # openssl, iproute2's ss; `apt-get update` first), builds the release binaries
@@ -19,6 +20,9 @@
 # --quick: short runs for developing the harness and checking that it works (1 s per wrk
 #          point, few repetitions, one build for binaries and harness); writes
 #          target/bench/BENCHMARKS.quick.md unless --output is given.
+# --smoke: --quick on a debug build, which reuses what `cargo test` built: the test suite
+#          runs it to show the harness works. Its figures mean nothing; it writes
+#          target/bench/BENCHMARKS.smoke.md unless --output is given.
 # --no-build: use the binaries already built (for developing the harness).
 # --profile: profile the cached ECS fetch of serve and of the baseline (callgrind:
 #          instructions and allocations per request, the request handler's callees; strace:
@@ -41,12 +45,14 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 quick=0
+smoke=0
 build=1
 profile=auto
 output=
 while (($#)); do
   case $1 in
   --quick) quick=1 ;;
+  --smoke) quick=1 smoke=1 ;;
   --no-build) build=0 ;;
   --profile) profile=1 ;;
   --no-profile) profile=0 ;;
@@ -69,7 +75,7 @@ done
 # Defaults of a full run and of --quick, in the order of the BENCH_* variables below.
 if ((quick)); then
   defaults=(1 5 100 2000 0.2 5 1000 0)
-  output=${output:-target/bench/BENCHMARKS.quick.md}
+  output=${output:-target/bench/BENCHMARKS.$( ((smoke)) && echo smoke || echo quick).md}
 else
   defaults=(5 30 1000 10000 1 20 5000 120)
   output=${output:-BENCHMARKS.md}
@@ -130,11 +136,16 @@ command -v cargo >/dev/null || die "cargo is needed (Rust $(sed -n 's/^rust-vers
 
 raw=$root/target/bench
 # Where cargo puts the binaries (CARGO_TARGET_DIR when set, relative to the repository).
-release=$(cd "$root" && realpath -m "${CARGO_TARGET_DIR:-target}")/release
+profile_dir=release
+((smoke)) && profile_dir=debug
+release=$(cd "$root" && realpath -m "${CARGO_TARGET_DIR:-target}")/$profile_dir
 mkdir -p "$raw"
 load_before_build=$(cut -d' ' -f1-3 /proc/loadavg)
 harness=(--examples --bench signing --message-format=json-render-diagnostics)
-if ((build && quick)); then
+if ((build && smoke)); then
+  log "building the binaries and the harness, debug (--smoke)"
+  cargo build --features test-util --bins "${harness[@]}" >"$raw/build-harness.json"
+elif ((build && quick)); then
   # One build: the binaries get the harness's dev-dependency features too, which does not
   # matter for a quick run and saves a second build of the dependency graph.
   log "building the binaries and the harness in one build (--quick)"
@@ -776,6 +787,7 @@ else
 fi
 quick_note=""
 ((quick)) && quick_note="**Quick run** (\`--quick\`): short durations, for developing the harness; not a result."
+((smoke)) && quick_note="**Smoke run** (\`--smoke\`): a debug build and short durations, to show the harness works; the figures mean nothing."
 
 mkdir -p "$(dirname "$output")"
 {
