@@ -31,9 +31,7 @@ use needroleshere::identity::IdentityFiles;
 use needroleshere::rolesanywhere::SessionRequest;
 use needroleshere::server::vend::{Defaults, VendError, Vendor};
 use needroleshere::testutil::faults::{Fault, Faults};
-use needroleshere::testutil::rolesanywhere::{
-    Config, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, Running, TRUST_ANCHOR_ARN,
-};
+use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 use needroleshere::transport::{TransportSettings, build_client};
 
 /// A vendor and a fake on one fixed clock.
@@ -84,11 +82,8 @@ impl Setup {
                 pkcs8_password: None,
             },
             SessionRequest {
-                trust_anchor_arn: TRUST_ANCHOR_ARN.parse().unwrap(),
-                profile_arn: PROFILE_ARN.parse().unwrap(),
-                role_arn: ROLE_ARN.parse().unwrap(),
                 duration: SessionDuration::new(duration).unwrap(),
-                role_session_name: None,
+                ..needroleshere::testutil::session_request()
             },
             None,
             Some(running.url()),

@@ -1012,24 +1012,7 @@ async fn certificate_and_key_replaced_or_deleted_under_load() {
 async fn a_fifo_in_place_of_the_binding_file_does_not_freeze_the_daemon() {
     let mut daemon = Daemon::start(&[]).await;
     let path = daemon.dir.path().join("bindings/web.json");
-    std::fs::remove_file(&path).unwrap();
-    let status = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let token = daemon.token(WEB);
-    let bytes = get_request(
-        daemon.ecs,
-        "/ecs/credentials",
-        &[("Authorization", &format!("Bearer {token}"))],
-    );
-    for attempt in 0..3 {
-        let raw = raw(daemon.ecs, &bytes, Duration::from_secs(5)).await;
-        assert_eq!(raw.end, End::Closed, "attempt {attempt}: no answer in 5 s");
-        assert_eq!(raw.status(), Some(500), "{}", raw.text());
-    }
-    daemon.assert_alive("after a FIFO binding").await;
+    fifo_does_not_freeze(&mut daemon, &path, "after a FIFO binding").await;
 }
 
 /// The same for a certificate file: whoever may renew the certificate (often not root)
@@ -1038,9 +1021,15 @@ async fn a_fifo_in_place_of_the_binding_file_does_not_freeze_the_daemon() {
 async fn a_fifo_in_place_of_the_certificate_does_not_freeze_the_daemon() {
     let mut daemon = Daemon::start(&[]).await;
     let cert = daemon.web_certificate();
-    std::fs::remove_file(&cert).unwrap();
+    fifo_does_not_freeze(&mut daemon, &cert, "after a FIFO certificate").await;
+}
+
+/// Replaces `path` with a FIFO, then asks three times for the web binding's credentials:
+/// each must get a 500 within 5 s, and the daemon must still serve the others.
+async fn fifo_does_not_freeze(daemon: &mut Daemon, path: &std::path::Path, what: &str) {
+    std::fs::remove_file(path).unwrap();
     let status = std::process::Command::new("mkfifo")
-        .arg(&cert)
+        .arg(path)
         .status()
         .unwrap();
     assert!(status.success());
@@ -1055,7 +1044,7 @@ async fn a_fifo_in_place_of_the_certificate_does_not_freeze_the_daemon() {
         assert_eq!(raw.end, End::Closed, "attempt {attempt}: no answer in 5 s");
         assert_eq!(raw.status(), Some(500), "{}", raw.text());
     }
-    daemon.assert_alive("after a FIFO certificate").await;
+    daemon.assert_alive(what).await;
 }
 
 /// The log line for a binding file that cannot be read says why (a directory, a symlink

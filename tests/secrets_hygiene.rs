@@ -243,13 +243,7 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
         "web".parse::<BindingName>().unwrap(),
         Mode::EcsFull,
         files.clone(),
-        needroleshere::rolesanywhere::SessionRequest {
-            trust_anchor_arn: needroleshere::testutil::TRUST_ANCHOR_ARN.parse().unwrap(),
-            profile_arn: needroleshere::testutil::PROFILE_ARN.parse().unwrap(),
-            role_arn: needroleshere::testutil::ROLE_ARN.parse().unwrap(),
-            duration: needroleshere::arn::SessionDuration::DEFAULT,
-            role_session_name: None,
-        },
+        needroleshere::testutil::session_request(),
         None,
         None,
     )
@@ -347,13 +341,7 @@ fn debug_of_transport_settings_hides_proxy_credentials() {
             private_key: "/k.pem".into(),
             pkcs8_password: None,
         },
-        session: needroleshere::rolesanywhere::SessionRequest {
-            trust_anchor_arn: needroleshere::testutil::TRUST_ANCHOR_ARN.parse().unwrap(),
-            profile_arn: needroleshere::testutil::PROFILE_ARN.parse().unwrap(),
-            role_arn: needroleshere::testutil::ROLE_ARN.parse().unwrap(),
-            duration: needroleshere::arn::SessionDuration::DEFAULT,
-            role_session_name: None,
-        },
+        session: needroleshere::testutil::session_request(),
         region: "us-east-1".parse().unwrap(),
         endpoint: "https://rolesanywhere.us-east-1.amazonaws.com"
             .parse()

@@ -20,15 +20,7 @@ fn binding() -> &'static (Binding, String) {
                 private_key: "/k.pem".into(),
                 pkcs8_password: None,
             },
-            needroleshere::rolesanywhere::SessionRequest {
-                trust_anchor_arn: needroleshere::testutil::TRUST_ANCHOR_ARN
-                    .parse()
-                    .expect("ARN"),
-                profile_arn: needroleshere::testutil::PROFILE_ARN.parse().expect("ARN"),
-                role_arn: needroleshere::testutil::ROLE_ARN.parse().expect("ARN"),
-                duration: needroleshere::arn::SessionDuration::DEFAULT,
-                role_session_name: None,
-            },
+            needroleshere::testutil::session_request(),
             None,
             None,
         )

@@ -7,17 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use needroleshere::arn::SessionDuration;
 use needroleshere::binding::{Binding, ConfigDir, Mode, Store};
 use needroleshere::cache::Policy;
 use needroleshere::clock::SystemClock;
 use needroleshere::env::Environment;
 use needroleshere::identity::IdentityFiles;
-use needroleshere::rolesanywhere::SessionRequest;
 use needroleshere::server::{ecs, imds, vend};
-use needroleshere::testutil::rolesanywhere::{
-    Config, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, Running, TRUST_ANCHOR_ARN,
-};
+use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 
 /// A directory holding the test PKI.
 pub fn pki() -> &'static Path {
@@ -86,13 +82,7 @@ pub fn fronts() -> &'static Fronts {
         let dir = tempfile::tempdir().expect("configuration directory");
         let config = ConfigDir::new(dir.path());
         std::fs::create_dir_all(config.bindings_dir()).expect("bindings/");
-        let session = SessionRequest {
-            trust_anchor_arn: TRUST_ANCHOR_ARN.parse().expect("ARN"),
-            profile_arn: PROFILE_ARN.parse().expect("ARN"),
-            role_arn: ROLE_ARN.parse().expect("ARN"),
-            duration: SessionDuration::DEFAULT,
-            role_session_name: None,
-        };
+        let session = needroleshere::testutil::session_request();
         let mut tokens = Vec::new();
         for (name, mode) in [
             ("web", Mode::EcsFull),

@@ -36,6 +36,21 @@ pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// A CreateSession request the fake accepts: its trust anchor, profile and role, the default
+/// duration, no session name.
+pub fn session_request() -> crate::rolesanywhere::SessionRequest {
+    crate::rolesanywhere::SessionRequest {
+        // The fake's constants are valid ARNs; its own tests parse them.
+        trust_anchor_arn: TRUST_ANCHOR_ARN
+            .parse()
+            .expect("TRUST_ANCHOR_ARN is an ARN"),
+        profile_arn: PROFILE_ARN.parse().expect("PROFILE_ARN is an ARN"),
+        role_arn: ROLE_ARN.parse().expect("ROLE_ARN is an ARN"),
+        duration: crate::arn::SessionDuration::DEFAULT,
+        role_session_name: None,
+    }
+}
+
 pub mod faults;
 pub mod proxy;
 pub mod registry;

@@ -9,6 +9,10 @@
 //! * [`base32_decode`] accepts the RFC 4648 alphabet in either case, with or without `=`
 //!   padding; anything else is refused (`None`). [`base32_encode`] writes uppercase with
 //!   padding.
+//!
+//! Written apart from [`crate::mfa`] on purpose, as the fakes verify signatures with their
+//! own code: the fake STS checks codes with this one, so a bug in the client's TOTP fails a
+//! test instead of agreeing with itself.
 
 use ring::hmac;
 
