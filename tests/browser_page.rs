@@ -15,21 +15,20 @@
     reason = "test code: a panic is the failure report"
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use needroleshere::testutil::registry::Registry;
-use needroleshere::testutil::rolesanywhere::{ACCOUNT_ID, Running};
+use common::profiles::{Desktop, World};
+use needroleshere::testutil::rolesanywhere::ACCOUNT_ID;
 use needroleshere::testutil::sts::{
-    ADMIN_ROLE_ARN, ALICE_ACCESS_KEY_ID, ALICE_MFA_SECRET, ALICE_MFA_SERIAL,
-    ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY,
-    DEVELOPER_ROLE_ARN, FakeSts, StsConfig, totp,
+    ADMIN_ROLE_ARN, ALICE_MFA_SECRET, ALICE_MFA_SERIAL, AUDITOR_ROLE_ARN, DEVELOPER_ROLE_ARN, totp,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The whole browser run of one server, launch included.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -70,14 +69,6 @@ fn browser_tools() -> PathBuf {
     modules
 }
 
-/// A home with AWS files describing alice (keys + MFA) → admin → auditor, and bob → developer.
-struct World {
-    _sts: FakeSts,
-    _running: Running,
-    url: String,
-    home: tempfile::TempDir,
-}
-
 const ROLES: [&str; 6] = [
     "admin",
     "admin-totp",
@@ -88,153 +79,25 @@ const ROLES: [&str; 6] = [
 ];
 const PROFILES: [&str; 3] = ["alice", "bob", "default"];
 
-impl World {
-    async fn new() -> Self {
-        let sts = FakeSts::new(StsConfig::example(Registry::new()));
-        let running = sts
-            .spawn_http("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let url = format!("http://{}", running.addr);
-        let home = tempfile::tempdir().unwrap();
-        let aws = home.path().join(".aws");
-        std::fs::create_dir_all(&aws).unwrap();
-        std::fs::write(
-            aws.join("config"),
-            format!(
-                "[default]\nregion = us-east-1\n\n\
-                 [profile alice]\nmfa_serial = {ALICE_MFA_SERIAL}\n\n\
-                 [profile admin]\nrole_arn = {ADMIN_ROLE_ARN}\nsource_profile = alice\n\n\
-                 [profile auditor]\nrole_arn = {AUDITOR_ROLE_ARN}\nsource_profile = admin\n\n\
-                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\n\
-                 [profile admin-totp]\nrole_arn = {ADMIN_ROLE_ARN}\nsource_profile = alice\n\
-                 mfa_serial = {ALICE_MFA_SERIAL}\nmfa_totp_secret = {ALICE_MFA_SECRET}\n\n\
-                 [profile loop-a]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = loop-b\n\n\
-                 [profile loop-b]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = loop-a\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            aws.join("credentials"),
-            format!(
-                "[alice]\naws_access_key_id = {ALICE_ACCESS_KEY_ID}\naws_secret_access_key = {ALICE_SECRET_ACCESS_KEY}\n\n\
-                 [bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\naws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
-            ),
-        )
-        .unwrap();
-        Self {
-            _sts: sts,
-            _running: running,
-            url,
-            home,
-        }
-    }
-
-    /// The environment every process here gets: our files, the double as STS, nothing else.
-    fn env(&self) -> Vec<(String, String)> {
-        let aws = self.home.path().join(".aws");
-        vec![
-            ("HOME".into(), self.home.path().display().to_string()),
-            (
-                "AWS_CONFIG_FILE".into(),
-                aws.join("config").display().to_string(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE".into(),
-                aws.join("credentials").display().to_string(),
-            ),
-            ("AWS_ENDPOINT_URL_STS".into(), self.url.clone()),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-            ("NO_PROXY".into(), "*".into()),
-        ]
-    }
-
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(program);
-        command.env_clear().envs(self.env()).kill_on_drop(true);
-        command
-    }
-
-    /// What the page expects to see in this world, for the script.
-    fn expectations(&self, active: &str) -> String {
-        serde_json::json!({
-            "roles": ROLES,
-            "profiles": PROFILES,
-            "active": active,
-            "roleArns": {
-                "admin": ADMIN_ROLE_ARN,
-                "admin-totp": ADMIN_ROLE_ARN,
-                "auditor": AUDITOR_ROLE_ARN,
-                "developer": DEVELOPER_ROLE_ARN,
-            },
-            "account": ACCOUNT_ID,
-            "mfaSerial": ALICE_MFA_SERIAL,
-        })
-        .to_string()
-    }
+/// What the page expects to see in the profile world, for the script.
+fn expectations(active: &str) -> String {
+    serde_json::json!({
+        "roles": ROLES,
+        "profiles": PROFILES,
+        "active": active,
+        "roleArns": {
+            "admin": ADMIN_ROLE_ARN,
+            "admin-totp": ADMIN_ROLE_ARN,
+            "auditor": AUDITOR_ROLE_ARN,
+            "developer": DEVELOPER_ROLE_ARN,
+        },
+        "account": ACCOUNT_ID,
+        "mfaSerial": ALICE_MFA_SERIAL,
+    })
+    .to_string()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `needroleshere serve ecs|ec2` and the variables it printed.
-struct Server {
-    child: tokio::process::Child,
-    port: u16,
-    exports: Vec<(String, String)>,
-}
-
-impl Server {
-    async fn start(world: &World, kind: &str, profile: &str) -> Self {
-        let port = free_port();
-        let mut child = world
-            .command(BIN)
-            .args(["serve", kind, "-p", &port.to_string(), profile])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let mut exports = Vec::new();
-        let wanted = if kind == "ecs" { 2 } else { 1 };
-        while exports.len() < wanted {
-            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-                .await
-                .expect("the server printed its variables in time")
-                .unwrap()
-                .expect("the server printed its variables before exiting");
-            if let Some((name, value)) =
-                line.strip_prefix("export ").and_then(|l| l.split_once('='))
-            {
-                exports.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        Self {
-            child,
-            port,
-            exports,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-
-    fn export(&self, name: &str) -> String {
-        self.exports
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("the server printed no {name}"))
-    }
-
+impl Desktop {
     /// A raw `GET` with the given `Host`: (status line, head, body).
     async fn get(&self, path: &str, host: &str) -> (String, String, String) {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
@@ -248,12 +111,6 @@ impl Server {
         let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
         let status = head.lines().next().unwrap_or_default().to_owned();
         (status, head.to_ascii_lowercase(), body.to_owned())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 
@@ -341,7 +198,7 @@ fn mfa_codes() -> (String, String) {
 }
 
 /// Runs `tests/browser/page.cjs MODE` against `server`; panics with its output on failure.
-async fn run_page_script(world: &World, server: &Server, mode: &str, extra: &[(&str, String)]) {
+async fn run_page_script(world: &World, server: &Desktop, mode: &str, extra: &[(&str, String)]) {
     let modules = browser_tools();
     let trap = Trap::start().await;
     let screenshots = root().join("build/screenshots");
@@ -405,7 +262,7 @@ async fn run_page_script(world: &World, server: &Server, mode: &str, extra: &[(&
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_switches_roles_asks_for_mfa_and_agrees_with_the_credentials() {
     let world = World::new().await;
-    let server = Server::start(&world, "ecs", "developer").await;
+    let server = Desktop::start(&world, "ecs", "developer").await;
 
     // The page is behind the same guard as the API: a DNS-rebinding name gets nothing.
     let host = format!("127.0.0.1:{}", server.port);
@@ -425,7 +282,7 @@ async fn the_page_switches_roles_asks_for_mfa_and_agrees_with_the_credentials() 
 
     let (codes, wrong) = mfa_codes();
     let mut extra = vec![
-        ("EXPECT", world.expectations("developer")),
+        ("EXPECT", expectations("developer")),
         (
             "ECS_TOKEN",
             server.export("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
@@ -458,12 +315,6 @@ async fn the_page_switches_roles_asks_for_mfa_and_agrees_with_the_credentials() 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_on_serve_ec2_asks_for_mfa_at_load_and_agrees_with_imds() {
     let world = World::new().await;
-    let server = Server::start(&world, "ec2", "admin").await;
-    run_page_script(
-        &world,
-        &server,
-        "ec2",
-        &[("EXPECT", world.expectations("admin"))],
-    )
-    .await;
+    let server = Desktop::start(&world, "ec2", "admin").await;
+    run_page_script(&world, &server, "ec2", &[("EXPECT", expectations("admin"))]).await;
 }

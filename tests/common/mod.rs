@@ -32,3 +32,4 @@ pub mod daemon;
 pub mod hostile;
 pub mod imds;
 pub mod matrix;
+pub mod profiles;
