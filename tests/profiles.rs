@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::daemon::{free_port, python};
+use common::daemon::{assert_success, free_port, python};
 use common::profiles::{Desktop, World};
 use needroleshere::testutil::sts::{
     ADMIN_ROLE_ARN, ALICE_MFA_SECRET, ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID,
@@ -32,11 +32,7 @@ async fn boto3_caller(world: &World, extra: &[(String, String)]) -> String {
         .output()
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output, "boto3");
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -300,11 +296,7 @@ async fn exec_runs_the_aws_cli_as_the_role() {
         .output()
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output, "exec admin with the AWS CLI");
     let arn = String::from_utf8(output.stdout).unwrap();
     assert!(
         arn.trim()
@@ -343,11 +335,7 @@ async fn exec_passes_environment_and_exit_status() {
         .output()
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output, "exec --ecs developer with boto3");
     assert!(
         String::from_utf8(output.stdout)
             .unwrap()
@@ -396,11 +384,7 @@ async fn exec_caller(world: &World, extra_config: &str, profile: &str) -> String
         .output()
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output, "exec with boto3");
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
