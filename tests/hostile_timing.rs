@@ -31,7 +31,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::hostile::{Daemon, WEB};
-use needroleshere::binding::{AccessToken, Binding, Mode};
+use needroleshere::binding::{AccessToken, Mode};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The right secret with the character at `at` replaced, still valid base64url of 64 bytes
@@ -135,20 +135,7 @@ async fn measure_over_http() {
 #[test]
 fn secret_comparison_time_does_not_depend_on_the_right_prefix() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (binding, token) = Binding::create(
-        "web".parse().unwrap(),
-        Mode::EcsFull,
-        needroleshere::identity::IdentityFiles {
-            certificates: vec!["/c.pem".into()],
-            intermediates: vec![],
-            private_key: "/k.pem".into(),
-            pkcs8_password: None,
-        },
-        needroleshere::testutil::session_request(),
-        None,
-        None,
-    )
-    .unwrap();
+    let (binding, token) = needroleshere::testutil::sample_binding(Mode::EcsFull);
     let text = token.to_secret_string();
     let secret = text.expose().strip_prefix("needroleshere.web.").unwrap();
     let classes: Vec<(usize, AccessToken)> = [0, 43, 85]

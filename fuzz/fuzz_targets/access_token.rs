@@ -11,20 +11,7 @@ use needroleshere::binding::{AccessToken, Binding, Mode};
 fn binding() -> &'static (Binding, String) {
     static BINDING: OnceLock<(Binding, String)> = OnceLock::new();
     BINDING.get_or_init(|| {
-        let (binding, token) = Binding::create(
-            "web".parse().expect("name"),
-            Mode::EcsFull,
-            needroleshere::identity::IdentityFiles {
-                certificates: vec!["/c.pem".into()],
-                intermediates: vec![],
-                private_key: "/k.pem".into(),
-                pkcs8_password: None,
-            },
-            needroleshere::testutil::session_request(),
-            None,
-            None,
-        )
-        .expect("binding");
+        let (binding, token) = needroleshere::testutil::sample_binding(Mode::EcsFull);
         let text = token.to_secret_string().expose().to_owned();
         (binding, text)
     })

@@ -51,6 +51,30 @@ pub fn session_request() -> crate::rolesanywhere::SessionRequest {
     }
 }
 
+/// A binding named `web` in `mode` for [`session_request`], whose identity files
+/// (`/c.pem`, `/k.pem`) are never read, and the token that opens it: for tests of tokens and
+/// binding files that call no one.
+pub fn sample_binding(
+    mode: crate::binding::Mode,
+) -> (crate::binding::Binding, crate::binding::AccessToken) {
+    let files = crate::identity::IdentityFiles {
+        certificates: vec!["/c.pem".into()],
+        intermediates: Vec::new(),
+        private_key: "/k.pem".into(),
+        pkcs8_password: None,
+    };
+    // A fixed valid name and a fresh random token: only a failing system RNG can refuse.
+    crate::binding::Binding::create(
+        "web".parse().expect("\"web\" is a binding name"),
+        mode,
+        files,
+        session_request(),
+        None,
+        None,
+    )
+    .expect("the system's random generator works")
+}
+
 pub mod faults;
 pub mod proxy;
 pub mod registry;
