@@ -220,18 +220,11 @@ impl Client {
         identity: &Identity,
         request: &SessionRequest,
     ) -> Result<Credentials, RolesAnywhereError> {
-        let mut retry = 0;
-        loop {
-            match self.attempt(identity, request).await {
-                Err(error) if error.is_retryable() && retry < self.retry.retries => {
-                    let wait = self.retry.backoff(retry);
-                    tracing::warn!(error = %error, retry = retry + 1, wait_ms = wait.as_millis() as u64, "CreateSession failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
-                other => return other,
-            }
-        }
+        self.retry
+            .run("CreateSession", RolesAnywhereError::is_retryable, || {
+                self.attempt(identity, request)
+            })
+            .await
     }
 
     async fn attempt(

@@ -336,18 +336,11 @@ impl Client {
             }
             form.finish()
         });
-        let mut retry = 0;
-        loop {
-            match self.attempt(action, body.as_bytes(), credentials).await {
-                Err(error) if error.is_retryable() && retry < self.retry.retries => {
-                    let wait = self.retry.backoff(retry);
-                    tracing::warn!(%error, retry = retry + 1, "STS call failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
-                other => return other,
-            }
-        }
+        self.retry
+            .run(action, StsError::is_retryable, || {
+                self.attempt(action, body.as_bytes(), credentials)
+            })
+            .await
     }
 
     async fn attempt(

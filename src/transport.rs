@@ -161,6 +161,33 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Runs `attempt` until it succeeds, fails in a way `retryable` calls final, or the
+    /// retries are spent, sleeping [`RetryPolicy::backoff`] between tries; each retry is
+    /// logged as "`what` failed; retrying".
+    pub async fn run<T, E, Fut>(
+        &self,
+        what: &str,
+        retryable: impl Fn(&E) -> bool,
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut retry = 0;
+        loop {
+            match attempt().await {
+                Err(error) if retry < self.retries && retryable(&error) => {
+                    let wait = self.backoff(retry);
+                    tracing::warn!(%error, retry = retry + 1, wait_ms = wait.as_millis() as u64, "{what} failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn backoff(&self, retry: u32) -> Duration {
         let ceiling = self
             .base
