@@ -1,14 +1,14 @@
 //! From a binding to credentials, for every front: load the identity (a `stat` per file when
-//! unchanged), check its validity, pick the CreateSession client for the binding's region
-//! and endpoint, and ask the cache, keyed by the binding and a fingerprint of its
-//! certificate and request, so a renewed certificate gets fresh credentials.
+//! unchanged), check its validity, and ask the cache, keyed by the binding's request and
+//! versioned by a fingerprint of its certificate, so a renewed certificate gets fresh
+//! credentials. The CreateSession client (region, endpoint) and the cache key are worked out
+//! once per binding file, not once per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use sha2::{Digest as _, Sha256};
-use url::Url;
 
 use crate::arn::Region;
 use crate::binding::{Binding, BindingName};
@@ -126,7 +126,6 @@ pub struct Vendor {
     cache: Cache<[u8; 32], SourceError>,
     http: reqwest::Client,
     defaults: Defaults,
-    clients: Mutex<HashMap<(Region, Url), rolesanywhere::Client>>,
     /// Per binding name, what its requests need while its file is unchanged: resolving the
     /// endpoint and hashing the request once per binding file, not once per request.
     prepared: Mutex<HashMap<BindingName, Arc<Prepared>>>,
@@ -160,7 +159,6 @@ impl Vendor {
             cache: Cache::new(clock.clone(), policy),
             http,
             defaults,
-            clients: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
             clock,
         }
@@ -284,13 +282,13 @@ impl Vendor {
             &self.defaults.env,
             &region,
         )?;
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let client = clients
-            .entry((region.clone(), endpoint.clone()))
-            .or_insert_with(|| {
-                rolesanywhere::Client::new(self.http.clone(), endpoint, region, self.clock.clone())
-            });
-        Ok(client.clone())
+        // Cheap: the HTTP client (and its connection pool) is shared, not copied.
+        Ok(rolesanywhere::Client::new(
+            self.http.clone(),
+            endpoint,
+            region,
+            self.clock.clone(),
+        ))
     }
 }
 
