@@ -131,6 +131,12 @@ impl Arn {
     }
 }
 
+/// The partition and account of any ARN (an MFA device's, an assumed role's), if it is one.
+pub fn partition_and_account(value: &str) -> Option<(String, String)> {
+    let arn = Arn::parse("ARN", value).ok()?;
+    Some((arn.partition, arn.account))
+}
+
 macro_rules! arn_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $service:literal, $prefix:literal, regional: $regional:literal) => {
         $(#[$doc])*

@@ -1,9 +1,10 @@
-//! The credential cache between sources and fronts.
+//! The credential cache between sources and fronts: every front asks it, never a source.
 //!
-//! One entry per credential identity (for bindings: the binding and its request, region and
-//! endpoint). Each request also names the *version* of the source it expects — for bindings,
-//! a fingerprint of the certificate chain — so a renewed certificate makes the next request
-//! fetch anew while the old credentials stay available as a fallback. Per entry:
+//! One entry per [`Source::key`] (for bindings: the identity files, request, region and
+//! endpoint; for profiles: the profile, or the source profile and MFA device of an MFA
+//! session). Each request also brings the source's current [`Source::version`] — a
+//! certificate's fingerprint, a profile's settings — so a renewed certificate makes the next
+//! request fetch anew while the old credentials stay available as a fallback. Per entry:
 //!
 //! * **Single flight**: however many requests arrive, one upstream fetch runs at a time; the
 //!   others wait for its outcome. The fetch runs in its own task, so a caller that gives up
@@ -19,13 +20,14 @@
 //! * **Last good**: when a fetch fails or takes too long, the current credentials are still
 //!   served while more than `last_good_margin` remains; expired ones never are.
 //! * **Backoff**: after a failure, no new fetch starts before an exponentially growing,
-//!   jittered delay; meanwhile requests get the last good credentials or the last error.
+//!   jittered delay; meanwhile requests get the last good credentials or the last error. A
+//!   fetch that failed because it needs a person called no one, so it sets no backoff.
+//! * **Out of band**: [`Cache::refresh`] fetches now whatever the state (a person gave an MFA
+//!   code, or asked for new credentials); [`Cache::get_fresh`] never answers from the
+//!   proactive window (`update` writes a file once per refresh).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::hash::Hash;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -34,13 +36,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::credentials::Credentials;
-
-/// A boxed upstream call.
-pub type FetchFuture<E> = Pin<Box<dyn Future<Output = Result<Credentials, E>> + Send>>;
-/// Makes upstream calls for one entry.
-pub type Fetcher<E> = Arc<dyn Fn() -> FetchFuture<E> + Send + Sync>;
-/// Which state of the source credentials came from (e.g. a certificate fingerprint).
-pub type Version = [u8; 32];
+use crate::source::{Category, Key, Kind, Source, SourceError, Version};
 
 /// Timing rules; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +50,8 @@ pub struct Policy {
     pub wait: Duration,
     /// How long a request waits for a fetch when valid credentials could answer it.
     pub fallback_wait: Duration,
+    /// How long [`Cache::refresh`] (a person's request) waits for its fetch.
+    pub refresh_wait: Duration,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
 }
@@ -67,62 +65,23 @@ impl Default for Policy {
             jitter: Duration::from_secs(60),
             wait: Duration::from_secs(4),
             fallback_wait: Duration::from_millis(500),
+            refresh_wait: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
         }
     }
 }
 
-/// Why a request got no credentials.
-#[derive(Debug)]
-pub enum CacheError<E> {
-    /// The source failed and no valid credentials are cached.
-    Source(Arc<E>),
-    /// The source took longer than the policy's wait and no valid credentials are cached.
-    Timeout(Duration),
-    /// The fetch task ended without an outcome (it panicked).
-    Aborted,
-}
+type Outcome = Result<Arc<Credentials>, SourceError>;
 
-impl<E> Clone for CacheError<E> {
-    fn clone(&self) -> Self {
-        match self {
-            Self::Source(e) => Self::Source(e.clone()),
-            Self::Timeout(d) => Self::Timeout(*d),
-            Self::Aborted => Self::Aborted,
-        }
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for CacheError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Source(e) => e.fmt(f),
-            Self::Timeout(d) => write!(f, "no answer from upstream within {} s", d.as_secs_f32()),
-            Self::Aborted => f.write_str("the credential fetch ended unexpectedly"),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for CacheError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Source(e) => e.source(),
-            _ => None,
-        }
-    }
-}
-
-type Outcome<E> = Result<Arc<Credentials>, Arc<E>>;
-
-/// Credentials by key; see the module docs.
-pub struct Cache<K, E> {
+/// Credentials by source key; see the module docs.
+pub struct Cache {
     clock: Arc<dyn Clock>,
     policy: Policy,
-    entries: Mutex<HashMap<K, Arc<Entry<E>>>>,
+    entries: Mutex<HashMap<Key, Arc<Entry>>>,
 }
 
-impl<K, E> fmt::Debug for Cache<K, E> {
+impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("policy", &self.policy)
@@ -130,11 +89,18 @@ impl<K, E> fmt::Debug for Cache<K, E> {
     }
 }
 
-impl<K, E> Cache<K, E>
-where
-    K: Hash + Eq + Clone + Send + 'static,
-    E: Send + Sync + 'static,
-{
+/// How a request treats credentials in the proactive window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Anything servable; a refresh starts in the background.
+    Any,
+    /// Credentials outside the proactive window: joins or starts the refresh.
+    Fresh,
+    /// New credentials now, whatever is cached and whatever the backoff.
+    New,
+}
+
+impl Cache {
     pub fn new(clock: Arc<dyn Clock>, policy: Policy) -> Self {
         Self {
             clock,
@@ -143,42 +109,99 @@ where
         }
     }
 
-    /// Credentials for `key` from a source at `version`; `fetcher` is called only when the
-    /// key is new.
-    pub async fn get(
-        &self,
-        key: K,
-        version: Version,
-        fetcher: impl FnOnce() -> Fetcher<E>,
-    ) -> Result<Arc<Credentials>, CacheError<E>> {
-        let entry = {
-            let mut entries = lock(&self.entries);
-            match entries.get(&key) {
-                Some(entry) => entry.clone(),
-                None => {
-                    let now = self.clock.now();
-                    // A new key is the moment to forget entries nobody can use any more.
-                    entries.retain(|_, e| e.is_alive(now));
-                    let entry = Arc::new(Entry {
-                        fetcher: fetcher(),
-                        clock: self.clock.clone(),
-                        policy: self.policy,
-                        state: Mutex::new(State::default()),
-                    });
-                    entries.insert(key, entry.clone());
-                    entry
-                }
-            }
-        };
-        entry.get(version).await
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
-    /// The credentials cached for `key`, if they are still good to serve, without any fetch:
-    /// for when the source cannot be used at all right now.
-    pub fn last_good(&self, key: &K) -> Option<Arc<Credentials>> {
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Credentials from `source`: cached, or fetched once however many ask.
+    pub async fn get(&self, source: &Arc<dyn Source>) -> Result<Arc<Credentials>, SourceError> {
+        self.request(source, Want::Any).await
+    }
+
+    /// Like [`Cache::get`], but credentials due for a refresh are refreshed first.
+    pub async fn get_fresh(
+        &self,
+        source: &Arc<dyn Source>,
+    ) -> Result<Arc<Credentials>, SourceError> {
+        self.request(source, Want::Fresh).await
+    }
+
+    /// New credentials from `source` now (joining a fetch already under way), ignoring what
+    /// is cached and any backoff: for a person's request.
+    pub async fn refresh(&self, source: &Arc<dyn Source>) -> Result<Arc<Credentials>, SourceError> {
+        self.request(source, Want::New).await
+    }
+
+    async fn request(
+        &self,
+        source: &Arc<dyn Source>,
+        want: Want,
+    ) -> Result<Arc<Credentials>, SourceError> {
+        let key = source.key();
+        let version = match source.version() {
+            Ok(version) => version,
+            // The source cannot be used now (a renewal half done, an expired certificate):
+            // valid cached credentials still answer.
+            Err(error) => {
+                return match self.peek(&key) {
+                    Some(credentials) => {
+                        tracing::warn!(error = %error.chain(), "serving cached credentials while {}", error.kind().describe());
+                        Ok(credentials)
+                    }
+                    None => Err(error),
+                };
+            }
+        };
+        self.entry(key, source).get(source, version, want).await
+    }
+
+    fn entry(&self, key: Key, source: &Arc<dyn Source>) -> Arc<Entry> {
+        let mut entries = lock(&self.entries);
+        if let Some(entry) = entries.get(&key) {
+            return entry.clone();
+        }
+        let now = self.clock.now();
+        // A new key is the moment to forget entries nobody can use any more.
+        entries.retain(|_, e| e.is_alive(now));
+        let entry = Arc::new(Entry {
+            clock: self.clock.clone(),
+            policy: self.policy,
+            state: Mutex::new(State::new(source.clone())),
+        });
+        entries.insert(key, entry.clone());
+        entry
+    }
+
+    /// The credentials cached for `key`, if they are still good to serve, without any fetch.
+    pub fn peek(&self, key: &Key) -> Option<Arc<Credentials>> {
         let entry = lock(&self.entries).get(key)?.clone();
         let state = lock(&entry.state);
         entry.last_good(&state, self.clock.now())
+    }
+
+    /// When the entry of `key` will next call its source by itself: its proactive refresh,
+    /// or the end of its backoff after a failure. `None` when nothing is scheduled.
+    pub fn next_attempt(&self, key: &Key) -> Option<OffsetDateTime> {
+        let entry = lock(&self.entries).get(key)?.clone();
+        let state = lock(&entry.state);
+        match state.retry_at {
+            Some(retry_at) => Some(retry_at),
+            None => state.current.as_ref()?.refresh_at,
+        }
+    }
+
+    /// Forgets the credentials of `key`; a fetch under way still ends, and is kept.
+    pub fn forget(&self, key: &Key) {
+        lock(&self.entries).remove(key);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        lock(&self.entries).clear();
     }
 
     /// How many entries are held (for tests and diagnostics).
@@ -197,11 +220,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-struct Entry<E> {
-    fetcher: Fetcher<E>,
+struct Entry {
     clock: Arc<dyn Clock>,
     policy: Policy,
-    state: Mutex<State<E>>,
+    state: Mutex<State>,
 }
 
 struct Current {
@@ -213,24 +235,27 @@ struct Current {
 }
 
 /// The fetch under way.
-struct Inflight<E> {
+struct Inflight {
     generation: u64,
-    outcome: watch::Receiver<Option<Outcome<E>>>,
+    outcome: watch::Receiver<Option<Outcome>>,
 }
 
-struct State<E> {
+struct State {
+    /// The source as last asked for: background refreshes use it.
+    source: Arc<dyn Source>,
     current: Option<Current>,
-    inflight: Option<Inflight<E>>,
+    inflight: Option<Inflight>,
     generation: u64,
-    last_error: Option<Arc<E>>,
+    last_error: Option<SourceError>,
     failures: u32,
     retry_at: Option<OffsetDateTime>,
     last_used: Option<OffsetDateTime>,
 }
 
-impl<E> Default for State<E> {
-    fn default() -> Self {
+impl State {
+    fn new(source: Arc<dyn Source>) -> Self {
         Self {
+            source,
             current: None,
             inflight: None,
             generation: 0,
@@ -246,7 +271,11 @@ fn before(limit: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
     limit.is_none_or(|t| now < t)
 }
 
-impl<E: Send + Sync + 'static> Entry<E> {
+fn aborted() -> SourceError {
+    SourceError::message(Kind::Internal, "the credential fetch ended unexpectedly")
+}
+
+impl Entry {
     fn is_alive(&self, now: OffsetDateTime) -> bool {
         let state = lock(&self.state);
         state.inflight.is_some()
@@ -257,19 +286,28 @@ impl<E: Send + Sync + 'static> Entry<E> {
                 .is_some_and(|c| before(c.expiration, now))
     }
 
-    async fn get(self: &Arc<Self>, version: Version) -> Result<Arc<Credentials>, CacheError<E>> {
+    async fn get(
+        self: &Arc<Self>,
+        source: &Arc<dyn Source>,
+        version: Version,
+        want: Want,
+    ) -> Result<Arc<Credentials>, SourceError> {
         let now = self.clock.now();
         let (receiver, has_fallback) = {
             let mut state = lock(&self.state);
             state.last_used = Some(now);
-            let may_retry = state.retry_at.is_none_or(|t| now >= t);
-            if let Some(current) = &state.current
+            if !Arc::ptr_eq(&state.source, source) {
+                state.source = source.clone();
+            }
+            let may_retry = want == Want::New || state.retry_at.is_none_or(|t| now >= t);
+            if want != Want::New
+                && let Some(current) = &state.current
                 && current.version == version
             {
                 if before(current.refresh_at, now) {
                     return Ok(current.credentials.clone());
                 }
-                if before(current.block_at, now) {
+                if want == Want::Any && before(current.block_at, now) {
                     let credentials = current.credentials.clone();
                     if state.inflight.is_none() && may_retry {
                         self.start_fetch(&mut state, version);
@@ -277,25 +315,22 @@ impl<E: Send + Sync + 'static> Entry<E> {
                     return Ok(credentials);
                 }
             }
-            let has_fallback = self.last_good(&state, now).is_some();
+            let has_fallback = want != Want::New && self.last_good(&state, now).is_some();
             let receiver = match &state.inflight {
                 Some(inflight) => inflight.outcome.clone(),
                 None if !may_retry => {
                     return self
                         .last_good(&state, now)
-                        .ok_or_else(|| match &state.last_error {
-                            Some(error) => CacheError::Source(error.clone()),
-                            None => CacheError::Aborted,
-                        });
+                        .ok_or_else(|| state.last_error.clone().unwrap_or_else(aborted));
                 }
                 None => self.start_fetch(&mut state, version),
             };
             (receiver, has_fallback)
         };
-        let wait = if has_fallback {
-            self.policy.fallback_wait
-        } else {
-            self.policy.wait
+        let wait = match want {
+            Want::New => self.policy.refresh_wait,
+            _ if has_fallback => self.policy.fallback_wait,
+            _ => self.policy.wait,
         };
         let outcome = tokio::time::timeout(wait, async move {
             let mut receiver = receiver;
@@ -306,20 +341,26 @@ impl<E: Send + Sync + 'static> Entry<E> {
                 .and_then(|value| value.clone())
         })
         .await;
-        let fallback = |error: CacheError<E>| {
+        let fallback = |error: SourceError| {
+            if want == Want::New {
+                return Err(error);
+            }
             let state = lock(&self.state);
             self.last_good(&state, self.clock.now()).ok_or(error)
         };
         match outcome {
             Ok(Some(Ok(credentials))) => Ok(credentials),
-            Ok(Some(Err(error))) => fallback(CacheError::Source(error)),
-            Ok(None) => fallback(CacheError::Aborted),
-            Err(_) => fallback(CacheError::Timeout(wait)),
+            Ok(Some(Err(error))) => fallback(error),
+            Ok(None) => fallback(aborted()),
+            Err(_) => fallback(SourceError::message(
+                Kind::TimedOut,
+                format!("no answer from upstream within {} s", wait.as_secs_f32()),
+            )),
         }
     }
 
     /// The current credentials while they have more than `last_good_margin` left.
-    fn last_good(&self, state: &State<E>, now: OffsetDateTime) -> Option<Arc<Credentials>> {
+    fn last_good(&self, state: &State, now: OffsetDateTime) -> Option<Arc<Credentials>> {
         let current = state.current.as_ref()?;
         match current.expiration {
             Some(expiration) if expiration - now > self.policy.last_good_margin => {
@@ -332,9 +373,9 @@ impl<E: Send + Sync + 'static> Entry<E> {
 
     fn start_fetch(
         self: &Arc<Self>,
-        state: &mut State<E>,
+        state: &mut State,
         version: Version,
-    ) -> watch::Receiver<Option<Outcome<E>>> {
+    ) -> watch::Receiver<Option<Outcome>> {
         let (sender, receiver) = watch::channel(None);
         state.generation += 1;
         let generation = state.generation;
@@ -343,13 +384,14 @@ impl<E: Send + Sync + 'static> Entry<E> {
             outcome: receiver.clone(),
         });
         let entry = self.clone();
+        let fetch = state.source.fetch();
         tokio::spawn(async move {
             // Clears the in-flight marker even if the fetch panics, so the entry never sticks.
             let guard = InflightGuard {
                 entry: entry.clone(),
                 generation,
             };
-            let result = (entry.fetcher)().await;
+            let result = fetch.await;
             let outcome = entry.finish(result, version, generation);
             drop(guard);
             let _ = sender.send(Some(outcome));
@@ -359,10 +401,10 @@ impl<E: Send + Sync + 'static> Entry<E> {
 
     fn finish(
         self: &Arc<Self>,
-        result: Result<Credentials, E>,
+        result: Result<Credentials, SourceError>,
         version: Version,
         generation: u64,
-    ) -> Outcome<E> {
+    ) -> Outcome {
         let now = self.clock.now();
         let mut state = lock(&self.state);
         match result {
@@ -392,15 +434,18 @@ impl<E: Send + Sync + 'static> Entry<E> {
                 Ok(credentials)
             }
             Err(error) => {
-                let error = Arc::new(error);
-                state.failures = state.failures.saturating_add(1);
-                let backoff = jittered(
-                    self.policy
-                        .backoff_base
-                        .saturating_mul(2u32.saturating_pow(state.failures - 1))
-                        .min(self.policy.backoff_cap),
-                );
-                state.retry_at = Some(now + backoff);
+                // A fetch that stopped for a person called no one: nothing to back off from,
+                // and the person's answer must be usable at once.
+                if error.category() != Category::NeedsPerson {
+                    state.failures = state.failures.saturating_add(1);
+                    let backoff = jittered(
+                        self.policy
+                            .backoff_base
+                            .saturating_mul(2u32.saturating_pow(state.failures - 1))
+                            .min(self.policy.backoff_cap),
+                    );
+                    state.retry_at = Some(now + backoff);
+                }
                 state.last_error = Some(error.clone());
                 Err(error)
             }
@@ -452,12 +497,12 @@ impl<E: Send + Sync + 'static> Entry<E> {
     }
 }
 
-struct InflightGuard<E: Send + Sync + 'static> {
-    entry: Arc<Entry<E>>,
+struct InflightGuard {
+    entry: Arc<Entry>,
     generation: u64,
 }
 
-impl<E: Send + Sync + 'static> Drop for InflightGuard<E> {
+impl Drop for InflightGuard {
     fn drop(&mut self) {
         let mut state = lock(&self.entry.state);
         if state
@@ -494,12 +539,48 @@ mod tests {
     const V1: Version = [1; 32];
     const V2: Version = [2; 32];
 
-    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-    #[error("upstream says no")]
-    struct Refused;
+    fn key(name: &str) -> Key {
+        crate::source::digest([name.as_bytes()])
+    }
+
+    #[derive(Debug)]
+    struct TestSource {
+        upstream: Arc<Upstream>,
+        key: Key,
+        version: Version,
+    }
+
+    impl Source for TestSource {
+        fn key(&self) -> Key {
+            self.key
+        }
+
+        fn version(&self) -> Result<Version, SourceError> {
+            Ok(self.version)
+        }
+
+        fn fetch(&self) -> crate::source::FetchFuture {
+            let upstream = self.upstream.clone();
+            Box::pin(async move {
+                let n = upstream.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(upstream.delay).await;
+                if upstream.failing.load(Ordering::SeqCst) {
+                    return Err(SourceError::message(Kind::Unavailable, "upstream says no"));
+                }
+                Ok(Credentials {
+                    access_key_id: format!("ASIA{n}"),
+                    secret_access_key: Secret::new("s"),
+                    session_token: Some(Secret::new("t")),
+                    expiration: Some(upstream.clock.now() + upstream.lifetime),
+                    role_arn: None,
+                })
+            })
+        }
+    }
 
     /// A scripted upstream: counts calls, answers after `delay` with credentials that live
     /// `lifetime`, or fails while `failing` is set.
+    #[derive(Debug)]
     struct Upstream {
         clock: Arc<FixedClock>,
         calls: AtomicUsize,
@@ -519,24 +600,12 @@ mod tests {
             })
         }
 
-        fn fetcher(self: &Arc<Self>) -> Fetcher<Refused> {
-            let upstream = self.clone();
-            Arc::new(move || {
-                let upstream = upstream.clone();
-                Box::pin(async move {
-                    let n = upstream.calls.fetch_add(1, Ordering::SeqCst) + 1;
-                    tokio::time::sleep(upstream.delay).await;
-                    if upstream.failing.load(Ordering::SeqCst) {
-                        return Err(Refused);
-                    }
-                    Ok(Credentials {
-                        access_key_id: format!("ASIA{n}"),
-                        secret_access_key: Secret::new("s"),
-                        session_token: Some(Secret::new("t")),
-                        expiration: Some(upstream.clock.now() + upstream.lifetime),
-                        role_arn: None,
-                    })
-                })
+        /// A source of this upstream for identity `name` at `version`.
+        fn source(self: &Arc<Self>, name: &str, version: Version) -> Arc<dyn Source> {
+            Arc::new(TestSource {
+                upstream: self.clone(),
+                key: key(name),
+                version,
             })
         }
 
@@ -545,13 +614,7 @@ mod tests {
         }
     }
 
-    fn setup(
-        delay: Duration,
-    ) -> (
-        Arc<FixedClock>,
-        Arc<Upstream>,
-        Arc<Cache<&'static str, Refused>>,
-    ) {
+    fn setup(delay: Duration) -> (Arc<FixedClock>, Arc<Upstream>, Arc<Cache>) {
         let clock = Arc::new(FixedClock::new(datetime!(2026-06-01 00:00:00 UTC)));
         let upstream = Upstream::new(clock.clone(), delay);
         let cache = Arc::new(Cache::new(clock.clone(), Policy::default()));
@@ -572,7 +635,7 @@ mod tests {
         for _ in 0..100 {
             let (cache, upstream) = (cache.clone(), upstream.clone());
             tasks.push(tokio::spawn(async move {
-                cache.get("a", V1, || upstream.fetcher()).await
+                cache.get(&upstream.source("a", V1)).await
             }));
         }
         for task in tasks {
@@ -580,11 +643,11 @@ mod tests {
         }
         assert_eq!(upstream.calls(), 1);
         // Cached afterwards; another key is fetched on its own.
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(upstream.calls(), 1);
         assert_eq!(
             cache
-                .get("b", V1, || upstream.fetcher())
+                .get(&upstream.source("b", V1))
                 .await
                 .unwrap()
                 .access_key_id,
@@ -595,22 +658,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn used_credentials_are_refreshed_before_they_near_expiry() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         advance(&clock, Duration::from_secs(30 * 60)).await;
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(upstream.calls(), 1, "still fresh at 30 minutes");
         // The background refresh fires between 39 and 40 minutes (20 min margin + jitter).
         advance(&clock, Duration::from_secs(10 * 60 + 1)).await;
         tokio::task::yield_now().await;
         assert_eq!(upstream.calls(), 2, "proactive refresh");
-        let fresh = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        let fresh = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(fresh.access_key_id, "ASIA2");
     }
 
     #[tokio::test(start_paused = true)]
     async fn entries_unused_for_a_lifetime_are_not_refreshed() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         // Used at 0 and credentials live an hour: the refresh at about 40 minutes happens
         // (SDKs come back about once per lifetime)...
         advance(&clock, Duration::from_secs(41 * 60)).await;
@@ -625,16 +688,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_new_version_fetches_anew_and_falls_back_when_that_fails() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         advance(&clock, Duration::from_secs(60)).await;
-        let renewed = cache.get("a", V2, || unreachable!()).await.unwrap();
+        let renewed = cache.get(&upstream.source("a", V2)).await.unwrap();
         assert_eq!(
             renewed.access_key_id, "ASIA2",
             "a renewed certificate gets new credentials"
         );
         assert_eq!(
             cache
-                .get("a", V2, || unreachable!())
+                .get(&upstream.source("a", V2))
                 .await
                 .unwrap()
                 .access_key_id,
@@ -642,11 +705,11 @@ mod tests {
         );
         // Another renewal while upstream fails: the valid credentials still answer.
         upstream.failing.store(true, Ordering::SeqCst);
-        let served = cache.get("a", V1, || unreachable!()).await.unwrap();
+        let served = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA2");
         assert_eq!(upstream.calls(), 3);
-        assert_eq!(cache.last_good(&"a").unwrap().access_key_id, "ASIA2");
-        assert!(cache.last_good(&"unknown").is_none());
+        assert_eq!(cache.peek(&key("a")).unwrap().access_key_id, "ASIA2");
+        assert!(cache.peek(&key("unknown")).is_none());
     }
 
     #[tokio::test(start_paused = true)]
@@ -654,13 +717,13 @@ mod tests {
         let (clock, upstream, cache) = setup(Duration::from_secs(3));
         let first = tokio::spawn({
             let (cache, upstream) = (cache.clone(), upstream.clone());
-            async move { cache.get("a", V1, || upstream.fetcher()).await }
+            async move { cache.get(&upstream.source("a", V1)).await }
         });
         advance(&clock, Duration::from_secs(3)).await;
         first.await.unwrap().unwrap();
         // A renewal with upstream slow: the old credentials answer after the short wait.
         let started = tokio::time::Instant::now();
-        let served = cache.get("a", V2, || unreachable!()).await.unwrap();
+        let served = cache.get(&upstream.source("a", V2)).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA1");
         assert_eq!(started.elapsed(), Policy::default().fallback_wait);
     }
@@ -668,18 +731,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stale_credentials_are_served_while_a_refresh_runs() {
         let (clock, upstream, cache) = setup(Duration::from_secs(3));
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         // At 45 minutes (inside the proactive window, outside the blocking one), with no
         // background timer having run because nobody used it: answered at once, refresh starts.
         advance(&clock, Duration::from_secs(45 * 60)).await;
-        let served = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        let served = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA1");
         tokio::task::yield_now().await;
         assert_eq!(upstream.calls(), 2, "a background refresh started");
         advance(&clock, Duration::from_secs(4)).await;
         assert_eq!(
             cache
-                .get("a", V1, || upstream.fetcher())
+                .get(&upstream.source("a", V1))
                 .await
                 .unwrap()
                 .access_key_id,
@@ -690,9 +753,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn nearly_expired_credentials_wait_for_a_refresh() {
         let (clock, upstream, cache) = setup(Duration::from_millis(100));
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         advance(&clock, Duration::from_secs(50 * 60)).await; // 10 min left: under 11
-        let served = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        let served = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(
             served.access_key_id, "ASIA2",
             "must not serve creds with 10 minutes left"
@@ -702,35 +765,35 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn last_good_credentials_survive_upstream_failure_but_never_expire() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         upstream.failing.store(true, Ordering::SeqCst);
         advance(&clock, Duration::from_secs(55 * 60)).await;
-        let served = cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        let served = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA1", "last good while still valid");
         // Within the failure backoff no new call is made.
         let calls = upstream.calls();
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(upstream.calls(), calls);
         // Past expiry (less the 1 minute margin): an error, never expired credentials.
         advance(&clock, Duration::from_secs(4 * 60 + 30)).await;
-        let err = cache.get("a", V1, || upstream.fetcher()).await.unwrap_err();
-        assert!(matches!(err, CacheError::Source(_)), "{err}");
+        let err = cache.get(&upstream.source("a", V1)).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::Unavailable, "{err}");
         // Upstream recovers: after the backoff the next request fetches anew.
         upstream.failing.store(false, Ordering::SeqCst);
         advance(&clock, Duration::from_secs(61)).await;
-        assert!(cache.get("a", V1, || upstream.fetcher()).await.is_ok());
+        assert!(cache.get(&upstream.source("a", V1)).await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn slow_upstream_times_out_without_cancelling_the_fetch() {
         let (clock, upstream, cache) = setup(Duration::from_secs(8));
-        let err = cache.get("a", V1, || upstream.fetcher()).await.unwrap_err();
-        assert!(matches!(err, CacheError::Timeout(_)), "{err}");
+        let err = cache.get(&upstream.source("a", V1)).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::TimedOut, "{err}");
         advance(&clock, Duration::from_secs(4)).await;
         // The fetch went on in the background; its result serves the next request.
         assert_eq!(
             cache
-                .get("a", V1, || upstream.fetcher())
+                .get(&upstream.source("a", V1))
                 .await
                 .unwrap()
                 .access_key_id,
@@ -739,24 +802,37 @@ mod tests {
         assert_eq!(upstream.calls(), 1);
     }
 
+    #[derive(Debug)]
+    struct Panicking;
+
+    impl Source for Panicking {
+        fn key(&self) -> Key {
+            key("a")
+        }
+
+        fn fetch(&self) -> crate::source::FetchFuture {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_panicking_fetch_does_not_wedge_the_entry() {
         let clock = Arc::new(FixedClock::new(datetime!(2026-06-01 00:00:00 UTC)));
-        let cache: Cache<&str, Refused> = Cache::new(clock.clone(), Policy::default());
-        let panicking: Fetcher<Refused> = Arc::new(|| Box::pin(async { panic!("boom") }));
-        let err = cache.get("a", V1, || panicking.clone()).await.unwrap_err();
-        assert!(matches!(err, CacheError::Aborted), "{err}");
+        let cache = Cache::new(clock.clone(), Policy::default());
+        let panicking: Arc<dyn Source> = Arc::new(Panicking);
+        let err = cache.get(&panicking).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::Internal, "{err}");
         // No valid credentials and no in-flight fetch: the next request tries again.
-        let err = cache.get("a", V1, || unreachable!()).await.unwrap_err();
-        assert!(matches!(err, CacheError::Aborted), "{err}");
+        let err = cache.get(&panicking).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::Internal, "{err}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn expired_entries_are_forgotten_when_new_keys_arrive() {
         let (clock, upstream, cache) = setup(Duration::ZERO);
-        cache.get("a", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("a", V1)).await.unwrap();
         advance(&clock, Duration::from_secs(2 * 3600)).await;
-        cache.get("b", V1, || upstream.fetcher()).await.unwrap();
+        cache.get(&upstream.source("b", V1)).await.unwrap();
         assert_eq!(cache.len(), 1);
     }
 }

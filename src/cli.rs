@@ -23,6 +23,7 @@ use crate::identity::IdentityFiles;
 use crate::logging::LogFormat;
 use crate::rolesanywhere::{self, SessionRequest};
 use crate::secret::Secret;
+use crate::source::rolesanywhere::IdentitySource;
 use crate::transport::{self, TransportSettings};
 
 /// Short-lived AWS credentials from IAM Roles Anywhere.
@@ -729,7 +730,7 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
     // Signal handlers first, so a SIGTERM right after READY=1 still drains and exits 0.
     let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
     let http = transport::build_client(&args.endpoint.tls.settings(&env))?;
-    let defaults = vend::Defaults {
+    let defaults = crate::source::binding::Defaults {
         region: args.endpoint.region.clone(),
         endpoint: args.endpoint.endpoint.clone(),
         env: env.clone(),
@@ -752,7 +753,7 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
             allow_v1: args.imds_v1,
             local_addr,
         };
-        let state = imds::ImdsState::new(vendor.clone(), tokens.clone(), target, options);
+        let state = imds::ImdsState::new(vendor.clock().clone(), tokens.clone(), target, options);
         Front {
             listener,
             router: imds::router(Arc::new(state)),
@@ -773,7 +774,10 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
             args.endpoint.region.clone(),
             args.endpoint.endpoint.clone(),
         )?;
-        let target = imds::Target::Fixed(Arc::new(binding));
+        let target = imds::Target::Fixed {
+            vendor: vendor.clone(),
+            binding: Arc::new(binding),
+        };
         let mut listeners = inherited;
         for addr in &args.listen {
             listeners.push(activation::bind(addr).await?);
@@ -806,6 +810,7 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
             match imds_binding {
                 Some(name) => {
                     let target = imds::Target::Stored {
+                        vendor: vendor.clone(),
                         store: store.clone(),
                         name,
                     };
@@ -819,6 +824,7 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
         }
         for (addr, name) in &args.listen_imds {
             let target = imds::Target::Stored {
+                vendor: vendor.clone(),
                 store: store.clone(),
                 name: name.clone(),
             };
@@ -890,24 +896,28 @@ async fn serve_desktop(
         crate::exec::drop_privileges(&mut env)?;
     }
     let http = transport::build_client(&args.tls.settings(&env))?;
-    let source = Arc::new(crate::profile_source::ProfileSource::new(
-        env.clone(),
-        clock.clone(),
-        http.clone(),
+    let cache = Arc::new(crate::cache::Cache::new(
+        clock,
+        crate::cache::Policy::default(),
     ));
-    source
+    let profiles = Arc::new(crate::source::profile::Profiles::new(
+        env.clone(),
+        http,
+        cache,
+    ));
+    profiles
         .plan(&profile)
         .with_context(|| format!("cannot serve profile {profile}"))?;
     let token = random_token()?;
     let desktop = Arc::new(desktop::Desktop::new(
-        source,
+        profiles,
         profile.clone(),
         token.clone(),
         addr,
     ));
     let mut router = desktop::management(desktop.clone());
     if ec2 {
-        let imds = imds::desktop_router(desktop, http, env.clone(), clock, addr, true)
+        let imds = imds::desktop_router(desktop, addr, true)
             .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?;
         router = router.merge(imds);
         if args.port.is_some() {
@@ -953,7 +963,7 @@ pub async fn fetch(
 ) -> anyhow::Result<crate::credentials::Credentials> {
     let credentials = source
         .source(clock)?
-        .fetch()
+        .fetch_now()
         .await
         .with_context(|| format!("no credentials for role {}", source.session.role_arn))?;
     Ok(credentials)
@@ -961,11 +971,11 @@ pub async fn fetch(
 
 impl RoleSource {
     /// The Roles Anywhere source these flags describe.
-    pub fn source(&self, clock: Arc<dyn Clock>) -> anyhow::Result<rolesanywhere::Source> {
+    pub fn source(&self, clock: Arc<dyn Clock>) -> anyhow::Result<IdentitySource> {
         let http = transport::build_client(&self.transport)?;
         let client =
             rolesanywhere::Client::new(http, self.endpoint.clone(), self.region.clone(), clock);
-        Ok(rolesanywhere::Source::new(
+        Ok(IdentitySource::new(
             client,
             self.files.clone(),
             self.session.clone(),
@@ -1083,59 +1093,62 @@ async fn check(args: &CheckArgs, env: &Environment, clock: Arc<dyn Clock>) -> an
 
 async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     use crate::credentials_file;
+    use crate::source::Source as _;
     let path = credentials_file::default_path(env)
         .context("no credentials file: set AWS_SHARED_CREDENTIALS_FILE or HOME")?;
-    let source = args
+    let identity = args
         .identity
         .resolve(&args.endpoint, env)?
         .source(clock.clone())?;
-    let policy = crate::cache::Policy::default();
+    let role_arn = identity.session().role_arn.clone();
+    let key = identity.key();
+    let source: Arc<dyn crate::source::Source> = Arc::new(identity);
+    // The cache decides when to refresh and how long to back off after a failure, as it
+    // does for every front; this loop only writes what it gets.
+    let cache = crate::cache::Cache::new(clock.clone(), crate::cache::Policy::default());
     // SIGTERM or SIGINT ends the refresh loop with status 0, as a stopped service should.
     let mut shutdown =
         crate::server::shutdown_signal().context("cannot install signal handlers")?;
     let mut first = true;
     let mut failures: u32 = 0;
+    let mut written: Option<Arc<crate::credentials::Credentials>> = None;
     loop {
-        let result = match source.fetch().await {
+        let result = match cache.get_fresh(&source).await {
+            Ok(credentials)
+                if written
+                    .as_ref()
+                    .is_some_and(|w| Arc::ptr_eq(w, &credentials)) =>
+            {
+                Ok(credentials)
+            }
             Ok(credentials) => credentials_file::write_profile(&path, &args.profile, &credentials)
-                .map(|()| credentials)
+                .map(|()| {
+                    eprintln!(
+                        "needroleshere: wrote profile [{}] in {}{}",
+                        args.profile,
+                        path.display(),
+                        credentials
+                            .expiration
+                            .map(|e| format!("; expires {}", crate::credentials::format_rfc3339(e)))
+                            .unwrap_or_default()
+                    );
+                    written = Some(credentials.clone());
+                    credentials
+                })
                 .map_err(|e| (anyhow::Error::new(e), false)),
             Err(error) => {
-                let transient =
-                    matches!(&error, rolesanywhere::SourceError::Service(e) if e.is_retryable());
-                let error = anyhow::Error::new(error).context(format!(
-                    "no credentials for role {}",
-                    source.session().role_arn
-                ));
-                Err((error, transient))
+                let fatal = crate::server::answer::is_fatal_at_start(&error);
+                let error = anyhow::Error::new(error)
+                    .context(format!("no credentials for role {role_arn}"));
+                Err((error, !fatal))
             }
         };
         match result {
             Ok(credentials) => {
                 first = false;
                 failures = 0;
-                let expiration = credentials.expiration;
-                eprintln!(
-                    "needroleshere: wrote profile [{}] in {}{}",
-                    args.profile,
-                    path.display(),
-                    expiration
-                        .map(|e| format!("; expires {}", crate::credentials::format_rfc3339(e)))
-                        .unwrap_or_default()
-                );
-                let Some(expiration) = expiration.filter(|_| !args.once) else {
+                if args.once || credentials.expiration.is_none() {
                     return Ok(());
-                };
-                // Refresh as the cache does: well before expiry, with under 20 minutes left.
-                let now = clock.now();
-                let remaining = std::time::Duration::try_from(expiration - now).unwrap_or_default();
-                let margin = policy.proactive_margin.min(remaining / 2);
-                let wait = remaining
-                    .saturating_sub(margin)
-                    .max(std::time::Duration::from_secs(1));
-                tokio::select! {
-                    () = sleep_until(clock.as_ref(), now + wait) => {}
-                    _ = shutdown.changed() => return Ok(()),
                 }
             }
             // A misconfiguration fails at once; later, and for trouble upstream, keep trying
@@ -1144,22 +1157,22 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
             Err((error, _)) if args.once && failures >= ONCE_RETRIES => return Err(error),
             Err((error, _)) => {
                 failures = failures.saturating_add(1);
-                let wait = policy
-                    .backoff_base
-                    .saturating_mul(2u32.saturating_pow(failures.min(16)))
-                    .min(std::time::Duration::from_secs(300));
-                tracing::warn!(error = %format!("{error:#}"), retry_in_s = wait.as_secs(), "credentials not refreshed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
+                tracing::warn!(error = %format!("{error:#}"), "credentials not refreshed; retrying");
             }
+        }
+        // The cache's next attempt: its proactive refresh, or the end of its backoff.
+        let at = cache
+            .next_attempt(&key)
+            .unwrap_or_else(|| clock.now() + std::time::Duration::from_secs(1));
+        tokio::select! {
+            () = sleep_until(clock.as_ref(), at) => {}
+            _ = shutdown.changed() => return Ok(()),
         }
     }
 }
 
-/// Retries of a transient failure before `update --once` gives up (after 2 + 4 + 8 s, on top
-/// of the CreateSession client's own retries).
+/// Retries of a transient failure before `update --once` gives up (after the cache's backoff
+/// of about 1 + 2 + 4 s, on top of the CreateSession client's own retries).
 const ONCE_RETRIES: u32 = 3;
 
 /// Sleeps until the wall clock reaches `at`, in steps of at most a minute, so time spent

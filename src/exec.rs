@@ -22,7 +22,8 @@ use crate::cli::{ExecArgs, chosen_profile, random_token};
 use crate::clock::Clock;
 use crate::env::Environment;
 use crate::mfa::MfaCode;
-use crate::profile_source::{ProfileSource, SourceError};
+use crate::source::Kind;
+use crate::source::profile::Profiles;
 use crate::transport;
 
 const CREDENTIAL_VARIABLES: [&str; 4] = [
@@ -43,11 +44,16 @@ const ENDPOINT_VARIABLES: [&str; 5] = [
 pub async fn run(args: &ExecArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<u8> {
     let profile = chosen_profile(&env, args.profile.as_deref());
     let http = transport::build_client(&args.tls.settings(&env))?;
-    let source = Arc::new(ProfileSource::new(env.clone(), clock.clone(), http.clone()));
-    let plan = source.plan(&profile)?;
+    let cache = Arc::new(crate::cache::Cache::new(
+        clock,
+        crate::cache::Policy::default(),
+    ));
+    let profiles = Arc::new(Profiles::new(env.clone(), http, cache));
+    let plan = profiles.plan(&profile)?;
     let given = args.mfa_code.as_deref().map(MfaCode::parse).transpose()?;
-    let credentials = credentials_asking(&source, &profile, given).await?;
-    let region = source.region(&plan);
+    let serial = plan.mfa.as_ref().map(|m| m.serial.as_str()).unwrap_or("");
+    let credentials = credentials_asking(&profiles, &profile, serial, given).await?;
+    let region = profiles.region(&plan);
 
     let Some((program, arguments)) = args.command.split_first() else {
         anyhow::bail!("no command to run");
@@ -87,30 +93,32 @@ pub async fn run(args: &ExecArgs, env: Environment, clock: Arc<dyn Clock>) -> an
         let error = command.exec();
         anyhow::bail!("cannot run {}: {error}", program.to_string_lossy());
     }
-    serve_and_wait(args, command, source, profile, http, env, clock).await
+    serve_and_wait(args, command, profiles, profile).await
 }
 
 /// Gets credentials, asking for an MFA code on the terminal as often as three times.
 async fn credentials_asking(
-    source: &ProfileSource,
+    profiles: &Profiles,
     profile: &str,
+    serial: &str,
     given: Option<MfaCode>,
-) -> anyhow::Result<crate::credentials::Credentials> {
+) -> anyhow::Result<Arc<crate::credentials::Credentials>> {
     let had_code = given.is_some();
     let mut code = given;
     for _ in 0..3 {
-        match source.credentials(profile, code.take()).await {
+        let result = match code.take() {
+            Some(code) => profiles.credentials_with_code(profile, code).await,
+            None => profiles.credentials(profile).await,
+        };
+        match result {
             Ok(credentials) => return Ok(credentials),
-            Err(error) if error.needs_mfa() && !had_code => {
-                let serial = match &error {
-                    SourceError::NeedsMfa { serial, .. }
-                    | SourceError::MfaRejected { serial, .. } => serial.clone(),
-                    _ => String::new(),
-                };
-                if matches!(error, SourceError::MfaRejected { .. }) {
+            Err(error)
+                if matches!(error.kind(), Kind::NeedsMfa | Kind::MfaRejected) && !had_code =>
+            {
+                if error.kind() == Kind::MfaRejected {
                     eprintln!("needroleshere: {error}");
                 }
-                code = Some(prompt(profile, &serial)?);
+                code = Some(prompt(profile, serial)?);
             }
             Err(error) => return Err(error.into()),
         }
@@ -139,11 +147,8 @@ fn prompt(profile: &str, serial: &str) -> anyhow::Result<MfaCode> {
 async fn serve_and_wait(
     args: &ExecArgs,
     mut command: std::process::Command,
-    source: Arc<ProfileSource>,
+    profiles: Arc<Profiles>,
     profile: String,
-    http: reqwest::Client,
-    env: Environment,
-    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<u8> {
     use crate::activation::{self, ListenAddr};
     use crate::server::{self, Front, desktop, imds};
@@ -155,7 +160,12 @@ async fn serve_and_wait(
         activation::Listener::Unix(_) => anyhow::bail!("a private endpoint must be TCP"),
     };
     let token = random_token()?;
-    let desktop = Arc::new(desktop::Desktop::new(source, profile, token.clone(), addr));
+    let desktop = Arc::new(desktop::Desktop::new(
+        profiles,
+        profile,
+        token.clone(),
+        addr,
+    ));
     for variable in CREDENTIAL_VARIABLES.into_iter().chain(ENDPOINT_VARIABLES) {
         command.env_remove(variable);
     }
@@ -171,7 +181,7 @@ async fn serve_and_wait(
             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
             format!("http://{addr}"),
         );
-        imds::desktop_router(desktop, http, env, clock, addr, false)
+        imds::desktop_router(desktop, addr, false)
             .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -31,11 +31,11 @@ pub mod identity;
 pub mod logging;
 pub mod mfa;
 pub mod profile;
-pub mod profile_source;
 pub mod rolesanywhere;
 pub mod secret;
 pub mod server;
 pub mod sign;
+pub mod source;
 pub mod sts;
 pub mod transport;
 

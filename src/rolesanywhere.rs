@@ -207,6 +207,10 @@ impl Client {
         &self.region
     }
 
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     fn sessions_url(&self) -> Url {
         let mut url = self.endpoint.clone();
         let path = format!("{}/sessions", url.path().trim_end_matches('/'));
@@ -487,52 +491,5 @@ mod tests {
             let ceiling = policy.base.saturating_mul(2u32.pow(retry)).min(policy.cap);
             assert!(policy.backoff(retry) <= ceiling);
         }
-    }
-}
-
-/// Why a Roles Anywhere source produced no credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    #[error(transparent)]
-    Service(#[from] RolesAnywhereError),
-}
-
-/// Credentials for one role from IAM Roles Anywhere: re-reads the identity files (through
-/// the shared [`crate::identity::IdentityCache`]) and checks the leaf's validity on every
-/// fetch, so renewed certificates are used without a restart.
-#[derive(Debug, Clone)]
-pub struct Source {
-    client: Client,
-    files: crate::identity::IdentityFiles,
-    session: SessionRequest,
-    identities: Arc<crate::identity::IdentityCache>,
-}
-
-impl Source {
-    pub fn new(
-        client: Client,
-        files: crate::identity::IdentityFiles,
-        session: SessionRequest,
-        identities: Arc<crate::identity::IdentityCache>,
-    ) -> Self {
-        Self {
-            client,
-            files,
-            session,
-            identities,
-        }
-    }
-
-    pub fn session(&self) -> &SessionRequest {
-        &self.session
-    }
-
-    /// Loads the identity and calls CreateSession.
-    pub async fn fetch(&self) -> Result<Credentials, SourceError> {
-        let identity = self.identities.load(&self.files)?;
-        identity.ensure_valid_at(self.client.clock.now())?;
-        Ok(self.client.create_session(&identity, &self.session).await?)
     }
 }

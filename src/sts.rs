@@ -52,7 +52,7 @@ pub enum StsError {
 }
 
 impl StsError {
-    fn is_retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
             Self::Service { status, code, .. } => {
                 *status >= 500 || matches!(code.as_str(), "Throttling" | "RequestLimitExceeded")

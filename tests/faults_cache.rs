@@ -29,7 +29,10 @@ use needroleshere::credentials::Credentials;
 use needroleshere::env::Environment;
 use needroleshere::identity::IdentityFiles;
 use needroleshere::rolesanywhere::SessionRequest;
-use needroleshere::server::vend::{Defaults, VendError, Vendor};
+use needroleshere::server::answer::status_and_code;
+use needroleshere::server::vend::Vendor;
+use needroleshere::source::SourceError;
+use needroleshere::source::binding::Defaults;
 use needroleshere::testutil::faults::{Fault, Faults};
 use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 use needroleshere::transport::{TransportSettings, build_client};
@@ -99,7 +102,7 @@ impl Setup {
         }
     }
 
-    async fn get(&self) -> Result<Arc<Credentials>, VendError> {
+    async fn get(&self) -> Result<Arc<Credentials>, SourceError> {
         self.vendor.credentials(&self.binding).await
     }
 
@@ -129,16 +132,9 @@ impl Setup {
 }
 
 /// (status, code) of a vend error, and its whole cause chain as the log shows it.
-fn class(error: &VendError) -> (u16, &'static str, String) {
-    let (status, code, _) = error.class();
-    let mut chain = error.to_string();
-    let mut next = std::error::Error::source(error);
-    while let Some(e) = next {
-        chain.push_str(": ");
-        chain.push_str(&e.to_string());
-        next = e.source();
-    }
-    (status.as_u16(), code, chain)
+fn class(error: &SourceError) -> (u16, &'static str, String) {
+    let (status, code) = status_and_code(error.kind());
+    (status.as_u16(), code, error.chain())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -107,7 +107,7 @@ pub fn fronts() -> &'static Fronts {
             &needroleshere::transport::TransportSettings::from_environment(&Environment::default()),
         )
         .expect("HTTP client");
-        let defaults = vend::Defaults {
+        let defaults = needroleshere::source::binding::Defaults {
             region: None,
             endpoint: None,
             env: Environment::default(),
@@ -122,6 +122,7 @@ pub fn fronts() -> &'static Fronts {
         let keys = Arc::new(imds::Tokens::generate().expect("IMDS key"));
         let imds_router = |allow_v1| {
             let target = imds::Target::Stored {
+                vendor: vendor.clone(),
                 store: store.clone(),
                 name: "imds".parse().expect("name"),
             };
@@ -130,7 +131,7 @@ pub fn fronts() -> &'static Fronts {
                 local_addr: Some("127.0.0.1:80".parse().expect("address")),
             };
             imds::router(Arc::new(imds::ImdsState::new(
-                vendor.clone(),
+                vendor.clock().clone(),
                 keys.clone(),
                 target,
                 options,

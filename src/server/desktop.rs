@@ -15,8 +15,10 @@
 //! `Authorization` token printed at start-up. Against web pages: the `Host` header must name
 //! this server, an `Origin` must be this server's, and every state-changing call must carry
 //! `X-Requested-By: needroleshere`, which an HTML form cannot send (and a script on another
-//! origin cannot without a CORS preflight this server never grants). A credential request
-//! that needs an MFA code answers at once (503, `MfaRequired`); it never waits for a person.
+//! origin cannot without a CORS preflight this server never grants). Credentials come from
+//! the one cache, through [`Profiles`]; failures are answered by [`super::answer`]. A
+//! credential request that needs an MFA code answers at once (503, `MfaRequired`); it never
+//! waits for a person.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -28,20 +30,21 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
+use super::answer::{self, AUTH_TYPE_HEADER};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::mfa::MfaCode;
-use crate::profile_source::{ProfileInfo, ProfileSource, SourceError};
+use crate::profile::ProfileError;
 use crate::secret::Secret;
+use crate::source::profile::{ProfileInfo, Profiles};
+use crate::source::{Kind, SourceError};
 
 /// The header that state-changing management calls must carry.
 pub const CSRF_HEADER: &str = "x-requested-by";
 pub const CSRF_VALUE: &str = "needroleshere";
-/// aws-runas's header naming the authentication a profile switch needs.
-pub const AUTH_TYPE_HEADER: &str = "x-awsrunas-authentication-type";
 
 /// State of a desktop server.
 pub struct Desktop {
-    source: Arc<ProfileSource>,
+    profiles: Arc<Profiles>,
     active: Mutex<String>,
     /// A profile whose switch waits for an MFA code.
     pending: Mutex<Option<String>>,
@@ -62,12 +65,7 @@ impl std::fmt::Debug for Desktop {
 
 impl Desktop {
     /// A desktop server on `addr` starting with `profile`; `token` guards `/credentials`.
-    pub fn new(
-        source: Arc<ProfileSource>,
-        profile: String,
-        token: Secret,
-        addr: SocketAddr,
-    ) -> Self {
+    pub fn new(profiles: Arc<Profiles>, profile: String, token: Secret, addr: SocketAddr) -> Self {
         let port = addr.port();
         let mut authorities = vec![
             format!("{}:{port}", host_literal(addr)),
@@ -78,7 +76,7 @@ impl Desktop {
             authorities.push("localhost".into());
         }
         Self {
-            source,
+            profiles,
             active: Mutex::new(profile),
             pending: Mutex::new(None),
             token,
@@ -86,8 +84,8 @@ impl Desktop {
         }
     }
 
-    pub fn source(&self) -> &Arc<ProfileSource> {
-        &self.source
+    pub fn profiles(&self) -> &Arc<Profiles> {
+        &self.profiles
     }
 
     /// The active profile.
@@ -114,9 +112,14 @@ impl Desktop {
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = profile.map(str::to_owned);
     }
 
-    /// Credentials of the active profile, for the IMDS front; never waits for a person.
-    pub async fn active_credentials(&self) -> Result<Credentials, SourceError> {
-        self.source.credentials(&self.active(), None).await
+    /// Credentials of `profile` for a credential endpoint (ECS or IMDS), from the cache;
+    /// never waits for a person. A failure is logged here.
+    pub async fn credentials(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
+        let result = self.profiles.credentials(profile).await;
+        if let Err(error) = &result {
+            answer::log(&format!("profile {profile}"), error);
+        }
+        result
     }
 
     fn host_allowed(&self, headers: &HeaderMap) -> bool {
@@ -152,17 +155,7 @@ fn host_literal(addr: SocketAddr) -> String {
 
 /// A JSON error answer `{"error": "..."}`.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    #[derive(Serialize)]
-    struct Body {
-        error: String,
-    }
-    (
-        status,
-        axum::Json(Body {
-            error: message.into(),
-        }),
-    )
-        .into_response()
+    answer::api_body(status, message)
 }
 
 fn mfa_required(profile: &str) -> Response {
@@ -174,24 +167,6 @@ fn mfa_required(profile: &str) -> Response {
         .headers_mut()
         .insert(AUTH_TYPE_HEADER, HeaderValue::from_static("MFA"));
     response
-}
-
-/// Maps a source error to an answer for the management API.
-fn source_error(error_value: &SourceError) -> Response {
-    match error_value {
-        SourceError::NeedsMfa { profile, .. } => mfa_required(profile),
-        SourceError::MfaRejected { .. } => error(StatusCode::FORBIDDEN, error_value.to_string()),
-        SourceError::Profile(crate::profile::ProfileError::Unknown(_)) => {
-            error(StatusCode::NOT_FOUND, error_value.to_string())
-        }
-        SourceError::Profile(profile_error) => {
-            error(StatusCode::BAD_REQUEST, profile_error.to_string())
-        }
-        _ => error(
-            StatusCode::BAD_GATEWAY,
-            format!("{error_value}: {}", super::causes(error_value)),
-        ),
-    }
 }
 
 /// The first value of form field `name` in an `application/x-www-form-urlencoded` body.
@@ -261,7 +236,7 @@ async fn guard(State(desktop): State<Arc<Desktop>>, request: Request, next: Next
 }
 
 fn names(desktop: &Desktop, roles: bool) -> Response {
-    match desktop.source.config() {
+    match desktop.profiles.config() {
         Ok(files) => {
             let names: Vec<String> = files
                 .names()
@@ -323,11 +298,15 @@ impl IntoResponse for ApiError {
 }
 
 fn view(desktop: &Desktop, profile: &str) -> Result<ProfileView, ApiError> {
-    let info = desktop.source.info(profile).map_err(|e| match e {
-        crate::profile::ProfileError::Unknown(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+    let info = desktop.profiles.info(profile).map_err(|e| match e {
+        ProfileError::Unknown(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         other => ApiError(StatusCode::BAD_REQUEST, other.to_string()),
     })?;
-    let session = desktop.source.cached(profile).as_ref().map(SessionView::of);
+    let session = desktop
+        .profiles
+        .cached(profile)
+        .as_deref()
+        .map(SessionView::of);
     Ok(ProfileView { info, session })
 }
 
@@ -347,7 +326,7 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
     match view(&desktop, &active) {
         Ok(profile) => axum::Json(ActiveView {
             profile,
-            mfa_required: desktop.source.needs_mfa_code(&active).unwrap_or(false),
+            mfa_required: desktop.profiles.needs_mfa_code(&active).unwrap_or(false),
             pending: desktop.pending(),
         })
         .into_response(),
@@ -355,12 +334,27 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
     }
 }
 
-/// Switches to `profile` once its credentials can be had (with `code` if given).
-async fn switch(desktop: &Desktop, profile: &str, code: Option<MfaCode>) -> Response {
+/// How a profile switch gets its credentials.
+enum Fetch {
+    /// From the cache, fetched if needed.
+    Cached,
+    /// Fetched anew.
+    New,
+    /// Fetched anew with an MFA code a person gave.
+    Code(MfaCode),
+}
+
+/// Switches to `profile` once its credentials can be had.
+async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
     if let Err(api_error) = view(desktop, profile) {
         return api_error.into_response();
     }
-    match desktop.source.credentials(profile, code).await {
+    let result = match fetch {
+        Fetch::Cached => desktop.profiles.credentials(profile).await,
+        Fetch::New => desktop.profiles.refresh(profile).await,
+        Fetch::Code(code) => desktop.profiles.credentials_with_code(profile, code).await,
+    };
+    match result {
         Ok(_) => {
             desktop.set_active(profile);
             tracing::info!(profile, "switched profile");
@@ -370,11 +364,11 @@ async fn switch(desktop: &Desktop, profile: &str, code: Option<MfaCode>) -> Resp
             }
         }
         Err(e) => {
-            if e.needs_mfa() {
+            if matches!(e.kind(), Kind::NeedsMfa | Kind::MfaRejected) {
                 desktop.set_pending(Some(profile));
             }
-            tracing::warn!(profile, error = %format!("{e}: {}", super::causes(&e)), "profile switch not done");
-            source_error(&e)
+            answer::log(&format!("profile {profile}"), &e);
+            answer::desktop_api(&e)
         }
     }
 }
@@ -384,7 +378,7 @@ async fn post_profile(State(desktop): State<Arc<Desktop>>, body: String) -> Resp
     if profile.is_empty() {
         return error(StatusCode::BAD_REQUEST, "the body must be a profile name");
     }
-    switch(&desktop, &profile, None).await
+    switch(&desktop, &profile, Fetch::Cached).await
 }
 
 async fn post_mfa(State(desktop): State<Arc<Desktop>>, body: String) -> Response {
@@ -396,7 +390,7 @@ async fn post_mfa(State(desktop): State<Arc<Desktop>>, body: String) -> Response
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let target = desktop.pending().unwrap_or_else(|| desktop.active());
-    switch(&desktop, &target, Some(code)).await
+    switch(&desktop, &target, Fetch::Code(code)).await
 }
 
 async fn post_auth() -> Response {
@@ -408,12 +402,11 @@ async fn post_auth() -> Response {
 
 async fn post_refresh(State(desktop): State<Arc<Desktop>>) -> Response {
     let active = desktop.active();
-    desktop.source.forget(Some(&active));
-    switch(&desktop, &active, None).await
+    switch(&desktop, &active, Fetch::New).await
 }
 
 async fn manage_profiles(State(desktop): State<Arc<Desktop>>) -> Response {
-    let files = match desktop.source.config() {
+    let files = match desktop.profiles.config() {
         Ok(files) => files,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
@@ -447,7 +440,7 @@ async fn get_session(State(desktop): State<Arc<Desktop>>) -> Response {
 }
 
 async fn delete_session(State(desktop): State<Arc<Desktop>>) -> Response {
-    desktop.source.forget(None);
+    desktop.profiles.forget(None);
     axum::Json(serde_json::json!({ "cleared": true })).into_response()
 }
 
@@ -509,12 +502,16 @@ async fn post_session(
             api_error.into_response()
         };
     }
-    if code.is_none() && desktop.source.needs_mfa_code(&profile).unwrap_or(false) {
+    if code.is_none() && desktop.profiles.needs_mfa_code(&profile).unwrap_or(false) {
         // Changing the profile alone: it becomes active once a code opens it.
         desktop.set_pending(Some(&profile));
         return mfa_required(&profile);
     }
-    switch(&desktop, &profile, code).await
+    let fetch = match code {
+        Some(code) => Fetch::Code(code),
+        None => Fetch::Cached,
+    };
+    switch(&desktop, &profile, fetch).await
 }
 
 /// Checks the `Authorization` token of the credential endpoints in constant time.
@@ -537,47 +534,16 @@ async fn named_credentials(
     credentials(&desktop, &headers, &name).await
 }
 
-/// `{"Code","Message"}`, the ECS endpoint's error shape.
-fn ecs_error(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "Code": code, "Message": message })),
-    )
-        .into_response()
-}
-
 async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> Response {
     if !authorized(desktop, headers) {
-        return ecs_error(
+        return answer::ecs_body(
             StatusCode::UNAUTHORIZED,
             "InvalidToken",
-            "send the token printed at start-up as AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
+            "send the token printed at start-up as AWS_CONTAINER_AUTHORIZATION_TOKEN",
         );
     }
-    match desktop.source.credentials(profile, None).await {
+    match desktop.credentials(profile).await {
         Ok(credentials) => super::ecs::document(&credentials, None, None),
-        Err(e) => {
-            tracing::warn!(profile, error = %format!("{e}: {}", super::causes(&e)), "no credentials");
-            match &e {
-                SourceError::NeedsMfa { .. } => ecs_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "MfaRequired",
-                    format!("{e}: POST it to /mfa, or open this server's page in a browser"),
-                ),
-                SourceError::Profile(crate::profile::ProfileError::Unknown(_)) => {
-                    ecs_error(StatusCode::NOT_FOUND, "UnknownProfile", e.to_string())
-                }
-                SourceError::Profile(_) => ecs_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "BadProfile",
-                    e.to_string(),
-                ),
-                _ => ecs_error(
-                    StatusCode::BAD_GATEWAY,
-                    "UpstreamError",
-                    format!("{e}: {}", super::causes(&e)),
-                ),
-            }
-        }
+        Err(error) => answer::ecs(&error),
     }
 }

@@ -105,17 +105,7 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Body<'a> {
-            code: &'a str,
-            message: &'a str,
-        }
-        let body = Body {
-            code: self.code,
-            message: &self.message,
-        };
-        super::json(self.status, &body)
+        super::answer::ecs_body(self.status, self.code, &self.message)
     }
 }
 
@@ -225,15 +215,10 @@ async fn serve_credentials(
         return Err(Refusal::invalid_token());
     }
 
-    let credentials = state.vendor.credentials(&binding).await.map_err(|error| {
-        let (status, code, what) = error.class();
-        Refusal::new(
-            status,
-            code,
-            format!("{what} for binding {name}; see the needroleshere log"),
-        )
-    })?;
-    Ok(state.answer(&binding, &credentials))
+    match state.vendor.credentials(&binding).await {
+        Ok(credentials) => Ok(state.answer(&binding, &credentials)),
+        Err(error) => Ok(super::answer::ecs(&error)),
+    }
 }
 
 /// The ECS credential document, `{"AccessKeyId","SecretAccessKey","Token","Expiration",

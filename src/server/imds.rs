@@ -15,9 +15,10 @@
 //!   `dynamic/instance-identity/document`, with or without trailing slashes.
 //! * The `Host` header must name the listener's own address (or `localhost` on loopback):
 //!   a page on another origin cannot reach this through DNS rebinding.
-//! * Credentials come from the shared [`Vendor`], so they are never expired and are refreshed
-//!   well ahead; when none can be had the answer is an error status with a message, never a
-//!   `"Code":"Success"` document.
+//! * Credentials come from the one credential cache (through the shared [`Vendor`] for
+//!   bindings, the desktop server's profiles otherwise), so they are never expired and are
+//!   refreshed well ahead; when none can be had the answer is the status and short text of
+//!   [`super::answer::imds`], never a `"Code":"Success"` document.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use super::desktop::Desktop;
 use super::rendered::Rendered;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
+use crate::clock::Clock;
 use crate::credentials::{Credentials, format_rfc3339};
 
 /// The TTL header of token requests and responses.
@@ -50,25 +52,37 @@ pub enum Target {
     /// A binding in the configuration directory, re-read on every request; it must be in
     /// `imds` mode.
     Stored {
+        vendor: Arc<Vendor>,
         store: Arc<Store>,
         name: BindingName,
     },
     /// One identity given on the command line (the `aws_signing_helper serve` way).
-    Fixed(Arc<Binding>),
+    Fixed {
+        vendor: Arc<Vendor>,
+        binding: Arc<Binding>,
+    },
     /// The active profile of a desktop server (`serve ec2`).
     Desktop(Arc<Desktop>),
 }
 
+/// A binding as it is now and where its credentials come from, or a desktop server.
+enum Served<'a> {
+    Binding(&'a Arc<Vendor>, Arc<Binding>),
+    Desktop(&'a Arc<Desktop>),
+}
+
 impl Target {
-    fn binding(&self) -> Result<Arc<Binding>, Reply> {
+    /// What the listener serves now.
+    fn served(&self) -> Result<Served<'_>, Reply> {
         match self {
-            Self::Fixed(binding) => Ok(binding.clone()),
-            Self::Desktop(_) => Err(Reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "a desktop server has no binding".into(),
-            )),
-            Self::Stored { store, name } => match store.load(name) {
-                Ok(binding) if binding.mode == Mode::Imds => Ok(binding),
+            Self::Fixed { vendor, binding } => Ok(Served::Binding(vendor, binding.clone())),
+            Self::Desktop(desktop) => Ok(Served::Desktop(desktop)),
+            Self::Stored {
+                vendor,
+                store,
+                name,
+            } => match store.load(name) {
+                Ok(binding) if binding.mode == Mode::Imds => Ok(Served::Binding(vendor, binding)),
                 Ok(binding) => {
                     tracing::error!(binding = %name, mode = %binding.mode, "an IMDS listener names a binding that is not in imds mode; refusing to serve it without a token");
                     Err(Reply(
@@ -139,7 +153,7 @@ impl Tokens {
 /// State of one IMDS listener.
 #[derive(Debug)]
 pub struct ImdsState {
-    vendor: Arc<Vendor>,
+    clock: Arc<dyn Clock>,
     tokens: Arc<Tokens>,
     target: Target,
     options: ImdsOptions,
@@ -150,18 +164,18 @@ pub struct ImdsState {
 
 impl ImdsState {
     pub fn new(
-        vendor: Arc<Vendor>,
+        clock: Arc<dyn Clock>,
         tokens: Arc<Tokens>,
         target: Target,
         options: ImdsOptions,
     ) -> Self {
         let scope = match (&target, options.local_addr) {
             (Target::Stored { name, .. }, addr) => format!("{name}@{addr:?}"),
-            (Target::Fixed(binding), addr) => format!("{}@{addr:?}", binding.name),
+            (Target::Fixed { binding, .. }, addr) => format!("{}@{addr:?}", binding.name),
             (Target::Desktop(_), addr) => format!("desktop@{addr:?}"),
         };
         Self {
-            vendor,
+            clock,
             tokens,
             target,
             options,
@@ -175,29 +189,16 @@ impl ImdsState {
 /// profile on `addr`.
 pub fn desktop_router(
     desktop: Arc<Desktop>,
-    http: reqwest::Client,
-    env: crate::env::Environment,
-    clock: Arc<dyn crate::clock::Clock>,
     addr: SocketAddr,
     allow_v1: bool,
 ) -> Result<axum::Router, ring::error::Unspecified> {
-    let defaults = super::vend::Defaults {
-        region: None,
-        endpoint: None,
-        env,
-    };
-    let vendor = Arc::new(Vendor::new(
-        http,
-        defaults,
-        clock,
-        crate::cache::Policy::default(),
-    ));
+    let clock = desktop.profiles().clock().clone();
     let options = ImdsOptions {
         allow_v1,
         local_addr: Some(addr),
     };
     let state = ImdsState::new(
-        vendor,
+        clock,
         Arc::new(Tokens::generate()?),
         Target::Desktop(desktop),
         options,
@@ -254,7 +255,7 @@ async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Req
     if method != Method::GET && method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     }
-    let now = state.vendor.clock().now().unix_timestamp();
+    let now = state.clock.now().unix_timestamp();
     match headers.get(TOKEN_HEADER) {
         Some(token) => {
             let valid = token
@@ -322,7 +323,7 @@ fn token(state: &ImdsState, headers: &HeaderMap) -> Response {
             format!("{TTL_HEADER} must be a number of seconds from 1 to {MAX_TTL}"),
         );
     };
-    let expiry = state.vendor.clock().now().unix_timestamp() + ttl as i64;
+    let expiry = state.clock.now().unix_timestamp() + ttl as i64;
     let mut response = text(StatusCode::OK, state.tokens.mint(expiry, &state.scope));
     response
         .headers_mut()
@@ -342,7 +343,10 @@ struct View {
 }
 
 enum Identity {
-    Binding(Arc<Binding>),
+    Binding {
+        vendor: Arc<Vendor>,
+        binding: Arc<Binding>,
+    },
     Desktop {
         desktop: Arc<Desktop>,
         profile: String,
@@ -350,55 +354,52 @@ enum Identity {
 }
 
 impl Target {
-    fn view(&self, vendor: &Vendor) -> Result<View, Reply> {
-        let desktop = match self {
-            Self::Desktop(desktop) => desktop.clone(),
-            _ => {
-                let binding = self.binding()?;
+    fn view(&self) -> Result<View, Reply> {
+        let desktop = match self.served()? {
+            Served::Binding(vendor, binding) => {
+                let role_arn = &binding.session.role_arn;
                 return Ok(View {
-                    role: last_segment(binding.session.role_arn.as_str()),
-                    partition: binding.session.role_arn.partition().to_owned(),
-                    account: binding.session.role_arn.account().to_owned(),
+                    role: last_segment(role_arn.as_str()),
+                    partition: role_arn.partition().to_owned(),
+                    account: role_arn.account().to_owned(),
                     region: vendor.region_for(&binding).to_string(),
                     seed: binding.name.to_string(),
-                    identity: Identity::Binding(binding),
+                    identity: Identity::Binding {
+                        vendor: vendor.clone(),
+                        binding,
+                    },
                 });
             }
+            Served::Desktop(desktop) => desktop.clone(),
         };
         let profile = desktop.active();
-        let plan = desktop.source().plan(&profile).map_err(|e| {
-            Reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("profile {profile}: {e}"),
-            )
+        let profiles = desktop.profiles();
+        let plan = profiles.plan(&profile).map_err(|e| {
+            tracing::error!(profile, error = %e, "cannot use the profile");
+            let (status, _) = super::answer::status_and_code(crate::source::Kind::Profile);
+            Reply(status, crate::source::Kind::Profile.describe().to_owned())
         })?;
-        // The role's ARN names the account; a profile without one shows its MFA device's.
-        let arn = plan
-            .roles
-            .last()
-            .map(|r| r.role_arn.to_string())
-            .or_else(|| plan.mfa.as_ref().map(|m| m.serial.clone()))
-            .unwrap_or_default();
-        let mut parts = arn.split(':');
-        let partition = parts
-            .nth(1)
-            .filter(|p| !p.is_empty())
-            .unwrap_or("aws")
-            .to_owned();
-        let account = parts
-            .nth(2)
-            .filter(|a| !a.is_empty())
-            .unwrap_or("000000000000")
-            .to_owned();
-        let region = desktop
-            .source()
+        let role_arn = plan.roles.last().map(|r| &r.role_arn);
+        // The role's ARN names the account; a profile without one shows its MFA device's,
+        // or that of the role its credentials act as.
+        let (partition, account) = match role_arn {
+            Some(arn) => (arn.partition().to_owned(), arn.account().to_owned()),
+            None => plan
+                .mfa
+                .as_ref()
+                .and_then(|m| crate::arn::partition_and_account(&m.serial))
+                .or_else(|| {
+                    let cached = profiles.cached(&profile)?;
+                    crate::arn::partition_and_account(cached.role_arn.as_deref()?)
+                })
+                .unwrap_or_else(|| ("aws".to_owned(), String::new())),
+        };
+        let region = profiles
             .region(&plan)
             .unwrap_or_else(crate::arn::Region::us_east_1);
         Ok(View {
-            role: plan
-                .roles
-                .last()
-                .map(|r| last_segment(r.role_arn.as_str()))
+            role: role_arn
+                .map(|arn| last_segment(arn.as_str()))
                 .unwrap_or_else(|| profile.clone()),
             partition,
             account,
@@ -410,7 +411,7 @@ impl Target {
 }
 
 async fn metadata(state: &ImdsState, path: &str) -> Response {
-    let view = match state.target.view(&state.vendor) {
+    let view = match state.target.view() {
         Ok(view) => view,
         Err(reply) => return reply.into_response(),
     };
@@ -434,7 +435,7 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
         }
         "/latest/meta-data/iam/info" => json(&serde_json::json!({
             "Code": "Success",
-            "LastUpdated": format_rfc3339(state.vendor.clock().now()),
+            "LastUpdated": format_rfc3339(state.clock.now()),
             "InstanceProfileArn": format!("arn:{partition}:iam::{account}:instance-profile/{role}"),
             "InstanceProfileId": format!("AIPA{}", &hex::encode_upper(Sha256::digest(seed.as_bytes()))[..17]),
         })),
@@ -478,44 +479,20 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
 }
 
 async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response {
-    let credentials = match &view.identity {
-        Identity::Binding(binding) => match state.vendor.credentials(binding).await {
-            Ok(credentials) => credentials,
-            Err(error) => {
-                let (status, _, what) = error.class();
-                return text(
-                    status,
-                    format!("no credentials: {what}; see the needroleshere log"),
-                );
-            }
-        },
-        Identity::Desktop { desktop, profile } => {
-            match desktop.source().credentials(profile, None).await {
-                Ok(credentials) => Arc::new(credentials),
-                Err(error) => {
-                    tracing::warn!(profile, error = %error, "no credentials");
-                    // Never 401 here: SDKs would take it for a bad session token.
-                    let status = if error.needs_mfa() {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        StatusCode::BAD_GATEWAY
-                    };
-                    return text(
-                        status,
-                        format!(
-                            "no credentials: {error}; give the code with POST /mfa or on this server's page"
-                        ),
-                    );
-                }
-            }
-        }
+    let result = match &view.identity {
+        Identity::Binding { vendor, binding } => vendor.credentials(binding).await,
+        Identity::Desktop { desktop, profile } => desktop.credentials(profile).await,
+    };
+    let credentials = match result {
+        Ok(credentials) => credentials,
+        Err(error) => return super::answer::imds(&error),
     };
     let account = extended.then(|| credentials.account_id().unwrap_or(&view.account));
-    let render = || credential_document(&credentials, account, state.vendor.clock().now());
+    let render = || credential_document(&credentials, account, state.clock.now());
     let body = match &view.identity {
         // LastUpdated is when these credentials were first answered, as on EC2 it is when
         // the instance's credentials last changed.
-        Identity::Binding(binding) => {
+        Identity::Binding { binding, .. } => {
             state
                 .documents
                 .get_or_render(&extended, binding, &credentials, render)

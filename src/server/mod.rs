@@ -5,6 +5,7 @@
 //! Fronts are axum routers; [`ecs`] is the ECS container credentials endpoint. They know
 //! nothing of where credentials come from: they ask the [`crate::cache`].
 
+pub mod answer;
 pub mod desktop;
 pub mod ecs;
 pub mod imds;

@@ -1,0 +1,147 @@
+//! The one error edge: how every front answers a [`SourceError`].
+//!
+//! The answer depends on the error's [`Kind`] alone, never on which source failed, so the
+//! same failure reads the same on every endpoint. Bodies are short and stable
+//! ([`Kind::describe`]); the whole cause chain goes to the log, once, through [`log`].
+//!
+//! | kind | ECS / IMDS status | ECS `Code` | desktop API |
+//! | --- | --- | --- | --- |
+//! | certificate, key, endpoint, profile settings | 500 | `IdentityUnavailable`, `CertificateNotValid`, `BadEndpoint`, `BadProfile` | 400 |
+//! | unknown profile | 404 | `UnknownProfile` | 404 |
+//! | refused by AWS | 502 | `UpstreamRefused` | 502 |
+//! | MFA code rejected | 502 | `MfaRejected` | 403 |
+//! | unavailable | 503 | `UpstreamUnavailable` | 503 |
+//! | unreadable answer | 502 | `UpstreamInvalid` | 502 |
+//! | timed out | 504 | `UpstreamTimeout` | 504 |
+//! | needs a person | 503 | `MfaRequired` | 401, `X-AwsRunas-Authentication-Type: MFA` |
+//!
+//! IMDS never answers 401 for these: SDKs take a 401 for an expired metadata token. The
+//! commands (`credential-process`, `update`, `exec`) print the cause chain on stderr and
+//! exit 1 for every kind, as `credential_process` callers expect; [`is_fatal_at_start`]
+//! tells `update` which failures end it.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse as _, Response};
+use serde::Serialize;
+
+use crate::source::{Kind, SourceError};
+
+/// aws-runas's header naming the authentication a profile switch needs.
+pub const AUTH_TYPE_HEADER: &str = "x-awsrunas-authentication-type";
+
+/// The status and stable code of the credential endpoints (ECS and IMDS).
+pub fn status_and_code(kind: Kind) -> (StatusCode, &'static str) {
+    match kind {
+        Kind::Identity => (StatusCode::INTERNAL_SERVER_ERROR, "IdentityUnavailable"),
+        Kind::CertificateNotValid => (StatusCode::INTERNAL_SERVER_ERROR, "CertificateNotValid"),
+        Kind::Endpoint => (StatusCode::INTERNAL_SERVER_ERROR, "BadEndpoint"),
+        Kind::Profile => (StatusCode::INTERNAL_SERVER_ERROR, "BadProfile"),
+        Kind::UnknownProfile => (StatusCode::NOT_FOUND, "UnknownProfile"),
+        Kind::Refused => (StatusCode::BAD_GATEWAY, "UpstreamRefused"),
+        Kind::MfaRejected => (StatusCode::BAD_GATEWAY, "MfaRejected"),
+        Kind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UpstreamUnavailable"),
+        Kind::InvalidAnswer => (StatusCode::BAD_GATEWAY, "UpstreamInvalid"),
+        Kind::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "UpstreamTimeout"),
+        Kind::NeedsMfa => (StatusCode::SERVICE_UNAVAILABLE, "MfaRequired"),
+        Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    }
+}
+
+/// The ECS endpoints' error shape, `{"Code","Message"}`.
+pub fn ecs_body(status: StatusCode, code: &str, message: &str) -> Response {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Body<'a> {
+        code: &'a str,
+        message: &'a str,
+    }
+    super::json(status, &Body { code, message })
+}
+
+/// The answer of an ECS credential endpoint.
+pub fn ecs(error: &SourceError) -> Response {
+    let (status, code) = status_and_code(error.kind());
+    ecs_body(status, code, error.kind().describe())
+}
+
+/// The answer of an IMDS credential path: the status and the short text.
+pub fn imds(error: &SourceError) -> Response {
+    let (status, _) = status_and_code(error.kind());
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+        error.kind().describe(),
+    )
+        .into_response()
+}
+
+/// The management API's error shape, `{"error": ...}`.
+pub fn api_body(status: StatusCode, message: impl Into<String>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: String,
+    }
+    super::json(
+        status,
+        &Body {
+            error: message.into(),
+        },
+    )
+}
+
+/// The management API's answer (aws-runas's and aws-mock-metadata's conventions): a
+/// needed code is 401 with `X-AwsRunas-Authentication-Type: MFA`, a rejected one 403.
+pub fn desktop_api(error: &SourceError) -> Response {
+    let kind = error.kind();
+    let status = match kind {
+        Kind::NeedsMfa => StatusCode::UNAUTHORIZED,
+        Kind::MfaRejected => StatusCode::FORBIDDEN,
+        Kind::Identity
+        | Kind::CertificateNotValid
+        | Kind::Endpoint
+        | Kind::Profile
+        | Kind::Internal => StatusCode::BAD_REQUEST,
+        _ => status_and_code(kind).0,
+    };
+    let mut response = api_body(status, kind.describe());
+    if kind == Kind::NeedsMfa {
+        response
+            .headers_mut()
+            .insert(AUTH_TYPE_HEADER, HeaderValue::from_static("MFA"));
+    }
+    response
+}
+
+/// Whether a command that keeps credentials fresh (`update`) should give up when its first
+/// fetch fails this way: retrying cannot fix a misconfiguration, a refusal or a missing
+/// person, while an outage or a slow answer may pass.
+pub fn is_fatal_at_start(error: &SourceError) -> bool {
+    !error.is_transient()
+}
+
+/// Logs a failure with its whole cause chain, naming what was asked for.
+pub fn log(subject: &str, error: &SourceError) {
+    match error.kind() {
+        Kind::NeedsMfa => tracing::info!(subject, error = %error.chain(), "no credentials"),
+        _ => tracing::error!(subject, error = %error.chain(), "no credentials"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_answers_a_kind_alike_and_never_with_the_cause() {
+        let error = SourceError::message(Kind::Unavailable, "secret upstream detail");
+        let ecs = ecs(&error);
+        let imds = imds(&error);
+        assert_eq!(ecs.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(imds.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let needs = SourceError::message(Kind::NeedsMfa, "x");
+        assert_ne!(super::imds(&needs).status(), StatusCode::UNAUTHORIZED);
+        let api = desktop_api(&needs);
+        assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(api.headers()[AUTH_TYPE_HEADER], "MFA");
+    }
+}

@@ -1,0 +1,133 @@
+//! The binding source: the X.509 identity a binding file names, for every front of one
+//! `serve` process. Per binding file (the store hands out a new `Arc` when the file
+//! changes) the CreateSession client — region and endpoint resolved — and the cache key are
+//! worked out once, not once per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::arn::Region;
+use crate::binding::{Binding, BindingName};
+use crate::clock::Clock;
+use crate::env::Environment;
+use crate::identity::IdentityCache;
+use crate::rolesanywhere;
+use crate::source::rolesanywhere::{IdentitySource, service_error};
+use crate::source::{Source, SourceError};
+
+/// Where CreateSession goes when a binding does not say.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// `serve --region`.
+    pub region: Option<Region>,
+    /// `serve --endpoint`.
+    pub endpoint: Option<String>,
+    pub env: Environment,
+}
+
+/// Turns bindings into sources; see the module docs.
+pub struct Bindings {
+    identities: Arc<IdentityCache>,
+    http: reqwest::Client,
+    defaults: Defaults,
+    clock: Arc<dyn Clock>,
+    prepared: Mutex<HashMap<BindingName, Prepared>>,
+}
+
+/// The source of one binding file.
+struct Prepared {
+    binding: Arc<Binding>,
+    source: Arc<dyn Source>,
+}
+
+impl std::fmt::Debug for Bindings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bindings")
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bindings {
+    pub fn new(http: reqwest::Client, defaults: Defaults, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            identities: Arc::new(IdentityCache::default()),
+            http,
+            defaults,
+            clock,
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The source of `binding`, made again only when its file changed.
+    pub fn source(&self, binding: &Arc<Binding>) -> Result<Arc<dyn Source>, SourceError> {
+        let lock = || self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(prepared) = lock().get(&binding.name)
+            && Arc::ptr_eq(&prepared.binding, binding)
+        {
+            return Ok(prepared.source.clone());
+        }
+        let source: Arc<dyn Source> = Arc::new(IdentitySource::new(
+            self.client_for(binding).map_err(service_error)?,
+            binding.files.clone(),
+            binding.session.clone(),
+            self.identities.clone(),
+        ));
+        lock().insert(
+            binding.name.clone(),
+            Prepared {
+                binding: binding.clone(),
+                source: source.clone(),
+            },
+        );
+        Ok(source)
+    }
+
+    /// Forgets what was prepared for an unbound binding.
+    pub fn forget(&self, name: &BindingName) {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    /// The region `binding` calls: its own, else `serve --region`, else the environment's,
+    /// else its trust anchor's.
+    pub fn region_for(&self, binding: &Binding) -> Region {
+        binding
+            .region
+            .clone()
+            .or_else(|| self.defaults.region.clone())
+            .or_else(|| {
+                self.defaults
+                    .env
+                    .region
+                    .as_deref()
+                    .and_then(|r| r.parse().ok())
+            })
+            .unwrap_or_else(|| binding.session.trust_anchor_arn.region())
+    }
+
+    /// The CreateSession client for `binding`: its region and endpoint, else the defaults.
+    fn client_for(
+        &self,
+        binding: &Binding,
+    ) -> Result<rolesanywhere::Client, rolesanywhere::RolesAnywhereError> {
+        let region = self.region_for(binding);
+        let endpoint = rolesanywhere::resolve_endpoint(
+            binding
+                .endpoint
+                .as_deref()
+                .or(self.defaults.endpoint.as_deref()),
+            &self.defaults.env,
+            &region,
+        )?;
+        // Cheap: the HTTP client (and its connection pool) is shared, not copied.
+        Ok(rolesanywhere::Client::new(
+            self.http.clone(),
+            endpoint,
+            region,
+            self.clock.clone(),
+        ))
+    }
+}

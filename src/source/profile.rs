@@ -1,0 +1,738 @@
+//! The AWS profile source: runs a profile's [`Plan`] — the first credentials, an MFA
+//! session, the roles in order — with every step's result kept in the shared
+//! [`Cache`].
+//!
+//! * A profile is one source, keyed by its name and versioned by its settings, so an edited
+//!   `~/.aws/config` takes effect at the next request.
+//! * With `mfa_serial` and long-term keys, the MFA session (GetSessionToken with a code) is a
+//!   source of its own, keyed by source profile and device: one code serves every role
+//!   chained from it until the session expires, and the cache refreshes it like any other
+//!   credentials (it can, when a TOTP secret makes the codes here).
+//! * With temporary first credentials (a session token in the files, `credential_process`,
+//!   web identity), the code goes with the first AssumeRole instead.
+//! * A code comes from the profile's TOTP secret when it has one; otherwise a fetch that
+//!   needs one fails at once ([`Kind::NeedsMfa`]) and a person gives it out of band — a
+//!   terminal prompt, `POST /mfa`, the browser page — through
+//!   [`Profiles::credentials_with_code`]. A code is used once: never retried.
+//! * A profile with keys and no role gets GetSessionToken credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use crate::arn::{Region, RoleSessionName};
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::credentials::{Credentials, parse_rfc3339};
+use crate::env::Environment;
+use crate::mfa::{MfaCode, TotpSecret};
+use crate::profile::{Base, ConfigFiles, MfaConfig, Plan, ProfileError};
+use crate::secret::Secret;
+use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
+use crate::sts::{self, StsError};
+
+/// A role session assumed by another role session may last at most an hour (AWS rule).
+const CHAINED_MAX_SECONDS: u32 = 3600;
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a profile step failed, in the profile's words. Every variant names the profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileFetchError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("profile {profile:?} needs an MFA code for {serial}")]
+    NeedsMfa { profile: String, serial: String },
+    #[error(
+        "profile {profile:?}: the MFA code for {serial} was not accepted (wrong, expired or already used)"
+    )]
+    MfaRejected {
+        profile: String,
+        serial: String,
+        #[source]
+        source: StsError,
+    },
+    #[error("profile {profile:?}: mfa_totp_secret is not valid base32")]
+    BadTotpSecret { profile: String },
+    #[error("profile {profile:?}")]
+    Sts {
+        profile: String,
+        #[source]
+        source: StsError,
+    },
+    #[error("profile {profile:?}: credential_process failed: {reason}")]
+    Process { profile: String, reason: String },
+    #[error("profile {profile:?}: cannot read web_identity_token_file {path}: {reason}")]
+    WebIdentityToken {
+        profile: String,
+        path: String,
+        reason: String,
+    },
+    #[error(
+        "profile {profile:?} uses credential_source = Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
+    )]
+    NoEnvironmentKeys { profile: String },
+}
+
+impl ProfileFetchError {
+    fn kind(&self) -> Kind {
+        match self {
+            Self::Profile(ProfileError::Unknown(_)) => Kind::UnknownProfile,
+            Self::Profile(_)
+            | Self::BadTotpSecret { .. }
+            | Self::WebIdentityToken { .. }
+            | Self::NoEnvironmentKeys { .. } => Kind::Profile,
+            Self::NeedsMfa { .. } => Kind::NeedsMfa,
+            Self::MfaRejected { .. } => Kind::MfaRejected,
+            Self::Sts { source, .. } => sts_kind(source),
+            // The command may work on a later try (a helper that was not logged in).
+            Self::Process { .. } => Kind::Unavailable,
+        }
+    }
+}
+
+impl From<ProfileFetchError> for SourceError {
+    fn from(error: ProfileFetchError) -> Self {
+        SourceError::new(error.kind(), error)
+    }
+}
+
+impl From<ProfileError> for SourceError {
+    fn from(error: ProfileError) -> Self {
+        ProfileFetchError::Profile(error).into()
+    }
+}
+
+fn sts_kind(error: &StsError) -> Kind {
+    match error {
+        StsError::BadEndpoint(_) => Kind::Endpoint,
+        StsError::Sign(_) => Kind::Profile,
+        StsError::Service { .. } if error.is_retryable() => Kind::Unavailable,
+        StsError::Service { .. } => Kind::Refused,
+        StsError::Transport { source, .. } if source.is_timeout() => Kind::TimedOut,
+        StsError::Transport { .. } => Kind::Unavailable,
+        StsError::BadResponse { .. } => Kind::InvalidAnswer,
+    }
+}
+
+/// What is known about a profile, for the management API (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_serial: Option<String>,
+    pub source_profile: String,
+}
+
+/// What every profile source shares.
+struct Shared {
+    env: Environment,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    /// Weak: the cache holds the sources, which must not keep it alive.
+    cache: Weak<Cache>,
+    /// Codes given by a person, by (source profile, device), each taken by one fetch.
+    codes: Mutex<HashMap<(String, String), MfaCode>>,
+}
+
+impl Shared {
+    fn codes(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), MfaCode>> {
+        // A plain map; still consistent after a panic elsewhere.
+        self.codes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The code for `mfa`: one a person gave (taken, so it is used once), else one made
+    /// from the TOTP secret, else a "needs MFA" error.
+    fn code(
+        &self,
+        profile: &str,
+        base_profile: &str,
+        mfa: &MfaConfig,
+    ) -> Result<MfaCode, ProfileFetchError> {
+        let given = self
+            .codes()
+            .remove(&(base_profile.to_owned(), mfa.serial.clone()));
+        match (given, &mfa.totp_secret) {
+            (Some(code), _) => Ok(code),
+            (None, Some(secret)) => Ok(TotpSecret::from_base32(secret)
+                .map_err(|_| ProfileFetchError::BadTotpSecret {
+                    profile: profile.to_owned(),
+                })?
+                .code_at(self.clock.now().unix_timestamp())),
+            (None, None) => Err(ProfileFetchError::NeedsMfa {
+                profile: profile.to_owned(),
+                serial: mfa.serial.clone(),
+            }),
+        }
+    }
+
+    /// The region a profile's calls and programs use: `AWS_REGION`, else the profile's.
+    fn region(&self, plan: &Plan) -> Option<Region> {
+        self.env
+            .region
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .or_else(|| plan.region.clone())
+    }
+
+    fn sts_client(&self, plan: &Plan) -> Result<sts::Client, ProfileFetchError> {
+        let region = self.region(plan).unwrap_or_else(Region::us_east_1);
+        let endpoint = sts::resolve_endpoint(&self.env, plan.endpoint_url.as_deref(), &region)
+            .map_err(|source| ProfileFetchError::Sts {
+                profile: plan.profile.clone(),
+                source,
+            })?;
+        Ok(sts::Client::new(
+            self.http.clone(),
+            endpoint,
+            region,
+            self.clock.clone(),
+        ))
+    }
+
+    fn session_name(&self) -> RoleSessionName {
+        RoleSessionName::generated(self.clock.now().unix_timestamp())
+    }
+
+    /// Long-term keys of `plan`'s base, when it has them (the files' or the environment's).
+    fn long_term_keys(&self, plan: &Plan) -> Option<(String, Secret)> {
+        match &plan.base {
+            Base::Static {
+                access_key_id,
+                secret_access_key,
+                session_token: None,
+            } => Some((access_key_id.clone(), secret_access_key.clone())),
+            Base::Environment if self.env.session_token.is_none() => {
+                match (&self.env.access_key_id, &self.env.secret_access_key) {
+                    (Some(key), Some(secret)) => Some((key.clone(), secret.clone())),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn cache(&self) -> Result<Arc<Cache>, SourceError> {
+        self.cache
+            .upgrade()
+            .ok_or_else(|| SourceError::message(Kind::Internal, "the credential cache is gone"))
+    }
+}
+
+/// The profiles of one user's AWS files; see the module docs.
+pub struct Profiles {
+    shared: Arc<Shared>,
+    cache: Arc<Cache>,
+}
+
+impl std::fmt::Debug for Profiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profiles").finish_non_exhaustive()
+    }
+}
+
+impl Profiles {
+    pub fn new(env: Environment, http: reqwest::Client, cache: Arc<Cache>) -> Self {
+        let shared = Arc::new(Shared {
+            env,
+            clock: cache.clock().clone(),
+            http,
+            cache: Arc::downgrade(&cache),
+            codes: Mutex::new(HashMap::new()),
+        });
+        Self { shared, cache }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.cache.clock()
+    }
+
+    /// The config and credentials files as they are now.
+    pub fn config(&self) -> Result<ConfigFiles, ProfileError> {
+        let (config, credentials) = ConfigFiles::paths(&self.shared.env);
+        ConfigFiles::load(&config, &credentials)
+    }
+
+    /// The plan for `profile`.
+    pub fn plan(&self, profile: &str) -> Result<Plan, ProfileError> {
+        self.config()?.plan(profile, &self.shared.env)
+    }
+
+    /// The region a profile's calls and programs use: `AWS_REGION`, else the profile's.
+    pub fn region(&self, plan: &Plan) -> Option<Region> {
+        self.shared.region(plan)
+    }
+
+    /// What the management API shows of `profile`.
+    pub fn info(&self, profile: &str) -> Result<ProfileInfo, ProfileError> {
+        let plan = self.plan(profile)?;
+        Ok(ProfileInfo {
+            name: plan.profile.clone(),
+            role_arn: plan
+                .roles
+                .last()
+                .map(|r| r.role_arn.to_string())
+                .or(match &plan.base {
+                    Base::WebIdentity { role, .. } => Some(role.role_arn.to_string()),
+                    _ => None,
+                }),
+            region: self.region(&plan).map(|r| r.to_string()),
+            mfa_serial: plan.mfa.as_ref().map(|m| m.serial.clone()),
+            source_profile: plan.base_profile,
+        })
+    }
+
+    /// The source of `profile` as its files say now.
+    pub fn source(&self, profile: &str) -> Result<Arc<dyn Source>, SourceError> {
+        let plan = self.plan(profile)?;
+        Ok(self.source_of(plan).0)
+    }
+
+    /// The sources of `plan`: the profile's, and the MFA session's when it has one.
+    fn source_of(&self, plan: Plan) -> (Arc<dyn Source>, Option<Arc<dyn Source>>) {
+        let session: Option<Arc<dyn Source>> = match (&plan.mfa, self.shared.long_term_keys(&plan))
+        {
+            (Some(mfa), Some((access_key_id, secret_access_key))) => Some(Arc::new(MfaSession {
+                key: mfa_session_key(&plan.base_profile, &mfa.serial),
+                plan: plan.clone(),
+                access_key_id,
+                secret_access_key,
+                shared: self.shared.clone(),
+            })),
+            _ => None,
+        };
+        let profile = Arc::new(ProfileSource {
+            key: profile_key(&plan.profile),
+            version: plan_version(&plan),
+            plan,
+            session: session.clone(),
+            shared: self.shared.clone(),
+        });
+        (profile, session)
+    }
+
+    /// Credentials for `profile`, cached; never waits for a person.
+    pub async fn credentials(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
+        self.cache.get(&self.source(profile)?).await
+    }
+
+    /// New credentials for `profile`, fetched now.
+    pub async fn refresh(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
+        self.cache.refresh(&self.source(profile)?).await
+    }
+
+    /// New credentials for `profile` with an MFA code a person gave: a new MFA session
+    /// when the profile has one, then the roles.
+    pub async fn credentials_with_code(
+        &self,
+        profile: &str,
+        code: MfaCode,
+    ) -> Result<Arc<Credentials>, SourceError> {
+        let plan = self.plan(profile)?;
+        let Some(mfa) = &plan.mfa else {
+            return self.credentials(profile).await;
+        };
+        let slot = (plan.base_profile.clone(), mfa.serial.clone());
+        self.shared.codes().insert(slot.clone(), code);
+        let (source, session) = self.source_of(plan);
+        let result = async {
+            if let Some(session) = &session {
+                self.cache.refresh(session).await?;
+            }
+            self.cache.refresh(&source).await
+        }
+        .await;
+        // A code nobody took (the session was not due) must not linger for a later fetch.
+        self.shared.codes().remove(&slot);
+        result
+    }
+
+    /// Cached credentials for `profile` that are still good, without any call.
+    pub fn cached(&self, profile: &str) -> Option<Arc<Credentials>> {
+        self.cache.peek(&profile_key(profile))
+    }
+
+    /// Forgets what was fetched: for `profile`, or everything (MFA sessions included).
+    pub fn forget(&self, profile: Option<&str>) {
+        match profile {
+            Some(profile) => self.cache.forget(&profile_key(profile)),
+            None => {
+                self.cache.clear();
+                self.shared.codes().clear();
+            }
+        }
+    }
+
+    /// Whether getting `profile`'s credentials now would need a code typed by a person.
+    pub fn needs_mfa_code(&self, profile: &str) -> Result<bool, ProfileError> {
+        if self.cached(profile).is_some() {
+            return Ok(false);
+        }
+        let plan = self.plan(profile)?;
+        let Some(mfa) = &plan.mfa else {
+            return Ok(false);
+        };
+        if mfa.totp_secret.is_some() {
+            return Ok(false);
+        }
+        let has_session = self.shared.long_term_keys(&plan).is_some()
+            && self
+                .cache
+                .peek(&mfa_session_key(&plan.base_profile, &mfa.serial))
+                .is_some();
+        Ok(!has_session)
+    }
+}
+
+fn profile_key(profile: &str) -> Key {
+    digest([b"profile".as_slice(), profile.as_bytes()])
+}
+
+fn mfa_session_key(base_profile: &str, serial: &str) -> Key {
+    digest([
+        b"mfa-session".as_slice(),
+        base_profile.as_bytes(),
+        serial.as_bytes(),
+    ])
+}
+
+/// Everything a plan says, secrets included (hashed, never kept): any change to the
+/// profile's settings makes a new version.
+fn plan_version(plan: &Plan) -> Version {
+    let (key, secret, token) = match &plan.base {
+        Base::Static {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => (
+            access_key_id.as_str(),
+            secret_access_key.expose(),
+            session_token.as_ref().map_or("", Secret::expose),
+        ),
+        _ => ("", "", ""),
+    };
+    let totp = plan
+        .mfa
+        .as_ref()
+        .and_then(|m| m.totp_secret.as_ref())
+        .map_or("", Secret::expose);
+    // `Debug` shows every setting except the secrets, which come next.
+    let settings = format!("{plan:?}");
+    digest([settings.as_str(), key, secret, token, totp].map(str::as_bytes))
+}
+
+/// An MFA session: GetSessionToken with a code, for the long-term keys of a source profile.
+struct MfaSession {
+    key: Key,
+    plan: Plan,
+    access_key_id: String,
+    secret_access_key: Secret,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MfaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaSession")
+            .field("profile", &self.plan.base_profile)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source for MfaSession {
+    fn key(&self) -> Key {
+        self.key
+    }
+
+    fn version(&self) -> Result<Version, SourceError> {
+        let serial = self.plan.mfa.as_ref().map_or("", |m| m.serial.as_str());
+        Ok(digest([
+            self.access_key_id.as_bytes(),
+            self.secret_access_key.expose().as_bytes(),
+            serial.as_bytes(),
+            &self.plan.session_token_seconds.to_be_bytes(),
+        ]))
+    }
+
+    fn fetch(&self) -> FetchFuture {
+        let plan = self.plan.clone();
+        let shared = self.shared.clone();
+        let keys = Credentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: None,
+            expiration: None,
+            role_arn: None,
+        };
+        Box::pin(async move {
+            let Some(mfa) = &plan.mfa else {
+                return Ok(keys);
+            };
+            let code = shared.code(&plan.profile, &plan.base_profile, mfa)?;
+            let sts = shared.sts_client(&plan)?;
+            sts.get_session_token(
+                &keys,
+                plan.session_token_seconds,
+                Some((&mfa.serial, &code)),
+            )
+            .await
+            .map_err(|source| mfa_error(&plan.profile, &mfa.serial, source).into())
+        })
+    }
+}
+
+/// A profile: its first credentials, then its roles.
+struct ProfileSource {
+    key: Key,
+    version: Version,
+    plan: Plan,
+    /// The MFA session the roles are assumed with, when the plan has one.
+    session: Option<Arc<dyn Source>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ProfileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileSource")
+            .field("profile", &self.plan.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source for ProfileSource {
+    fn key(&self) -> Key {
+        self.key
+    }
+
+    fn version(&self) -> Result<Version, SourceError> {
+        Ok(self.version)
+    }
+
+    fn fetch(&self) -> FetchFuture {
+        let plan = self.plan.clone();
+        let session = self.session.clone();
+        let shared = self.shared.clone();
+        Box::pin(async move { run(&shared, &plan, session.as_ref()).await })
+    }
+}
+
+/// Runs `plan`, taking the MFA session from the cache when there is one.
+async fn run(
+    shared: &Shared,
+    plan: &Plan,
+    session: Option<&Arc<dyn Source>>,
+) -> Result<Credentials, SourceError> {
+    let profile = plan.profile.clone();
+    let sts_error = |source| ProfileFetchError::Sts {
+        profile: profile.clone(),
+        source,
+    };
+    let sts = shared.sts_client(plan)?;
+    let mut credentials = match session {
+        // Not due for a refresh: a role assumed now should not outlive its session by much.
+        Some(session) => Credentials::clone(&*shared.cache()?.get_fresh(session).await?),
+        None => first_credentials(shared, plan, &sts).await?,
+    };
+    if plan.roles.is_empty() {
+        if session.is_none() && shared.long_term_keys(plan).is_some() {
+            // Keys and no role: session credentials, as the desktop servers vend.
+            credentials = sts
+                .get_session_token(&credentials, plan.session_token_seconds, None)
+                .await
+                .map_err(sts_error)?;
+        }
+        return Ok(credentials);
+    }
+    // Temporary first credentials cannot make an MFA session: the code goes with the first
+    // AssumeRole instead.
+    let mut mfa_on_first_role = match (&plan.mfa, session) {
+        (Some(mfa), None) => Some((
+            mfa.serial.clone(),
+            shared.code(&profile, &plan.base_profile, mfa)?,
+        )),
+        _ => None,
+    };
+    let chained_from_start = matches!(plan.base, Base::WebIdentity { .. });
+    for (index, role) in plan.roles.iter().enumerate() {
+        let last = index + 1 == plan.roles.len();
+        let mut seconds = if last {
+            plan.credentials_seconds
+        } else {
+            CHAINED_MAX_SECONDS
+        };
+        if index > 0 || chained_from_start {
+            seconds = seconds.min(CHAINED_MAX_SECONDS);
+        }
+        let session_name = role
+            .session_name
+            .clone()
+            .unwrap_or_else(|| shared.session_name());
+        let mfa = mfa_on_first_role.take();
+        let result = sts
+            .assume_role(
+                &credentials,
+                &role.role_arn,
+                &session_name,
+                seconds,
+                role.external_id.as_deref(),
+                mfa.as_ref().map(|(serial, code)| (serial.as_str(), code)),
+            )
+            .await;
+        credentials = match (result, mfa) {
+            (Ok(c), _) => c,
+            (Err(source), Some((serial, _))) => {
+                return Err(mfa_error(&profile, &serial, source).into());
+            }
+            (Err(source), None) => return Err(sts_error(source).into()),
+        };
+    }
+    Ok(credentials)
+}
+
+/// The credentials a plan starts from, when no MFA session stands in for them.
+async fn first_credentials(
+    shared: &Shared,
+    plan: &Plan,
+    sts: &sts::Client,
+) -> Result<Credentials, ProfileFetchError> {
+    let profile = &plan.profile;
+    Ok(match &plan.base {
+        Base::Static {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => Credentials {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: session_token.clone(),
+            expiration: None,
+            role_arn: None,
+        },
+        Base::Environment => match (&shared.env.access_key_id, &shared.env.secret_access_key) {
+            (Some(key), Some(secret)) => Credentials {
+                access_key_id: key.clone(),
+                secret_access_key: secret.clone(),
+                session_token: shared.env.session_token.clone(),
+                expiration: None,
+                role_arn: None,
+            },
+            _ => {
+                return Err(ProfileFetchError::NoEnvironmentKeys {
+                    profile: profile.clone(),
+                });
+            }
+        },
+        Base::Process { command } => process(&plan.base_profile, command).await?,
+        Base::WebIdentity { token_file, role } => {
+            let token = std::fs::read_to_string(token_file).map_err(|e| {
+                ProfileFetchError::WebIdentityToken {
+                    profile: profile.clone(),
+                    path: token_file.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let session = role
+                .session_name
+                .clone()
+                .unwrap_or_else(|| shared.session_name());
+            let seconds = if plan.roles.is_empty() {
+                plan.credentials_seconds
+            } else {
+                CHAINED_MAX_SECONDS
+            };
+            sts.assume_role_with_web_identity(
+                &role.role_arn,
+                &session,
+                &Secret::new(token.trim()),
+                seconds,
+            )
+            .await
+            .map_err(|source| ProfileFetchError::Sts {
+                profile: profile.clone(),
+                source,
+            })?
+        }
+    })
+}
+
+/// Runs a `credential_process` command and reads its JSON.
+async fn process(profile: &str, command: &str) -> Result<Credentials, ProfileFetchError> {
+    let failed = |reason: String| ProfileFetchError::Process {
+        profile: profile.to_owned(),
+        reason,
+    };
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start /bin/sh: {e}")))?;
+    let output = tokio::time::timeout(PROCESS_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| failed(format!("no answer within {} s", PROCESS_TIMEOUT.as_secs())))?
+        .map_err(|e| failed(e.to_string()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(failed(format!(
+            "{}: {}",
+            output.status,
+            last.chars().take(300).collect::<String>()
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Output {
+        version: u32,
+        access_key_id: String,
+        secret_access_key: Secret,
+        #[serde(default)]
+        session_token: Option<Secret>,
+        #[serde(default)]
+        expiration: Option<String>,
+    }
+    let parsed: Output = serde_json::from_slice(&output.stdout)
+        .map_err(|e| failed(format!("its output is not credential_process JSON ({e})")))?;
+    if parsed.version != 1 {
+        return Err(failed(format!("Version {} is not 1", parsed.version)));
+    }
+    let expiration = parsed
+        .expiration
+        .as_deref()
+        .map(parse_rfc3339)
+        .transpose()
+        .map_err(|e| failed(format!("Expiration is not RFC 3339: {e}")))?;
+    Ok(Credentials {
+        access_key_id: parsed.access_key_id,
+        secret_access_key: parsed.secret_access_key,
+        session_token: parsed.session_token,
+        expiration,
+        role_arn: None,
+    })
+}
+
+fn mfa_error(profile: &str, serial: &str, source: StsError) -> ProfileFetchError {
+    if source.is_mfa_rejection() {
+        ProfileFetchError::MfaRejected {
+            profile: profile.to_owned(),
+            serial: serial.to_owned(),
+            source,
+        }
+    } else {
+        ProfileFetchError::Sts {
+            profile: profile.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The X.509 identity source: a certificate chain and private key, exchanged for credentials
+//! by IAM Roles Anywhere `CreateSession` ([`crate::rolesanywhere::Client`]).
+//!
+//! * Key: the identity files, the request (trust anchor, profile, role, duration, session
+//!   name), the region and the endpoint; sources that agree on all of them share credentials.
+//! * Version: the fingerprint of the certificate chain and key as they are on disk now (read
+//!   through the shared [`IdentityCache`], a `stat` per file when unchanged), so a renewed
+//!   certificate gets fresh credentials at the next request. A certificate outside its
+//!   validity window makes the source unusable: valid cached credentials still answer.
+//! * Fetch: loads and checks the identity again, then calls CreateSession.
+
+use std::sync::Arc;
+
+use crate::credentials::Credentials;
+use crate::identity::{IdentityCache, IdentityError, IdentityFiles};
+use crate::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
+use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
+
+/// Credentials for one role from IAM Roles Anywhere; see the module docs.
+#[derive(Debug, Clone)]
+pub struct IdentitySource {
+    client: Client,
+    files: IdentityFiles,
+    session: SessionRequest,
+    identities: Arc<IdentityCache>,
+    key: Key,
+}
+
+impl IdentitySource {
+    pub fn new(
+        client: Client,
+        files: IdentityFiles,
+        session: SessionRequest,
+        identities: Arc<IdentityCache>,
+    ) -> Self {
+        let key = request_digest(&files, &session, &client);
+        Self {
+            client,
+            files,
+            session,
+            identities,
+            key,
+        }
+    }
+
+    pub fn session(&self) -> &SessionRequest {
+        &self.session
+    }
+
+    /// Loads the identity, checks it is valid now, and calls CreateSession.
+    pub async fn fetch_now(&self) -> Result<Credentials, SourceError> {
+        let identity = self.identities.load(&self.files).map_err(identity_error)?;
+        identity
+            .ensure_valid_at(self.client.clock().now())
+            .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;
+        self.client
+            .create_session(&identity, &self.session)
+            .await
+            .map_err(service_error)
+    }
+}
+
+impl Source for IdentitySource {
+    fn key(&self) -> Key {
+        self.key
+    }
+
+    fn version(&self) -> Result<Version, SourceError> {
+        let identity = self.identities.load(&self.files).map_err(identity_error)?;
+        identity
+            .ensure_valid_at(self.client.clock().now())
+            .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;
+        Ok(identity.fingerprint())
+    }
+
+    fn fetch(&self) -> FetchFuture {
+        let source = self.clone();
+        Box::pin(async move { source.fetch_now().await })
+    }
+}
+
+fn identity_error(error: IdentityError) -> SourceError {
+    SourceError::new(Kind::Identity, error)
+}
+
+/// The kind of a CreateSession failure.
+pub fn service_error(error: RolesAnywhereError) -> SourceError {
+    let kind = match &error {
+        RolesAnywhereError::BadEndpoint(_) | RolesAnywhereError::NoFipsEndpoint { .. } => {
+            Kind::Endpoint
+        }
+        RolesAnywhereError::Identity(_) => Kind::Identity,
+        RolesAnywhereError::Service { status, .. } if *status == 429 || *status >= 500 => {
+            Kind::Unavailable
+        }
+        RolesAnywhereError::Service { .. } => Kind::Refused,
+        RolesAnywhereError::Transport { source, .. } if source.is_timeout() => Kind::TimedOut,
+        RolesAnywhereError::Transport { .. } => Kind::Unavailable,
+        RolesAnywhereError::BadResponse { .. } => Kind::InvalidAnswer,
+    };
+    SourceError::new(kind, error)
+}
+
+/// What decides an identity's credentials besides its certificate's content: the identity
+/// files, the request, the region and the endpoint.
+fn request_digest(files: &IdentityFiles, session: &SessionRequest, client: &Client) -> Key {
+    let duration = session.duration.seconds().to_string();
+    let paths = files
+        .certificates
+        .iter()
+        .chain(&files.intermediates)
+        .chain([&files.private_key])
+        .map(|path| path.as_os_str().as_encoded_bytes());
+    let request = [
+        session.trust_anchor_arn.as_str(),
+        session.profile_arn.as_str(),
+        session.role_arn.as_str(),
+        &duration,
+        session
+            .role_session_name
+            .as_ref()
+            .map_or("", |n| n.as_str()),
+        client.region().as_str(),
+        client.endpoint().as_str(),
+    ]
+    .map(str::as_bytes);
+    // The number of paths first, so paths and request parts cannot trade places.
+    let count = (files.certificates.len() + files.intermediates.len()).to_be_bytes();
+    digest(
+        std::iter::once(count.as_slice())
+            .chain(paths)
+            .chain(request),
+    )
+}
