@@ -186,7 +186,8 @@ async fn during_an_sts_outage_the_last_good_credentials_are_served_while_valid()
     assert_eq!(
         answer.0,
         200,
-        "{:?} after the refresh point and {:?} after the refresh began, with {:?} left: {answer:?}",
+        "{:?} after the first AssumeRole, {:?} after the failed refresh began, {:?} left: \
+         {answer:?}",
         issued_at.elapsed(),
         refresh_started.elapsed(),
         LIFETIME.saturating_sub(issued_at.elapsed())
