@@ -1,33 +1,43 @@
-//! Fault injection for the fake IAM Roles Anywhere ([`super::rolesanywhere`]).
+//! Fault injection for the fake IAM Roles Anywhere ([`super::rolesanywhere`]) and the fake
+//! STS ([`super::sts`]): one script type, each fake rendering a fault in its own protocol.
 //!
 //! Contract:
-//! * [`FakeRolesAnywhere::faults`](super::FakeRolesAnywhere::faults) hands out a [`Faults`]
-//!   handle; clones share one script. The fake consults it before anything else for every
+//! * [`FakeRolesAnywhere::faults`](super::FakeRolesAnywhere::faults) and
+//!   [`FakeSts::faults`](super::FakeSts::faults) hand out a [`Faults`] handle; clones share
+//!   one script (each fake has its own). The fake consults it before anything else for every
 //!   request it receives, on any path.
 //! * [`Faults::push`] appends a [`Fault`] to a queue: each request takes the first queued
 //!   fault, so `push` ×3 scripts the next three answers and the fourth request gets normal
-//!   service. [`Faults::fail_all`] sets a fault that answers every request (an outage) while
-//!   the queue is empty, until [`Faults::clear`].
-//! * What each fault does on the wire:
-//!   - [`Fault::Status`]: an AWS-shaped error — that status, `x-amzn-ErrorType`, JSON
-//!     `{"message"}` ([`Fault::throttled`] is 429 `ThrottlingException`,
-//!     [`Fault::server_error`] a 5xx).
+//!   service. [`Faults::fail_all`] sets a fault that answers every request (an outage, or
+//!   short-lived credentials for every call) while the queue is empty, until
+//!   [`Faults::clear`].
+//! * What each fault does on the wire (Roles Anywhere / STS):
+//!   - [`Fault::Status`]: an AWS-shaped error with that status — Roles Anywhere:
+//!     `x-amzn-ErrorType` and JSON `{"message"}` ([`Fault::throttled`] is 429
+//!     `ThrottlingException`, [`Fault::server_error`] a 5xx); STS: an XML `ErrorResponse`
+//!     whose `Code` is the error type ([`Fault::sts_unavailable`] is 503
+//!     `ServiceUnavailable`). The STS fake still verifies the request's signature first and
+//!     answers a bad one with its usual refusal.
 //!   - [`Fault::Reset`]: the connection is closed without a response: the handler gives
 //!     hyper a body that fails before its first byte, and hyper then drops the connection
 //!     without sending the head.
 //!   - [`Fault::Stall`]: the request is held for the given time, then served normally (or
-//!     dropped with the connection if the client gave up first).
-//!   - [`Fault::MalformedJson`]: status 201, `Content-Type: application/json`, a body that is
-//!     not JSON.
-//!   - [`Fault::ClockSkew`]: 403 `AccessDeniedException` with the service's "Signature
-//!     expired: … (request time too skewed)" message, naming the request's `X-Amz-Date`.
+//!     dropped with the connection if the client gave up first: then the fake records
+//!     nothing but its arrival).
+//!   - [`Fault::MalformedJson`]: a success status with a body that does not parse (JSON cut
+//!     short; for STS, XML cut short).
+//!   - [`Fault::ClockSkew`]: 403 with the service's "Signature expired" message naming the
+//!     request's `X-Amz-Date` (`AccessDeniedException`; STS: `SignatureDoesNotMatch`).
 //!   - [`Fault::ShortLived`]: normal service (the request is verified, the session recorded)
-//!     but the credentials in the answer expire after the given time, not `durationSeconds`.
+//!     but the credentials in the answer expire after the given time, not the requested
+//!     duration (for STS also in the registry, so they really expire: real STS refuses
+//!     `DurationSeconds` under 900, so this is how refresh is tested in seconds).
 //! * Every request that reaches the fake is timestamped ([`Faults::arrivals`], tokio time, so
 //!   paused-clock tests see paused time); every fault served is recorded by name
 //!   ([`Faults::injected`]). Requests answered by a fault count in
-//!   [`FakeRolesAnywhere::request_count`](super::FakeRolesAnywhere::request_count) like any
-//!   other.
+//!   [`FakeRolesAnywhere::request_count`](super::FakeRolesAnywhere::request_count) (and
+//!   [`FakeSts::request_count`](super::FakeSts::request_count) and
+//!   [`FakeSts::calls`](super::FakeSts::calls)) like any other.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -87,6 +97,16 @@ impl Fault {
             status,
             error_type: error_type.into(),
             message: format!("the fake service answers {status} (injected fault)"),
+        }
+    }
+
+    /// For the fake STS: 503 `ServiceUnavailable`, AWS's common error for a temporary
+    /// failure of the service (an outage, with [`Faults::fail_all`]).
+    pub fn sts_unavailable() -> Self {
+        Self::Status {
+            status: 503,
+            error_type: "ServiceUnavailable".into(),
+            message: "The request has failed due to a temporary failure of the server.".into(),
         }
     }
 
@@ -183,7 +203,7 @@ impl Faults {
     }
 
     /// Records the arrival and takes the fault for this request, if any.
-    fn next(&self) -> Option<Fault> {
+    pub(super) fn next(&self) -> Option<Fault> {
         let mut script = self.lock();
         script.arrivals.push(Instant::now());
         let fault = script
@@ -315,7 +335,7 @@ async fn short_lived(fake: &FakeRolesAnywhere, request: Request, lifetime: Durat
 }
 
 /// A response body that fails at once: hyper drops the connection without answering.
-struct FailingBody;
+pub(super) struct FailingBody;
 
 impl hyper::body::Body for FailingBody {
     type Data = axum::body::Bytes;

@@ -27,6 +27,9 @@
 //! * Every request is counted per `Action` ([`FakeSts::calls`]); every issued credential
 //!   ([`FakeSts::issued`]) and every refusal ([`FakeSts::rejections`]) is recorded and logged
 //!   with `tracing` at `info`, never with a secret key, session token or MFA code.
+//! * Faults (outages, stalls, short-lived credentials, ...) are scripted through
+//!   [`FakeSts::faults`], as for the fake Roles Anywhere; [`super::faults`] says what each
+//!   one does on the wire. An injected error answer is recorded as a refusal.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -50,6 +53,7 @@ use subtle::ConstantTimeEq;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use super::faults::{FailingBody, Fault, Faults};
 use super::registry::{MfaDevice, Principal, Registry, User, stable_id};
 use super::rolesanywhere::{ACCOUNT_ID, REGION, Running};
 use super::totp::{STEP_SECONDS, step_of, totp_step};
@@ -382,16 +386,26 @@ impl StsError {
 
     /// The `ErrorResponse` document.
     pub fn to_xml(&self, request_id: &str) -> String {
-        format!(
-            "<ErrorResponse xmlns=\"{NAMESPACE}\">\n  <Error>\n    <Type>{}</Type>\n    \
-             <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  \
-             <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+        error_document(
             self.code.fault(),
             self.code.as_str(),
-            escape(self.message.as_str()),
-            escape(request_id)
+            &self.message,
+            request_id,
         )
     }
+}
+
+/// An `ErrorResponse` document: `Type` is `Sender` or `Receiver`.
+fn error_document(fault: &str, code: &str, message: &str, request_id: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"{NAMESPACE}\">\n  <Error>\n    <Type>{}</Type>\n    \
+         <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  \
+         <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+        escape(fault),
+        escape(code),
+        escape(message),
+        escape(request_id)
+    )
 }
 
 fn denied(message: impl Into<String>) -> StsError {
@@ -485,6 +499,8 @@ struct Inner {
     /// The last accepted TOTP step of each MFA device (codes of that step or older are
     /// refused afterwards, as AWS refuses reuse).
     mfa_steps: Mutex<HashMap<String, u64>>,
+    /// Scripted failures, consulted before anything else (see [`super::faults`]).
+    faults: Faults,
 }
 
 /// The fake service. Clones share configuration and records.
@@ -516,8 +532,14 @@ impl FakeSts {
                 issued: Mutex::new(Vec::new()),
                 rejections: Mutex::new(Vec::new()),
                 mfa_steps: Mutex::new(HashMap::new()),
+                faults: Faults::default(),
             }),
         }
+    }
+
+    /// The fault script: what the next requests get instead of normal service.
+    pub fn faults(&self) -> Faults {
+        self.inner.faults.clone()
     }
 
     /// The configuration.
@@ -621,8 +643,22 @@ impl FakeSts {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Answer, StsError> {
+        self.serve(method, path, query, headers, body, None)
+    }
+
+    /// [`FakeSts::handle`]; credentials issued expire after `lifetime` when it is given
+    /// ([`Fault::ShortLived`]).
+    fn serve(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+        lifetime: Option<std::time::Duration>,
+    ) -> Result<Answer, StsError> {
         self.inner.requests.fetch_add(1, Ordering::SeqCst);
-        let (action, result) = self.process(method, path, query, headers, body);
+        let (action, result) = self.process(method, path, query, headers, body, lifetime);
         *lock(&self.inner.calls).entry(action.clone()).or_insert(0) += 1;
         match &result {
             Ok(answer) => match &answer.credentials {
@@ -666,6 +702,7 @@ impl FakeSts {
         query: Option<&str>,
         headers: &HeaderMap,
         body: &[u8],
+        lifetime: Option<std::time::Duration>,
     ) -> (String, Result<Answer, StsError>) {
         if !(path == "/" || path.is_empty()) {
             return (
@@ -690,7 +727,16 @@ impl FakeSts {
             Err(error) => return (String::new(), Err(error)),
         };
         let action = parameters.get("Action").cloned().unwrap_or_default();
-        let result = self.dispatch(method, path, query, headers, body, &parameters, &action);
+        let result = self.dispatch(
+            method,
+            path,
+            query,
+            headers,
+            body,
+            &parameters,
+            &action,
+            lifetime,
+        );
         (action, result)
     }
 
@@ -707,6 +753,7 @@ impl FakeSts {
         body: &[u8],
         parameters: &Parameters,
         action: &str,
+        lifetime: Option<std::time::Duration>,
     ) -> Result<Answer, StsError> {
         if action.is_empty() {
             return Err(StsError::new(ErrorCode::MissingAction, "Missing Action"));
@@ -755,6 +802,7 @@ impl FakeSts {
                     &[],
                 )?;
                 let issued = self.get_session_token(parameters, &caller, now)?;
+                let issued = self.shorten(issued, now, lifetime);
                 (credentials_xml(&issued), Some(issued))
             }
             ("AssumeRole", Some(caller)) => {
@@ -779,6 +827,7 @@ impl FakeSts {
                     ],
                 )?;
                 let issued = self.assume_role(parameters, &caller, now)?;
+                let issued = self.shorten(issued, now, lifetime);
                 let xml = format!(
                     "{}{}    <PackedPolicySize>0</PackedPolicySize>\n",
                     credentials_xml(&issued),
@@ -801,6 +850,7 @@ impl FakeSts {
                     &["PolicyArns.member."],
                 )?;
                 let (issued, subject) = self.assume_role_with_web_identity(parameters, now)?;
+                let issued = self.shorten(issued, now, lifetime);
                 let xml = format!(
                     "    <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken>\n    \
                      <Audience>sts.amazonaws.com</Audience>\n{}{}    \
@@ -1297,6 +1347,26 @@ impl FakeSts {
         }
     }
 
+    /// `issued`, expiring `lifetime` after `now` instead when a lifetime is given
+    /// ([`Fault::ShortLived`]), in the registry too: they really expire then.
+    fn shorten(
+        &self,
+        mut issued: IssuedCredentials,
+        now: OffsetDateTime,
+        lifetime: Option<std::time::Duration>,
+    ) -> IssuedCredentials {
+        if let Some(lifetime) = lifetime {
+            issued.expiration = now + Duration::try_from(lifetime).unwrap_or(Duration::ZERO);
+            self.inner.config.registry.register(
+                &issued.access_key_id,
+                &issued.secret_access_key,
+                issued.principal.clone(),
+                issued.expiration,
+            );
+        }
+        issued
+    }
+
     /// Fresh credentials for `principal_of(session token)`, registered in the registry.
     fn issue(
         &self,
@@ -1392,15 +1462,43 @@ fn assumed_role_user_xml(principal: &Principal) -> String {
 // ---------------------------------------------------------------------------------------------
 
 async fn handle_http(State(fake): State<FakeSts>, request: Request) -> Response {
+    let fault = fake.inner.faults.next();
+    if let Some(fault) = &fault {
+        tracing::info!(fault = %fault.name(), "fake STS: injecting a fault");
+    }
+    if let Some(Fault::Stall(delay)) = &fault {
+        // Dropped here, with the connection, if the client gives up first.
+        tokio::time::sleep(*delay).await;
+    }
+    let lifetime = match &fault {
+        Some(Fault::ShortLived(lifetime)) => Some(*lifetime),
+        _ => None,
+    };
     let (parts, body) = request.into_parts();
     let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => fake.handle(
-            parts.method.as_str(),
-            parts.uri.path(),
-            parts.uri.query(),
-            &parts.headers,
-            &body,
-        ),
+        Ok(body) => {
+            let injected = fault.and_then(|fault| {
+                fake.injected(
+                    fault,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    parts.uri.query(),
+                    &parts.headers,
+                    &body,
+                )
+            });
+            if let Some(response) = injected {
+                return response;
+            }
+            fake.serve(
+                parts.method.as_str(),
+                parts.uri.path(),
+                parts.uri.query(),
+                &parts.headers,
+                &body,
+                lifetime,
+            )
+        }
         Err(error) => {
             fake.inner.requests.fetch_add(1, Ordering::SeqCst);
             *lock(&fake.inner.calls).entry(String::new()).or_insert(0) += 1;
@@ -1419,15 +1517,93 @@ async fn handle_http(State(fake): State<FakeSts>, request: Request) -> Response 
             (error.status(), request_id, body)
         }
     };
-    let mut response = Response::new(Body::from(body));
+    xml_response(status, &request_id, body)
+}
+
+fn xml_response(status: u16, request_id: &str, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", value);
     }
     response
+}
+
+impl FakeSts {
+    /// The answer of a fault that replaces normal service (see [`super::faults`]); `None`
+    /// for the faults after which the request is served normally (stalls, short-lived
+    /// credentials). The request is counted under its action and authenticated first, as
+    /// every request is: a bad signature gets its usual refusal, not the fault.
+    fn injected(
+        &self,
+        fault: Fault,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<Response> {
+        if matches!(fault, Fault::Stall(_) | Fault::ShortLived(_)) {
+            return None;
+        }
+        self.inner.requests.fetch_add(1, Ordering::SeqCst);
+        let action = parse_parameters(method, query, headers, body)
+            .ok()
+            .and_then(|parameters| parameters.get("Action").cloned())
+            .unwrap_or_default();
+        *lock(&self.inner.calls).entry(action.clone()).or_insert(0) += 1;
+        let request_id = self.request_id();
+        if action != "AssumeRoleWithWebIdentity"
+            && let Err(error) = self.authenticate(method, path, query, headers, body)
+        {
+            self.record_rejection(&action, &error);
+            return Some(xml_response(
+                error.status(),
+                &request_id,
+                error.to_xml(&request_id),
+            ));
+        }
+        let (status, code, message) = match fault {
+            Fault::Status {
+                status,
+                error_type,
+                message,
+            } => (status, error_type, message),
+            Fault::ClockSkew => {
+                let amz_date = headers
+                    .get("x-amz-date")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(no X-Amz-Date)");
+                let message = format!(
+                    "Signature expired: {amz_date} is now earlier than the service's clock \
+                     allows (request time too skewed: the clock of the caller and of the \
+                     service differ by more than 5 minutes)"
+                );
+                (403, "SignatureDoesNotMatch".to_owned(), message)
+            }
+            Fault::Reset => {
+                let mut response = Response::new(Body::new(FailingBody));
+                *response.status_mut() = StatusCode::OK;
+                return Some(response);
+            }
+            Fault::MalformedJson => {
+                let body = format!(
+                    "<{action}Response xmlns=\"{NAMESPACE}\">\n  <{action}Result>\n    \
+                     <Credentials>\n      <AccessKeyId>ASIA"
+                );
+                return Some(xml_response(200, &request_id, body));
+            }
+            Fault::Stall(_) | Fault::ShortLived(_) => return None,
+        };
+        tracing::info!(status, action = %action, code = %code, message = %message, "STS refused (injected fault)");
+        lock(&self.inner.rejections).push((status, code.clone(), message.clone()));
+        let fault_type = if status >= 500 { "Receiver" } else { "Sender" };
+        let body = error_document(fault_type, &code, &message, &request_id);
+        Some(xml_response(status, &request_id, body))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3363,5 +3539,70 @@ mod tests {
         assert_eq!(status, 404, "{response_body}");
         assert_eq!(w.fake.request_count(), 4);
         assert_eq!(w.fake.rejections().len(), 2);
+    }
+
+    /// An AssumeRole of bob's for the developer role, sent over HTTP.
+    async fn assume_over_http(addr: SocketAddr, keys: Keys) -> (u16, String) {
+        let call = Call::new("AssumeRole", Some(keys), T0)
+            .param("RoleArn", DEVELOPER_ROLE_ARN)
+            .param("RoleSessionName", "test-session");
+        let (_, headers, body) = call.parts();
+        let (status, _, body) = http_exchange(addr, "POST", "/", &headers, &body).await;
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn faults_are_answered_as_sts_answers_and_signatures_are_still_checked() {
+        let w = world();
+        let running = w
+            .fake
+            .spawn_http("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let faults = w.fake.faults();
+
+        // An outage: STS's 503 ErrorResponse, counted under its action.
+        faults.fail_all(Fault::sts_unavailable());
+        let (status, body) = assume_over_http(running.addr, bob()).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(
+            text_at(&body, "ErrorResponse/Error/Code").as_deref(),
+            Some("ServiceUnavailable")
+        );
+        assert_eq!(
+            text_at(&body, "ErrorResponse/Error/Type").as_deref(),
+            Some("Receiver")
+        );
+        assert_eq!(w.fake.calls("AssumeRole"), 1);
+        assert!(w.fake.issued().is_empty());
+        // A bad signature is refused as such, outage or not.
+        let mut wrong = bob();
+        wrong.secret_access_key = ALICE_SECRET_ACCESS_KEY.to_owned();
+        let (status, body) = assume_over_http(running.addr, wrong).await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(
+            text_at(&body, "ErrorResponse/Error/Code").as_deref(),
+            Some("SignatureDoesNotMatch")
+        );
+
+        // Short-lived: normal service, but the credentials expire after 30 s, in the
+        // answer and in the registry.
+        faults.fail_all(Fault::ShortLived(std::time::Duration::from_secs(30)));
+        let (status, body) = assume_over_http(running.addr, bob()).await;
+        assert_eq!(status, 200, "{body}");
+        let expiration = T0 + Duration::seconds(30);
+        assert_eq!(
+            text_at(
+                &body,
+                "AssumeRoleResponse/AssumeRoleResult/Credentials/Expiration"
+            ),
+            Some(format_rfc3339(expiration))
+        );
+        let issued = w.fake.issued_credentials();
+        assert_eq!(issued.len(), 1);
+        assert_eq!(issued[0].expiration, expiration);
+        let (_, _, registered) = w.registry.lookup(&issued[0].access_key_id).unwrap();
+        assert_eq!(registered, Some(expiration));
+        assert_eq!(w.fake.calls("AssumeRole"), 3);
     }
 }
