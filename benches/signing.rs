@@ -1,4 +1,4 @@
-//! Signing cost per key algorithm: `needroleshere::sign::sign` of a CreateSession request
+//! Signing cost per key algorithm: `needroleshere::aws::sign::sign` of a CreateSession request
 //! (the canonical request, the string to sign and the signature, exactly as the client
 //! sends it), against the bare signature primitive of `ring` on the same key and a message
 //! of the same size, and the cost of reading the identity files
@@ -18,9 +18,9 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use needroleshere::clock::{Clock as _, SystemClock};
+use needroleshere::aws::sign::{Request, sign};
 use needroleshere::identity::{Identity, IdentityFiles};
-use needroleshere::sign::{Request, sign};
+use needroleshere::system::clock::{Clock as _, SystemClock};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
 

@@ -34,9 +34,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::clock::Clock;
 use crate::credentials::Credentials;
 use crate::source::{Category, Key, Kind, Source, SourceError, Version};
+use crate::system::clock::Clock;
 
 /// Timing rules; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,8 +329,9 @@ impl Entry {
         };
         let wait = match want {
             Want::New => self.policy.refresh_wait,
-            _ if has_fallback => self.policy.fallback_wait,
-            _ => self.policy.wait,
+            // SDK clients give up after a second or two: valid credentials answer them soon.
+            Want::Any if has_fallback => self.policy.fallback_wait,
+            Want::Any | Want::Fresh => self.policy.wait,
         };
         let outcome = tokio::time::timeout(wait, async move {
             let mut receiver = receiver;
@@ -531,8 +532,8 @@ fn jittered(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
     use crate::secret::Secret;
+    use crate::system::clock::FixedClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use time::macros::datetime;
 
@@ -567,6 +568,9 @@ mod tests {
                 if upstream.failing.load(Ordering::SeqCst) {
                     return Err(SourceError::message(Kind::Unavailable, "upstream says no"));
                 }
+                if upstream.needs_person.load(Ordering::SeqCst) {
+                    return Err(SourceError::message(Kind::NeedsMfa, "a code, please"));
+                }
                 Ok(Credentials {
                     access_key_id: format!("ASIA{n}"),
                     secret_access_key: Secret::new("s"),
@@ -585,6 +589,7 @@ mod tests {
         clock: Arc<FixedClock>,
         calls: AtomicUsize,
         failing: std::sync::atomic::AtomicBool,
+        needs_person: std::sync::atomic::AtomicBool,
         delay: Duration,
         lifetime: time::Duration,
     }
@@ -595,6 +600,7 @@ mod tests {
                 clock,
                 calls: AtomicUsize::new(0),
                 failing: false.into(),
+                needs_person: false.into(),
                 delay,
                 lifetime: time::Duration::hours(1),
             })
@@ -834,5 +840,120 @@ mod tests {
         advance(&clock, Duration::from_secs(2 * 3600)).await;
         cache.get(&upstream.source("b", V1)).await.unwrap();
         assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_that_needs_a_person_sets_no_backoff() {
+        let (_, upstream, cache) = setup(Duration::ZERO);
+        upstream.needs_person.store(true, Ordering::SeqCst);
+        let err = cache.get(&upstream.source("a", V1)).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::NeedsMfa);
+        // The person answered: the very next request fetches, with no backoff in the way.
+        upstream.needs_person.store(false, Ordering::SeqCst);
+        let served = cache.get(&upstream.source("a", V1)).await.unwrap();
+        assert_eq!(served.access_key_id, "ASIA2");
+        // An upstream failure, by contrast, backs off.
+        let (_, upstream, cache) = setup(Duration::ZERO);
+        upstream.failing.store(true, Ordering::SeqCst);
+        cache.get(&upstream.source("a", V1)).await.unwrap_err();
+        upstream.failing.store(false, Ordering::SeqCst);
+        cache.get(&upstream.source("a", V1)).await.unwrap_err();
+        assert_eq!(upstream.calls(), 1, "no new call within the backoff");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_fetches_anew_whatever_is_cached_and_whatever_the_backoff() {
+        let (_, upstream, cache) = setup(Duration::ZERO);
+        cache.get(&upstream.source("a", V1)).await.unwrap();
+        let fresh = cache.refresh(&upstream.source("a", V1)).await.unwrap();
+        assert_eq!(
+            fresh.access_key_id, "ASIA2",
+            "fresh credentials are replaced"
+        );
+        upstream.failing.store(true, Ordering::SeqCst);
+        // A failed refresh says so: it does not hide behind the cached credentials...
+        let err = cache.refresh(&upstream.source("a", V1)).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::Unavailable);
+        // ...which still answer ordinary requests.
+        let served = cache.get(&upstream.source("a", V1)).await.unwrap();
+        assert_eq!(served.access_key_id, "ASIA2");
+        // The backoff does not hold a refresh back.
+        upstream.failing.store(false, Ordering::SeqCst);
+        let fresh = cache.refresh(&upstream.source("a", V1)).await.unwrap();
+        assert_eq!(fresh.access_key_id, "ASIA4");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_fresh_does_not_answer_from_the_proactive_window() {
+        let (clock, upstream, cache) = setup(Duration::from_secs(3));
+        let source = upstream.source("a", V1);
+        let first = tokio::spawn({
+            let (cache, source) = (cache.clone(), source.clone());
+            async move { cache.get(&source).await }
+        });
+        advance(&clock, Duration::from_secs(3)).await;
+        first.await.unwrap().unwrap();
+        // 45 minutes on, no timer having run: `get` answers the old credentials at once...
+        advance(&clock, Duration::from_secs(45 * 60)).await;
+        let (plain, fresh) = tokio::join!(cache.get(&source), async {
+            let fresh = cache.get_fresh(&source);
+            advance(&clock, Duration::from_secs(3)).await;
+            fresh.await
+        });
+        assert_eq!(plain.unwrap().access_key_id, "ASIA1");
+        // ...while `get_fresh` joins the refresh that request started.
+        assert_eq!(fresh.unwrap().access_key_id, "ASIA2");
+        assert_eq!(upstream.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn next_attempt_is_the_proactive_refresh_or_the_end_of_the_backoff() {
+        let (clock, upstream, cache) = setup(Duration::ZERO);
+        let source = upstream.source("a", V1);
+        let start = clock.now();
+        cache.get(&source).await.unwrap();
+        let at = cache.next_attempt(&source.key()).unwrap();
+        // An hour's credentials: 20 minutes before expiry, earlier by at most a minute.
+        assert!(at <= start + time::Duration::minutes(40), "{at}");
+        assert!(at >= start + time::Duration::minutes(39), "{at}");
+        upstream.failing.store(true, Ordering::SeqCst);
+        cache.refresh(&source).await.unwrap_err();
+        let retry = cache.next_attempt(&source.key()).unwrap();
+        // The first backoff: half to all of a second.
+        assert!(retry > clock.now() && retry <= clock.now() + time::Duration::seconds(1));
+        assert!(cache.next_attempt(&key("unknown")).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_source_of_the_same_identity_is_the_one_that_fetches() {
+        let (_, upstream, cache) = setup(Duration::ZERO);
+        let other = Upstream::new(upstream.clock.clone(), Duration::ZERO);
+        cache.get(&upstream.source("a", V1)).await.unwrap();
+        // The same key at a new version (an edited profile): the new source is asked.
+        let served = cache.get(&other.source("a", V2)).await.unwrap();
+        assert_eq!(served.access_key_id, "ASIA1");
+        assert_eq!((upstream.calls(), other.calls()), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unusable_source_falls_back_to_valid_cached_credentials() {
+        #[derive(Debug)]
+        struct Broken;
+        impl Source for Broken {
+            fn key(&self) -> Key {
+                key("a")
+            }
+            fn version(&self) -> Result<Version, SourceError> {
+                Err(SourceError::message(Kind::Identity, "half renewed"))
+            }
+            fn fetch(&self) -> crate::source::FetchFuture {
+                unreachable!("an unusable source is never asked to fetch")
+            }
+        }
+        let (_, upstream, cache) = setup(Duration::ZERO);
+        let broken: Arc<dyn Source> = Arc::new(Broken);
+        assert_eq!(cache.get(&broken).await.unwrap_err().kind(), Kind::Identity);
+        cache.get(&upstream.source("a", V1)).await.unwrap();
+        assert_eq!(cache.get(&broken).await.unwrap().access_key_id, "ASIA1");
     }
 }

@@ -13,18 +13,18 @@ use clap::{Args, Parser, Subcommand};
 
 use std::path::Path;
 
-use crate::activation::ListenAddr;
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
+use crate::aws::rolesanywhere::{self, SessionRequest};
 use crate::binding::{Binding, BindingError, BindingName, ConfigDir, Mode, render_env};
-use crate::clock::{Clock, SystemClock};
-use crate::env::Environment;
-use crate::files::{ensure_dir, remove_if_exists, write_atomic};
 use crate::identity::IdentityFiles;
-use crate::logging::LogFormat;
-use crate::rolesanywhere::{self, SessionRequest};
 use crate::secret::Secret;
 use crate::source::rolesanywhere::IdentitySource;
-use crate::transport::{self, TransportSettings};
+use crate::system::activation::ListenAddr;
+use crate::system::clock::{Clock, SystemClock};
+use crate::system::env::Environment;
+use crate::system::files::{ensure_dir, remove_if_exists, write_atomic};
+use crate::system::logging::LogFormat;
+use crate::system::transport::{self, TransportSettings};
 
 /// Short-lived AWS credentials from IAM Roles Anywhere.
 #[derive(Debug, Parser)]
@@ -601,7 +601,7 @@ pub fn parse() -> Cli {
 pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if let Command::Exec(args) = &cli.command {
-        return crate::exec::run(args, env, clock).await;
+        return crate::front::exec::run(args, env, clock).await;
     }
     run_command(cli, env, clock).await.map(|()| 0)
 }
@@ -723,12 +723,13 @@ fn unbind(args: &UnbindArgs, env: &Environment) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    use crate::activation::{self, Listener, NamedListener};
-    use crate::server::{self, Front, ecs, imds, vend};
+    use crate::front::{ecs, imds, vend};
+    use crate::http::{self, Front};
+    use crate::system::activation::{self, Listener, NamedListener};
     use sd_notify::NotifyState;
 
     // Signal handlers first, so a SIGTERM right after READY=1 still drains and exits 0.
-    let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
+    let shutdown = http::shutdown_signal().context("cannot install signal handlers")?;
     let http = transport::build_client(&args.endpoint.tls.settings(&env))?;
     let defaults = crate::source::binding::Defaults {
         region: args.endpoint.region.clone(),
@@ -843,8 +844,8 @@ async fn serve(args: &ServeArgs, env: Environment, clock: Arc<dyn Clock>) -> any
     activation::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     activation::spawn_watchdog(&env);
 
-    // STOPPING=1 goes out as the drain begins (see server::shutdown_signal).
-    server::serve(fronts, server::Limits::default(), shutdown).await;
+    // STOPPING=1 goes out as the drain begins (see http::shutdown_signal).
+    http::serve(fronts, http::Limits::default(), shutdown).await;
     Ok(())
 }
 
@@ -873,9 +874,10 @@ async fn serve_desktop(
     mut env: Environment,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    use crate::server::{self, Front, desktop, imds};
+    use crate::front::{desktop, imds};
+    use crate::http::{self, Front};
 
-    let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
+    let shutdown = http::shutdown_signal().context("cannot install signal handlers")?;
     let profile = chosen_profile(&env, args.profile.as_deref());
     let ip = std::net::Ipv4Addr::LOCALHOST;
     let addr = match (ec2, args.port) {
@@ -883,7 +885,7 @@ async fn serve_desktop(
         (false, None) => std::net::SocketAddr::from((ip, 12319)),
         (true, None) => std::net::SocketAddr::from(([169, 254, 169, 254], 80)),
     };
-    let listener = crate::activation::bind(&ListenAddr::Tcp(addr)).await;
+    let listener = crate::system::activation::bind(&ListenAddr::Tcp(addr)).await;
     let listener = if ec2 && args.port.is_none() {
         listener.context(
             "listening on 169.254.169.254:80 needs root (run it with sudo) and the address on an \
@@ -893,7 +895,7 @@ async fn serve_desktop(
         listener?
     };
     if ec2 && args.port.is_none() {
-        crate::exec::drop_privileges(&mut env)?;
+        crate::front::exec::drop_privileges(&mut env)?;
     }
     let http = transport::build_client(&args.tls.settings(&env))?;
     let cache = Arc::new(crate::cache::Cache::new(
@@ -941,7 +943,7 @@ async fn serve_desktop(
         router,
         ip_ttl: None,
     };
-    server::serve(vec![front], server::Limits::default(), shutdown).await;
+    http::serve(vec![front], http::Limits::default(), shutdown).await;
     Ok(())
 }
 
@@ -1092,7 +1094,7 @@ async fn check(args: &CheckArgs, env: &Environment, clock: Arc<dyn Clock>) -> an
 }
 
 async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    use crate::credentials_file;
+    use crate::aws_files::credentials_file;
     use crate::source::Source as _;
     let path = credentials_file::default_path(env)
         .context("no credentials file: set AWS_SHARED_CREDENTIALS_FILE or HOME")?;
@@ -1107,8 +1109,7 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
     // does for every front; this loop only writes what it gets.
     let cache = crate::cache::Cache::new(clock.clone(), crate::cache::Policy::default());
     // SIGTERM or SIGINT ends the refresh loop with status 0, as a stopped service should.
-    let mut shutdown =
-        crate::server::shutdown_signal().context("cannot install signal handlers")?;
+    let mut shutdown = crate::http::shutdown_signal().context("cannot install signal handlers")?;
     let mut first = true;
     let mut failures: u32 = 0;
     let mut written: Option<Arc<crate::credentials::Credentials>> = None;
@@ -1137,7 +1138,7 @@ async fn update(args: &UpdateArgs, env: &Environment, clock: Arc<dyn Clock>) -> 
                 })
                 .map_err(|e| (anyhow::Error::new(e), false)),
             Err(error) => {
-                let fatal = crate::server::answer::is_fatal_at_start(&error);
+                let fatal = crate::front::answer::is_fatal_at_start(&error);
                 let error = anyhow::Error::new(error)
                     .context(format!("no credentials for role {role_arn}"));
                 Err((error, !fatal))

@@ -15,29 +15,20 @@
 //! which never shows its value in `Debug`.
 #![forbid(unsafe_code)]
 
-pub mod activation;
 pub mod arn;
+pub mod aws;
+pub mod aws_files;
 pub mod binding;
 pub mod cache;
 pub mod check;
 pub mod cli;
-pub mod clock;
 pub mod credentials;
-pub mod credentials_file;
-pub mod env;
-pub mod exec;
-pub mod files;
+pub mod front;
+pub mod http;
 pub mod identity;
-pub mod logging;
-pub mod mfa;
-pub mod profile;
-pub mod rolesanywhere;
 pub mod secret;
-pub mod server;
-pub mod sign;
 pub mod source;
-pub mod sts;
-pub mod transport;
+pub mod system;
 
 #[cfg(feature = "test-util")]
 pub mod testutil;

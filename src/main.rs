@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use needroleshere::{cli, env::Environment, logging};
+use needroleshere::cli;
+use needroleshere::system::{env::Environment, logging};
 
 fn main() -> ExitCode {
     let cli = cli::parse();

@@ -22,20 +22,20 @@ use std::time::Duration;
 
 use common::pki_file;
 use needroleshere::arn::SessionDuration;
+use needroleshere::aws::rolesanywhere::SessionRequest;
 use needroleshere::binding::{Binding, Mode};
 use needroleshere::cache::Policy;
-use needroleshere::clock::{Clock, FixedClock, SystemClock};
 use needroleshere::credentials::Credentials;
-use needroleshere::env::Environment;
+use needroleshere::front::answer::status_and_code;
+use needroleshere::front::vend::Vendor;
 use needroleshere::identity::IdentityFiles;
-use needroleshere::rolesanywhere::SessionRequest;
-use needroleshere::server::answer::status_and_code;
-use needroleshere::server::vend::Vendor;
 use needroleshere::source::SourceError;
 use needroleshere::source::binding::Defaults;
+use needroleshere::system::clock::{Clock, FixedClock, SystemClock};
+use needroleshere::system::env::Environment;
+use needroleshere::system::transport::{TransportSettings, build_client};
 use needroleshere::testutil::faults::{Fault, Faults};
 use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
-use needroleshere::transport::{TransportSettings, build_client};
 
 /// A vendor and a fake on one fixed clock.
 struct Setup {

@@ -29,14 +29,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use needroleshere::arn::{
     ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn,
 };
+use needroleshere::aws::rolesanywhere::SessionRequest;
+use needroleshere::aws::sign;
+use needroleshere::aws_files::credentials_file::set_profile;
 use needroleshere::binding::{AccessToken, Binding, BindingName, Mode};
-use needroleshere::clock::{Clock as _, SystemClock};
 use needroleshere::credentials::Credentials;
-use needroleshere::credentials_file::set_profile;
 use needroleshere::identity::{Identity, IdentityFiles};
-use needroleshere::rolesanywhere::SessionRequest;
 use needroleshere::secret::Secret;
-use needroleshere::sign;
+use needroleshere::system::clock::{Clock as _, SystemClock};
 use needroleshere::testutil::rolesanywhere::{
     Config, ErrorType, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN,
 };
@@ -142,7 +142,7 @@ fn fake_at(now: time::OffsetDateTime) -> &'static FakeRolesAnywhere {
     static FAKE: OnceLock<FakeRolesAnywhere> = OnceLock::new();
     FAKE.get_or_init(|| {
         let mut config = Config::from_pki_dir(common::pki()).unwrap();
-        config.clock = std::sync::Arc::new(needroleshere::clock::FixedClock::new(now));
+        config.clock = std::sync::Arc::new(needroleshere::system::clock::FixedClock::new(now));
         FakeRolesAnywhere::new(config)
     })
 }

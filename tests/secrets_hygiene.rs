@@ -30,9 +30,9 @@ use common::imds::{TOKEN_HEADER, credentials_path, put_token, request};
 use common::{PKCS8_PASSWORD, pki_file};
 use needroleshere::binding::{AccessToken, Binding, BindingName, Mode};
 use needroleshere::credentials::Credentials;
-use needroleshere::env::Environment;
 use needroleshere::identity::IdentityFiles;
 use needroleshere::secret::Secret;
+use needroleshere::system::env::Environment;
 
 /// Every secret seen, and whether any of it (whole, or its first or last 16 characters)
 /// appears in `log`.
@@ -314,7 +314,7 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
         assert_hidden(shown(&source.files), &[PASSWORD], "RoleSource.files");
     }
 
-    let tokens = needroleshere::server::imds::Tokens::generate().unwrap();
+    let tokens = needroleshere::front::imds::Tokens::generate().unwrap();
     let text = format!("{tokens:?}");
     assert!(
         !text.contains("key: ["),
@@ -331,7 +331,7 @@ fn debug_of_transport_settings_hides_proxy_credentials() {
         ("HTTPS_PROXY", "http://user:proxypass123@proxy.example:3128"),
         ("HTTP_PROXY", "http://user:proxypass123@proxy.example:3128"),
     ]);
-    let settings = needroleshere::transport::TransportSettings::from_environment(&env);
+    let settings = needroleshere::system::transport::TransportSettings::from_environment(&env);
     let text = format!("{settings:?}");
     assert!(!text.contains("proxypass123"), "{text}");
     let source = needroleshere::cli::RoleSource {

@@ -11,8 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+use needroleshere::aws::sign;
 use needroleshere::identity::IdentityFiles;
-use needroleshere::sign;
 use serde::Deserialize;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 

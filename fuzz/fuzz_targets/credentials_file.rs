@@ -9,7 +9,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use needroleshere::credentials::Credentials;
-use needroleshere::credentials_file::set_profile;
+use needroleshere::aws_files::credentials_file::set_profile;
 use needroleshere::secret::Secret;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use needroleshere::binding::{Binding, ConfigDir, Mode, Store};
 use needroleshere::cache::Policy;
-use needroleshere::clock::SystemClock;
-use needroleshere::env::Environment;
+use needroleshere::system::clock::SystemClock;
+use needroleshere::system::env::Environment;
 use needroleshere::identity::IdentityFiles;
-use needroleshere::server::{ecs, imds, vend};
+use needroleshere::http::{ecs, imds, vend};
 use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 
 /// A directory holding the test PKI.
@@ -103,8 +103,8 @@ pub fn fronts() -> &'static Fronts {
             tokens.push(token.to_secret_string().expose().to_owned());
         }
         let store = Arc::new(Store::new(config));
-        let http = needroleshere::transport::build_client(
-            &needroleshere::transport::TransportSettings::from_environment(&Environment::default()),
+        let http = needroleshere::system::transport::build_client(
+            &needroleshere::system::transport::TransportSettings::from_environment(&Environment::default()),
         )
         .expect("HTTP client");
         let defaults = needroleshere::source::binding::Defaults {

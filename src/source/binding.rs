@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::arn::Region;
+use crate::aws::rolesanywhere;
 use crate::binding::{Binding, BindingName};
-use crate::clock::Clock;
-use crate::env::Environment;
 use crate::identity::IdentityCache;
-use crate::rolesanywhere;
 use crate::source::rolesanywhere::{IdentitySource, service_error};
 use crate::source::{Source, SourceError};
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
 
 /// Where CreateSession goes when a binding does not say.
 #[derive(Debug, Clone)]

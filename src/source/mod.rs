@@ -12,7 +12,7 @@
 //! * an async **fetch**, which the cache runs in a task of its own.
 //!
 //! Failures are [`SourceError`]s in a few [`Category`]s that every front knows how to answer
-//! (see [`crate::server::answer`]); the cause is kept for the log.
+//! (see [`crate::front::answer`]); the cause is kept for the log.
 //!
 //! The sources: [`rolesanywhere::IdentitySource`] (an X.509 certificate and key, through IAM
 //! Roles Anywhere `CreateSession`), [`binding::Bindings`] (the identity of a binding file,
@@ -20,6 +20,7 @@
 //! chain, web identity, `credential_process`).
 
 pub mod binding;
+pub mod mfa;
 pub mod profile;
 pub mod rolesanywhere;
 

@@ -21,15 +21,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::arn::{Region, RoleSessionName};
+use crate::aws::sts::{self, StsError};
+use crate::aws_files::profiles::{Base, ConfigFiles, MfaConfig, Plan, ProfileError};
 use crate::cache::Cache;
-use crate::clock::Clock;
 use crate::credentials::{Credentials, parse_rfc3339};
-use crate::env::Environment;
-use crate::mfa::{MfaCode, TotpSecret};
-use crate::profile::{Base, ConfigFiles, MfaConfig, Plan, ProfileError};
 use crate::secret::Secret;
+use crate::source::mfa::{MfaCode, TotpSecret};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
-use crate::sts::{self, StsError};
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
 
 /// A role session assumed by another role session may last at most an hour (AWS rule).
 const CHAINED_MAX_SECONDS: u32 = 3600;

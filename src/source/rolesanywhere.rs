@@ -1,5 +1,5 @@
 //! The X.509 identity source: a certificate chain and private key, exchanged for credentials
-//! by IAM Roles Anywhere `CreateSession` ([`crate::rolesanywhere::Client`]).
+//! by IAM Roles Anywhere `CreateSession` ([`crate::aws::rolesanywhere::Client`]).
 //!
 //! * Key: the identity files, the request (trust anchor, profile, role, duration, session
 //!   name), the region and the endpoint; sources that agree on all of them share credentials.
@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
+use crate::aws::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
 use crate::credentials::Credentials;
 use crate::identity::{IdentityCache, IdentityError, IdentityFiles};
-use crate::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
 
 /// Credentials for one role from IAM Roles Anywhere; see the module docs.

@@ -38,8 +38,8 @@ pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// A CreateSession request the fake accepts: its trust anchor, profile and role, the default
 /// duration, no session name.
-pub fn session_request() -> crate::rolesanywhere::SessionRequest {
-    crate::rolesanywhere::SessionRequest {
+pub fn session_request() -> crate::aws::rolesanywhere::SessionRequest {
+    crate::aws::rolesanywhere::SessionRequest {
         // The fake's constants are valid ARNs; its own tests parse them.
         trust_anchor_arn: TRUST_ANCHOR_ARN
             .parse()

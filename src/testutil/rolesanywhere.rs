@@ -56,7 +56,7 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Version};
 
 use super::registry::{Principal, Registry};
-use crate::clock::{Clock, SystemClock};
+use crate::system::clock::{Clock, SystemClock};
 
 /// The account of every ARN below.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -1788,7 +1788,7 @@ mod tests {
     //! made by the `openssl` CLI), never with the crate's signer or the fake's own helpers.
 
     use super::*;
-    use crate::clock::FixedClock;
+    use crate::system::clock::FixedClock;
     use axum::http::HeaderName;
     use std::path::Path;
     use std::process::Command;

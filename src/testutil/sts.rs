@@ -57,7 +57,7 @@ use super::faults::{FailingBody, Fault, Faults};
 use super::registry::{MfaDevice, Principal, Registry, User, stable_id};
 use super::rolesanywhere::{ACCOUNT_ID, REGION, Running};
 use super::totp::{STEP_SECONDS, step_of, totp_step};
-use crate::clock::{Clock, SystemClock};
+use crate::system::clock::{Clock, SystemClock};
 
 pub use super::totp::totp;
 
@@ -2157,7 +2157,7 @@ mod tests {
     //! written independently of it.
 
     use super::*;
-    use crate::clock::FixedClock;
+    use crate::system::clock::FixedClock;
     use axum::http::HeaderName;
     use time::macros::datetime;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

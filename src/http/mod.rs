@@ -2,16 +2,10 @@
 //! bounded headers and a header read timeout, a cap on open connections, and a graceful
 //! drain on shutdown.
 //!
-//! Fronts are axum routers; [`ecs`] is the ECS container credentials endpoint. They know
-//! nothing of where credentials come from: they ask the [`crate::cache`].
+//! The fronts ([`crate::front`]) are axum routers served here; [`rendered`] keeps each
+//! credential document serialised once per credentials.
 
-pub mod answer;
-pub mod desktop;
-pub mod ecs;
-pub mod imds;
-pub mod page;
 pub mod rendered;
-pub mod vend;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
-use crate::activation::{Listener, NamedListener};
+use crate::system::activation::{Listener, NamedListener};
 
 /// The causes of `error`, joined with `: ` (the error itself not included), for logs.
 pub fn causes(error: &dyn std::error::Error) -> String {
@@ -230,7 +224,7 @@ pub fn shutdown_signal() -> std::io::Result<watch::Receiver<bool>> {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
-        crate::activation::notify(&[sd_notify::NotifyState::Stopping]);
+        crate::system::activation::notify(&[sd_notify::NotifyState::Stopping]);
         let _ = sender.send(true);
     });
     Ok(receiver)

@@ -16,7 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::env::Environment;
+use crate::system::env::Environment;
 
 /// How to reach AWS. `Debug` hides proxy credentials.
 #[derive(Clone, PartialEq, Eq)]

@@ -84,10 +84,10 @@ impl<K: Hash + Eq + Clone> Rendered<K> {
 mod tests {
     use super::*;
     use crate::arn::SessionDuration;
+    use crate::aws::rolesanywhere::SessionRequest;
     use crate::binding::{Binding, Mode};
     use crate::credentials::Credentials;
     use crate::identity::IdentityFiles;
-    use crate::rolesanywhere::SessionRequest;
     use crate::secret::Secret;
 
     fn binding() -> Arc<Binding> {

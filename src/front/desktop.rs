@@ -31,10 +31,10 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use super::answer::{self, AUTH_TYPE_HEADER};
+use crate::aws_files::profiles::ProfileError;
 use crate::credentials::{Credentials, format_rfc3339};
-use crate::mfa::MfaCode;
-use crate::profile::ProfileError;
 use crate::secret::Secret;
+use crate::source::mfa::MfaCode;
 use crate::source::profile::{ProfileInfo, Profiles};
 use crate::source::{Kind, SourceError};
 

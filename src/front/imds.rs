@@ -33,11 +33,11 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::desktop::Desktop;
-use super::rendered::Rendered;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
-use crate::clock::Clock;
 use crate::credentials::{Credentials, format_rfc3339};
+use crate::http::rendered::Rendered;
+use crate::system::clock::Clock;
 
 /// The TTL header of token requests and responses.
 pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -95,7 +95,7 @@ impl Target {
                     format!("binding {name} is not bound"),
                 )),
                 Err(error) => {
-                    tracing::error!(binding = %name, error = %format!("{error}: {}", super::causes(&error)), "cannot use binding file");
+                    tracing::error!(binding = %name, error = %format!("{error}: {}", crate::http::causes(&error)), "cannot use binding file");
                     Err(Reply(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} cannot be read; see the needroleshere log"),

@@ -33,10 +33,10 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
-use crate::files::FileStamp;
+use crate::aws::rolesanywhere::SessionRequest;
 use crate::identity::IdentityFiles;
-use crate::rolesanywhere::SessionRequest;
 use crate::secret::Secret;
+use crate::system::files::FileStamp;
 
 /// The route every ECS-mode binding is served on.
 pub const ECS_PATH: &str = "/ecs/credentials";
@@ -601,7 +601,7 @@ impl Store {
             }
             Err(source) => return Err(BindingError::Read { path, source }),
         };
-        if let Err(source) = crate::files::regular(&meta) {
+        if let Err(source) = crate::system::files::regular(&meta) {
             return Err(BindingError::Read { path, source });
         }
         let stamp = FileStamp::of(&meta);
@@ -849,12 +849,20 @@ mod tests {
         let n = name("web-1");
         assert!(matches!(store.load(&n), Err(BindingError::NotFound { .. })));
         let (first, first_token) = sample(Mode::EcsFull);
-        crate::files::write_atomic(&config.binding_path(&n), first.to_json().as_bytes(), 0o644)
-            .unwrap();
+        crate::system::files::write_atomic(
+            &config.binding_path(&n),
+            first.to_json().as_bytes(),
+            0o644,
+        )
+        .unwrap();
         assert!(store.load(&n).unwrap().accepts(&first_token));
         let (second, second_token) = sample(Mode::EcsFull);
-        crate::files::write_atomic(&config.binding_path(&n), second.to_json().as_bytes(), 0o644)
-            .unwrap();
+        crate::system::files::write_atomic(
+            &config.binding_path(&n),
+            second.to_json().as_bytes(),
+            0o644,
+        )
+        .unwrap();
         let loaded = store.load(&n).unwrap();
         assert!(loaded.accepts(&second_token) && !loaded.accepts(&first_token));
         std::fs::remove_file(config.binding_path(&n)).unwrap();

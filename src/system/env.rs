@@ -61,7 +61,7 @@ pub struct Environment {
 
 impl std::fmt::Debug for Environment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::transport::redact_userinfo;
+        use crate::system::transport::redact_userinfo;
         let redact = |p: &Option<String>| p.as_deref().map(redact_userinfo);
         f.debug_struct("Environment")
             .field("region", &self.region)

@@ -55,7 +55,7 @@ pub fn ecs_body(status: StatusCode, code: &str, message: &str) -> Response {
         code: &'a str,
         message: &'a str,
     }
-    super::json(status, &Body { code, message })
+    crate::http::json(status, &Body { code, message })
 }
 
 /// The answer of an ECS credential endpoint.
@@ -81,7 +81,7 @@ pub fn api_body(status: StatusCode, message: impl Into<String>) -> Response {
     struct Body {
         error: String,
     }
-    super::json(
+    crate::http::json(
         status,
         &Body {
             error: message.into(),

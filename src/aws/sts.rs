@@ -15,12 +15,12 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::arn::{Region, RoleArn, RoleSessionName};
-use crate::clock::Clock;
 use crate::credentials::{Credentials, parse_rfc3339};
-use crate::env::Environment;
-use crate::mfa::MfaCode;
 use crate::secret::Secret;
-use crate::transport::RetryPolicy;
+use crate::source::mfa::MfaCode;
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
+use crate::system::transport::RetryPolicy;
 
 const VERSION: &str = "2011-06-15";
 

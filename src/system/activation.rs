@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::env::Environment;
+use crate::system::env::Environment;
 
 /// A listening socket.
 #[derive(Debug)]

@@ -19,12 +19,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::cli::{ExecArgs, chosen_profile, random_token};
-use crate::clock::Clock;
-use crate::env::Environment;
-use crate::mfa::MfaCode;
 use crate::source::Kind;
+use crate::source::mfa::MfaCode;
 use crate::source::profile::Profiles;
-use crate::transport;
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
+use crate::system::transport;
 
 const CREDENTIAL_VARIABLES: [&str; 4] = [
     "AWS_ACCESS_KEY_ID",
@@ -150,8 +150,9 @@ async fn serve_and_wait(
     profiles: Arc<Profiles>,
     profile: String,
 ) -> anyhow::Result<u8> {
-    use crate::activation::{self, ListenAddr};
-    use crate::server::{self, Front, desktop, imds};
+    use crate::front::{desktop, imds};
+    use crate::http::{self, Front};
+    use crate::system::activation::{self, ListenAddr};
     use tokio::signal::unix::{SignalKind, signal};
 
     let listener = activation::bind(&ListenAddr::Tcp("127.0.0.1:0".parse()?)).await?;
@@ -190,11 +191,7 @@ async fn serve_and_wait(
         router,
         ip_ttl: None,
     };
-    let serving = tokio::spawn(server::serve(
-        vec![front],
-        server::Limits::default(),
-        stopped,
-    ));
+    let serving = tokio::spawn(http::serve(vec![front], http::Limits::default(), stopped));
 
     // The terminal sends SIGINT and SIGQUIT to the command as well; only these are ignored.
     let mut interrupt = signal(SignalKind::interrupt())?;

@@ -3,7 +3,7 @@
 //!
 //! Wire format (<https://docs.aws.amazon.com/rolesanywhere/latest/userguide/authentication-create-session.html>):
 //! `POST <endpoint>/sessions` with a JSON body `{"durationSeconds", "profileArn", "roleArn",
-//! "trustAnchorArn", "roleSessionName"?}`, signed with AWS4-X509 ([`crate::sign`]).
+//! "trustAnchorArn", "roleSessionName"?}`, signed with AWS4-X509 ([`crate::aws::sign`]).
 //! Success is 201 with `{"credentialSet":[{"credentials":{"accessKeyId","secretAccessKey",
 //! "sessionToken","expiration"},"roleArn",…}],…}`; only the credentials are required here.
 //! Errors carry their type in `x-amzn-ErrorType` and a JSON `message`; 429, 5xx and network
@@ -20,12 +20,12 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
-use crate::clock::Clock;
+use crate::aws::sign;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::identity::{Identity, IdentityError};
 use crate::secret::Secret;
-use crate::sign;
-pub use crate::transport::RetryPolicy;
+use crate::system::clock::Clock;
+pub use crate::system::transport::RetryPolicy;
 
 /// What to ask CreateSession for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,7 @@ fn service_message(status: &u16, error_type: Option<&str>, message: &str, url: &
 /// regional default.
 pub fn resolve_endpoint(
     flag: Option<&str>,
-    env: &crate::env::Environment,
+    env: &crate::system::env::Environment,
     region: &Region,
 ) -> Result<Url, RolesAnywhereError> {
     let given = flag
@@ -387,7 +387,7 @@ fn parse_credentials(body: &[u8]) -> Result<Credentials, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Environment;
+    use crate::system::env::Environment;
 
     fn region(name: &str) -> Region {
         name.parse().unwrap()

@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::credentials::Credentials;
-use crate::files::{ensure_dir, write_atomic};
+use crate::system::files::{ensure_dir, write_atomic};
 
 const KEYS: [&str; 3] = [
     "aws_access_key_id",
@@ -215,7 +215,7 @@ pub fn set_profile(
 }
 
 /// The credentials file: `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
-pub fn default_path(env: &crate::env::Environment) -> Option<PathBuf> {
+pub fn default_path(env: &crate::system::env::Environment) -> Option<PathBuf> {
     env.shared_credentials_file.clone().or_else(|| {
         env.home
             .as_ref()

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use crate::arn::Region;
 use crate::binding::Binding;
 use crate::cache::{Cache, Policy};
-use crate::clock::Clock;
 use crate::credentials::Credentials;
 use crate::source::SourceError;
 use crate::source::binding::{Bindings, Defaults};
+use crate::system::clock::Clock;
 
 /// Credentials for bindings, through the cache; shared by every front of one process.
 #[derive(Debug)]

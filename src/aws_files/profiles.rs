@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::arn::{Region, RoleArn, RoleSessionName};
-use crate::env::Environment;
 use crate::secret::Secret;
+use crate::system::env::Environment;
 
 /// Default lifetime of MFA session tokens (GetSessionToken), 12 hours as in the CLI.
 pub const DEFAULT_SESSION_TOKEN_SECONDS: u32 = 43200;

@@ -23,10 +23,10 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::rendered::Rendered;
 use super::vend::Vendor;
 use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
+use crate::http::rendered::Rendered;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
 /// shared [`Vendor`].
@@ -60,7 +60,7 @@ impl EcsState {
                 )
             });
         match body {
-            Ok(body) => super::json_response(StatusCode::OK, body),
+            Ok(body) => crate::http::json_response(StatusCode::OK, body),
             Err(error) => {
                 tracing::error!(binding = %binding.name, %error, "cannot serialise the credential document");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -193,7 +193,7 @@ async fn serve_credentials(
             Refusal::invalid_token()
         }
         error => {
-            tracing::error!(binding = %name, error = %format!("{error}: {}", super::causes(&error)), "cannot use binding file");
+            tracing::error!(binding = %name, error = %format!("{error}: {}", crate::http::causes(&error)), "cannot use binding file");
             Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "BindingUnreadable",
@@ -229,7 +229,7 @@ pub fn document(
     role_arn: Option<&str>,
     account_id: Option<&str>,
 ) -> Response {
-    super::json(
+    crate::http::json(
         StatusCode::OK,
         &Document::new(credentials, role_arn, account_id),
     )
@@ -240,7 +240,7 @@ fn document_body(
     role_arn: Option<&str>,
     account_id: Option<&str>,
 ) -> serde_json::Result<Bytes> {
-    super::json_bytes(&Document::new(credentials, role_arn, account_id))
+    crate::http::json_bytes(&Document::new(credentials, role_arn, account_id))
 }
 
 #[derive(Serialize)]

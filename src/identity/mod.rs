@@ -515,7 +515,7 @@ fn read(path: &Path) -> Result<Vec<u8>, IdentityError> {
     };
     // Only regular files: opening a FIFO would block until something writes to it.
     std::fs::metadata(path)
-        .and_then(|meta| crate::files::regular(&meta))
+        .and_then(|meta| crate::system::files::regular(&meta))
         .map_err(error)?;
     std::fs::read(path).map_err(error)
 }
@@ -798,7 +798,10 @@ pub struct IdentityCache {
 
 type IdentityMap = std::collections::HashMap<
     Vec<PathBuf>,
-    (Vec<crate::files::FileStamp>, std::sync::Arc<Identity>),
+    (
+        Vec<crate::system::files::FileStamp>,
+        std::sync::Arc<Identity>,
+    ),
 >;
 
 impl IdentityCache {
@@ -814,7 +817,7 @@ impl IdentityCache {
         let stamps = paths
             .iter()
             .map(|path| {
-                crate::files::FileStamp::read(path).map_err(|source| IdentityError::Read {
+                crate::system::files::FileStamp::read(path).map_err(|source| IdentityError::Read {
                     path: path.clone(),
                     source,
                 })

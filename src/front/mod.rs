@@ -1,0 +1,20 @@
+//! Fronts: how programs get credentials. Every front asks the [`crate::cache`] (through
+//! [`vend`] for bindings, [`crate::source::profile::Profiles`] for profiles), never a source,
+//! and answers failures through [`answer`], the one error edge.
+//!
+//! * [`ecs`]: the ECS container credentials endpoint for bindings;
+//! * [`imds`]: EC2 instance metadata (IMDSv1/v2) emulation, for a binding, one identity or a
+//!   desktop profile;
+//! * [`desktop`] and [`page`]: the desktop servers' management API, ECS endpoint and browser
+//!   page;
+//! * [`exec`]: a command run with a profile's credentials;
+//! * [`update`]: the shared credentials file kept fresh;
+//! * `credential_process` output is [`crate::credentials::Credentials::to_credential_process_json`].
+
+pub mod answer;
+pub mod desktop;
+pub mod ecs;
+pub mod exec;
+pub mod imds;
+pub mod page;
+pub mod vend;
