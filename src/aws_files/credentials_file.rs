@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::ini::{self, Line};
 use crate::credentials::Credentials;
 use crate::system::files::{ensure_dir, write_atomic};
 
@@ -50,39 +51,6 @@ pub enum CredentialsFileError {
     },
 }
 
-/// A line's role in the file.
-#[derive(Debug, PartialEq, Eq)]
-enum Line<'a> {
-    Section(&'a str),
-    Key(&'a str),
-    /// An indented line continuing the key above it (e.g. nested `s3 =` settings).
-    Continuation,
-    /// Blank or comment.
-    Other,
-}
-
-fn classify(line: &str) -> Option<Line<'_>> {
-    let trimmed = line.trim();
-    if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-        return Some(Line::Other);
-    }
-    if line.starts_with([' ', '\t']) {
-        return Some(Line::Continuation);
-    }
-    if let Some(rest) = trimmed.strip_prefix('[') {
-        let name = rest.split(']').next()?;
-        // `[name]` optionally followed by a comment.
-        let after = rest[name.len()..].strip_prefix(']')?.trim();
-        if after.is_empty() || after.starts_with('#') || after.starts_with(';') {
-            return Some(Line::Section(name.trim()));
-        }
-        return None;
-    }
-    let (key, _) = trimmed.split_once('=')?;
-    let key = key.trim();
-    (!key.is_empty()).then_some(Line::Key(key))
-}
-
 /// `text` with `profile`'s three credential keys set to `credentials`.
 pub fn set_profile(
     text: &str,
@@ -108,7 +76,7 @@ pub fn set_profile(
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut kinds = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
-        let kind = classify(line.trim_end_matches(['\n', '\r'])).ok_or_else(|| {
+        let kind = ini::lex(line.trim_end_matches(['\n', '\r'])).map_err(|_| {
             CredentialsFileError::Unparsable {
                 path: path.to_owned(),
                 line: index + 1,
@@ -156,7 +124,7 @@ pub fn set_profile(
                     insert_at = Some(out.len());
                 }
             }
-            Line::Key(key) if in_profile => {
+            Line::Setting { key, .. } if in_profile => {
                 // Keys are case-insensitive to the SDKs (botocore reads AWS_ACCESS_KEY_ID).
                 match KEYS.iter().position(|k| k.eq_ignore_ascii_case(key)) {
                     Some(i) if written[i] => {
@@ -216,11 +184,7 @@ pub fn set_profile(
 
 /// The credentials file: `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
 pub fn default_path(env: &crate::system::env::Environment) -> Option<PathBuf> {
-    env.shared_credentials_file.clone().or_else(|| {
-        env.home
-            .as_ref()
-            .map(|h| h.join(".aws").join("credentials"))
-    })
+    super::credentials_path(env)
 }
 
 /// Sets `profile` in the file at `path` under an exclusive lock on its directory, and

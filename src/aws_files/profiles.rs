@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::ini::{self, Line};
 use crate::arn::{Region, RoleArn, RoleSessionName};
 use crate::secret::Secret;
 use crate::system::env::Environment;
@@ -45,6 +46,10 @@ pub enum ProfileError {
     },
     #[error("profile {0:?} is not in the AWS config or credentials files")]
     Unknown(String),
+    #[error(
+        "no AWS config files: HOME is not set (set HOME, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE)"
+    )]
+    NoHome,
     #[error("profile {profile:?} names source_profile {source_profile:?}, which does not exist")]
     UnknownSource {
         profile: String,
@@ -88,17 +93,11 @@ pub struct ConfigFiles {
 
 impl ConfigFiles {
     /// Where the files are, from the environment.
-    pub fn paths(env: &Environment) -> (PathBuf, PathBuf) {
-        let home = env.home.clone().unwrap_or_else(|| PathBuf::from("."));
-        let config = env
-            .config_file
-            .clone()
-            .unwrap_or_else(|| home.join(".aws").join("config"));
-        let credentials = env
-            .shared_credentials_file
-            .clone()
-            .unwrap_or_else(|| home.join(".aws").join("credentials"));
-        (config, credentials)
+    pub fn paths(env: &Environment) -> Result<(PathBuf, PathBuf), ProfileError> {
+        match (super::config_path(env), super::credentials_path(env)) {
+            (Some(config), Some(credentials)) => Ok((config, credentials)),
+            _ => Err(ProfileError::NoHome),
+        }
     }
 
     /// Reads both files (a missing file is empty).
@@ -164,71 +163,48 @@ fn parse(path: &Path, text: &str, is_config: bool) -> Result<Vec<Section>, Profi
             line: index + 1,
             reason: reason.to_owned(),
         };
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if raw.starts_with([' ', '\t']) {
+        match ini::lex(raw).map_err(error)? {
+            Line::Blank => {}
             // A nested setting under the key above (e.g. `s3 =`): not ours to read.
-            if current.is_none() && !skipping {
+            Line::Continuation if current.is_none() && !skipping => {
                 return Err(error("an indented line outside any [section]"));
             }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix('[') {
-            let name = rest
-                .split_once(']')
-                .map(|(n, _)| n.trim())
-                .ok_or_else(|| error("a section header without ']'"))?;
-            let profile = if is_config {
-                if name == "default" {
-                    Some("default".to_owned())
+            Line::Continuation => {}
+            Line::Section(name) => {
+                let profile = if is_config {
+                    if name == "default" {
+                        Some(name)
+                    } else {
+                        name.strip_prefix("profile ").map(str::trim)
+                    }
                 } else {
-                    name.strip_prefix("profile ").map(|n| n.trim().to_owned())
-                }
-            } else {
-                Some(name.to_owned())
-            };
-            match profile.filter(|n| !n.is_empty()) {
-                Some(name) => {
-                    let position = sections.iter().position(|(n, _)| *n == name);
-                    current = Some(position.unwrap_or_else(|| {
-                        sections.push((name, BTreeMap::new()));
-                        sections.len() - 1
-                    }));
-                    skipping = false;
-                }
-                None => {
-                    current = None;
-                    skipping = true;
+                    Some(name)
+                };
+                match profile.filter(|n| !n.is_empty()) {
+                    Some(name) => {
+                        let position = sections.iter().position(|(n, _)| n == name);
+                        current = Some(position.unwrap_or_else(|| {
+                            sections.push((name.to_owned(), BTreeMap::new()));
+                            sections.len() - 1
+                        }));
+                        skipping = false;
+                    }
+                    None => {
+                        current = None;
+                        skipping = true;
+                    }
                 }
             }
-            continue;
+            Line::Setting { .. } if skipping => {}
+            Line::Setting { key, value } => {
+                let section = current.ok_or_else(|| error("a setting before any [section]"))?;
+                sections[section]
+                    .1
+                    .insert(key.to_ascii_lowercase(), value.to_owned());
+            }
         }
-        let (key, value) = line.split_once('=').ok_or_else(|| {
-            error("expected `key = value`, a [section], a comment or a blank line")
-        })?;
-        if skipping {
-            continue;
-        }
-        let section = current.ok_or_else(|| error("a setting before any [section]"))?;
-        let value = strip_inline_comment(value.trim());
-        sections[section]
-            .1
-            .insert(key.trim().to_ascii_lowercase(), value.to_owned());
     }
     Ok(sections)
-}
-
-/// `value # comment` → `value` (a `#` or `;` after whitespace starts a comment).
-fn strip_inline_comment(value: &str) -> &str {
-    let bytes = value.as_bytes();
-    for i in 1..bytes.len() {
-        if (bytes[i] == b'#' || bytes[i] == b';') && bytes[i - 1].is_ascii_whitespace() {
-            return value[..i].trim_end();
-        }
-    }
-    value
 }
 
 /// Parses durations like `3600`, `900s`, `90m`, `12h`, `1h30m`.

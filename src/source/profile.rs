@@ -253,7 +253,7 @@ impl Profiles {
 
     /// The config and credentials files as they are now.
     pub fn config(&self) -> Result<ConfigFiles, ProfileError> {
-        let (config, credentials) = ConfigFiles::paths(&self.shared.env);
+        let (config, credentials) = ConfigFiles::paths(&self.shared.env)?;
         ConfigFiles::load(&config, &credentials)
     }
 
