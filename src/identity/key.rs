@@ -1,0 +1,363 @@
+//! Private keys: PKCS#1, SEC1 and PKCS#8 (encrypted too), RSA 2048–4096 and ECDSA P-256 and
+//! P-384, and the signing primitive.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use p256::pkcs8::DecodePrivateKey as _;
+use pkcs8::der::Decode as _;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use sha2::{Digest as _, Sha256};
+
+use super::certificate::{PublicKey, parse_pem, read};
+use super::{
+    IdentityError, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION, RSA_MAX_BITS,
+    RSA_MIN_BITS,
+};
+use crate::secret::Secret;
+
+/// A supported private key.
+pub(super) enum PrivateKey {
+    Rsa {
+        key: RsaKeyPair,
+        path: PathBuf,
+    },
+    P256 {
+        key: p256::ecdsa::SigningKey,
+        path: PathBuf,
+    },
+    P384 {
+        key: p384::ecdsa::SigningKey,
+        path: PathBuf,
+    },
+}
+
+/// The signature algorithm an identity signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa { bits: usize },
+    EcdsaP256,
+    EcdsaP384,
+}
+
+impl KeyAlgorithm {
+    /// The AWS4-X509 algorithm name for this key.
+    pub fn aws4_x509_name(self) -> &'static str {
+        match self {
+            Self::Rsa { .. } => "AWS4-X509-RSA-SHA256",
+            Self::EcdsaP256 | Self::EcdsaP384 => "AWS4-X509-ECDSA-SHA256",
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rsa { bits } => write!(f, "RSA-{bits}"),
+            Self::EcdsaP256 => f.write_str("ECDSA P-256"),
+            Self::EcdsaP384 => f.write_str("ECDSA P-384"),
+        }
+    }
+}
+
+impl PrivateKey {
+    pub(super) fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            Self::Rsa { key, .. } => KeyAlgorithm::Rsa {
+                bits: key.public().modulus_len() * 8,
+            },
+            Self::P256 { .. } => KeyAlgorithm::EcdsaP256,
+            Self::P384 { .. } => KeyAlgorithm::EcdsaP384,
+        }
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        match self {
+            Self::Rsa { path, .. } | Self::P256 { path, .. } | Self::P384 { path, .. } => path,
+        }
+    }
+
+    pub(super) fn matches(&self, public: &PublicKey) -> bool {
+        match (self, public) {
+            (Self::Rsa { key, .. }, PublicKey::Rsa(der)) => key.public().as_ref() == der.as_slice(),
+            (Self::P256 { key, .. }, PublicKey::P256(pk)) => {
+                key.verifying_key().as_affine() == pk.as_affine()
+            }
+            (Self::P384 { key, .. }, PublicKey::P384(pk)) => {
+                key.verifying_key().as_affine() == pk.as_affine()
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IdentityError> {
+        let failed = || IdentityError::Sign {
+            path: self.path().to_owned(),
+        };
+        match self {
+            Self::Rsa { key, .. } => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(
+                    &RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| failed())?;
+                Ok(signature)
+            }
+            Self::P256 { key, .. } => {
+                use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+                let digest = Sha256::digest(message);
+                let signature: p256::ecdsa::Signature =
+                    key.sign_prehash(&digest).map_err(|_| failed())?;
+                Ok(signature.to_der().as_bytes().to_vec())
+            }
+            Self::P384 { key, .. } => {
+                // AWS4-X509-ECDSA-SHA256 signs a SHA-256 digest whatever the curve; the
+                // prehash API takes it as is (left-padded to the field size, per SEC1).
+                use p384::ecdsa::signature::hazmat::PrehashSigner as _;
+                let digest = Sha256::digest(message);
+                let signature: p384::ecdsa::Signature =
+                    key.sign_prehash(&digest).map_err(|_| failed())?;
+                Ok(signature.to_der().as_bytes().to_vec())
+            }
+        }
+    }
+}
+
+/// Whether the key file at `path` is encrypted (PKCS#8 or legacy PEM encryption); `false`
+/// when it cannot be read, which loading will report.
+pub fn key_file_is_encrypted(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
+        return false;
+    };
+    pem::parse_many(&bytes[..]).is_ok_and(|blocks| {
+        blocks.iter().any(|b| {
+            b.tag() == "ENCRYPTED PRIVATE KEY"
+                || b.headers()
+                    .get("Proc-Type")
+                    .is_some_and(|v| v.contains("ENCRYPTED"))
+        })
+    })
+}
+
+/// Reads the one private key in `path`.
+pub(super) fn load_private_key(
+    path: &Path,
+    password: Option<&Secret>,
+) -> Result<PrivateKey, IdentityError> {
+    let bytes = zeroize::Zeroizing::new(read(path)?);
+    let blocks = parse_pem(path, &bytes)?;
+    let ec_parameters = blocks
+        .iter()
+        .find(|b| b.tag() == "EC PARAMETERS")
+        .and_then(|b| pkcs8::ObjectIdentifier::from_der(b.contents()).ok());
+    let keys: Vec<&pem::Pem> = blocks
+        .iter()
+        .filter(|b| b.tag().ends_with("PRIVATE KEY"))
+        .collect();
+    let block = match keys.as_slice() {
+        [] => {
+            return Err(IdentityError::NoPrivateKey {
+                path: path.to_owned(),
+            });
+        }
+        [one] => *one,
+        many => {
+            return Err(IdentityError::SeveralPrivateKeys {
+                path: path.to_owned(),
+                count: many.len(),
+            });
+        }
+    };
+    if block
+        .headers()
+        .get("Proc-Type")
+        .is_some_and(|v| v.contains("ENCRYPTED"))
+    {
+        return Err(IdentityError::LegacyEncryption {
+            path: path.to_owned(),
+        });
+    }
+    let der = block.contents();
+    match block.tag() {
+        "RSA PRIVATE KEY" => rsa_from_pkcs1(path, der),
+        "EC PRIVATE KEY" => ec_from_sec1(path, der, ec_parameters),
+        "PRIVATE KEY" => from_pkcs8(path, der),
+        "ENCRYPTED PRIVATE KEY" => {
+            let password = password.ok_or_else(|| IdentityError::PasswordRequired {
+                path: path.to_owned(),
+            })?;
+            let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| {
+                IdentityError::BadPrivateKey {
+                    path: path.to_owned(),
+                    format: "encrypted PKCS#8",
+                    reason: e.to_string(),
+                }
+            })?;
+            let decrypted =
+                encrypted
+                    .decrypt(password.expose())
+                    .map_err(|_| IdentityError::Decrypt {
+                        path: path.to_owned(),
+                    })?;
+            from_pkcs8(path, decrypted.as_bytes())
+        }
+        other => Err(IdentityError::UnsupportedKey {
+            path: path.to_owned(),
+            kind: format!("a `{other}` PEM block"),
+        }),
+    }
+}
+
+fn bad_key(path: &Path, format: &'static str, reason: impl fmt::Display) -> IdentityError {
+    IdentityError::BadPrivateKey {
+        path: path.to_owned(),
+        format,
+        reason: reason.to_string(),
+    }
+}
+
+fn check_rsa(path: &Path, key: RsaKeyPair) -> Result<PrivateKey, IdentityError> {
+    let bits = key.public().modulus_len() * 8;
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+        return Err(IdentityError::UnsupportedKey {
+            path: path.to_owned(),
+            kind: format!("RSA-{bits}"),
+        });
+    }
+    Ok(PrivateKey::Rsa {
+        key,
+        path: path.to_owned(),
+    })
+}
+
+/// Bit length of a PKCS#1 `RSAPrivateKey`'s modulus, for a clear error when `ring` refuses
+/// a key only because of its size.
+fn pkcs1_modulus_bits(der: &[u8]) -> Option<usize> {
+    let key = pkcs8::der::asn1::Any::from_der(der).ok()?;
+    // RSAPrivateKey ::= SEQUENCE { version, modulus INTEGER, ... }
+    let mut reader = pkcs8::der::SliceReader::new(key.value()).ok()?;
+    use pkcs8::der::Reader as _;
+    let _version: pkcs8::der::asn1::UintRef<'_> = reader.decode().ok()?;
+    let modulus: pkcs8::der::asn1::UintRef<'_> = reader.decode().ok()?;
+    let bytes = modulus.as_bytes();
+    let leading = bytes.first().map_or(0, |b| b.leading_zeros() as usize);
+    Some(bytes.len() * 8 - leading)
+}
+
+fn rsa_from_pkcs1(path: &Path, der: &[u8]) -> Result<PrivateKey, IdentityError> {
+    match RsaKeyPair::from_der(der) {
+        Ok(key) => check_rsa(path, key),
+        Err(e) => match pkcs1_modulus_bits(der) {
+            Some(bits) if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) => {
+                Err(IdentityError::UnsupportedKey {
+                    path: path.to_owned(),
+                    kind: format!("RSA-{bits}"),
+                })
+            }
+            _ => Err(bad_key(path, "PKCS#1", e)),
+        },
+    }
+}
+
+fn ec_from_sec1(
+    path: &Path,
+    der: &[u8],
+    outer_curve: Option<pkcs8::ObjectIdentifier>,
+) -> Result<PrivateKey, IdentityError> {
+    let parsed = sec1::EcPrivateKey::from_der(der).map_err(|e| bad_key(path, "SEC1", e))?;
+    let curve = parsed
+        .parameters
+        .and_then(|p| p.named_curve())
+        .or(outer_curve)
+        .map(|oid| oid.to_string());
+    // Without named-curve parameters the scalar length is the only hint left.
+    let curve = curve.unwrap_or_else(|| match parsed.private_key.len() {
+        32 => OID_P256.to_owned(),
+        48 => OID_P384.to_owned(),
+        _ => String::from("unknown"),
+    });
+    match curve.as_str() {
+        OID_P256 => p256::SecretKey::from_sec1_der(der)
+            .map(|k| PrivateKey::P256 {
+                key: k.into(),
+                path: path.to_owned(),
+            })
+            .map_err(|e| bad_key(path, "SEC1", e)),
+        OID_P384 => p384::SecretKey::from_sec1_der(der)
+            .map(|k| PrivateKey::P384 {
+                key: k.into(),
+                path: path.to_owned(),
+            })
+            .map_err(|e| bad_key(path, "SEC1", e)),
+        other => Err(IdentityError::UnsupportedKey {
+            path: path.to_owned(),
+            kind: format!("an EC key on curve {}", curve_name(other)),
+        }),
+    }
+}
+
+fn curve_name(oid: &str) -> &str {
+    match oid {
+        "1.3.132.0.35" => "P-521",
+        "1.3.132.0.10" => "secp256k1",
+        other => other,
+    }
+}
+
+fn from_pkcs8(path: &Path, der: &[u8]) -> Result<PrivateKey, IdentityError> {
+    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| bad_key(path, "PKCS#8", e))?;
+    match info.algorithm.oid.to_string().as_str() {
+        OID_RSA_ENCRYPTION => match RsaKeyPair::from_pkcs8(der) {
+            Ok(key) => check_rsa(path, key),
+            Err(e) => match pkcs1_modulus_bits(info.private_key) {
+                Some(bits) if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) => {
+                    Err(IdentityError::UnsupportedKey {
+                        path: path.to_owned(),
+                        kind: format!("RSA-{bits}"),
+                    })
+                }
+                _ => Err(bad_key(path, "PKCS#8 RSA", e)),
+            },
+        },
+        OID_EC_PUBLIC_KEY => {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map(|oid| oid.to_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                OID_P256 => p256::SecretKey::from_pkcs8_der(der)
+                    .map(|k| PrivateKey::P256 {
+                        key: k.into(),
+                        path: path.to_owned(),
+                    })
+                    .map_err(|e| bad_key(path, "PKCS#8 EC", e)),
+                OID_P384 => p384::SecretKey::from_pkcs8_der(der)
+                    .map(|k| PrivateKey::P384 {
+                        key: k.into(),
+                        path: path.to_owned(),
+                    })
+                    .map_err(|e| bad_key(path, "PKCS#8 EC", e)),
+                other => Err(IdentityError::UnsupportedKey {
+                    path: path.to_owned(),
+                    kind: format!("an EC key on curve {}", curve_name(other)),
+                }),
+            }
+        }
+        "1.3.101.112" => Err(IdentityError::UnsupportedKey {
+            path: path.to_owned(),
+            kind: "an Ed25519 key".to_owned(),
+        }),
+        "1.3.101.113" => Err(IdentityError::UnsupportedKey {
+            path: path.to_owned(),
+            kind: "an Ed448 key".to_owned(),
+        }),
+        other => Err(IdentityError::UnsupportedKey {
+            path: path.to_owned(),
+            kind: format!("a key of algorithm {other}"),
+        }),
+    }
+}
