@@ -61,7 +61,6 @@ pub struct Environment {
 
 impl std::fmt::Debug for Environment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::system::transport::redact_userinfo;
         let redact = |p: &Option<String>| p.as_deref().map(redact_userinfo);
         f.debug_struct("Environment")
             .field("region", &self.region)
@@ -141,9 +140,31 @@ impl Environment {
     }
 }
 
+/// `url` with any `user:password@` replaced by `***@`, for logs and errors.
+pub fn redact_userinfo(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_passwords_are_redacted() {
+        assert_eq!(
+            redact_userinfo("http://user:pa55@proxy:3128/x"),
+            "http://***@proxy:3128/x"
+        );
+        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact_userinfo("user:pw@proxy"), "***@proxy");
+        assert_eq!(redact_userinfo("http://proxy/a@b"), "http://proxy/a@b");
+    }
 
     #[test]
     fn precedence_and_empty_values() {

@@ -16,7 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::system::env::Environment;
+use crate::system::env::{Environment, redact_userinfo};
 
 /// How to reach AWS. `Debug` hides proxy credentials.
 #[derive(Clone, PartialEq, Eq)]
@@ -201,17 +201,6 @@ impl RetryPolicy {
     }
 }
 
-/// `url` with any `user:password@` replaced by `***@`, for logs and errors.
-pub fn redact_userinfo(url: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..scheme_end], &rest[at..]),
-        None => url.to_owned(),
-    }
-}
-
 fn root_store(ca_bundle: Option<&Path>) -> Result<rustls::RootCertStore, TransportError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
@@ -324,17 +313,6 @@ mod tests {
             err.to_string().contains("holds no usable certificate"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn proxy_passwords_are_redacted() {
-        assert_eq!(
-            redact_userinfo("http://user:pa55@proxy:3128/x"),
-            "http://***@proxy:3128/x"
-        );
-        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
-        assert_eq!(redact_userinfo("user:pw@proxy"), "***@proxy");
-        assert_eq!(redact_userinfo("http://proxy/a@b"), "http://proxy/a@b");
     }
 
     #[test]
