@@ -107,14 +107,17 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
-cargo clippy --all-targets --all-features --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 echo "==> signing vectors are what tests/vectors/generate.py produces"
 python3 tests/vectors/generate.py --check
 
 # --- tests ---------------------------------------------------------------------------------
 echo "==> cargo test"
-cargo test --all-features --locked
+# The whole workspace: the product and the test doubles (crates/fake-aws) with their own
+# unit tests. tests/common builds the needroleshere-fake-aws binary when a test needs it.
+cargo build --locked -p needroleshere-fake-aws
+cargo test --workspace --all-features --locked
 
 # Fuzzing (fuzz/, its own cargo-fuzz workspace): every target for a short, bounded time
 # (FUZZ_SECONDS, default 20) from its corpus (fuzz/corpus, kept between runs), the hand-made

@@ -38,6 +38,3 @@ pub mod server;
 pub mod sign;
 pub mod sts;
 pub mod transport;
-
-#[cfg(feature = "test-util")]
-pub mod testutil;

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::pki_file;
+use fake_aws::faults::{Fault, Faults};
+use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 use needroleshere::arn::SessionDuration;
 use needroleshere::binding::{Binding, Mode};
 use needroleshere::cache::Policy;
@@ -30,9 +32,18 @@ use needroleshere::env::Environment;
 use needroleshere::identity::IdentityFiles;
 use needroleshere::rolesanywhere::SessionRequest;
 use needroleshere::server::vend::{Defaults, VendError, Vendor};
-use needroleshere::testutil::faults::{Fault, Faults};
-use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 use needroleshere::transport::{TransportSettings, build_client};
+
+/// The product's fixed clock as the fake's clock: the fake keeps a clock type of its own (it
+/// shares no code with the product), so the vendor and the fake read one time through this.
+#[derive(Debug)]
+struct SameClock(Arc<FixedClock>);
+
+impl fake_aws::clock::Clock for SameClock {
+    fn now(&self) -> time::OffsetDateTime {
+        self.0.now()
+    }
+}
 
 /// A vendor and a fake on one fixed clock.
 struct Setup {
@@ -53,7 +64,7 @@ impl Setup {
         let now = SystemClock.now();
         let start = now.replace_nanosecond(0).unwrap() + time::Duration::seconds(1);
         let clock = Arc::new(FixedClock::new(start));
-        config.clock = clock.clone();
+        config.clock = Arc::new(SameClock(clock.clone()));
         let fake = FakeRolesAnywhere::new(config);
         let running = fake
             .spawn_http("127.0.0.1:0".parse().unwrap())
@@ -83,7 +94,7 @@ impl Setup {
             },
             SessionRequest {
                 duration: SessionDuration::new(duration).unwrap(),
-                ..needroleshere::testutil::session_request()
+                ..common::samples::session_request()
             },
             None,
             Some(running.url()),

@@ -26,9 +26,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use needroleshere::testutil::registry::Registry;
-use needroleshere::testutil::rolesanywhere::{ACCOUNT_ID, Config, FakeRolesAnywhere, Running};
-use needroleshere::testutil::sts::{FakeSts, StsConfig};
+use fake_aws::registry::Registry;
+use fake_aws::rolesanywhere::{ACCOUNT_ID, Config, FakeRolesAnywhere, Running};
+use fake_aws::sts::{FakeSts, StsConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
 
@@ -1138,9 +1138,7 @@ impl Desktop {
     /// developer assumed (session name [`SESSION_NAME`]) with user bob's keys, and STS at
     /// `sts_url`.
     pub async fn start(kind: &str, sts_url: &str) -> Desktop {
-        use needroleshere::testutil::sts::{
-            BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN,
-        };
+        use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
         let home = tempfile::tempdir().expect("temporary HOME");
         let config = home.path().join("config");
         let credentials = home.path().join("credentials");

@@ -1227,7 +1227,7 @@ fn format_amz_date(at: OffsetDateTime) -> String {
     at.format(format).unwrap_or_else(|_| format!("{at}"))
 }
 
-fn format_rfc3339_z(at: OffsetDateTime) -> String {
+pub(crate) fn format_rfc3339_z(at: OffsetDateTime) -> String {
     let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     let at = at.to_offset(time::UtcOffset::UTC);
     at.format(format).unwrap_or_else(|_| format!("{at}"))

@@ -25,9 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use needroleshere::testutil::{
-    Config, FakeRolesAnywhere, FakeSts, REGION, Registry, Running, StsConfig,
-};
+use fake_aws::{Config, FakeRolesAnywhere, FakeSts, REGION, Registry, Running, StsConfig};
 
 /// Strict fakes of AWS IAM Roles Anywhere CreateSession and of STS, for tests.
 #[derive(Debug, Parser)]

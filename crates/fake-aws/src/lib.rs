@@ -20,7 +20,8 @@
 /// Writes a fresh test PKI into `dir` with `tests/pki/generate.sh` (see that script for its
 /// files): the integration tests, fuzz targets and benches all sign with it.
 pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pki/generate.sh");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/pki/generate.sh");
     let status = std::process::Command::new("bash")
         .arg(&script)
         .arg(dir)
@@ -36,45 +37,7 @@ pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-/// A CreateSession request the fake accepts: its trust anchor, profile and role, the default
-/// duration, no session name.
-pub fn session_request() -> crate::rolesanywhere::SessionRequest {
-    crate::rolesanywhere::SessionRequest {
-        // The fake's constants are valid ARNs; its own tests parse them.
-        trust_anchor_arn: TRUST_ANCHOR_ARN
-            .parse()
-            .expect("TRUST_ANCHOR_ARN is an ARN"),
-        profile_arn: PROFILE_ARN.parse().expect("PROFILE_ARN is an ARN"),
-        role_arn: ROLE_ARN.parse().expect("ROLE_ARN is an ARN"),
-        duration: crate::arn::SessionDuration::DEFAULT,
-        role_session_name: None,
-    }
-}
-
-/// A binding named `web` in `mode` for [`session_request`], whose identity files
-/// (`/c.pem`, `/k.pem`) are never read, and the token that opens it: for tests of tokens and
-/// binding files that call no one.
-pub fn sample_binding(
-    mode: crate::binding::Mode,
-) -> (crate::binding::Binding, crate::binding::AccessToken) {
-    let files = crate::identity::IdentityFiles {
-        certificates: vec!["/c.pem".into()],
-        intermediates: Vec::new(),
-        private_key: "/k.pem".into(),
-        pkcs8_password: None,
-    };
-    // A fixed valid name and a fresh random token: only a failing system RNG can refuse.
-    crate::binding::Binding::create(
-        "web".parse().expect("\"web\" is a binding name"),
-        mode,
-        files,
-        session_request(),
-        None,
-        None,
-    )
-    .expect("the system's random generator works")
-}
-
+pub mod clock;
 pub mod faults;
 pub mod proxy;
 pub mod registry;
