@@ -8,9 +8,11 @@
 //! * [`sts`]: a strict fake of AWS STS (Query API) that verifies SigV4 signatures
 //!   independently of the `aws-sigv4` crate, with users, roles, trust, MFA (TOTP) and role
 //!   chaining rules.
+//! * [`sigv4`]: the SigV4 verification both fakes share (Authorization parsing, scope, clock
+//!   skew, signed headers, canonical request, string to sign), written once.
 //! * [`registry`]: the users and issued credentials both fakes share, so credentials one
 //!   issues are accepted by the other.
-//! * [`totp`]: RFC 6238 codes, as virtual MFA devices make them.
+//! * [`totp`](mod@totp): RFC 6238 codes, as virtual MFA devices make them.
 //! * [`proxy`]: an HTTP `CONNECT` proxy that tunnels every target to one local upstream and
 //!   records the targets.
 //! * [`tls`]: rustls (ring) server and client configurations from PEM files.
@@ -42,6 +44,7 @@ pub mod faults;
 pub mod proxy;
 pub mod registry;
 pub mod rolesanywhere;
+pub mod sigv4;
 pub mod sts;
 pub mod tls;
 pub mod totp;
