@@ -13,6 +13,8 @@
 //! * [`registry`]: the users and issued credentials both fakes share, so credentials one
 //!   issues are accepted by the other.
 //! * [`totp`](mod@totp): RFC 6238 codes, as virtual MFA devices make them.
+//! * [`world`]: both fakes on one registry and one listener ([`World`]), as the
+//!   `needroleshere-fake-aws` binary, the compatibility matrix and end-to-end tests run them.
 //! * [`proxy`]: an HTTP `CONNECT` proxy that tunnels every target to one local upstream and
 //!   records the targets.
 //! * [`tls`]: rustls (ring) server and client configurations from PEM files.
@@ -48,6 +50,7 @@ pub mod sigv4;
 pub mod sts;
 pub mod tls;
 pub mod totp;
+pub mod world;
 
 pub use proxy::ConnectProxy;
 pub use registry::{MfaDevice, Principal, Registry, User};
@@ -62,3 +65,4 @@ pub use sts::{
     DEVELOPER_ROLE_ARN, FakeSts, PARTNER_EXTERNAL_ID, PARTNER_ROLE_ARN, Role, StsConfig, StsError,
     WEB_IDENTITY_TOKEN, WEB_ROLE_ARN, totp,
 };
+pub use world::World;
