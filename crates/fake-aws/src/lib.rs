@@ -1,10 +1,16 @@
-//! Test doubles (feature `test-util`), shared by the integration tests, the quick-start demo
-//! and benches.
+//! `fake_aws`: strict test doubles of AWS for needroleshere, shared by the integration tests,
+//! the fuzz targets, the benches and the quick-start demo (the `needroleshere-fake-aws`
+//! binary).
+//!
+//! This crate does not depend on the product crate, and must not: a double that reused the
+//! product's signing, clock or formatting code would agree with the product by construction.
+//! Helpers that build product types (a sample `SessionRequest` or binding) live on the test
+//! side, in `tests/common/samples.rs`.
 //!
 //! Contract:
 //! * [`rolesanywhere`]: a strict fake of IAM Roles Anywhere `CreateSession` that verifies
 //!   signatures, certificate chains, trust anchors, profiles and roles independently of the
-//!   crate's signer, and records what it issued and refused.
+//!   product's signer, and records what it issued and refused.
 //! * [`sts`]: a strict fake of AWS STS (Query API) that verifies SigV4 signatures
 //!   independently of the `aws-sigv4` crate, with users, roles, trust, MFA (TOTP) and role
 //!   chaining rules.
@@ -18,11 +24,14 @@
 //! * [`proxy`]: an HTTP `CONNECT` proxy that tunnels every target to one local upstream and
 //!   records the targets.
 //! * [`tls`]: rustls (ring) server and client configurations from PEM files.
+//! * [`clock`]: the fakes' own clock (system or fixed), apart from the product's.
+//! * [`generate_pki`]: a fresh test PKI from the repository's `tests/pki/generate.sh`.
 //!
 //! Nothing here is meant for production; it only listens on the addresses it is given.
 
-/// Writes a fresh test PKI into `dir` with `tests/pki/generate.sh` (see that script for its
-/// files): the integration tests, fuzz targets and benches all sign with it.
+/// Writes a fresh test PKI into `dir` with the repository's `tests/pki/generate.sh` (see
+/// that script for its files; found from this crate's directory, `../../tests/pki`): the
+/// integration tests, fuzz targets and benches all sign with it.
 pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/pki/generate.sh");
