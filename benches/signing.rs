@@ -129,7 +129,7 @@ fn pki_dir() -> (PathBuf, Option<tempfile::TempDir>) {
         return (PathBuf::from(dir), None);
     }
     let dir = tempfile::tempdir().expect("temporary directory");
-    needroleshere::testutil::generate_pki(dir.path()).expect("the test PKI");
+    fake_aws::generate_pki(dir.path()).expect("the test PKI");
     (dir.path().to_owned(), Some(dir))
 }
 

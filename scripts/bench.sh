@@ -6,7 +6,8 @@
 #
 # It installs what it needs (wrk, hyperfine, systemd's systemd-socket-activate, curl,
 # openssl, iproute2's ss; `apt-get update` first), builds the release binaries
-# (`cargo build --release --features test-util --bins`) and the harness's own programs
+# (`cargo build --release --bins`, `cargo build --release -p needroleshere-fake-aws`) and the
+# harness's own programs
 # (examples/baseline_server.rs, examples/loadgen.rs, examples/coldstart.rs,
 # benches/signing.rs), runs every measurement against the strict fake IAM Roles Anywhere
 # (`needroleshere-fake-aws`) on loopback, prints a table and writes it, with a description
@@ -36,10 +37,10 @@
 #
 # All traffic stays on 127.0.0.1. Every process started here is stopped by its PID on exit.
 # Once the binaries are built the run takes about 5 minutes (plus up to BENCH_SETTLE_SECONDS
-# waiting for a quiet machine); building from scratch adds several minutes on 2 cores (two
-# builds: the release binaries with the fake (feature test-util, which the shipped binary
-# does without), and the harness, whose dev-dependencies change the features of tokio and so
-# of what depends on it).
+# waiting for a quiet machine); building from scratch adds several minutes on 2 cores (three
+# builds: the release binaries as shipped, the fake (crates/fake-aws, built apart so its
+# dependencies' features cannot change the product's), and the harness, whose
+# dev-dependencies change the features of tokio and so of what depends on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -144,15 +145,19 @@ load_before_build=$(cut -d' ' -f1-3 /proc/loadavg)
 harness=(--examples --bench signing --message-format=json-render-diagnostics)
 if ((build && smoke)); then
   log "building the binaries and the harness, debug (--smoke)"
-  cargo build --features test-util --bins "${harness[@]}" >"$raw/build-harness.json"
+  cargo build --quiet -p needroleshere-fake-aws
+  cargo build --bins "${harness[@]}" >"$raw/build-harness.json"
 elif ((build && quick)); then
   # One build: the binaries get the harness's dev-dependency features too, which does not
   # matter for a quick run and saves a second build of the dependency graph.
   log "building the binaries and the harness in one build (--quick)"
-  cargo build --release --features test-util --bins "${harness[@]}" >"$raw/build-harness.json"
+  cargo build --quiet --release -p needroleshere-fake-aws
+  cargo build --release --bins "${harness[@]}" >"$raw/build-harness.json"
 elif ((build)); then
-  log "building release binaries: cargo build --release --features test-util --bins"
-  cargo build --quiet --release --features test-util --bins
+  log "building release binaries: cargo build --release --bins"
+  cargo build --quiet --release --bins
+  log "building the fake: cargo build --release -p needroleshere-fake-aws"
+  cargo build --quiet --release -p needroleshere-fake-aws
   log "building the harness: examples and benches/signing.rs"
   cargo build --release "${harness[@]}" >"$raw/build-harness.json"
 fi

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> building needroleshere and the local AWS stand-in" >&2
-cargo build --quiet --features test-util --bins
+cargo build --quiet --bins
+cargo build --quiet -p needroleshere-fake-aws
 bin=target/debug
 
 work=$(mktemp -d)

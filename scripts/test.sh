@@ -115,7 +115,7 @@ fi
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
-cargo clippy --all-targets --all-features --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # Licenses, duplicate versions and sources of every workspace crate's dependencies. Not
 # advisories: the RustSec database comes from GitHub, out of reach here (deny.toml says more).
 echo "==> cargo deny check licenses bans sources"
@@ -126,7 +126,10 @@ python3 tests/vectors/generate.py --check
 
 # --- tests ---------------------------------------------------------------------------------
 echo "==> cargo test"
-cargo test --all-features --locked
+# The whole workspace: the product and the test doubles (crates/fake-aws) with their own
+# unit tests. tests/common builds the needroleshere-fake-aws binary when a test needs it.
+cargo build --locked -p needroleshere-fake-aws
+cargo test --workspace --all-features --locked
 
 # Fuzzing (fuzz/, its own cargo-fuzz workspace): every target for a short, bounded time
 # (FUZZ_SECONDS, default 20) from its corpus (fuzz/corpus, kept between runs), the hand-made

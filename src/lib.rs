@@ -29,6 +29,3 @@ pub mod identity;
 pub mod secret;
 pub mod source;
 pub mod system;
-
-#[cfg(feature = "test-util")]
-pub mod testutil;

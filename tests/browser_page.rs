@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::profiles::{Desktop, World};
-use needroleshere::testutil::rolesanywhere::ACCOUNT_ID;
-use needroleshere::testutil::sts::{
+use fake_aws::rolesanywhere::ACCOUNT_ID;
+use fake_aws::sts::{
     ADMIN_ROLE_ARN, ALICE_MFA_SECRET, ALICE_MFA_SERIAL, AUDITOR_ROLE_ARN, DEVELOPER_ROLE_ARN, totp,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -13,7 +13,7 @@ mod common;
 use std::process::Output;
 
 use common::{pki, pki_file};
-use needroleshere::testutil::rolesanywhere::{
+use fake_aws::rolesanywhere::{
     Config, FORBIDDEN_ROLE_ARN, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN,
 };
 

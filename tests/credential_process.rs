@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::process::Output;
 
 use common::{PKCS8_PASSWORD, pki, pki_file};
-use needroleshere::testutil::proxy::ConnectProxy;
-use needroleshere::testutil::rolesanywhere::{
+use fake_aws::proxy::ConnectProxy;
+use fake_aws::rolesanywhere::{
     Config, FORBIDDEN_ROLE_ARN, FakeRolesAnywhere, OTHER_ROLE_ARN, PROFILE_ARN, ROLE_ARN, Running,
     TRUST_ANCHOR_ARN,
 };

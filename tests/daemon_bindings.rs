@@ -22,9 +22,7 @@ use common::daemon::{
     unbind,
 };
 use common::pki_file;
-use needroleshere::testutil::rolesanywhere::{
-    FORBIDDEN_ROLE_ARN, PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN,
-};
+use fake_aws::rolesanywhere::{FORBIDDEN_ROLE_ARN, PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN};
 
 /// The binding file of the existing needroleshere (sorah/needroleshere `RoleBinding`), as
 /// its releases deserialize it: newer ones read `mode`, older ones `env_mode`; unknown

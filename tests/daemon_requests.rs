@@ -18,7 +18,7 @@ use common::daemon::{
     get_with_bearer, get_with_query, identity_args, identity_args_from, mode_args, token_of,
 };
 use common::pki_file;
-use needroleshere::testutil::rolesanywhere::{FORBIDDEN_ROLE_ARN, OTHER_ROLE_ARN, ROLE_ARN};
+use fake_aws::rolesanywhere::{FORBIDDEN_ROLE_ARN, OTHER_ROLE_ARN, ROLE_ARN};
 
 /// Binds `name` in `mode` against `fake` (`--endpoint` in the binding) plus `extra`.
 async fn bind_mode(dir: &Path, name: &str, mode: &str, serve: &Serve, fake: &Fake, extra: &[&str]) {

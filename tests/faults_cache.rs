@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::pki_file;
+use fake_aws::faults::{Fault, Faults};
+use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 use needroleshere::arn::SessionDuration;
 use needroleshere::aws::rolesanywhere::SessionRequest;
 use needroleshere::binding::{Binding, Mode};
@@ -34,8 +36,17 @@ use needroleshere::source::binding::Defaults;
 use needroleshere::system::clock::{Clock, FixedClock, SystemClock};
 use needroleshere::system::env::Environment;
 use needroleshere::system::transport::{TransportSettings, build_client};
-use needroleshere::testutil::faults::{Fault, Faults};
-use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
+
+/// The product's fixed clock as the fake's clock: the fake keeps a clock type of its own (it
+/// shares no code with the product), so the vendor and the fake read one time through this.
+#[derive(Debug)]
+struct SameClock(Arc<FixedClock>);
+
+impl fake_aws::clock::Clock for SameClock {
+    fn now(&self) -> time::OffsetDateTime {
+        self.0.now()
+    }
+}
 
 /// A vendor and a fake on one fixed clock.
 struct Setup {
@@ -56,7 +67,7 @@ impl Setup {
         let now = SystemClock.now();
         let start = now.replace_nanosecond(0).unwrap() + time::Duration::seconds(1);
         let clock = Arc::new(FixedClock::new(start));
-        config.clock = clock.clone();
+        config.clock = Arc::new(SameClock(clock.clone()));
         let fake = FakeRolesAnywhere::new(config);
         let running = fake
             .spawn_http("127.0.0.1:0".parse().unwrap())
@@ -86,7 +97,7 @@ impl Setup {
             },
             SessionRequest {
                 duration: SessionDuration::new(duration).unwrap(),
-                ..needroleshere::testutil::session_request()
+                ..common::samples::session_request()
             },
             None,
             Some(running.url()),

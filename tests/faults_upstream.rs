@@ -1,6 +1,6 @@
 //! Upstream faults seen through the real binary: `serve` (`--listen`, bindings made with
 //! `--no-validate`) and `credential-process`, calling the strict fake IAM Roles Anywhere
-//! with scripted faults ([`needroleshere::testutil::faults`]).
+//! with scripted faults ([`fake_aws::faults`]).
 //!
 //! * Bursts of 429 and 5xx are retried (at most three retries per fetch, jittered) and
 //!   recover by themselves; a burst longer than the retries fails, then the cache's backoff
@@ -27,8 +27,8 @@ use std::time::Duration;
 use common::daemon::{Response, assert_error, command, identity_args, stderr};
 use common::hostile::{Daemon, OTHER, WEB};
 use common::pki_file;
+use fake_aws::faults::Fault;
 use needroleshere::credentials::parse_rfc3339;
-use needroleshere::testutil::faults::Fault;
 use time::OffsetDateTime;
 
 /// The 200 answer's access key id.

@@ -857,9 +857,9 @@ async fn an_unreadable_binding_file_answers_500_to_an_unprivileged_serve() {
             &pki.join("p256.fullchain.pem"),
             &pki.join("p256.pkcs8.key"),
             if name == WEB {
-                needroleshere::testutil::ROLE_ARN
+                fake_aws::ROLE_ARN
             } else {
-                needroleshere::testutil::OTHER_ROLE_ARN
+                fake_aws::OTHER_ROLE_ARN
             },
         );
         args.extend(["--url", &url, "--endpoint", &fake.url(), "--no-validate"].map(String::from));
@@ -983,8 +983,7 @@ async fn certificate_and_key_replaced_or_deleted_under_load() {
     daemon.assert_alive("after the file swaps").await;
 
     // A binding never served before has nothing to fall back on: a deleted key is 500.
-    let mut args =
-        common::daemon::identity_args_from(&cert, &key, needroleshere::testutil::OTHER_ROLE_ARN);
+    let mut args = common::daemon::identity_args_from(&cert, &key, fake_aws::OTHER_ROLE_ARN);
     args.extend(
         [
             "--url",

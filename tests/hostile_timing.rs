@@ -135,7 +135,7 @@ async fn measure_over_http() {
 #[test]
 fn secret_comparison_time_does_not_depend_on_the_right_prefix() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (binding, token) = needroleshere::testutil::sample_binding(Mode::EcsFull);
+    let (binding, token) = common::samples::sample_binding(Mode::EcsFull);
     let text = token.to_secret_string();
     let secret = text.expose().strip_prefix("needroleshere.web.").unwrap();
     let classes: Vec<(usize, AccessToken)> = [0, 43, 85]

@@ -34,7 +34,7 @@ use common::imds::{
     Client, Resolved, assert_resolved, bind_imds, connect_in, imds_env, ip, resolve, run_in,
     start_serve,
 };
-use needroleshere::testutil::rolesanywhere::{IssuedSession, ROLE_ARN};
+use fake_aws::rolesanywhere::{IssuedSession, ROLE_ARN};
 
 #[derive(Debug, Clone, Copy)]
 enum Front {

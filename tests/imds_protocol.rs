@@ -27,8 +27,8 @@ use common::imds::{
     ROLE_NAME, TOKEN_HEADER, TTL_HEADER, assert_imds_document, bind_imds, credentials_path,
     get_with_token, loopback, put_token, request, request_with_host, start_serve, token,
 };
-use needroleshere::testutil::ACCOUNT_ID;
-use needroleshere::testutil::rolesanywhere::FORBIDDEN_ROLE_ARN;
+use fake_aws::ACCOUNT_ID;
+use fake_aws::rolesanywhere::FORBIDDEN_ROLE_ARN;
 
 /// serve with IMDS listeners on loopback for binding `web` (bound in imds mode unless the
 /// test binds it otherwise), and the fake it calls.

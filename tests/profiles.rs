@@ -15,7 +15,7 @@ use std::process::Stdio;
 
 use common::daemon::{assert_success, free_port, python};
 use common::profiles::{Desktop, World};
-use needroleshere::testutil::sts::{
+use fake_aws::sts::{
     ADMIN_ROLE_ARN, ALICE_MFA_SECRET, ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID,
     BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN,
 };
@@ -392,7 +392,7 @@ async fn exec_caller(world: &World, extra_config: &str, profile: &str) -> String
 async fn keys_without_a_role_get_session_credentials() {
     let world = World::new().await;
     let arn = exec_caller(&world, "", "bob").await;
-    assert_eq!(arn, needroleshere::testutil::sts::BOB_ARN);
+    assert_eq!(arn, fake_aws::sts::BOB_ARN);
     assert_eq!(
         world.sts.calls("GetSessionToken"),
         1,
@@ -428,14 +428,10 @@ async fn credential_process_profiles_are_a_source() {
 async fn web_identity_profiles_assume_their_role() {
     let world = World::new().await;
     let token = world.home.path().join("token");
-    std::fs::write(
-        &token,
-        format!("{}\n", needroleshere::testutil::sts::WEB_IDENTITY_TOKEN),
-    )
-    .unwrap();
+    std::fs::write(&token, format!("{}\n", fake_aws::sts::WEB_IDENTITY_TOKEN)).unwrap();
     let extra = format!(
         "\n[profile web]\nrole_arn = {}\nweb_identity_token_file = {}\n",
-        needroleshere::testutil::sts::WEB_ROLE_ARN,
+        fake_aws::sts::WEB_ROLE_ARN,
         token.display()
     );
     let arn = exec_caller(&world, &extra, "web").await;
@@ -516,9 +512,7 @@ async fn no_secret_reaches_the_log() {
         token,
     ];
     for (access_key_id, principal) in world.sts.issued() {
-        if let needroleshere::testutil::registry::Principal::AssumedRole { session_token, .. } =
-            principal
-        {
+        if let fake_aws::registry::Principal::AssumedRole { session_token, .. } = principal {
             secrets.push(session_token);
         }
         let (secret, _, _) = world.sts.registry().lookup(&access_key_id).unwrap();

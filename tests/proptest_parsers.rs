@@ -26,6 +26,9 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fake_aws::rolesanywhere::{
+    Config, ErrorType, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN,
+};
 use needroleshere::arn::{
     ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn,
 };
@@ -37,9 +40,6 @@ use needroleshere::credentials::Credentials;
 use needroleshere::identity::{Identity, IdentityFiles};
 use needroleshere::secret::Secret;
 use needroleshere::system::clock::{Clock as _, SystemClock};
-use needroleshere::testutil::rolesanywhere::{
-    Config, ErrorType, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN,
-};
 use proptest::prelude::*;
 use sha2::Digest as _;
 
@@ -142,7 +142,7 @@ fn fake_at(now: time::OffsetDateTime) -> &'static FakeRolesAnywhere {
     static FAKE: OnceLock<FakeRolesAnywhere> = OnceLock::new();
     FAKE.get_or_init(|| {
         let mut config = Config::from_pki_dir(common::pki()).unwrap();
-        config.clock = std::sync::Arc::new(needroleshere::system::clock::FixedClock::new(now));
+        config.clock = std::sync::Arc::new(fake_aws::clock::FixedClock::new(now));
         FakeRolesAnywhere::new(config)
     })
 }

@@ -134,7 +134,7 @@ async fn a_full_run_logs_no_secret() {
         args.extend(identity_args_from(
             &pki_file("p384.fullchain.pem"),
             &pki_file("p384.pkcs8-encrypted.key"),
-            needroleshere::testutil::ROLE_ARN,
+            fake_aws::ROLE_ARN,
         ));
         args.extend(["--endpoint".to_owned(), daemon.fake.url()]);
         let mut env = trace.to_vec();
@@ -243,7 +243,7 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
         "web".parse::<BindingName>().unwrap(),
         Mode::EcsFull,
         files.clone(),
-        needroleshere::testutil::session_request(),
+        common::samples::session_request(),
         None,
         None,
     )
@@ -271,7 +271,7 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
     ]);
     assert_hidden(shown(&env), &[PASSWORD, "proxypass123"], "Environment");
 
-    let session = needroleshere::testutil::IssuedSession {
+    let session = fake_aws::IssuedSession {
         access_key_id: "ASIAEXAMPLE".into(),
         secret_access_key: SECRET_KEY.into(),
         session_token: SESSION_TOKEN.into(),
@@ -301,11 +301,11 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
         "--pkcs8-password",
         PASSWORD,
         "--trust-anchor-arn",
-        needroleshere::testutil::TRUST_ANCHOR_ARN,
+        fake_aws::TRUST_ANCHOR_ARN,
         "--profile-arn",
-        needroleshere::testutil::PROFILE_ARN,
+        fake_aws::PROFILE_ARN,
         "--role-arn",
-        needroleshere::testutil::ROLE_ARN,
+        fake_aws::ROLE_ARN,
     ])
     .unwrap();
     assert_hidden(shown(&cli), &[PASSWORD], "Cli");
@@ -341,7 +341,7 @@ fn debug_of_transport_settings_hides_proxy_credentials() {
             private_key: "/k.pem".into(),
             pkcs8_password: None,
         },
-        session: needroleshere::testutil::session_request(),
+        session: common::samples::session_request(),
         region: "us-east-1".parse().unwrap(),
         endpoint: "https://rolesanywhere.us-east-1.amazonaws.com"
             .parse()

@@ -33,8 +33,8 @@ use common::daemon::{Target, get};
 use common::hostile::{Daemon, WEB};
 use common::imds::{TOKEN_HEADER, token};
 use common::profiles::{Desktop, World};
-use needroleshere::testutil::faults::Fault;
-use needroleshere::testutil::sts::FakeSts;
+use fake_aws::faults::Fault;
+use fake_aws::sts::FakeSts;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 

@@ -404,15 +404,9 @@ async fn bind_template_command_lines_work_as_systemd_runs_them() {
         ] {
             env.insert(key.into(), value.display().to_string());
         }
-        env.insert(
-            "TRUST_ANCHOR_ARN".into(),
-            needroleshere::testutil::TRUST_ANCHOR_ARN.into(),
-        );
-        env.insert(
-            "PROFILE_ARN".into(),
-            needroleshere::testutil::PROFILE_ARN.into(),
-        );
-        env.insert("ROLE_ARN".into(), needroleshere::testutil::ROLE_ARN.into());
+        env.insert("TRUST_ANCHOR_ARN".into(), fake_aws::TRUST_ANCHOR_ARN.into());
+        env.insert("PROFILE_ARN".into(), fake_aws::PROFILE_ARN.into());
+        env.insert("ROLE_ARN".into(), fake_aws::ROLE_ARN.into());
         for (key, value) in overrides {
             env.insert((*key).into(), (*value).into());
         }

@@ -33,9 +33,7 @@ use common::daemon::{
 };
 use common::imds::{Client, assert_resolved, resolve};
 use common::pki;
-use needroleshere::testutil::rolesanywhere::{
-    Config, FORBIDDEN_ROLE_ARN, FakeRolesAnywhere, IssuedSession,
-};
+use fake_aws::rolesanywhere::{Config, FORBIDDEN_ROLE_ARN, FakeRolesAnywhere, IssuedSession};
 
 /// A credentials file as people leave them: comments, blank lines, other profiles (one with
 /// a similar name), spacing of all sorts around `=`, and in the profile that is updated, a

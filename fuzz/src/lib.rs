@@ -4,6 +4,11 @@
 //!
 //! Nothing here reaches beyond 127.0.0.1.
 
+/// A CreateSession request and a binding the fake accepts: the integration tests' own helper
+/// file, included so the two cannot drift (`fake_aws` does not build product types).
+#[path = "../../tests/common/samples.rs"]
+pub mod samples;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -12,15 +17,15 @@ use needroleshere::cache::Policy;
 use needroleshere::system::clock::SystemClock;
 use needroleshere::system::env::Environment;
 use needroleshere::identity::IdentityFiles;
-use needroleshere::http::{ecs, imds, vend};
-use needroleshere::testutil::rolesanywhere::{Config, FakeRolesAnywhere, Running};
+use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
+use needroleshere::front::{ecs, imds, vend};
 
 /// A directory holding the test PKI.
 pub fn pki() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary directory");
-        needroleshere::testutil::generate_pki(dir.path()).expect("the test PKI");
+        fake_aws::generate_pki(dir.path()).expect("the test PKI");
         dir
     })
     .path()
@@ -82,7 +87,7 @@ pub fn fronts() -> &'static Fronts {
         let dir = tempfile::tempdir().expect("configuration directory");
         let config = ConfigDir::new(dir.path());
         std::fs::create_dir_all(config.bindings_dir()).expect("bindings/");
-        let session = needroleshere::testutil::session_request();
+        let session = samples::session_request();
         let mut tokens = Vec::new();
         for (name, mode) in [
             ("web", Mode::EcsFull),

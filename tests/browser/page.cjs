@@ -7,7 +7,7 @@
 //   PROXY_TRAP        127.0.0.1:PORT that the browser must use as proxy for anything not local
 //   EXPECT            JSON: {roles, profiles, active, roleArns: {name: arn}, account, mfaSerial}
 //   ECS_TOKEN         (ecs) the Authorization token the server printed
-//   MFA_CODES         (ecs) JSON {"<30 s step>": "<code>"} made with testutil::totp
+//   MFA_CODES         (ecs) JSON {"<30 s step>": "<code>"} made with fake_aws::totp
 //   WRONG_CODE        (ecs) a 6-digit code that is none of those
 //   SCREENSHOT_DIR    where to save screenshots (build/screenshots)
 //   DOCS_SCREENSHOT   (optional) where to copy the wide screenshot for the README

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use needroleshere::testutil::rolesanywhere::{
+use fake_aws::rolesanywhere::{
     Config, FakeRolesAnywhere, IssuedSession, PROFILE_ARN, ROLE_ARN, Running, TRUST_ANCHOR_ARN,
 };
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -27,8 +27,6 @@ use super::{pki, pki_file};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
-/// The strict fake IAM Roles Anywhere as a process (for network namespaces).
-pub const FAKE_AWS_BIN: &str = env!("CARGO_BIN_EXE_needroleshere-fake-aws");
 
 /// How long any single step (a process start, a request) may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -829,11 +827,7 @@ pub fn assert_credentials(response: &Response, session: &IssuedSession, what: &s
     let expiration = needroleshere::credentials::format_rfc3339(session.expiration);
     assert_eq!(json["Expiration"], expiration.as_str(), "{what}");
     assert_eq!(json["RoleArn"], session.role_arn.as_str(), "{what}");
-    assert_eq!(
-        json["AccountId"],
-        needroleshere::testutil::ACCOUNT_ID,
-        "{what}"
-    );
+    assert_eq!(json["AccountId"], fake_aws::ACCOUNT_ID, "{what}");
 }
 
 /// The `AccessKeyId` of a 200 response.
@@ -1059,7 +1053,9 @@ impl FakeAwsProcess {
     pub async fn start(netns: &str) -> FakeAwsProcess {
         let log = tempfile::NamedTempFile::new().expect("temporary log file");
         let mut child = Command::new("ip")
-            .args(["netns", "exec", netns, FAKE_AWS_BIN, "--pki"])
+            .args(["netns", "exec", netns])
+            .arg(super::fake_aws_bin())
+            .arg("--pki")
             .arg(pki())
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")

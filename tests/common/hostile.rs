@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use needroleshere::testutil::rolesanywhere::{OTHER_ROLE_ARN, ROLE_ARN};
+use fake_aws::rolesanywhere::{OTHER_ROLE_ARN, ROLE_ARN};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::daemon::{

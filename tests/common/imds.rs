@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use needroleshere::testutil::rolesanywhere::IssuedSession;
+use fake_aws::rolesanywhere::IssuedSession;
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
@@ -21,7 +21,7 @@ use super::daemon::{
     BIN, NOWHERE_PROXY, Response, SCRUBBED, STEP, Serve, ServeOptions, parse_response, python,
 };
 
-/// The role name IMDS lists for [`needroleshere::testutil::rolesanywhere::ROLE_ARN`].
+/// The role name IMDS lists for [`fake_aws::rolesanywhere::ROLE_ARN`].
 pub const ROLE_NAME: &str = "needroleshere-test";
 
 /// How long a real SDK client may take to start and resolve credentials.
@@ -380,11 +380,7 @@ pub fn assert_imds_document(
         "{what}: LastUpdated {last_updated:?} is not RFC 3339 UTC"
     );
     if extended {
-        assert_eq!(
-            json["AccountId"],
-            needroleshere::testutil::ACCOUNT_ID,
-            "{what}"
-        );
+        assert_eq!(json["AccountId"], fake_aws::ACCOUNT_ID, "{what}");
     }
 }
 

@@ -26,9 +26,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use needroleshere::testutil::registry::Registry;
-use needroleshere::testutil::rolesanywhere::{ACCOUNT_ID, Config, FakeRolesAnywhere, Running};
-use needroleshere::testutil::sts::{FakeSts, StsConfig};
+use fake_aws::World;
+use fake_aws::rolesanywhere::{ACCOUNT_ID, REGION, Running};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
 
@@ -941,12 +940,12 @@ pub fn record(front: Front, outcomes: &[Outcome]) {
 // ------------------------------------------------------------------------------------------
 // Doubles and helpers for the fronts.
 
-/// The strict fake IAM Roles Anywhere and the strict fake STS (example world: users alice and
-/// bob, role developer…) in this process, sharing one registry (so credentials either issues
-/// can call STS), on one loopback listener, as `needroleshere-fake-aws` serves them.
+/// The strict fake IAM Roles Anywhere and the strict fake STS (`fake_aws::World::example`:
+/// users alice and bob, role developer…) in this process, sharing one registry (so
+/// credentials either issues can call STS), on one loopback listener, as
+/// `needroleshere-fake-aws` serves them.
 pub struct FakeAws {
-    pub rolesanywhere: FakeRolesAnywhere,
-    pub sts: FakeSts,
+    pub world: World,
     running: Running,
 }
 
@@ -960,21 +959,12 @@ impl std::fmt::Debug for FakeAws {
 
 impl FakeAws {
     pub async fn start() -> FakeAws {
-        let registry = Registry::new();
-        let config = Config::from_pki_dir(pki())
-            .expect("fake config")
-            .with_registry(registry.clone());
-        let rolesanywhere = FakeRolesAnywhere::new(config);
-        let sts = FakeSts::new(StsConfig::example(registry));
-        let router = rolesanywhere.router().merge(sts.router());
-        let running = Running::serve_http(router, "127.0.0.1:0".parse().expect("address"))
+        let world = World::example(pki(), REGION, "").expect("fake config");
+        let running = world
+            .spawn("127.0.0.1:0".parse().expect("address"))
             .await
             .expect("start the fake AWS");
-        FakeAws {
-            rolesanywhere,
-            sts,
-            running,
-        }
+        FakeAws { world, running }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -984,13 +974,7 @@ impl FakeAws {
 
     /// Whether either fake issued `access_key_id`.
     pub fn issued(&self, access_key_id: &str) -> Result<(), String> {
-        let issued = self
-            .rolesanywhere
-            .sessions()
-            .iter()
-            .any(|s| s.access_key_id == access_key_id)
-            || self.sts.issued().iter().any(|(id, _)| id == access_key_id);
-        if issued {
+        if self.world.issued(access_key_id) {
             Ok(())
         } else {
             Err(format!(
@@ -1138,9 +1122,7 @@ impl Desktop {
     /// developer assumed (session name [`SESSION_NAME`]) with user bob's keys, and STS at
     /// `sts_url`.
     pub async fn start(kind: &str, sts_url: &str) -> Desktop {
-        use needroleshere::testutil::sts::{
-            BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN,
-        };
+        use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
         let home = tempfile::tempdir().expect("temporary HOME");
         let config = home.path().join("config");
         let credentials = home.path().join("credentials");

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: a throwaway PKI made by
-//! `tests/pki/generate.sh` once per test binary, and the path of the real binary.
+//! `tests/pki/generate.sh` once per test binary, the `needroleshere-fake-aws` binary, and
+//! the helpers of each group of tests.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(
     clippy::unwrap_used,
@@ -15,10 +16,46 @@ pub fn pki() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary directory");
-        needroleshere::testutil::generate_pki(dir.path()).expect("the test PKI");
+        fake_aws::generate_pki(dir.path()).expect("the test PKI");
         dir
     })
     .path()
+}
+
+/// The `needroleshere-fake-aws` binary (the strict fakes as a process, for network
+/// namespaces), built once per test binary with `cargo build -p needroleshere-fake-aws`.
+///
+/// It belongs to another package of the workspace (crates/fake-aws), so Cargo gives this
+/// package no `CARGO_BIN_EXE_` for it; building it here works from a fresh clone and never
+/// runs a stale copy (an up-to-date build is a no-op). Cargo reports where it put it.
+pub fn fake_aws_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let output = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--message-format=json"])
+            .args([
+                "-p",
+                "needroleshere-fake-aws",
+                "--bin",
+                "needroleshere-fake-aws",
+            ])
+            .arg("--manifest-path")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run cargo build -p needroleshere-fake-aws");
+        assert!(
+            output.status.success(),
+            "cargo build -p needroleshere-fake-aws failed ({})",
+            output.status
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "needroleshere-fake-aws")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo named the needroleshere-fake-aws executable")
+    })
 }
 
 /// `pki().join(name)`.
@@ -33,3 +70,4 @@ pub mod hostile;
 pub mod imds;
 pub mod matrix;
 pub mod profiles;
+pub mod samples;

@@ -6,9 +6,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use needroleshere::testutil::registry::Registry;
-use needroleshere::testutil::rolesanywhere::Running;
-use needroleshere::testutil::sts::{
+use fake_aws::registry::Registry;
+use fake_aws::rolesanywhere::Running;
+use fake_aws::sts::{
     ADMIN_ROLE_ARN, ALICE_ACCESS_KEY_ID, ALICE_MFA_SECRET, ALICE_MFA_SERIAL,
     ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY,
     DEVELOPER_ROLE_ARN, FakeSts, StsConfig, totp,

@@ -1,26 +1,40 @@
-//! Test doubles (feature `test-util`), shared by the integration tests, the quick-start demo
-//! and benches.
+//! `fake_aws`: strict test doubles of AWS for needroleshere, shared by the integration tests,
+//! the fuzz targets, the benches and the quick-start demo (the `needroleshere-fake-aws`
+//! binary).
+//!
+//! This crate does not depend on the product crate, and must not: a double that reused the
+//! product's signing, clock or formatting code would agree with the product by construction.
+//! Helpers that build product types (a sample `SessionRequest` or binding) live on the test
+//! side, in `tests/common/samples.rs`.
 //!
 //! Contract:
 //! * [`rolesanywhere`]: a strict fake of IAM Roles Anywhere `CreateSession` that verifies
 //!   signatures, certificate chains, trust anchors, profiles and roles independently of the
-//!   crate's signer, and records what it issued and refused.
+//!   product's signer, and records what it issued and refused.
 //! * [`sts`]: a strict fake of AWS STS (Query API) that verifies SigV4 signatures
 //!   independently of the `aws-sigv4` crate, with users, roles, trust, MFA (TOTP) and role
 //!   chaining rules.
+//! * [`sigv4`]: the SigV4 verification both fakes share (Authorization parsing, scope, clock
+//!   skew, signed headers, canonical request, string to sign), written once.
 //! * [`registry`]: the users and issued credentials both fakes share, so credentials one
 //!   issues are accepted by the other.
-//! * [`totp`]: RFC 6238 codes, as virtual MFA devices make them.
+//! * [`totp`](mod@totp): RFC 6238 codes, as virtual MFA devices make them.
+//! * [`world`]: both fakes on one registry and one listener ([`World`]), as the
+//!   `needroleshere-fake-aws` binary, the compatibility matrix and end-to-end tests run them.
 //! * [`proxy`]: an HTTP `CONNECT` proxy that tunnels every target to one local upstream and
 //!   records the targets.
 //! * [`tls`]: rustls (ring) server and client configurations from PEM files.
+//! * [`clock`]: the fakes' own clock (system or fixed), apart from the product's.
+//! * [`generate_pki`]: a fresh test PKI from the repository's `tests/pki/generate.sh`.
 //!
 //! Nothing here is meant for production; it only listens on the addresses it is given.
 
-/// Writes a fresh test PKI into `dir` with `tests/pki/generate.sh` (see that script for its
-/// files): the integration tests, fuzz targets and benches all sign with it.
+/// Writes a fresh test PKI into `dir` with the repository's `tests/pki/generate.sh` (see
+/// that script for its files; found from this crate's directory, `../../tests/pki`): the
+/// integration tests, fuzz targets and benches all sign with it.
 pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pki/generate.sh");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/pki/generate.sh");
     let status = std::process::Command::new("bash")
         .arg(&script)
         .arg(dir)
@@ -36,52 +50,16 @@ pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-/// A CreateSession request the fake accepts: its trust anchor, profile and role, the default
-/// duration, no session name.
-pub fn session_request() -> crate::aws::rolesanywhere::SessionRequest {
-    crate::aws::rolesanywhere::SessionRequest {
-        // The fake's constants are valid ARNs; its own tests parse them.
-        trust_anchor_arn: TRUST_ANCHOR_ARN
-            .parse()
-            .expect("TRUST_ANCHOR_ARN is an ARN"),
-        profile_arn: PROFILE_ARN.parse().expect("PROFILE_ARN is an ARN"),
-        role_arn: ROLE_ARN.parse().expect("ROLE_ARN is an ARN"),
-        duration: crate::arn::SessionDuration::DEFAULT,
-        role_session_name: None,
-    }
-}
-
-/// A binding named `web` in `mode` for [`session_request`], whose identity files
-/// (`/c.pem`, `/k.pem`) are never read, and the token that opens it: for tests of tokens and
-/// binding files that call no one.
-pub fn sample_binding(
-    mode: crate::binding::Mode,
-) -> (crate::binding::Binding, crate::binding::AccessToken) {
-    let files = crate::identity::IdentityFiles {
-        certificates: vec!["/c.pem".into()],
-        intermediates: Vec::new(),
-        private_key: "/k.pem".into(),
-        pkcs8_password: None,
-    };
-    // A fixed valid name and a fresh random token: only a failing system RNG can refuse.
-    crate::binding::Binding::create(
-        "web".parse().expect("\"web\" is a binding name"),
-        mode,
-        files,
-        session_request(),
-        None,
-        None,
-    )
-    .expect("the system's random generator works")
-}
-
+pub mod clock;
 pub mod faults;
 pub mod proxy;
 pub mod registry;
 pub mod rolesanywhere;
+pub mod sigv4;
 pub mod sts;
 pub mod tls;
 pub mod totp;
+pub mod world;
 
 pub use proxy::ConnectProxy;
 pub use registry::{MfaDevice, Principal, Registry, User};
@@ -96,3 +74,4 @@ pub use sts::{
     DEVELOPER_ROLE_ARN, FakeSts, PARTNER_EXTERNAL_ID, PARTNER_ROLE_ARN, Role, StsConfig, StsError,
     WEB_IDENTITY_TOKEN, WEB_ROLE_ARN, totp,
 };
+pub use world::World;

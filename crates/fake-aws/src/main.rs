@@ -2,11 +2,11 @@
 //! process, for demos and end-to-end tests of the built binary.
 //!
 //! Contract:
-//! * `--pki DIR` names a directory holding `root-ca.pem`; the Roles Anywhere fake is
-//!   configured with `Config::from_pki_dir` (trust anchor, profile and roles of
-//!   `needroleshere::testutil`), the STS fake with `StsConfig::example` (users `alice` and
-//!   `bob`, roles `developer`, `admin`, `auditor`, `partner`, `web`, see
-//!   `needroleshere::testutil::sts`).
+//! * `--pki DIR` names a directory holding `root-ca.pem`; it serves `fake_aws::World::example`:
+//!   the Roles Anywhere fake configured with `Config::from_pki_dir` (trust anchor, profile
+//!   and roles of `fake_aws::rolesanywhere`), the STS fake with `StsConfig::example` (users
+//!   `alice` and `bob`, roles `developer`, `admin`, `auditor`, `partner`, `web`, see
+//!   `fake_aws::sts`).
 //! * Both share one registry: credentials Roles Anywhere issues can call STS.
 //! * It listens on `--listen` (default `127.0.0.1:0`), over TLS when `--tls-cert` and
 //!   `--tls-key` (both or neither) are given, for `--region` (default `us-east-1`). One
@@ -25,9 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use needroleshere::testutil::{
-    Config, FakeRolesAnywhere, FakeSts, REGION, Registry, Running, StsConfig,
-};
+use fake_aws::{REGION, World};
 
 /// Strict fakes of AWS IAM Roles Anywhere CreateSession and of STS, for tests.
 #[derive(Debug, Parser)]
@@ -78,18 +76,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let registry = Registry::new();
-    let mut config = Config::from_pki_dir(&args.pki)?.with_registry(registry.clone());
-    config.region.clone_from(&args.region);
-    let fake = FakeRolesAnywhere::with_path_prefix(config, &args.path_prefix);
-    let mut sts_config = StsConfig::example(registry);
-    sts_config.region = args.region;
-    let sts = FakeSts::new(sts_config);
-    // The STS router only routes `/`; the Roles Anywhere router is the fallback for the rest.
-    let router = fake.router().merge(sts.router());
+    let world = World::example(&args.pki, &args.region, &args.path_prefix)?;
     let running = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Running::serve_https(router, args.listen, cert, key).await?,
-        _ => Running::serve_http(router, args.listen).await?,
+        (Some(cert), Some(key)) => world.spawn_tls(args.listen, cert, key).await?,
+        _ => world.spawn(args.listen).await?,
     };
     {
         let mut stdout = std::io::stdout().lock();
@@ -98,10 +88,10 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     wait_for_termination().await?;
     tracing::info!(
-        requests = fake.request_count(),
-        sessions = fake.sessions().len(),
-        sts_requests = sts.request_count(),
-        sts_issued = sts.issued().len(),
+        requests = world.rolesanywhere.request_count(),
+        sessions = world.rolesanywhere.sessions().len(),
+        sts_requests = world.sts.request_count(),
+        sts_issued = world.sts.issued().len(),
         "stopping"
     );
     running.shutdown();

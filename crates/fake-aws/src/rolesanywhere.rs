@@ -5,7 +5,8 @@
 //!   [`FakeRolesAnywhere::with_path_prefix`]); anything else is refused with
 //!   `UnknownOperationException` (404).
 //! * Signature verification is written from the published wire protocol, independently of
-//!   the crate's signer: canonical request, string to sign, `AWS4-X509-RSA-SHA256`
+//!   the product's signer: canonical request and string to sign by the SigV4 verifier both
+//!   fakes share ([`crate::sigv4`]), then `AWS4-X509-RSA-SHA256`
 //!   (RSASSA-PKCS1-v1_5 over SHA-256) or `AWS4-X509-ECDSA-SHA256` (DER ECDSA over SHA-256 on
 //!   P-256 and P-384), checked with ring against the public key of the `X-Amz-X509` leaf.
 //! * Then the certificate path is built and checked at the fake's [`Clock`]: validity of every
@@ -40,9 +41,7 @@ use base64::engine::general_purpose::STANDARD;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use time::macros::format_description;
-use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
@@ -56,7 +55,8 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Version};
 
 use super::registry::{Principal, Registry};
-use crate::system::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::sigv4::{self, Problem, parse_amz_date, single_header};
 
 /// The account of every ARN below.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -81,13 +81,19 @@ pub const MAX_DURATION_SECONDS: u32 = 43200;
 /// The session duration when the request gives none (capped by the profile's maximum).
 pub const DEFAULT_DURATION_SECONDS: u32 = 3600;
 /// How far `X-Amz-Date` may be from the fake's clock, either way.
-pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+pub const MAX_CLOCK_SKEW: Duration = sigv4::MAX_CLOCK_SKEW;
 
 const SERVICE: &str = "rolesanywhere";
-const TERMINATOR: &str = "aws4_request";
 const RSA_ALGORITHM: &str = "AWS4-X509-RSA-SHA256";
 const ECDSA_ALGORITHM: &str = "AWS4-X509-ECDSA-SHA256";
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// What `Authorization` holds here: an X.509 algorithm, the leaf's decimal serial, a
+/// signature as long as the key makes it.
+const SCHEME: sigv4::Scheme = sigv4::Scheme {
+    algorithms: &[RSA_ALGORITHM, ECDSA_ALGORITHM],
+    credential_id: sigv4::CredentialId::DecimalSerial,
+    signature_bytes: None,
+};
 
 /// A trust anchor: the CA certificates a leaf's path must end at.
 #[derive(Debug, Clone)]
@@ -239,6 +245,51 @@ impl Rejection {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.error_type.status()
+    }
+}
+
+/// SigV4 problems in this service's words and error types: malformed headers are
+/// `ValidationException`, scope, clock and signed-header faults `AccessDeniedException`.
+impl From<Problem> for Rejection {
+    fn from(problem: Problem) -> Self {
+        let too_skewed = " (request time too skewed: the clock of the caller and of the \
+                          service differ by more than 5 minutes)";
+        match problem {
+            Problem::MalformedAuthorization(what) => Rejection::invalid(format!(
+                "Malformed Authorization header: {what}. Expected 'ALGORITHM Credential=SERIAL/\
+                 YYYYMMDD/REGION/rolesanywhere/aws4_request, SignedHeaders=a;b;c, Signature=HEX'"
+            )),
+            Problem::UnsupportedAlgorithm(other) => Rejection::invalid(format!(
+                "Unsupported Authorization algorithm '{other}'; expected {RSA_ALGORITHM} or \
+                 {ECDSA_ALGORITHM}"
+            )),
+            Problem::ScopeDate {
+                scope_date,
+                amz_date,
+            } => Rejection::denied(format!(
+                "Credential should be scoped to a valid date: the scope date '{scope_date}' is \
+                 not the date of X-Amz-Date '{amz_date}'"
+            )),
+            Problem::Expired { .. } | Problem::NotYetCurrent { .. } => {
+                Rejection::denied(format!("{}{too_skewed}", problem.message()))
+            }
+            Problem::UnsignedHeader(name) => Rejection::denied(format!(
+                "SignedHeaders must include '{name}' (sent headers content-type, host, x-amz-* \
+                 must all be signed)"
+            )),
+            Problem::ScopeRegion { .. }
+            | Problem::ScopeService { .. }
+            | Problem::ScopeTerminator(_)
+            | Problem::EmptySignedHeader
+            | Problem::UppercaseSignedHeader(_)
+            | Problem::UnsortedSignedHeaders(..)
+            | Problem::SignedHeaderNotSent(_) => Rejection::denied(problem.message()),
+            Problem::RepeatedHeader(_)
+            | Problem::NotVisibleAscii(_)
+            | Problem::MalformedDate(_)
+            | Problem::MalformedPath(_)
+            | Problem::MalformedQueryParameter(_) => Rejection::invalid(problem.message()),
+        }
     }
 }
 
@@ -615,7 +666,12 @@ impl FakeRolesAnywhere {
         // 2. Header syntax.
         let authorization = single_header(headers, "authorization", "Authorization")?
             .ok_or_else(|| Rejection::invalid("Missing Authorization header"))?;
-        let authorization = parse_authorization(authorization)?;
+        let authorization = sigv4::parse_authorization(authorization, &SCHEME)?;
+        let algorithm = if authorization.algorithm == RSA_ALGORITHM {
+            SigningAlgorithm::RsaSha256
+        } else {
+            SigningAlgorithm::EcdsaSha256
+        };
         let amz_date = single_header(headers, "x-amz-date", "X-Amz-Date")?
             .ok_or_else(|| Rejection::invalid("Missing X-Amz-Date header"))?;
         let request_time = parse_amz_date(amz_date)?;
@@ -646,54 +702,11 @@ impl FakeRolesAnywhere {
         }
 
         // 3. Scope.
-        let amz_day = &amz_date[..8];
-        if authorization.date != amz_day {
-            return Err(Rejection::denied(format!(
-                "Credential should be scoped to a valid date: the scope date '{}' is not the date \
-                 of X-Amz-Date '{amz_date}'",
-                authorization.date
-            )));
-        }
-        if authorization.region != config.region {
-            return Err(Rejection::denied(format!(
-                "Credential should be scoped to a valid region, not '{}'; this endpoint serves \
-                 '{}'",
-                authorization.region, config.region
-            )));
-        }
-        if authorization.service != SERVICE {
-            return Err(Rejection::denied(format!(
-                "Credential should be scoped to correct service: '{SERVICE}', not '{}'",
-                authorization.service
-            )));
-        }
-        if authorization.terminator != TERMINATOR {
-            return Err(Rejection::denied(format!(
-                "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{}'",
-                authorization.terminator
-            )));
-        }
+        sigv4::check_scope(&authorization, amz_date, &config.region, SERVICE)?;
 
         // 4. Clock skew.
         let now = config.clock.now();
-        if request_time < now - MAX_CLOCK_SKEW {
-            return Err(Rejection::denied(format!(
-                "Signature expired: {amz_date} is now earlier than {} ({} - 5 min.) (request time \
-                 too skewed: the clock of the caller and of the service differ by more than 5 \
-                 minutes)",
-                format_amz_date(now - MAX_CLOCK_SKEW),
-                format_amz_date(now)
-            )));
-        }
-        if request_time > now + MAX_CLOCK_SKEW {
-            return Err(Rejection::denied(format!(
-                "Signature not yet current: {amz_date} is still later than {} ({} + 5 min.) \
-                 (request time too skewed: the clock of the caller and of the service differ by \
-                 more than 5 minutes)",
-                format_amz_date(now + MAX_CLOCK_SKEW),
-                format_amz_date(now)
-            )));
-        }
+        sigv4::check_skew(request_time, amz_date, now)?;
 
         // 5. Signed headers.
         check_signed_headers(
@@ -713,33 +726,27 @@ impl FakeRolesAnywhere {
         }
         let leaf_serial = leaf.tbs_certificate.serial.to_string();
         let leaf_serial_hex = format!("{:x}", leaf.tbs_certificate.serial);
-        if authorization.serial != leaf_serial {
+        if authorization.credential_id != leaf_serial {
             return Err(Rejection::denied(format!(
                 "The serial number in the Credential '{}' is not the serial number of the \
                  X-Amz-X509 certificate ({leaf_serial} in decimal)",
-                authorization.serial
+                authorization.credential_id
             )));
         }
-        let verification = verification_algorithm(authorization.algorithm, leaf.public_key())?;
-        let canonical_request = canonical_request(
+        let verification = verification_algorithm(algorithm, leaf.public_key())?;
+        let canonical_request = sigv4::canonical_request(
             method,
             path,
-            query,
+            &canonical_query(query)?,
             headers,
             &authorization.signed_headers,
-            body,
+            &sigv4::sha256_hex(body),
         )?;
-        let scope = format!(
-            "{}/{}/{}/{}",
-            authorization.date,
-            authorization.region,
-            authorization.service,
-            authorization.terminator
-        );
-        let string_to_sign = format!(
-            "{}\n{amz_date}\n{scope}\n{}",
-            authorization.algorithm.as_str(),
-            hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        let string_to_sign = sigv4::string_to_sign(
+            algorithm.as_str(),
+            amz_date,
+            &authorization.scope(),
+            &canonical_request,
         );
         UnparsedPublicKey::new(verification, &leaf.public_key().subject_public_key.data[..])
             .verify(string_to_sign.as_bytes(), &authorization.signature)
@@ -843,7 +850,7 @@ impl FakeRolesAnywhere {
         };
 
         Ok(Verified {
-            algorithm: authorization.algorithm,
+            algorithm,
             request_time,
             checked_at: now,
             canonical_request,
@@ -1089,148 +1096,9 @@ async fn serve_connection(stream: TcpStream, tls: Option<TlsAcceptor>, router: R
 // Header parsing
 // ---------------------------------------------------------------------------------------------
 
-/// The single value of header `name` (lowercase), shown as `label` in messages.
-fn single_header<'h>(
-    headers: &'h HeaderMap,
-    name: &str,
-    label: &str,
-) -> Result<Option<&'h str>, Rejection> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(Rejection::invalid(format!(
-            "The {label} header must appear only once"
-        )));
-    }
-    first.to_str().map(Some).map_err(|_| {
-        Rejection::invalid(format!(
-            "The {label} header holds characters other than visible ASCII"
-        ))
-    })
-}
-
-#[derive(Debug)]
-struct Authorization {
-    algorithm: SigningAlgorithm,
-    serial: String,
-    date: String,
-    region: String,
-    service: String,
-    terminator: String,
-    signed_headers: Vec<String>,
-    signature: Vec<u8>,
-}
-
-fn parse_authorization(value: &str) -> Result<Authorization, Rejection> {
-    let malformed = |what: &str| {
-        Rejection::invalid(format!(
-            "Malformed Authorization header: {what}. Expected 'ALGORITHM Credential=SERIAL/\
-             YYYYMMDD/REGION/rolesanywhere/aws4_request, SignedHeaders=a;b;c, Signature=HEX'"
-        ))
-    };
-    let (algorithm, rest) = value
-        .split_once(' ')
-        .ok_or_else(|| malformed("no space after the algorithm"))?;
-    let algorithm = match algorithm {
-        RSA_ALGORITHM => SigningAlgorithm::RsaSha256,
-        ECDSA_ALGORITHM => SigningAlgorithm::EcdsaSha256,
-        other => {
-            return Err(Rejection::invalid(format!(
-                "Unsupported Authorization algorithm '{other}'; expected {RSA_ALGORITHM} or \
-                 {ECDSA_ALGORITHM}"
-            )));
-        }
-    };
-    let mut credential = None;
-    let mut signed_headers = None;
-    let mut signature = None;
-    for part in rest.split(',') {
-        let part = part.trim();
-        let (key, value) = part
-            .split_once('=')
-            .ok_or_else(|| malformed(&format!("'{part}' is not KEY=VALUE")))?;
-        let slot = match key {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            other => return Err(malformed(&format!("unknown component '{other}'"))),
-        };
-        if slot.replace(value).is_some() {
-            return Err(malformed(&format!("'{key}' appears twice")));
-        }
-    }
-    let credential = credential.ok_or_else(|| malformed("no Credential"))?;
-    let signed_headers = signed_headers.ok_or_else(|| malformed("no SignedHeaders"))?;
-    let signature = signature.ok_or_else(|| malformed("no Signature"))?;
-
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [serial, date, region, service, terminator] = scope[..] else {
-        return Err(malformed(&format!(
-            "Credential '{credential}' does not have five '/'-separated parts"
-        )));
-    };
-    if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed(&format!(
-            "the serial number '{serial}' in Credential is not a decimal number"
-        )));
-    }
-    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed(&format!(
-            "the date '{date}' in Credential is not YYYYMMDD"
-        )));
-    }
-    if signed_headers.is_empty() {
-        return Err(malformed("SignedHeaders is empty"));
-    }
-    if signature.is_empty()
-        || signature.len() % 2 != 0
-        || !signature
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return Err(malformed("Signature is not lowercase hexadecimal"));
-    }
-    let signature =
-        hex::decode(signature).map_err(|_| malformed("Signature is not hexadecimal"))?;
-    Ok(Authorization {
-        algorithm,
-        serial: serial.to_owned(),
-        date: date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
-        terminator: terminator.to_owned(),
-        signed_headers: signed_headers.split(';').map(str::to_owned).collect(),
-        signature,
-    })
-}
-
-fn parse_amz_date(value: &str) -> Result<OffsetDateTime, Rejection> {
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    let invalid = || {
-        Rejection::invalid(format!(
-            "X-Amz-Date '{value}' is not in the form YYYYMMDDTHHMMSSZ"
-        ))
-    };
-    if value.len() != 16 || !value.is_ascii() {
-        return Err(invalid());
-    }
-    PrimitiveDateTime::parse(value, format)
-        .map(PrimitiveDateTime::assume_utc)
-        .map_err(|_| invalid())
-}
-
-fn format_amz_date(at: OffsetDateTime) -> String {
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    let at = at.to_offset(time::UtcOffset::UTC);
-    at.format(format).unwrap_or_else(|_| format!("{at}"))
-}
-
-fn format_rfc3339_z(at: OffsetDateTime) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    let at = at.to_offset(time::UtcOffset::UTC);
-    at.format(format).unwrap_or_else(|_| format!("{at}"))
+/// RFC 3339 in UTC with `Z`, as AWS writes expirations.
+pub(crate) fn format_rfc3339_z(at: OffsetDateTime) -> String {
+    sigv4::format_rfc3339(at)
 }
 
 fn decode_certificate_b64(value: &str, label: &str) -> Result<Vec<u8>, Rejection> {
@@ -1254,29 +1122,13 @@ fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     }
 }
 
+/// Roles Anywhere requires `content-type`, `host`, `x-amz-date`, `x-amz-x509`, the chain
+/// header when sent, and every other `x-amz-*` header sent to be signed.
 fn check_signed_headers(
     signed: &[String],
     headers: &HeaderMap,
     chain_sent: bool,
 ) -> Result<(), Rejection> {
-    for name in signed {
-        if name.is_empty() {
-            return Err(Rejection::denied(
-                "SignedHeaders holds an empty header name",
-            ));
-        }
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(Rejection::denied(format!(
-                "SignedHeaders must be lowercase; '{name}' is not"
-            )));
-        }
-    }
-    if let Some(pair) = signed.windows(2).find(|pair| pair[0] >= pair[1]) {
-        return Err(Rejection::denied(format!(
-            "SignedHeaders must be sorted and without duplicates; '{}' comes before '{}'",
-            pair[0], pair[1]
-        )));
-    }
     let mut required = vec!["content-type", "host", "x-amz-date", "x-amz-x509"];
     if chain_sent {
         required.push("x-amz-x509-chain");
@@ -1287,156 +1139,27 @@ fn check_signed_headers(
             required.push(name);
         }
     }
-    for name in required {
-        if !signed.iter().any(|signed| signed == name) {
-            return Err(Rejection::denied(format!(
-                "SignedHeaders must include '{name}' (sent headers content-type, host, x-amz-* \
-                 must all be signed)"
-            )));
-        }
-    }
-    for name in signed {
-        if !headers.contains_key(name.as_str()) {
-            return Err(Rejection::denied(format!(
-                "Header '{name}' is listed in SignedHeaders but is not in the request"
-            )));
-        }
-    }
-    Ok(())
+    Ok(sigv4::check_signed_headers(signed, headers, &required)?)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Canonical request
 // ---------------------------------------------------------------------------------------------
 
-/// Appends `bytes` percent-encoded per RFC 3986: unreserved characters as is, every other
-/// byte as `%XX` with uppercase hex.
-fn uri_encode(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in bytes {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
-}
-
-/// Decodes `%XX` escapes (`+` stays `+`).
-fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = bytes.get(index + 1..index + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    Some(out)
-}
-
-/// Each `/`-separated segment of the path as received (already percent-encoded on the wire)
-/// RFC 3986-encoded once more: SigV4 double-encodes paths for every service but S3, so a
-/// raw `a b` is sent as `a%20b` and signed as `a%2520b`.
+/// The canonical path (see [`sigv4::canonical_uri`]).
+#[cfg(test)]
 fn canonical_uri(path: &str) -> Result<String, Rejection> {
-    if path.is_empty() {
-        return Ok("/".to_owned());
-    }
-    let mut out = String::with_capacity(path.len());
-    for (index, segment) in path.split('/').enumerate() {
-        if index > 0 {
-            out.push('/');
-        }
-        percent_decode(segment).ok_or_else(|| {
-            Rejection::invalid(format!("The path '{path}' has an invalid percent-encoding"))
-        })?;
-        uri_encode(segment.as_bytes(), &mut out);
-    }
-    Ok(out)
+    Ok(sigv4::canonical_uri(path)?)
 }
 
-/// A decoded query parameter: `(name, value)` bytes.
-type QueryPair = (Vec<u8>, Vec<u8>);
-
-/// The received query as decoded pairs, in order.
-fn query_pairs(query: Option<&str>) -> Result<Vec<QueryPair>, Rejection> {
-    let mut pairs = Vec::new();
-    for piece in query.unwrap_or_default().split('&') {
-        if piece.is_empty() {
-            continue;
-        }
-        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let invalid = || {
-            Rejection::invalid(format!(
-                "The query parameter '{piece}' has an invalid percent-encoding"
-            ))
-        };
-        pairs.push((
-            percent_decode(name).ok_or_else(invalid)?,
-            percent_decode(value).ok_or_else(invalid)?,
-        ));
-    }
-    Ok(pairs)
+/// The received query as decoded pairs, in order (`+` stays `+`).
+fn query_pairs(query: Option<&str>) -> Result<Vec<sigv4::QueryPair>, Rejection> {
+    Ok(sigv4::query_pairs(query)?)
 }
 
+/// The query percent-decoded as received, re-encoded per RFC 3986, sorted.
 fn canonical_query(query: Option<&str>) -> Result<String, Rejection> {
-    let mut encoded: Vec<(String, String)> = query_pairs(query)?
-        .into_iter()
-        .map(|(name, value)| {
-            let mut encoded_name = String::new();
-            uri_encode(&name, &mut encoded_name);
-            let mut encoded_value = String::new();
-            uri_encode(&value, &mut encoded_value);
-            (encoded_name, encoded_value)
-        })
-        .collect();
-    encoded.sort();
-    Ok(encoded
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect::<Vec<_>>()
-        .join("&"))
-}
-
-fn canonical_request(
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    signed_headers: &[String],
-    body: &[u8],
-) -> Result<String, Rejection> {
-    let mut canonical_headers = String::new();
-    for name in signed_headers {
-        let mut values = Vec::new();
-        for value in headers.get_all(name.as_str()) {
-            let value = value.to_str().map_err(|_| {
-                Rejection::invalid(format!(
-                    "The {name} header holds characters other than visible ASCII"
-                ))
-            })?;
-            values.push(value.split_whitespace().collect::<Vec<_>>().join(" "));
-        }
-        canonical_headers.push_str(name);
-        canonical_headers.push(':');
-        canonical_headers.push_str(&values.join(","));
-        canonical_headers.push('\n');
-    }
-    Ok(format!(
-        "{method}\n{}\n{}\n{canonical_headers}\n{}\n{}",
-        canonical_uri(path)?,
-        canonical_query(query)?,
-        signed_headers.join(";"),
-        hex::encode(Sha256::digest(body))
-    ))
+    Ok(sigv4::canonical_query(query_pairs(query)?))
 }
 
 fn verification_algorithm(
@@ -1788,8 +1511,9 @@ mod tests {
     //! made by the `openssl` CLI), never with the crate's signer or the fake's own helpers.
 
     use super::*;
-    use crate::system::clock::FixedClock;
+    use crate::clock::FixedClock;
     use axum::http::HeaderName;
+    use sha2::{Digest, Sha256};
     use std::path::Path;
     use std::process::Command;
     use std::sync::OnceLock;

@@ -311,7 +311,7 @@ async fn short_lived(fake: &FakeRolesAnywhere, request: Request, lifetime: Durat
             let now = fake.config().clock.now();
             let now = now.replace_nanosecond(0).unwrap_or(now);
             let expiration = now + time::Duration::try_from(lifetime).unwrap_or_default();
-            let text = crate::credentials::format_rfc3339(expiration);
+            let text = crate::rolesanywhere::format_rfc3339_z(expiration);
             if let Some(credentials) = body
                 .pointer_mut("/credentialSet/0/credentials")
                 .and_then(|c| c.as_object_mut())
