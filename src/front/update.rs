@@ -155,3 +155,123 @@ async fn sleep_until(clock: &dyn Clock, at: time::OffsetDateTime) {
         tokio::time::sleep(step).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::secret::Secret;
+    use crate::source::{FetchFuture, Key, Kind};
+    use crate::system::clock::SystemClock;
+
+    /// Answers every fetch with fresh one-hour credentials, or always fails with `failure`.
+    #[derive(Debug)]
+    struct Scripted {
+        failure: Option<Kind>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Source for Scripted {
+        fn key(&self) -> Key {
+            crate::source::digest([b"update-test".as_slice()])
+        }
+
+        fn fetch(&self) -> FetchFuture {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let failure = self.failure;
+            Box::pin(async move {
+                if let Some(kind) = failure {
+                    return Err(SourceError::message(kind, "scripted failure"));
+                }
+                Ok(Credentials {
+                    access_key_id: format!("ASIAUPDATE{n}"),
+                    secret_access_key: Secret::new("s"),
+                    session_token: Some(Secret::new("t")),
+                    expiration: Some(SystemClock.now() + time::Duration::hours(1)),
+                    role_arn: None,
+                })
+            })
+        }
+    }
+
+    fn source(failure: Option<Kind>) -> (Arc<dyn Source>, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let source = Scripted {
+            failure,
+            calls: calls.clone(),
+        };
+        (Arc::new(source), calls)
+    }
+
+    fn options(dir: &tempfile::TempDir, once: bool) -> Options {
+        Options {
+            path: dir.path().join("credentials"),
+            profile: "ci".into(),
+            once,
+            subject: "role arn:aws:iam::123456789012:role/r".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn once_writes_the_profile_and_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = options(&dir, true);
+        let (source, calls) = source(None);
+        let (_stop, shutdown) = watch::channel(false);
+        run(source, &options, Arc::new(SystemClock), shutdown)
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&options.path).unwrap();
+        assert!(
+            text.contains("[ci]") && text.contains("ASIAUPDATE1"),
+            "{text}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_misconfiguration_fails_at_once_naming_the_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        // Even without --once: retrying cannot fix the settings.
+        let options = options(&dir, false);
+        let (source, calls) = source(Some(Kind::Identity));
+        let (_stop, shutdown) = watch::channel(false);
+        let error = run(source, &options, Arc::new(SystemClock), shutdown)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, UpdateError::Source { .. }), "{error:?}");
+        let text = chain(&error);
+        assert!(
+            text.starts_with("no credentials for role arn:aws:iam::123456789012:role/r: ")
+                && text.ends_with("scripted failure"),
+            "{text}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(!options.path.exists());
+    }
+
+    #[tokio::test]
+    async fn without_once_it_keeps_running_until_shut_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = options(&dir, false);
+        let (source, _) = source(None);
+        let (stop, shutdown) = watch::channel(false);
+        let path = options.path.clone();
+        let task =
+            tokio::spawn(
+                async move { run(source, &options, Arc::new(SystemClock), shutdown).await },
+            );
+        // Generous: the first write needs only a task switch, but these machines are shared.
+        for _ in 0..500 {
+            if path.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(path.exists(), "nothing written");
+        assert!(!task.is_finished(), "returned before being stopped");
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+    }
+}
