@@ -140,7 +140,7 @@ pub struct TlsArgs {
 
 impl TlsArgs {
     /// The transport settings from the environment with these flags applied.
-    pub fn settings(&self, env: &Environment) -> TransportSettings {
+    pub(crate) fn settings(&self, env: &Environment) -> TransportSettings {
         let mut settings = TransportSettings::from_environment(env);
         if let Some(path) = &self.ca_bundle {
             settings.ca_bundle = Some(path.clone());
