@@ -38,6 +38,8 @@ use crate::identity::IdentityFiles;
 use crate::secret::Secret;
 use crate::system::files::FileStamp;
 
+mod dir;
+
 /// The route every ECS-mode binding is served on.
 pub const ECS_PATH: &str = "/ecs/credentials";
 const TOKEN_PREFIX: &str = "needroleshere.";
@@ -64,6 +66,12 @@ pub enum BindingError {
     Invalid { path: PathBuf, reason: String },
     #[error("cannot write {path}")]
     Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot remove {path}")]
+    Remove {
         path: PathBuf,
         #[source]
         source: std::io::Error,

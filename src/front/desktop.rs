@@ -38,6 +38,22 @@ use crate::source::mfa::MfaCode;
 use crate::source::profile::{ProfileInfo, Profiles};
 use crate::source::{Kind, SourceError};
 
+/// A random bearer token (32 bytes, base64url) for a desktop or private endpoint.
+pub fn random_token() -> Result<Secret, NoRandomness> {
+    use base64::Engine as _;
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw[..])
+        .map_err(|_| NoRandomness)?;
+    Ok(Secret::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw[..]),
+    ))
+}
+
+/// The system gave no randomness for a token.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness for a token")]
+pub struct NoRandomness;
+
 /// The header that state-changing management calls must carry.
 pub const CSRF_HEADER: &str = "x-requested-by";
 pub const CSRF_VALUE: &str = "needroleshere";

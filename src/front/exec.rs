@@ -13,18 +13,19 @@
 //! * An MFA code, when needed and not generated from a TOTP secret, is asked for on the
 //!   terminal (`/dev/tty`), or taken from `--mfa-code`.
 
+use std::ffi::OsString;
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::cli::{ExecArgs, chosen_profile, random_token};
+use crate::front::desktop::random_token;
 use crate::source::Kind;
 use crate::source::mfa::MfaCode;
 use crate::source::profile::Profiles;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
-use crate::system::transport;
+use crate::system::transport::{self, TransportSettings};
 
 const CREDENTIAL_VARIABLES: [&str; 4] = [
     "AWS_ACCESS_KEY_ID",
@@ -40,26 +41,55 @@ const ENDPOINT_VARIABLES: [&str; 5] = [
     "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 ];
 
+/// How the command gets its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// In its environment; this process becomes the command.
+    Environment,
+    /// From a private ECS endpoint, refreshed during long runs.
+    Ecs,
+    /// From a private IMDS endpoint, refreshed during long runs.
+    Imds,
+}
+
+/// What `exec` runs, with which profile, and how.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// The program to run and its arguments.
+    pub program: OsString,
+    pub arguments: Vec<OsString>,
+    pub delivery: Delivery,
+    /// The profile whose credentials the command gets (see
+    /// [`Environment::chosen_profile`]).
+    pub profile: String,
+    /// An MFA code given up front; without one, the terminal is asked when a code is needed.
+    pub mfa_code: Option<MfaCode>,
+    /// How STS and other AWS endpoints are reached and trusted.
+    pub transport: TransportSettings,
+}
+
 /// Runs `exec`; the result is the exit status to end with.
-pub async fn run(args: &ExecArgs, env: Environment, clock: Arc<dyn Clock>) -> anyhow::Result<u8> {
-    let profile = chosen_profile(&env, args.profile.as_deref());
-    let http = transport::build_client(&args.tls.settings(&env))?;
+pub async fn run(
+    options: ExecOptions,
+    env: Environment,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<u8> {
+    let profile = options.profile.clone();
+    let http = transport::build_client(&options.transport)?;
     let cache = Arc::new(crate::cache::Cache::new(
         clock,
         crate::cache::Policy::default(),
     ));
     let profiles = Arc::new(Profiles::new(env.clone(), http, cache));
     let plan = profiles.plan(&profile)?;
-    let given = args.mfa_code.as_deref().map(MfaCode::parse).transpose()?;
     let serial = plan.mfa.as_ref().map(|m| m.serial.as_str()).unwrap_or("");
-    let credentials = credentials_asking(&profiles, &profile, serial, given).await?;
+    let credentials =
+        credentials_asking(&profiles, &profile, serial, options.mfa_code.clone()).await?;
     let region = profiles.region(&plan);
 
-    let Some((program, arguments)) = args.command.split_first() else {
-        anyhow::bail!("no command to run");
-    };
+    let program = &options.program;
     let mut command = std::process::Command::new(program);
-    command.args(arguments);
+    command.args(&options.arguments);
     command
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_DEFAULT_PROFILE");
@@ -68,7 +98,7 @@ pub async fn run(args: &ExecArgs, env: Environment, clock: Arc<dyn Clock>) -> an
         command.env("AWS_REGION", region.as_str());
         command.env("AWS_DEFAULT_REGION", region.as_str());
     }
-    if !args.ecs && !args.imds {
+    if options.delivery == Delivery::Environment {
         for variable in ENDPOINT_VARIABLES {
             command.env_remove(variable);
         }
@@ -93,7 +123,7 @@ pub async fn run(args: &ExecArgs, env: Environment, clock: Arc<dyn Clock>) -> an
         let error = command.exec();
         anyhow::bail!("cannot run {}: {error}", program.to_string_lossy());
     }
-    serve_and_wait(args, command, profiles, profile).await
+    serve_and_wait(&options, command, profiles, profile).await
 }
 
 /// Gets credentials, asking for an MFA code on the terminal as often as three times.
@@ -145,7 +175,7 @@ fn prompt(profile: &str, serial: &str) -> anyhow::Result<MfaCode> {
 
 /// Runs `command` beside a private endpoint until it ends.
 async fn serve_and_wait(
-    args: &ExecArgs,
+    options: &ExecOptions,
     mut command: std::process::Command,
     profiles: Arc<Profiles>,
     profile: String,
@@ -170,7 +200,7 @@ async fn serve_and_wait(
     for variable in CREDENTIAL_VARIABLES.into_iter().chain(ENDPOINT_VARIABLES) {
         command.env_remove(variable);
     }
-    let router = if args.ecs {
+    let router = if options.delivery == Delivery::Ecs {
         command.env(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             format!("http://{addr}/credentials"),
@@ -211,7 +241,7 @@ async fn serve_and_wait(
     .map(|(kind, number)| (signal(kind), number));
     let mut child = tokio::process::Command::from(command)
         .spawn()
-        .with_context(|| format!("cannot run {}", args.command[0].to_string_lossy()))?;
+        .with_context(|| format!("cannot run {}", options.program.to_string_lossy()))?;
     let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
     let status = loop {
         let [(Ok(term), _), (Ok(hup), _), (Ok(usr1), _), (Ok(usr2), _)] = &mut forwarded else {

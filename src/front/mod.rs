@@ -17,4 +17,5 @@ pub mod ecs;
 pub mod exec;
 pub mod imds;
 pub mod page;
+pub mod update;
 pub mod vend;

@@ -138,6 +138,15 @@ impl Environment {
             sudo_gid: get(&["SUDO_GID"]).and_then(|v| v.parse().ok()),
         }
     }
+
+    /// The profile a desktop command (`exec`, `serve ec2|ecs`) uses: `AWS_PROFILE`, else
+    /// `argument`, else "default".
+    pub fn chosen_profile(&self, argument: Option<&str>) -> String {
+        self.profile
+            .clone()
+            .or_else(|| argument.map(str::to_owned))
+            .unwrap_or_else(|| "default".to_owned())
+    }
 }
 
 /// `url` with any `user:password@` replaced by `***@`, for logs and errors.
@@ -190,5 +199,14 @@ mod tests {
             !shown.contains("s3cret") && !shown.contains("hunter2"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn aws_profile_wins_over_the_argument() {
+        let env = Environment::from_pairs([("AWS_PROFILE", "from-env")]);
+        assert_eq!(env.chosen_profile(Some("arg")), "from-env");
+        let env = Environment::default();
+        assert_eq!(env.chosen_profile(Some("arg")), "arg");
+        assert_eq!(env.chosen_profile(None), "default");
     }
 }

@@ -1,0 +1,207 @@
+//! `needroleshere serve`: the daemon. Serves role bindings over the ECS container
+//! credentials protocol (and IMDS for sockets named `imds-NAME` or `--listen-imds`), or one
+//! identity over IMDSv2 as `aws_signing_helper serve` does. The desktop subcommands
+//! (`serve ec2|ecs PROFILE`) are in [`super::serve_desktop`].
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::args::{ConfigDirArgs, EndpointArgs, IdentityArgs, parse_binding_name};
+use super::serve_desktop::DesktopCommand;
+use crate::binding::{Binding, BindingName, Mode};
+use crate::system::activation::ListenAddr;
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
+use crate::system::transport;
+
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    /// Serve the credentials of an AWS profile on a developer machine instead.
+    #[command(subcommand)]
+    pub desktop: Option<DesktopCommand>,
+
+    #[command(flatten)]
+    pub dir: ConfigDirArgs,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Serve this one identity over IMDSv2 on 127.0.0.1:--port, as `aws_signing_helper
+    /// serve` does, instead of role bindings.
+    #[command(flatten)]
+    pub identity: Option<IdentityArgs>,
+
+    /// Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable.
+    /// Serves the ECS endpoint for bindings, or IMDS for the identity given by flags.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<ListenAddr>,
+
+    /// IMDS endpoint for binding NAME (in imds mode): ADDR=NAME. Repeatable. A socket passed
+    /// by systemd with FileDescriptorName=imds-NAME does the same.
+    #[arg(long, value_name = "ADDR=NAME", value_parser = parse_imds_listen, conflicts_with = "identity")]
+    pub listen_imds: Vec<(ListenAddr, BindingName)>,
+
+    /// Answer IMDS requests that carry no session token (IMDSv1). Off by default.
+    #[arg(long)]
+    pub imds_v1: bool,
+
+    /// IP TTL of IMDS answers (the token hop limit).
+    #[arg(long, value_name = "HOPS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub hop_limit: u32,
+
+    /// Port on 127.0.0.1 for the single-identity IMDS server (with the identity flags and
+    /// no --listen).
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 9911,
+        requires = "certificate"
+    )]
+    pub port: u16,
+
+    /// Log every request to stderr; never logs secrets.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+fn parse_imds_listen(text: &str) -> Result<(ListenAddr, BindingName), String> {
+    let (addr, name) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not ADDR=NAME (e.g. 169.254.169.254:80=web)"))?;
+    Ok((addr.parse()?, parse_binding_name(name)?))
+}
+
+/// Serves until SIGTERM or SIGINT, then drains connections.
+pub(crate) async fn run(
+    args: &ServeArgs,
+    env: Environment,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    use crate::front::{ecs, imds, vend};
+    use crate::http::{self, Front};
+    use crate::system::activation::{self, Listener, NamedListener};
+    use sd_notify::NotifyState;
+
+    // Signal handlers first, so a SIGTERM right after READY=1 still drains and exits 0.
+    let shutdown = http::shutdown_signal().context("cannot install signal handlers")?;
+    let http = transport::build_client(&args.endpoint.tls.settings(&env))?;
+    let defaults = crate::source::binding::Defaults {
+        region: args.endpoint.region.clone(),
+        endpoint: args.endpoint.endpoint.clone(),
+        env: env.clone(),
+    };
+    let vendor = Arc::new(vend::Vendor::new(
+        http,
+        defaults,
+        clock,
+        crate::cache::Policy::default(),
+    ));
+    let tokens = Arc::new(
+        imds::Tokens::generate().map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?,
+    );
+    let imds_front = |listener: NamedListener, target: imds::Target| {
+        let local_addr = match &listener.listener {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(_) => None,
+        };
+        let options = imds::ImdsOptions {
+            allow_v1: args.imds_v1,
+            local_addr,
+        };
+        let state = imds::ImdsState::new(vendor.clock().clone(), tokens.clone(), target, options);
+        Front {
+            listener,
+            router: imds::router(Arc::new(state)),
+            ip_ttl: Some(args.hop_limit),
+        }
+    };
+
+    let mut fronts = Vec::new();
+    let inherited = activation::inherited(&env)?;
+    let status = if let Some(identity) = &args.identity {
+        // The `aws_signing_helper serve` way: one identity, IMDSv2, no binding files.
+        let source = identity.resolve(&args.endpoint, &env)?;
+        let (binding, _) = Binding::create(
+            "default".parse()?,
+            Mode::Imds,
+            source.files.clone(),
+            source.session.clone(),
+            args.endpoint.region.clone(),
+            args.endpoint.endpoint.clone(),
+        )?;
+        let target = imds::Target::Fixed {
+            vendor: vendor.clone(),
+            binding: Arc::new(binding),
+        };
+        let mut listeners = inherited;
+        for addr in &args.listen {
+            listeners.push(activation::bind(addr).await?);
+        }
+        if listeners.is_empty() {
+            let local = ListenAddr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)));
+            listeners.push(activation::bind(&local).await?);
+        }
+        for listener in listeners {
+            fronts.push(imds_front(listener, target.clone()));
+        }
+        format!("serving {} over IMDS", source.session.role_arn)
+    } else {
+        let dir = args.dir.resolve(&env)?;
+        let store = Arc::new(crate::binding::Store::new(dir.clone()));
+        let ecs_router = ecs::router(Arc::new(ecs::EcsState::new(store.clone(), vendor.clone())));
+        let ecs_front = |listener| Front {
+            listener,
+            router: ecs_router.clone(),
+            ip_ttl: None,
+        };
+        for listener in inherited {
+            let imds_binding = listener
+                .name
+                .as_deref()
+                .and_then(|n| n.strip_prefix("imds-"))
+                .map(str::parse::<BindingName>)
+                .transpose()
+                .context("a socket named imds-NAME needs a valid binding NAME")?;
+            match imds_binding {
+                Some(name) => {
+                    let target = imds::Target::Stored {
+                        vendor: vendor.clone(),
+                        store: store.clone(),
+                        name,
+                    };
+                    fronts.push(imds_front(listener, target));
+                }
+                None => fronts.push(ecs_front(listener)),
+            }
+        }
+        for addr in &args.listen {
+            fronts.push(ecs_front(activation::bind(addr).await?));
+        }
+        for (addr, name) in &args.listen_imds {
+            let target = imds::Target::Stored {
+                vendor: vendor.clone(),
+                store: store.clone(),
+                name: name.clone(),
+            };
+            fronts.push(imds_front(activation::bind(addr).await?, target));
+        }
+        format!("serving bindings from {}", dir.path().display())
+    };
+    if fronts.is_empty() {
+        anyhow::bail!(
+            "nothing to listen on: start under systemd socket activation or give --listen ADDR"
+        );
+    }
+    let described: Vec<String> = fronts.iter().map(|f| f.listener.describe()).collect();
+    tracing::info!(listeners = ?described, "{status}");
+    let status = format!("{status} on {}", described.join(", "));
+    activation::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    activation::spawn_watchdog(&env);
+
+    // STOPPING=1 goes out as the drain begins (see http::shutdown_signal).
+    http::serve(fronts, http::Limits::default(), shutdown).await;
+    Ok(())
+}
