@@ -182,11 +182,6 @@ pub fn set_profile(
     Ok(out)
 }
 
-/// The credentials file: `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
-pub fn default_path(env: &crate::system::env::Environment) -> Option<PathBuf> {
-    super::credentials_path(env)
-}
-
 /// Sets `profile` in the file at `path` under an exclusive lock on its directory, and
 /// replaces the file atomically (a new file is 0600; an existing one keeps mode and owner).
 pub fn write_profile(

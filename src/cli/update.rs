@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::args::{EndpointArgs, IdentityArgs};
-use crate::aws_files::credentials_file;
+use crate::aws_files;
 use crate::front::update;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
@@ -40,7 +40,7 @@ pub(crate) async fn run(
     env: &Environment,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    let path = credentials_file::default_path(env)
+    let path = aws_files::credentials_path(env)
         .context("no credentials file: set AWS_SHARED_CREDENTIALS_FILE or HOME")?;
     let identity = args
         .identity
