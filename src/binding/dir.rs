@@ -1,5 +1,6 @@
-//! Installing and removing a binding's files in a [`ConfigDir`] (what `bind` and `unbind`
-//! do), so the order and modes that keep a half-done change harmless live in one place.
+//! The configuration directory: where a binding's files are ([`ConfigDir`]), reading them
+//! for `serve` ([`Store`]), and installing and removing them (what `bind` and `unbind` do),
+//! so the order and modes that keep a half-done change harmless live in one place.
 //!
 //! * The binding file is written **last** and with mode 0644: `serve` only accepts the new
 //!   secret once the env file that carries it to the consumer is in place.
@@ -8,10 +9,13 @@
 //! * Every write is atomic, so a reader never sees half a file.
 //! * Removal parses nothing: a corrupt or half-written binding goes all the same.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use super::{AccessToken, Binding, BindingError, BindingName, ConfigDir};
+use super::{AccessToken, Binding, BindingError, BindingName};
 use crate::secret::Secret;
+use crate::system::files::FileStamp;
 use crate::system::files::{ensure_dir, remove_if_exists, write_atomic};
 
 /// Mode of the directories `install` creates (`serve` must be able to list them).
@@ -20,6 +24,97 @@ const DIR_MODE: u32 = 0o755;
 const SECRET_MODE: u32 = 0o600;
 /// Mode of the binding file: no secret, and an unprivileged `serve` reads it.
 const BINDING_MODE: u32 = 0o644;
+
+/// The configuration directory and the paths inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigDir(PathBuf);
+
+impl ConfigDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self(path.into())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn bindings_dir(&self) -> PathBuf {
+        self.0.join("bindings")
+    }
+    pub fn env_dir(&self) -> PathBuf {
+        self.0.join("env")
+    }
+    pub fn token_dir(&self) -> PathBuf {
+        self.0.join("token")
+    }
+    pub fn binding_path(&self, name: &BindingName) -> PathBuf {
+        self.bindings_dir().join(format!("{name}.json"))
+    }
+    pub fn env_path(&self, name: &BindingName) -> PathBuf {
+        self.env_dir().join(name.as_str())
+    }
+    pub fn token_path(&self, name: &BindingName) -> PathBuf {
+        self.token_dir().join(name.as_str())
+    }
+}
+
+/// Reads binding files for `serve`, re-parsing one only when its metadata changes, so each
+/// request costs one `stat` when nothing changed and sees a rebind or unbind at once.
+#[derive(Debug)]
+pub struct Store {
+    dir: ConfigDir,
+    cache: Mutex<HashMap<BindingName, (FileStamp, Arc<Binding>)>>,
+}
+
+impl Store {
+    pub fn new(dir: ConfigDir) -> Self {
+        Self {
+            dir,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The current binding `name`.
+    pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
+        let path = self.dir.binding_path(name);
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.lock().remove(name);
+                return Err(BindingError::NotFound {
+                    name: name.to_string(),
+                    path,
+                });
+            }
+            Err(source) => return Err(BindingError::Read { path, source }),
+        };
+        if let Err(source) = crate::system::files::regular(&meta) {
+            return Err(BindingError::Read { path, source });
+        }
+        let stamp = FileStamp::of(&meta);
+        if let Some((cached, binding)) = self.lock().get(name)
+            && *cached == stamp
+        {
+            return Ok(binding.clone());
+        }
+        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BindingError::NotFound {
+                name: name.to_string(),
+                path: path.clone(),
+            },
+            _ => BindingError::Read {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let binding = Arc::new(Binding::from_file(&path, name, &bytes)?);
+        self.lock().insert(name.clone(), (stamp, binding.clone()));
+        Ok(binding)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (FileStamp, Arc<Binding>)>> {
+        // The map holds only parsed copies of files; after a panic elsewhere it is still valid.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 impl ConfigDir {
     /// Writes `binding`, its env file (`env_text`, from [`super::render_env`]) and, when

@@ -1,5 +1,7 @@
 //! Role bindings: what `bind` writes and `serve` reads, compatible both ways with the
-//! existing needroleshere.
+//! existing needroleshere. This module holds the binding file itself; [`token`] the bearer
+//! tokens, [`env_file`] the consumer's `EnvironmentFile=`, [`dir`] the configuration
+//! directory (reading for `serve`, installing and removing for `bind` and `unbind`).
 //!
 //! Layout under the configuration directory (default `$RUNTIME_DIRECTORY`):
 //! * `bindings/<name>.json` — the binding: certificate and key paths, the CreateSession
@@ -19,33 +21,29 @@
 //! `env_mode`: both are read, both are written. Fields of our own (`intermediate_files`,
 //! `region`, `endpoint`) are ignored by the existing tool.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha384};
 use subtle::ConstantTimeEq as _;
-use url::Url;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
 use crate::aws::rolesanywhere::SessionRequest;
 use crate::identity::IdentityFiles;
-use crate::secret::Secret;
-use crate::system::files::FileStamp;
 
-mod dir;
+pub mod dir;
+pub mod env_file;
+pub mod token;
+
+pub use dir::{ConfigDir, Store};
+pub use env_file::render_env;
+pub use token::{AccessToken, TokenError};
 
 /// The route every ECS-mode binding is served on.
 pub const ECS_PATH: &str = "/ecs/credentials";
-const TOKEN_PREFIX: &str = "needroleshere.";
-const SECRET_BYTES: usize = 64;
-/// base64url of 64 bytes is 86 characters; anything much longer is not a token of ours.
-const MAX_SECRET_CHARS: usize = 128;
 
 /// Why a binding could not be named, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -185,118 +183,6 @@ impl fmt::Display for Mode {
     }
 }
 
-/// A bearer token `needroleshere.<name>.<secret>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken {
-    name: BindingName,
-    secret: Secret,
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why a presented token was refused before any binding was looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("the token does not start with 'needroleshere.'")]
-    Prefix,
-    #[error("the token has no secret part")]
-    NoSecret,
-    #[error("the token names an invalid binding")]
-    BadName,
-    #[error("the token's secret is not base64url of the right length")]
-    BadSecret,
-}
-
-impl AccessToken {
-    /// A new token with a fresh 64-byte secret.
-    pub fn generate(name: BindingName) -> Result<Self, BindingError> {
-        let mut raw = zeroize::Zeroizing::new([0u8; SECRET_BYTES]);
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw[..])
-            .map_err(|_| BindingError::Random)?;
-        Ok(Self {
-            name,
-            secret: Secret::new(BASE64URL.encode(&raw[..])),
-        })
-    }
-
-    /// Parses a presented token. Only the shape is checked here; [`Binding::accepts`]
-    /// checks the secret.
-    pub fn parse(text: &str) -> Result<Self, TokenError> {
-        let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;
-        let (name, secret) = rest.split_once('.').ok_or(TokenError::NoSecret)?;
-        let name = BindingName::from_str(name).map_err(|_| TokenError::BadName)?;
-        if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
-            return Err(TokenError::BadSecret);
-        }
-        Ok(Self {
-            name,
-            secret: Secret::new(secret),
-        })
-    }
-
-    pub fn name(&self) -> &BindingName {
-        &self.name
-    }
-
-    /// base64url(SHA-384(raw secret)), as stored in binding files; `None` when the secret
-    /// is not base64url.
-    pub fn secret_hash(&self) -> Option<[u8; 48]> {
-        let raw = zeroize::Zeroizing::new(BASE64URL.decode(self.secret.expose()).ok()?);
-        Some(Sha384::digest(&raw[..]).into())
-    }
-
-    /// The token text. It is a secret.
-    pub fn to_secret_string(&self) -> Secret {
-        Secret::new(format!(
-            "{TOKEN_PREFIX}{}.{}",
-            self.name,
-            self.secret.expose()
-        ))
-    }
-
-    /// The `Authorization` header value: `Bearer <token>`.
-    pub fn authorization(&self) -> Secret {
-        Secret::new(format!("Bearer {}", self.to_secret_string().expose()))
-    }
-}
-
-/// The configuration directory and the paths inside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigDir(PathBuf);
-
-impl ConfigDir {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self(path.into())
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-    pub fn bindings_dir(&self) -> PathBuf {
-        self.0.join("bindings")
-    }
-    pub fn env_dir(&self) -> PathBuf {
-        self.0.join("env")
-    }
-    pub fn token_dir(&self) -> PathBuf {
-        self.0.join("token")
-    }
-    pub fn binding_path(&self, name: &BindingName) -> PathBuf {
-        self.bindings_dir().join(format!("{name}.json"))
-    }
-    pub fn env_path(&self, name: &BindingName) -> PathBuf {
-        self.env_dir().join(name.as_str())
-    }
-    pub fn token_path(&self, name: &BindingName) -> PathBuf {
-        self.token_dir().join(name.as_str())
-    }
-}
-
 /// The binding file as stored (see the module docs). Deserialisation is lenient where the
 /// existing tool's files differ; [`Binding::from_file`] turns it into checked values.
 #[derive(Debug, Serialize, Deserialize)]
@@ -372,7 +258,7 @@ impl Binding {
 
     /// Whether `token` opens this binding (constant time in the secret).
     pub fn accepts(&self, token: &AccessToken) -> bool {
-        token.name == self.name
+        *token.name() == self.name
             && token
                 .secret_hash()
                 .is_some_and(|hash| bool::from(hash.ct_eq(&self.secret_hash)))
@@ -503,139 +389,6 @@ impl Binding {
             region,
             endpoint: file.endpoint,
         })
-    }
-}
-
-/// What a consumer needs, as `EnvironmentFile=` lines sorted by name.
-pub fn render_env(
-    mode: Mode,
-    url: Option<&Url>,
-    token: &AccessToken,
-    token_file: Option<&Path>,
-) -> Result<Secret, BindingError> {
-    if token_file.is_some() && (mode.token_in_query() || !mode.uses_token()) {
-        return Err(BindingError::TokenFileWithQueryMode(mode));
-    }
-    if mode == Mode::Imds {
-        let url = url.ok_or(BindingError::UrlRequired { mode })?;
-        if url.scheme() != "http" || url.host_str().is_none() {
-            return Err(BindingError::BadUrl(url.to_string()));
-        }
-        let mut base = url.clone();
-        base.set_path("");
-        base.set_query(None);
-        base.set_fragment(None);
-        let endpoint = base.as_str().trim_end_matches('/');
-        return Ok(Secret::new(format!(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT={endpoint}\nAWS_EC2_METADATA_V1_DISABLED=true\n"
-        )));
-    }
-    let mut location = if mode.uses_full_uri() {
-        let url = url.ok_or(BindingError::UrlRequired { mode })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(BindingError::BadUrl(url.to_string()));
-        }
-        // Only the origin of --url counts, as in the existing tool.
-        let mut base = url.clone();
-        base.set_query(None);
-        base.set_fragment(None);
-        base.set_path(ECS_PATH);
-        base.to_string()
-    } else {
-        ECS_PATH.to_owned()
-    };
-    let mut lines: Vec<(&str, String)> = Vec::new();
-    if mode.token_in_query() {
-        location.push_str("?access_token=");
-        location.push_str(token.to_secret_string().expose());
-    } else if let Some(path) = token_file {
-        lines.push((
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-            path.display().to_string(),
-        ));
-    } else {
-        lines.push((
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            token.authorization().expose().to_owned(),
-        ));
-    }
-    let variable = if mode.uses_full_uri() {
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
-    } else {
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
-    };
-    lines.push((variable, location));
-    lines.sort();
-    let mut out = String::new();
-    for (key, value) in lines {
-        // systemd's EnvironmentFile= takes double quotes around values with spaces; the
-        // values here never hold quotes or backslashes.
-        if value.contains(' ') {
-            out.push_str(&format!("{key}=\"{value}\"\n"));
-        } else {
-            out.push_str(&format!("{key}={value}\n"));
-        }
-    }
-    Ok(Secret::new(out))
-}
-
-/// Reads binding files for `serve`, re-parsing one only when its metadata changes, so each
-/// request costs one `stat` when nothing changed and sees a rebind or unbind at once.
-#[derive(Debug)]
-pub struct Store {
-    dir: ConfigDir,
-    cache: Mutex<HashMap<BindingName, (FileStamp, Arc<Binding>)>>,
-}
-
-impl Store {
-    pub fn new(dir: ConfigDir) -> Self {
-        Self {
-            dir,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The current binding `name`.
-    pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
-        let path = self.dir.binding_path(name);
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.lock().remove(name);
-                return Err(BindingError::NotFound {
-                    name: name.to_string(),
-                    path,
-                });
-            }
-            Err(source) => return Err(BindingError::Read { path, source }),
-        };
-        if let Err(source) = crate::system::files::regular(&meta) {
-            return Err(BindingError::Read { path, source });
-        }
-        let stamp = FileStamp::of(&meta);
-        if let Some((cached, binding)) = self.lock().get(name)
-            && *cached == stamp
-        {
-            return Ok(binding.clone());
-        }
-        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => BindingError::NotFound {
-                name: name.to_string(),
-                path: path.clone(),
-            },
-            _ => BindingError::Read {
-                path: path.clone(),
-                source,
-            },
-        })?;
-        let binding = Arc::new(Binding::from_file(&path, name, &bytes)?);
-        self.lock().insert(name.clone(), (stamp, binding.clone()));
-        Ok(binding)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (FileStamp, Arc<Binding>)>> {
-        // The map holds only parsed copies of files; after a panic elsewhere it is still valid.
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -798,7 +551,7 @@ mod tests {
 
     #[test]
     fn env_files_per_mode() {
-        let url: Url = "http://127.0.0.1:7224/ignored?x=1".parse().unwrap();
+        let url: url::Url = "http://127.0.0.1:7224/ignored?x=1".parse().unwrap();
         let (_, token) = sample(Mode::EcsFull);
         let t = token.to_secret_string();
         let t = t.expose();

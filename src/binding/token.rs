@@ -1,0 +1,98 @@
+//! Bearer tokens: `needroleshere.<name>.<secret>`, the secret 64 random bytes in base64url
+//! without padding; a binding stores only base64url(SHA-384(secret)), compared in constant
+//! time.
+
+use std::fmt;
+use std::str::FromStr as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use sha2::{Digest as _, Sha384};
+
+use super::{BindingError, BindingName};
+use crate::secret::Secret;
+
+const TOKEN_PREFIX: &str = "needroleshere.";
+const SECRET_BYTES: usize = 64;
+/// base64url of 64 bytes is 86 characters; anything much longer is not a token of ours.
+const MAX_SECRET_CHARS: usize = 128;
+/// A bearer token `needroleshere.<name>.<secret>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    name: BindingName,
+    secret: Secret,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a presented token was refused before any binding was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token does not start with 'needroleshere.'")]
+    Prefix,
+    #[error("the token has no secret part")]
+    NoSecret,
+    #[error("the token names an invalid binding")]
+    BadName,
+    #[error("the token's secret is not base64url of the right length")]
+    BadSecret,
+}
+
+impl AccessToken {
+    /// A new token with a fresh 64-byte secret.
+    pub fn generate(name: BindingName) -> Result<Self, BindingError> {
+        let mut raw = zeroize::Zeroizing::new([0u8; SECRET_BYTES]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw[..])
+            .map_err(|_| BindingError::Random)?;
+        Ok(Self {
+            name,
+            secret: Secret::new(BASE64URL.encode(&raw[..])),
+        })
+    }
+
+    /// Parses a presented token. Only the shape is checked here; [`Binding::accepts`]
+    /// checks the secret.
+    pub fn parse(text: &str) -> Result<Self, TokenError> {
+        let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;
+        let (name, secret) = rest.split_once('.').ok_or(TokenError::NoSecret)?;
+        let name = BindingName::from_str(name).map_err(|_| TokenError::BadName)?;
+        if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
+            return Err(TokenError::BadSecret);
+        }
+        Ok(Self {
+            name,
+            secret: Secret::new(secret),
+        })
+    }
+
+    pub fn name(&self) -> &BindingName {
+        &self.name
+    }
+
+    /// base64url(SHA-384(raw secret)), as stored in binding files; `None` when the secret
+    /// is not base64url.
+    pub fn secret_hash(&self) -> Option<[u8; 48]> {
+        let raw = zeroize::Zeroizing::new(BASE64URL.decode(self.secret.expose()).ok()?);
+        Some(Sha384::digest(&raw[..]).into())
+    }
+
+    /// The token text. It is a secret.
+    pub fn to_secret_string(&self) -> Secret {
+        Secret::new(format!(
+            "{TOKEN_PREFIX}{}.{}",
+            self.name,
+            self.secret.expose()
+        ))
+    }
+
+    /// The `Authorization` header value: `Bearer <token>`.
+    pub fn authorization(&self) -> Secret {
+        Secret::new(format!("Bearer {}", self.to_secret_string().expose()))
+    }
+}
