@@ -29,7 +29,7 @@ use fake_aws::rolesanywhere::{FORBIDDEN_ROLE_ARN, PROFILE_ARN, ROLE_ARN, TRUST_A
 /// fields are ignored, every listed field is required (Options may be null).
 mod existing_tool {
     #[derive(Debug, serde::Deserialize)]
-    pub struct RoleBinding {
+    pub(crate) struct RoleBinding {
         pub name: String,
         pub secret_hash: String,
         pub certificate_files: Vec<String>,
@@ -39,7 +39,7 @@ mod existing_tool {
     }
 
     #[derive(Debug, serde::Deserialize)]
-    pub struct OlderRoleBinding {
+    pub(crate) struct OlderRoleBinding {
         pub name: String,
         pub secret_hash: String,
         pub certificate_files: Vec<String>,
@@ -50,7 +50,7 @@ mod existing_tool {
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct CreateSessionRequest {
+    pub(crate) struct CreateSessionRequest {
         pub duration_seconds: Option<i64>,
         pub profile_arn: String,
         pub role_arn: String,
@@ -60,7 +60,7 @@ mod existing_tool {
 
     #[derive(Debug, PartialEq, Eq, serde::Deserialize)]
     #[serde(tag = "kind")]
-    pub enum EnvironmentMode {
+    pub(crate) enum EnvironmentMode {
         EcsFull(EnvironmentOpts),
         EcsRelative(EnvironmentOpts),
         EcsFullQuery(EnvironmentOpts),
@@ -69,7 +69,7 @@ mod existing_tool {
     }
 
     #[derive(Debug, PartialEq, Eq, serde::Deserialize)]
-    pub struct EnvironmentOpts {}
+    pub(crate) struct EnvironmentOpts {}
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,13 +26,13 @@ use tokio::process::{Child, Command};
 use super::{pki, pki_file};
 
 /// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
 
 /// How long any single step (a process start, a request) may take before the test fails.
-pub const STEP: Duration = Duration::from_secs(10);
+pub(crate) const STEP: Duration = Duration::from_secs(10);
 
 /// Environment variables the binary reads; removed so the host's settings cannot leak in.
-pub const SCRUBBED: &[&str] = &[
+pub(crate) const SCRUBBED: &[&str] = &[
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
@@ -70,13 +70,13 @@ pub const SCRUBBED: &[&str] = &[
 // The fake IAM Roles Anywhere.
 
 /// The in-process strict fake, serving plain HTTP on a loopback port.
-pub struct Fake {
+pub(crate) struct Fake {
     pub fake: FakeRolesAnywhere,
     pub running: Running,
 }
 
 impl Fake {
-    pub async fn start() -> Fake {
+    pub(crate) async fn start() -> Fake {
         let fake = FakeRolesAnywhere::new(Config::from_pki_dir(pki()).expect("fake config"));
         let running = fake
             .spawn_http("127.0.0.1:0".parse().expect("address"))
@@ -86,12 +86,12 @@ impl Fake {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.running.url()
     }
 
     /// The session whose access key id is `access_key_id`.
-    pub fn session(&self, access_key_id: &str) -> IssuedSession {
+    pub(crate) fn session(&self, access_key_id: &str) -> IssuedSession {
         self.fake
             .sessions()
             .into_iter()
@@ -103,7 +103,7 @@ impl Fake {
 }
 
 /// The decimal serial number of the first certificate in PEM file `path`.
-pub fn certificate_serial(path: &Path) -> String {
+pub(crate) fn certificate_serial(path: &Path) -> String {
     let pem = std::fs::read(path).expect("read certificate");
     let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM certificate");
     let cert = pem.parse_x509().expect("X.509 certificate");
@@ -115,7 +115,7 @@ pub fn certificate_serial(path: &Path) -> String {
 
 /// The flags of a binding that the fake accepts: `TYPE.fullchain.pem` + `TYPE.pkcs8.key`
 /// from the test PKI (TYPE: rsa2048, rsa4096, p256, p384), [`ROLE_ARN`].
-pub fn identity_args(kind: &str) -> Vec<String> {
+pub(crate) fn identity_args(kind: &str) -> Vec<String> {
     identity_args_from(
         &pki_file(&format!("{kind}.fullchain.pem")),
         &pki_file(&format!("{kind}.pkcs8.key")),
@@ -124,7 +124,7 @@ pub fn identity_args(kind: &str) -> Vec<String> {
 }
 
 /// The flags of a binding with the given files and role.
-pub fn identity_args_from(certificate: &Path, key: &Path, role_arn: &str) -> Vec<String> {
+pub(crate) fn identity_args_from(certificate: &Path, key: &Path, role_arn: &str) -> Vec<String> {
     vec![
         "--certificate".into(),
         certificate.display().to_string(),
@@ -140,7 +140,7 @@ pub fn identity_args_from(certificate: &Path, key: &Path, role_arn: &str) -> Vec
 }
 
 /// `--mode MODE --url URL` (no `--url` for the relative modes, where it means nothing).
-pub fn mode_args(mode: &str, url: &str) -> Vec<String> {
+pub(crate) fn mode_args(mode: &str, url: &str) -> Vec<String> {
     let mut args = vec!["--mode".to_owned(), mode.to_owned()];
     if mode.starts_with("ecs-full") {
         args.extend(["--url".to_owned(), url.to_owned()]);
@@ -149,7 +149,7 @@ pub fn mode_args(mode: &str, url: &str) -> Vec<String> {
 }
 
 /// `needroleshere` with `args`, a scrubbed environment plus `env`, stdin closed.
-pub fn command(args: &[String], env: &[(&str, &str)]) -> Command {
+pub(crate) fn command(args: &[String], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args);
     for name in SCRUBBED {
@@ -164,10 +164,10 @@ pub fn command(args: &[String], env: &[(&str, &str)]) -> Command {
 }
 
 /// A proxy address where nothing listens (see [`command`]).
-pub const NOWHERE_PROXY: &str = "http://127.0.0.1:9";
+pub(crate) const NOWHERE_PROXY: &str = "http://127.0.0.1:9";
 
 /// Runs `needroleshere` with `args` and returns its output (fails the test after [`STEP`]).
-pub async fn run(args: &[String], env: &[(&str, &str)]) -> Output {
+pub(crate) async fn run(args: &[String], env: &[(&str, &str)]) -> Output {
     let output = command(args, env).output();
     tokio::time::timeout(STEP, output)
         .await
@@ -176,7 +176,7 @@ pub async fn run(args: &[String], env: &[(&str, &str)]) -> Output {
 }
 
 /// `needroleshere bind NAME --configuration-directory DIR ARGS...`.
-pub async fn bind(dir: &Path, name: &str, args: &[String]) -> Output {
+pub(crate) async fn bind(dir: &Path, name: &str, args: &[String]) -> Output {
     let mut all = vec![
         "bind".to_owned(),
         name.to_owned(),
@@ -188,13 +188,13 @@ pub async fn bind(dir: &Path, name: &str, args: &[String]) -> Output {
 }
 
 /// [`bind`] that must succeed.
-pub async fn bind_ok(dir: &Path, name: &str, args: &[String]) {
+pub(crate) async fn bind_ok(dir: &Path, name: &str, args: &[String]) {
     let output = bind(dir, name, args).await;
     assert_success(&output, &format!("bind {name}"));
 }
 
 /// `needroleshere unbind NAME --configuration-directory DIR`.
-pub async fn unbind(dir: &Path, name: &str) -> Output {
+pub(crate) async fn unbind(dir: &Path, name: &str) -> Output {
     let args = vec![
         "unbind".to_owned(),
         name.to_owned(),
@@ -204,11 +204,11 @@ pub async fn unbind(dir: &Path, name: &str) -> Output {
     run(&args, &[]).await
 }
 
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-pub fn assert_success(output: &Output, what: &str) {
+pub(crate) fn assert_success(output: &Output, what: &str) {
     assert!(
         output.status.success(),
         "{what}: exit {:?}\nstdout: {}\nstderr: {}",
@@ -220,7 +220,7 @@ pub fn assert_success(output: &Output, what: &str) {
 
 /// A command failed cleanly: non-zero exit, no panic, and stderr holds every `expected`
 /// fragment.
-pub fn assert_failure(output: &Output, expected: &[&str], what: &str) {
+pub(crate) fn assert_failure(output: &Output, expected: &[&str], what: &str) {
     let text = stderr(output);
     assert!(!output.status.success(), "{what}: should fail\n{text}");
     assert!(
@@ -236,18 +236,18 @@ pub fn assert_failure(output: &Output, expected: &[&str], what: &str) {
 }
 
 /// The files of a configuration directory.
-pub fn binding_file(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn binding_file(dir: &Path, name: &str) -> PathBuf {
     dir.join("bindings").join(format!("{name}.json"))
 }
-pub fn env_file(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn env_file(dir: &Path, name: &str) -> PathBuf {
     dir.join("env").join(name)
 }
-pub fn token_file(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn token_file(dir: &Path, name: &str) -> PathBuf {
     dir.join("token").join(name)
 }
 
 /// Every regular file under `dir`, relative, sorted.
-pub fn files_under(dir: &Path) -> Vec<String> {
+pub(crate) fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -278,7 +278,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 /// Reads an environment file the way systemd's `EnvironmentFile=` does for the lines bind
 /// writes: `KEY=value` or `KEY="value"` (quotes stripped, `\"` and `\\` unescaped).
 /// Returns the pairs in file order; panics on anything else.
-pub fn parse_env(text: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_env(text: &str) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     for line in text.lines() {
         if line.is_empty() || line.starts_with('#') {
@@ -322,7 +322,7 @@ pub fn parse_env(text: &str) -> Vec<(String, String)> {
 }
 
 /// [`parse_env`] of a file, as a map.
-pub fn read_env(path: &Path) -> BTreeMap<String, String> {
+pub(crate) fn read_env(path: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read env file {}: {e}", path.display()));
     parse_env(&text).into_iter().collect()
@@ -330,7 +330,7 @@ pub fn read_env(path: &Path) -> BTreeMap<String, String> {
 
 /// A token of ours for binding `name`: `needroleshere.NAME.SECRET`, SECRET being 64 bytes
 /// in base64url without padding. Returns the raw secret.
-pub fn check_token(token: &str, name: &str) -> Vec<u8> {
+pub(crate) fn check_token(token: &str, name: &str) -> Vec<u8> {
     let prefix = format!("needroleshere.{name}.");
     let secret = token
         .strip_prefix(&prefix)
@@ -344,13 +344,13 @@ pub fn check_token(token: &str, name: &str) -> Vec<u8> {
 }
 
 /// base64url (no padding) of SHA-384 of `raw`: what binding files store.
-pub fn secret_hash(raw: &[u8]) -> String {
+pub(crate) fn secret_hash(raw: &[u8]) -> String {
     use sha2::Digest as _;
     URL_SAFE_NO_PAD.encode(sha2::Sha384::digest(raw))
 }
 
 /// The token of a binding, from its environment file (and token file, if it has one).
-pub fn token_of(dir: &Path, name: &str) -> String {
+pub(crate) fn token_of(dir: &Path, name: &str) -> String {
     let env = read_env(&env_file(dir, name));
     let text = if let Some(path) = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
         std::fs::read_to_string(path).expect("read the token file")
@@ -376,13 +376,13 @@ pub fn token_of(dir: &Path, name: &str) -> String {
 
 /// Where a test reaches the daemon.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub(crate) enum Target {
     Tcp(SocketAddr),
     Unix(PathBuf),
 }
 
 /// A free loopback TCP port (bound, then released; good enough for tests).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind 127.0.0.1:0")
         .local_addr()
@@ -392,7 +392,7 @@ pub fn free_port() -> u16 {
 
 /// How to start `serve`.
 #[derive(Debug, Clone, Default)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// The configuration directory (`RUNTIME_DIRECTORY`).
     pub dir: PathBuf,
     /// Extra `serve` flags.
@@ -407,7 +407,7 @@ pub struct ServeOptions {
 }
 
 /// A running `serve`. Killed on drop; [`Serve::terminate`] stops it the systemd way.
-pub struct Serve {
+pub(crate) struct Serve {
     child: Child,
     /// Socket-activated or `--listen` targets, in the order given.
     pub targets: Vec<Target>,
@@ -421,7 +421,7 @@ impl Serve {
     /// `systemd-socket-activate -l 127.0.0.1:PORT --fdname=ecs -- needroleshere serve ARGS`,
     /// configuration directory `dir`; returns once the daemon answered `/healthz` and sent
     /// `READY=1`.
-    pub async fn start(dir: &Path, args: &[String]) -> Serve {
+    pub(crate) async fn start(dir: &Path, args: &[String]) -> Serve {
         // free_port() releases the port before systemd-socket-activate binds it; should
         // another process take it in between, try another one.
         for _ in 0..3 {
@@ -443,7 +443,7 @@ impl Serve {
     }
 
     /// Starts serve as `options` say and waits until it is ready (see [`Serve::start`]).
-    pub async fn start_with(options: ServeOptions) -> Serve {
+    pub(crate) async fn start_with(options: ServeOptions) -> Serve {
         let mut serve = Serve::spawn(options);
         serve.wait_ready().await;
         serve
@@ -451,7 +451,7 @@ impl Serve {
 
     /// Starts serve without waiting for anything. systemd-socket-activate binds the sockets
     /// at once but starts serve only at the first connection.
-    pub fn spawn(options: ServeOptions) -> Serve {
+    pub(crate) fn spawn(options: ServeOptions) -> Serve {
         let tmp = tempfile::tempdir().expect("temporary directory");
         let notify_path = tmp.path().join("notify");
         let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("bind NOTIFY_SOCKET");
@@ -534,12 +534,12 @@ impl Serve {
     }
 
     /// The first target (the socket tests talk to by default).
-    pub fn target(&self) -> &Target {
+    pub(crate) fn target(&self) -> &Target {
         self.targets.first().expect("serve has a socket")
     }
 
     /// The TCP address of the first target.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         match self.target() {
             Target::Tcp(addr) => *addr,
             Target::Unix(path) => panic!("serve listens on {}, not TCP", path.display()),
@@ -547,14 +547,14 @@ impl Serve {
     }
 
     /// `http://ADDR`: what `bind --url` gets.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr())
     }
 
     /// Triggers the start (first connection), checks `/healthz` answers 200 and waits for
     /// `READY=1`. Not usable inside a network namespace (the test process cannot connect
     /// there): use [`Serve::wait_for_notification`] after a connection made from inside.
-    pub async fn wait_ready(&mut self) {
+    pub(crate) async fn wait_ready(&mut self) {
         let target = self.target().clone();
         // The sockets exist before serve does: systemd-socket-activate binds them and starts
         // serve at the first connection, which then waits in the backlog.
@@ -587,7 +587,7 @@ impl Serve {
 
     /// Waits until serve sent a notification containing the line `line`; returns every
     /// notification so far.
-    pub async fn wait_for_notification(&mut self, line: &str) -> Vec<String> {
+    pub(crate) async fn wait_for_notification(&mut self, line: &str) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + STEP;
         while !self
             .notifications
@@ -612,7 +612,7 @@ impl Serve {
     }
 
     /// Every notification received so far (without waiting).
-    pub fn drain_notifications(&mut self) -> Vec<String> {
+    pub(crate) fn drain_notifications(&mut self) -> Vec<String> {
         let mut buf = vec![0u8; 4096];
         while let Ok(n) = self.notify.try_recv(&mut buf) {
             self.notifications
@@ -622,17 +622,17 @@ impl Serve {
     }
 
     /// Everything serve wrote to stdout and stderr so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Whether serve is still running.
-    pub fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
     /// Sends SIGTERM (as systemd does to stop it) and waits for the exit status.
-    pub async fn terminate(&mut self) -> ExitStatus {
+    pub(crate) async fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().expect("serve is running");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -651,14 +651,14 @@ impl Serve {
 
 /// A response: status, lowercase header names, body text.
 #[derive(Debug, Clone)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -666,14 +666,14 @@ impl Response {
     }
 
     /// The body as JSON; panics with the body when it is not.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {self:?}"))
     }
 }
 
 /// `GET path` with `headers`, `Connection: close`.
-pub async fn get(target: &Target, path: &str, headers: &[(&str, &str)]) -> Response {
+pub(crate) async fn get(target: &Target, path: &str, headers: &[(&str, &str)]) -> Response {
     tokio::time::timeout(STEP, try_get(target, path, headers))
         .await
         .unwrap_or_else(|_| panic!("GET {path} took longer than {STEP:?}"))
@@ -681,7 +681,7 @@ pub async fn get(target: &Target, path: &str, headers: &[(&str, &str)]) -> Respo
 }
 
 /// `GET path` with `Authorization: Bearer TOKEN`.
-pub async fn get_with_bearer(target: &Target, token: &str) -> Response {
+pub(crate) async fn get_with_bearer(target: &Target, token: &str) -> Response {
     let value = format!("Bearer {token}");
     get(
         target,
@@ -692,7 +692,7 @@ pub async fn get_with_bearer(target: &Target, token: &str) -> Response {
 }
 
 /// `GET /ecs/credentials?access_token=TOKEN`.
-pub async fn get_with_query(target: &Target, token: &str) -> Response {
+pub(crate) async fn get_with_query(target: &Target, token: &str) -> Response {
     get(
         target,
         &format!("/ecs/credentials?access_token={token}"),
@@ -704,7 +704,7 @@ pub async fn get_with_query(target: &Target, token: &str) -> Response {
 /// Fetches credentials the way an SDK would from an env file's variables (URI from
 /// `..._FULL_URI` or `..._RELATIVE_URI`, header from `..._TOKEN` or `..._TOKEN_FILE`), but
 /// sends the request to `target`.
-pub async fn get_as_sdk(target: &Target, env: &BTreeMap<String, String>) -> Response {
+pub(crate) async fn get_as_sdk(target: &Target, env: &BTreeMap<String, String>) -> Response {
     let path = if let Some(full) = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
         let url = url::Url::parse(full).expect("FULL_URI is a URL");
         match url.query() {
@@ -762,7 +762,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Parses a raw HTTP/1.1 response (chunked bodies included).
-pub fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+pub(crate) fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     let invalid =
         |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let split = raw
@@ -810,7 +810,7 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A 200 credential response matches `session`; checks the response's shape.
-pub fn assert_credentials(response: &Response, session: &IssuedSession, what: &str) {
+pub(crate) fn assert_credentials(response: &Response, session: &IssuedSession, what: &str) {
     assert_eq!(response.status, 200, "{what}: {response:?}");
     let json = response.json();
     assert_eq!(
@@ -831,7 +831,7 @@ pub fn assert_credentials(response: &Response, session: &IssuedSession, what: &s
 }
 
 /// The `AccessKeyId` of a 200 response.
-pub fn access_key_id(response: &Response) -> String {
+pub(crate) fn access_key_id(response: &Response) -> String {
     assert_eq!(response.status, 200, "{response:?}");
     response.json()["AccessKeyId"]
         .as_str()
@@ -840,7 +840,7 @@ pub fn access_key_id(response: &Response) -> String {
 }
 
 /// An error response: `status`, JSON `{"Code","Message"}` with non-empty strings.
-pub fn assert_error(response: &Response, status: u16, what: &str) -> (String, String) {
+pub(crate) fn assert_error(response: &Response, status: u16, what: &str) -> (String, String) {
     assert_eq!(response.status, status, "{what}: {response:?}");
     let json = response.json();
     let code = json["Code"].as_str().unwrap_or_default().to_owned();
@@ -859,7 +859,7 @@ pub fn assert_error(response: &Response, status: u16, what: &str) -> (String, St
 /// scripts/test.sh) when it exists, else `python3` from PATH, resolved to its real
 /// executable so it runs with a clean environment. Fails the test, saying how to fix it,
 /// when neither can import boto3.
-pub fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/venv/bin/python3");
@@ -907,7 +907,7 @@ pub fn python() -> &'static Path {
 
 /// What boto3 got: the frozen credentials and the provider that found them.
 #[derive(Debug, Clone, serde::Deserialize)]
-pub struct Boto3Credentials {
+pub(crate) struct Boto3Credentials {
     pub access_key: String,
     pub secret_key: String,
     pub token: String,
@@ -928,7 +928,7 @@ print(json.dumps({"access_key": frozen.access_key, "secret_key": frozen.secret_k
 /// Runs boto3's default credential chain in a clean environment holding only `env` (plus
 /// PATH and an empty HOME, so no ~/.aws file and no instance metadata lookup interferes),
 /// optionally inside network namespace `netns`.
-pub async fn boto3_credentials(
+pub(crate) async fn boto3_credentials(
     env: &BTreeMap<String, String>,
     netns: Option<&str>,
 ) -> Boto3Credentials {
@@ -973,7 +973,7 @@ pub async fn boto3_credentials(
 }
 
 /// boto3 got `session`'s credentials from the container provider.
-pub fn assert_boto3_got(got: &Boto3Credentials, session: &IssuedSession, what: &str) {
+pub(crate) fn assert_boto3_got(got: &Boto3Credentials, session: &IssuedSession, what: &str) {
     assert_eq!(got.method, "container-role", "{what}: provider");
     assert_eq!(got.access_key, session.access_key_id, "{what}");
     assert_eq!(got.secret_key, session.secret_access_key, "{what}");
@@ -984,7 +984,7 @@ pub fn assert_boto3_got(got: &Boto3Credentials, session: &IssuedSession, what: &
 // Network namespaces.
 
 /// Whether this process runs as root (network namespaces need it).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -994,12 +994,12 @@ pub fn is_root() -> bool {
 
 /// A network namespace `nrh-<pid>-<n>` with `lo` up and `169.254.170.2/32` on it; deleted
 /// on drop.
-pub struct NetNs {
+pub(crate) struct NetNs {
     pub name: String,
 }
 
 impl NetNs {
-    pub fn create() -> NetNs {
+    pub(crate) fn create() -> NetNs {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("nrh-{}-{n}", std::process::id());
@@ -1042,7 +1042,7 @@ fn ip(args: &[&str]) {
 }
 
 /// `needroleshere-fake-aws` inside a network namespace, on 127.0.0.1 there.
-pub struct FakeAwsProcess {
+pub(crate) struct FakeAwsProcess {
     child: Child,
     /// `http://127.0.0.1:PORT` (reachable only inside the namespace).
     pub url: String,
@@ -1050,7 +1050,7 @@ pub struct FakeAwsProcess {
 }
 
 impl FakeAwsProcess {
-    pub async fn start(netns: &str) -> FakeAwsProcess {
+    pub(crate) async fn start(netns: &str) -> FakeAwsProcess {
         let log = tempfile::NamedTempFile::new().expect("temporary log file");
         let mut child = Command::new("ip")
             .args(["netns", "exec", netns])
@@ -1080,11 +1080,11 @@ impl FakeAwsProcess {
     }
 
     /// What the fake logged: one line per request, with the access key id it issued.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
-    pub fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
 }

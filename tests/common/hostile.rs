@@ -21,17 +21,17 @@ use super::imds::{TOKEN_HEADER, credentials_path, loopback, request, start_serve
 use super::pki_file;
 
 /// The ECS binding the tests attack (header token, p256 identity copied into `files/`).
-pub const WEB: &str = "web";
+pub(crate) const WEB: &str = "web";
 /// A second ECS binding on its own fake and role: must keep working whatever happens to
 /// [`WEB`].
-pub const OTHER: &str = "other";
+pub(crate) const OTHER: &str = "other";
 /// An ECS binding in `ecs-full-query` mode (token in `?access_token=`).
-pub const QUERY: &str = "query";
+pub(crate) const QUERY: &str = "query";
 /// The binding served on the IMDS listener.
-pub const IMDS: &str = "imds";
+pub(crate) const IMDS: &str = "imds";
 
 /// `serve` with an ECS and an IMDS listener, its bindings and fakes.
-pub struct Daemon {
+pub(crate) struct Daemon {
     /// The fake [`WEB`], [`QUERY`] and [`IMDS`] call; faults go here.
     pub fake: Fake,
     /// The fake [`OTHER`] calls: never faulted.
@@ -49,12 +49,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts serve (`RUST_LOG=debug` plus `extra` flags) and binds the four bindings with
     /// `--no-validate`, each calling its fake through `--endpoint`.
-    pub async fn start(extra: &[&str]) -> Daemon {
+    pub(crate) async fn start(extra: &[&str]) -> Daemon {
         Self::start_with_env(extra, &[]).await
     }
 
     /// [`Daemon::start`] with extra environment variables for serve.
-    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub(crate) async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let fake = Fake::start().await;
         let other_fake = Fake::start().await;
         let dir = tempfile::tempdir().expect("configuration directory");
@@ -154,37 +154,37 @@ impl Daemon {
         daemon
     }
 
-    pub fn web_certificate(&self) -> PathBuf {
+    pub(crate) fn web_certificate(&self) -> PathBuf {
         self.files.path().join("web.crt")
     }
 
-    pub fn web_key(&self) -> PathBuf {
+    pub(crate) fn web_key(&self) -> PathBuf {
         self.files.path().join("web.key")
     }
 
     /// The ECS listener as a [`Target`].
-    pub fn target(&self) -> Target {
+    pub(crate) fn target(&self) -> Target {
         Target::Tcp(self.ecs)
     }
 
     /// The token of binding `name` (from its env file).
-    pub fn token(&self, name: &str) -> String {
+    pub(crate) fn token(&self, name: &str) -> String {
         token_of(self.dir.path(), name)
     }
 
     /// `GET /ecs/credentials` with binding `name`'s token in the header.
-    pub async fn get(&self, name: &str) -> Response {
+    pub(crate) async fn get(&self, name: &str) -> Response {
         get_with_bearer(&self.target(), &self.token(name)).await
     }
 
     /// Everything serve logged so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.serve.log()
     }
 
     /// serve is running, and a well-behaved client still gets credentials for [`OTHER`]
     /// over ECS and for [`IMDS`] over the IMDS listener.
-    pub async fn assert_alive(&mut self, what: &str) {
+    pub(crate) async fn assert_alive(&mut self, what: &str) {
         assert!(
             self.serve.is_running(),
             "{what}: serve exited\n{}",
@@ -216,7 +216,7 @@ impl Daemon {
 
 /// How a raw exchange ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// The daemon closed the connection (EOF).
     Closed,
     /// The daemon reset the connection.
@@ -227,7 +227,7 @@ pub enum End {
 
 /// What the daemon sent back to a raw exchange.
 #[derive(Debug, Clone)]
-pub struct Raw {
+pub(crate) struct Raw {
     pub bytes: Vec<u8>,
     pub end: End,
     pub elapsed: Duration,
@@ -235,7 +235,7 @@ pub struct Raw {
 
 impl Raw {
     /// The status of the first response, if one came.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         let text = String::from_utf8_lossy(&self.bytes);
         let line = text.lines().next()?;
         let mut parts = line.split(' ');
@@ -246,7 +246,7 @@ impl Raw {
     }
 
     /// The statuses of every response in order (for pipelining).
-    pub fn statuses(&self) -> Vec<u16> {
+    pub(crate) fn statuses(&self) -> Vec<u16> {
         let text = String::from_utf8_lossy(&self.bytes);
         text.match_indices("HTTP/1.1 ")
             .filter_map(|(at, _)| text[at + 9..].get(..3)?.parse().ok())
@@ -254,12 +254,12 @@ impl Raw {
     }
 
     /// The first response, parsed (only when the daemon closed after it).
-    pub fn response(&self) -> Response {
+    pub(crate) fn response(&self) -> Response {
         parse_response(&self.bytes)
             .unwrap_or_else(|e| panic!("not an HTTP response ({e}): {:?}", self.text()))
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes).into_owned()
     }
 }
@@ -267,7 +267,7 @@ impl Raw {
 /// Connects to `addr`, writes `bytes`, half-closes nothing, and reads until the daemon
 /// closes the connection or `wait` passes. Connecting may take as long as `wait` too (the
 /// kernel retries a SYN dropped by a full accept queue after 1, 3, 7, 15 s).
-pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
+pub(crate) async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
     let started = tokio::time::Instant::now();
     let connect_limit = wait.max(STEP);
     let mut stream = tokio::time::timeout(connect_limit, tokio::net::TcpStream::connect(addr))
@@ -281,7 +281,7 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
 }
 
 /// Reads from `stream` until EOF, a reset, or `wait` after `started`.
-pub async fn read_until_end(
+pub(crate) async fn read_until_end(
     stream: &mut tokio::net::TcpStream,
     started: tokio::time::Instant,
     wait: Duration,
@@ -306,7 +306,7 @@ pub async fn read_until_end(
 }
 
 /// A minimal well-formed request head for `path` with `Host` naming `addr`.
-pub fn get_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn get_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -317,7 +317,7 @@ pub fn get_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Ve
 
 /// Raises this process's open-file limit (root may), so tests can hold thousands of sockets;
 /// `serve` started afterwards inherits it.
-pub fn raise_fd_limit(limit: u32) {
+pub(crate) fn raise_fd_limit(limit: u32) {
     let pid = std::process::id().to_string();
     let value = format!("--nofile={limit}:");
     let _ = std::process::Command::new("prlimit")

@@ -22,18 +22,18 @@ use super::daemon::{
 };
 
 /// The role name IMDS lists for [`fake_aws::rolesanywhere::ROLE_ARN`].
-pub const ROLE_NAME: &str = "needroleshere-test";
+pub(crate) const ROLE_NAME: &str = "needroleshere-test";
 
 /// How long a real SDK client may take to start and resolve credentials.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `path` under the repository root.
-pub fn repo_path(path: &str) -> PathBuf {
+pub(crate) fn repo_path(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// lowercase hex SHA-256 of `text`: how the clients report the secret parts.
-pub fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
@@ -42,7 +42,7 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// A real AWS SDK program of `tests/clients/` resolving credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
+pub(crate) enum Client {
     /// boto3's default chain (`boto3.Session().get_credentials()`).
     Boto3,
     /// The AWS CLI v1's own session (its bundled botocore).
@@ -58,7 +58,7 @@ pub enum Client {
 }
 
 impl Client {
-    pub const ALL: [Client; 6] = [
+    pub(crate) const ALL: [Client; 6] = [
         Client::Boto3,
         Client::AwsCli,
         Client::JsInstanceMetadata,
@@ -67,7 +67,7 @@ impl Client {
         Client::RustImds,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Client::Boto3 => "boto3",
             Client::AwsCli => "awscli v1",
@@ -129,7 +129,7 @@ impl Client {
 
 /// What a client resolved (secrets only as SHA-256 digests).
 #[derive(Debug, Clone, serde::Deserialize)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub sdk: String,
     #[serde(default)]
     pub version: Option<String>,
@@ -180,7 +180,7 @@ fn client_command(
 
 /// Runs `client` with `env` (see [`client_command`]), optionally inside `netns`; returns
 /// what it resolved, or its exit status and stderr.
-pub async fn try_resolve(
+pub(crate) async fn try_resolve(
     client: Client,
     env: &BTreeMap<String, String>,
     netns: Option<&str>,
@@ -213,7 +213,7 @@ pub async fn try_resolve(
 }
 
 /// [`try_resolve`] that must succeed.
-pub async fn resolve(
+pub(crate) async fn resolve(
     client: Client,
     env: &BTreeMap<String, String>,
     netns: Option<&str>,
@@ -224,7 +224,7 @@ pub async fn resolve(
 }
 
 /// The client got exactly `session`'s credentials.
-pub fn assert_resolved(resolved: &Resolved, session: &IssuedSession, what: &str) {
+pub(crate) fn assert_resolved(resolved: &Resolved, session: &IssuedSession, what: &str) {
     assert_eq!(resolved.access_key_id, session.access_key_id, "{what}");
     assert_eq!(
         resolved.secret_sha256,
@@ -250,7 +250,7 @@ pub fn assert_resolved(resolved: &Resolved, session: &IssuedSession, what: &str)
 
 /// `METHOD path` to `addr` with `Host: host` (or none when `None`), `headers`, an empty
 /// body and `Connection: close`.
-pub async fn request_with_host(
+pub(crate) async fn request_with_host(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -264,7 +264,7 @@ pub async fn request_with_host(
 }
 
 /// [`request_with_host`] with `Host` naming `addr`, as SDKs send it.
-pub async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -300,16 +300,16 @@ async fn try_request(
 }
 
 /// The IMDSv2 token header names.
-pub const TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
-pub const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
+pub(crate) const TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
+pub(crate) const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
 
 /// `PUT /latest/api/token` with TTL `ttl` (sent verbatim).
-pub async fn put_token(addr: SocketAddr, ttl: &str) -> Response {
+pub(crate) async fn put_token(addr: SocketAddr, ttl: &str) -> Response {
     request(addr, "PUT", "/latest/api/token", &[(TTL_HEADER, ttl)]).await
 }
 
 /// A token from `addr` (TTL 21600), which must be granted.
-pub async fn token(addr: SocketAddr) -> String {
+pub(crate) async fn token(addr: SocketAddr) -> String {
     let response = put_token(addr, "21600").await;
     assert_eq!(response.status, 200, "token from {addr}: {response:?}");
     assert!(!response.body.is_empty(), "empty token from {addr}");
@@ -317,18 +317,18 @@ pub async fn token(addr: SocketAddr) -> String {
 }
 
 /// `GET path` with token `token`.
-pub async fn get_with_token(addr: SocketAddr, path: &str, token: &str) -> Response {
+pub(crate) async fn get_with_token(addr: SocketAddr, path: &str, token: &str) -> Response {
     request(addr, "GET", path, &[(TOKEN_HEADER, token)]).await
 }
 
 /// The credentials path of the test role.
-pub fn credentials_path() -> String {
+pub(crate) fn credentials_path() -> String {
     format!("/latest/meta-data/iam/security-credentials/{ROLE_NAME}")
 }
 
 /// A successful IMDS credentials document: `{"Code":"Success",…,"AccessKeyId",…}` matching
 /// `session` and with exactly the keys IMDS has (plus `AccountId` when `extended`).
-pub fn assert_imds_document(
+pub(crate) fn assert_imds_document(
     response: &Response,
     session: &IssuedSession,
     extended: bool,
@@ -391,7 +391,10 @@ pub fn assert_imds_document(
 /// `READY=1`. With socket activation (non-empty `sockets`) it first connects to the first
 /// socket, which makes systemd-socket-activate start serve. Retries with other ports when
 /// one was taken meanwhile.
-pub async fn start_serve(n: usize, make: impl Fn(&[u16]) -> ServeOptions) -> (Serve, Vec<u16>) {
+pub(crate) async fn start_serve(
+    n: usize,
+    make: impl Fn(&[u16]) -> ServeOptions,
+) -> (Serve, Vec<u16>) {
     for _ in 0..3 {
         let ports: Vec<u16> = (0..n).map(|_| super::daemon::free_port()).collect();
         let options = make(&ports);
@@ -450,13 +453,13 @@ async fn wait_ready_or_exit(serve: &mut Serve) -> Ready {
 }
 
 /// `127.0.0.1:port`.
-pub fn loopback(port: u16) -> SocketAddr {
+pub(crate) fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// `bind NAME --mode imds --url URL` with the test identity, calling the fake at
 /// `endpoint`; must succeed.
-pub async fn bind_imds(dir: &Path, name: &str, url: &str, endpoint: &str) {
+pub(crate) async fn bind_imds(dir: &Path, name: &str, url: &str, endpoint: &str) {
     let mut args = super::daemon::identity_args("rsa2048");
     args.extend(
         ["--mode", "imds", "--url", url, "--endpoint", endpoint]
@@ -467,7 +470,7 @@ pub async fn bind_imds(dir: &Path, name: &str, url: &str, endpoint: &str) {
 }
 
 /// The variables of an IMDS binding's env file; checks they are exactly what SDKs need.
-pub fn imds_env(dir: &Path, name: &str, url: &str) -> BTreeMap<String, String> {
+pub(crate) fn imds_env(dir: &Path, name: &str, url: &str) -> BTreeMap<String, String> {
     let env = super::daemon::read_env(&super::daemon::env_file(dir, name));
     let expected: BTreeMap<String, String> = [
         ("AWS_EC2_METADATA_SERVICE_ENDPOINT", url),
@@ -484,7 +487,7 @@ pub fn imds_env(dir: &Path, name: &str, url: &str) -> BTreeMap<String, String> {
 // Network namespaces.
 
 /// `ip ARGS`, which must succeed.
-pub fn ip(args: &[&str]) {
+pub(crate) fn ip(args: &[&str]) {
     let output = std::process::Command::new("ip")
         .args(args)
         .output()
@@ -498,7 +501,12 @@ pub fn ip(args: &[&str]) {
 }
 
 /// Runs `program ARGS` inside `netns` with a scrubbed environment plus `env`.
-pub fn ns_command(netns: &str, program: &Path, args: &[String], env: &[(&str, &str)]) -> Command {
+pub(crate) fn ns_command(
+    netns: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Command {
     let mut command = Command::new("ip");
     command
         .args(["netns", "exec", netns])
@@ -514,7 +522,7 @@ pub fn ns_command(netns: &str, program: &Path, args: &[String], env: &[(&str, &s
 }
 
 /// `needroleshere ARGS` inside `netns`, to completion.
-pub async fn run_in(netns: &str, args: &[String]) -> Output {
+pub(crate) async fn run_in(netns: &str, args: &[String]) -> Output {
     tokio::time::timeout(STEP, ns_command(netns, Path::new(BIN), args, &[]).output())
         .await
         .unwrap_or_else(|_| panic!("needroleshere {args:?} in {netns} took longer than {STEP:?}"))
@@ -523,7 +531,7 @@ pub async fn run_in(netns: &str, args: &[String]) -> Output {
 
 /// Opens (and keeps open for `hold`) a TCP connection to `addr` from inside `netns`: makes
 /// systemd-socket-activate start serve there.
-pub async fn connect_in(netns: &str, addr: &str, port: u16, hold: Duration) {
+pub(crate) async fn connect_in(netns: &str, addr: &str, port: u16, hold: Duration) {
     let script = format!(
         "import socket, time\n\
          deadline = time.time() + 10\n\

@@ -35,15 +35,15 @@ use super::daemon::python;
 use super::pki;
 
 /// The role session name every front asks for, so the expected ARNs are fixed.
-pub const SESSION_NAME: &str = "needroleshere-matrix";
+pub(crate) const SESSION_NAME: &str = "needroleshere-matrix";
 
 /// What GetCallerIdentity must answer for credentials from IAM Roles Anywhere.
-pub fn roles_anywhere_arn() -> String {
+pub(crate) fn roles_anywhere_arn() -> String {
     format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/needroleshere-test/{SESSION_NAME}")
 }
 
 /// What GetCallerIdentity must answer for the desktop servers' `developer` profile.
-pub fn developer_arn() -> String {
+pub(crate) fn developer_arn() -> String {
     format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/developer/{SESSION_NAME}")
 }
 
@@ -51,7 +51,7 @@ pub fn developer_arn() -> String {
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `path` under the repository root.
-pub fn repo_path(path: &str) -> PathBuf {
+pub(crate) fn repo_path(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
@@ -60,7 +60,7 @@ pub fn repo_path(path: &str) -> PathBuf {
 
 /// A real SDK program of `tests/clients/`, in one of its modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Client {
+pub(crate) enum Client {
     Boto3,
     AwsCli,
     JsV3Chain,
@@ -73,7 +73,7 @@ pub enum Client {
 }
 
 impl Client {
-    pub const ALL: [Client; 9] = [
+    pub(crate) const ALL: [Client; 9] = [
         Client::Boto3,
         Client::AwsCli,
         Client::JsV3Chain,
@@ -86,7 +86,7 @@ impl Client {
     ];
 
     /// A name without version.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Client::Boto3 => "boto3",
             Client::AwsCli => "AWS CLI v1",
@@ -101,7 +101,7 @@ impl Client {
     }
 
     /// The name and the version of the package that resolves the credentials: the row label.
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         let v = versions();
         let version = match self {
             Client::Boto3 => format!("boto3 {}", v.boto3),
@@ -118,7 +118,7 @@ impl Client {
     }
 
     /// What resolves the credentials.
-    pub fn resolution(self) -> &'static str {
+    pub(crate) fn resolution(self) -> &'static str {
         match self {
             Client::Boto3 => "`boto3.Session().get_credentials()`, the default chain",
             Client::AwsCli => "the `aws` command's own session (its bundled botocore)",
@@ -138,7 +138,7 @@ impl Client {
     }
 
     /// The call that proves the credentials, and the package that makes it.
-    pub fn proof(self) -> String {
+    pub(crate) fn proof(self) -> String {
         let v = versions();
         match self {
             Client::Boto3 => format!(
@@ -208,7 +208,7 @@ impl Client {
 
 /// The versions of the installed clients, read once.
 #[derive(Debug)]
-pub struct Versions {
+pub(crate) struct Versions {
     pub boto3: String,
     pub botocore: String,
     pub awscli: String,
@@ -221,7 +221,7 @@ pub struct Versions {
 }
 
 /// The installed clients' versions; panics, saying how to fix it, when one is missing.
-pub fn versions() -> &'static Versions {
+pub(crate) fn versions() -> &'static Versions {
     static VERSIONS: OnceLock<Versions> = OnceLock::new();
     VERSIONS.get_or_init(|| {
         let output = std::process::Command::new(python())
@@ -293,7 +293,7 @@ pub fn versions() -> &'static Versions {
 
 /// One way needroleshere hands credentials to programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Front {
+pub(crate) enum Front {
     CredentialProcess,
     EcsFull,
     EcsFullTokenFile,
@@ -310,7 +310,7 @@ pub enum Front {
 }
 
 impl Front {
-    pub const ALL: [Front; 13] = [
+    pub(crate) const ALL: [Front; 13] = [
         Front::CredentialProcess,
         Front::EcsFull,
         Front::EcsFullTokenFile,
@@ -327,7 +327,7 @@ impl Front {
     ];
 
     /// A stable short name: the column header and the section marker.
-    pub fn id(self) -> &'static str {
+    pub(crate) fn id(self) -> &'static str {
         match self {
             Front::CredentialProcess => "credential-process",
             Front::EcsFull => "ecs-full",
@@ -346,7 +346,7 @@ impl Front {
     }
 
     /// What the client is given, in a sentence.
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
             Front::CredentialProcess => {
                 "`credential_process = needroleshere credential-process …` in a profile of the \
@@ -433,7 +433,7 @@ impl Front {
 
 /// What a client is expected to do with a front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Get credentials and prove them.
     Works,
     /// Fail, for `reason`; checked by running it: it must fail and print `evidence`.
@@ -446,7 +446,7 @@ pub enum Expect {
 }
 
 /// Whether `client` works with `front`, and if not, why.
-pub fn expectation(client: Client, front: Front) -> Expect {
+pub(crate) fn expectation(client: Client, front: Front) -> Expect {
     use Client::*;
     use Front::*;
     let container_only = Expect::NotApplicable {
@@ -496,7 +496,7 @@ pub fn expectation(client: Client, front: Front) -> Expect {
 
 /// A front, ready for clients.
 #[derive(Debug)]
-pub struct Setup {
+pub(crate) struct Setup {
     /// The variables the front gives programs (env file, printed exports…) and the STS
     /// endpoint of the double; the client's own defaults are added.
     pub env: BTreeMap<String, String>,
@@ -523,7 +523,7 @@ struct Caller {
 
 /// One client's run against a front.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub(crate) struct Run {
     /// `Ok(provider)` when the credentials were proved, else what went wrong.
     pub result: Result<String, String>,
     /// Everything the client printed on stderr.
@@ -532,7 +532,7 @@ pub struct Run {
 
 /// A cell of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cell {
+pub(crate) enum Cell {
     Pass,
     Fail,
     NotSupported(&'static str),
@@ -540,7 +540,7 @@ pub enum Cell {
 
 impl Cell {
     /// The text in the per-front tables.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Cell::Pass => "pass".to_owned(),
             Cell::Fail => "**fail**".to_owned(),
@@ -551,10 +551,10 @@ impl Cell {
 
 /// Checks what the front's doubles saw of a client that proved credentials with access key id
 /// `ACCESS_KEY_ID`: that the test's fake issued them, and whatever else the front needs.
-pub type Verify<'a> = &'a (dyn Fn(&str) -> Result<(), String> + Sync);
+pub(crate) type Verify<'a> = &'a (dyn Fn(&str) -> Result<(), String> + Sync);
 
 /// Runs `client` against the front `setup` describes; `verify` checks the doubles' side.
-pub async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Run {
+pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Run {
     let home = tempfile::tempdir().expect("temporary HOME");
     let config = home.path().join("config");
     if let Some(text) = &setup.config {
@@ -645,7 +645,7 @@ fn judge(stdout: &[u8], setup: &Setup, verify: Verify<'_>) -> Result<String, Str
 
 /// A client's outcome on a front: the cell, and a complaint when it is not as expected.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub client: Client,
     pub cell: Cell,
     pub problem: Option<String>,
@@ -654,7 +654,7 @@ pub struct Outcome {
 /// Runs every client against `setup`, one after another (ECS clients time out after 1–2 s;
 /// running them in parallel on two cores would make that flaky), and judges each.
 /// `before_each` runs before each client (to forget what the doubles saw of the last one).
-pub async fn column(
+pub(crate) async fn column(
     front: Front,
     setup: &Setup,
     before_each: &(dyn Fn() + Sync),
@@ -882,7 +882,7 @@ fn write_atomically(path: &Path, text: &str) {
 /// `COMPATIBILITY.md` when `NEEDROLESHERE_UPDATE_MATRIX=1`), then fails the test when a
 /// cell is not as expected or the column (or, once every front has run in this process,
 /// the whole document) differs from the committed copy.
-pub fn record(front: Front, outcomes: &[Outcome]) {
+pub(crate) fn record(front: Front, outcomes: &[Outcome]) {
     let new_block = block(front, outcomes);
     let update = std::env::var("NEEDROLESHERE_UPDATE_MATRIX").is_ok_and(|v| v == "1");
     let generated = repo_path("build/COMPATIBILITY.md");
@@ -944,7 +944,7 @@ pub fn record(front: Front, outcomes: &[Outcome]) {
 /// users alice and bob, role developer…) in this process, sharing one registry (so
 /// credentials either issues can call STS), on one loopback listener, as
 /// `needroleshere-fake-aws` serves them.
-pub struct FakeAws {
+pub(crate) struct FakeAws {
     pub world: World,
     running: Running,
 }
@@ -958,7 +958,7 @@ impl std::fmt::Debug for FakeAws {
 }
 
 impl FakeAws {
-    pub async fn start() -> FakeAws {
+    pub(crate) async fn start() -> FakeAws {
         let world = World::example(pki(), REGION, "").expect("fake config");
         let running = world
             .spawn("127.0.0.1:0".parse().expect("address"))
@@ -968,12 +968,12 @@ impl FakeAws {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.running.url()
     }
 
     /// Whether either fake issued `access_key_id`.
-    pub fn issued(&self, access_key_id: &str) -> Result<(), String> {
+    pub(crate) fn issued(&self, access_key_id: &str) -> Result<(), String> {
         if self.world.issued(access_key_id) {
             Ok(())
         } else {
@@ -990,7 +990,7 @@ impl FakeAws {
 /// IMDS refuses its token requests (403) as EC2 does. It records every exchange. Stops when
 /// dropped.
 #[derive(Debug)]
-pub struct ForwardingProxy {
+pub(crate) struct ForwardingProxy {
     pub addr: SocketAddr,
     exchanges: Arc<Mutex<Vec<Exchange>>>,
     task: tokio::task::JoinHandle<()>,
@@ -998,7 +998,7 @@ pub struct ForwardingProxy {
 
 /// One request the proxy forwarded, and the status of the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     pub method: String,
     pub path: String,
     /// Whether it carried `X-aws-ec2-metadata-token`.
@@ -1013,7 +1013,7 @@ impl Drop for ForwardingProxy {
 }
 
 impl ForwardingProxy {
-    pub async fn start(upstream: SocketAddr) -> ForwardingProxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> ForwardingProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the proxy");
@@ -1043,7 +1043,7 @@ impl ForwardingProxy {
     }
 
     /// The exchanges since the last call.
-    pub fn take(&self) -> Vec<Exchange> {
+    pub(crate) fn take(&self) -> Vec<Exchange> {
         std::mem::take(&mut *self.exchanges.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -1111,7 +1111,7 @@ async fn forward(
 
 /// A running `needroleshere serve ecs|ec2 -p PORT PROFILE` and the variables it printed.
 #[derive(Debug)]
-pub struct Desktop {
+pub(crate) struct Desktop {
     child: tokio::process::Child,
     pub exports: BTreeMap<String, String>,
     home: tempfile::TempDir,
@@ -1121,7 +1121,7 @@ impl Desktop {
     /// Starts the server on a free port with an AWS config where profile `developer` is role
     /// developer assumed (session name [`SESSION_NAME`]) with user bob's keys, and STS at
     /// `sts_url`.
-    pub async fn start(kind: &str, sts_url: &str) -> Desktop {
+    pub(crate) async fn start(kind: &str, sts_url: &str) -> Desktop {
         use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
         let home = tempfile::tempdir().expect("temporary HOME");
         let config = home.path().join("config");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A directory holding the test PKI (see `tests/pki/generate.sh` for its files).
-pub fn pki() -> &'static Path {
+pub(crate) fn pki() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -28,7 +28,7 @@ pub fn pki() -> &'static Path {
 /// It belongs to another package of the workspace (crates/fake-aws), so Cargo gives this
 /// package no `CARGO_BIN_EXE_` for it; building it here works from a fresh clone and never
 /// runs a stale copy (an up-to-date build is a no-op). Cargo reports where it put it.
-pub fn fake_aws_bin() -> &'static Path {
+pub(crate) fn fake_aws_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let output = std::process::Command::new(env!("CARGO"))
@@ -59,15 +59,15 @@ pub fn fake_aws_bin() -> &'static Path {
 }
 
 /// `pki().join(name)`.
-pub fn pki_file(name: &str) -> PathBuf {
+pub(crate) fn pki_file(name: &str) -> PathBuf {
     pki().join(name)
 }
 
 /// The password of every `*.pkcs8-encrypted.key` in the test PKI.
-pub const PKCS8_PASSWORD: &str = "correct horse battery staple";
-pub mod daemon;
-pub mod hostile;
-pub mod imds;
-pub mod matrix;
-pub mod profiles;
-pub mod samples;
+pub(crate) const PKCS8_PASSWORD: &str = "correct horse battery staple";
+pub(crate) mod daemon;
+pub(crate) mod hostile;
+pub(crate) mod imds;
+pub(crate) mod matrix;
+pub(crate) mod profiles;
+pub(crate) mod samples;

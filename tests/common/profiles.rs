@@ -19,7 +19,7 @@ use super::daemon::free_port;
 const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
 
 /// The STS double and a home with AWS files that use it.
-pub struct World {
+pub(crate) struct World {
     pub sts: FakeSts,
     _running: Running,
     pub url: String,
@@ -27,7 +27,7 @@ pub struct World {
 }
 
 impl World {
-    pub async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let sts = FakeSts::new(StsConfig::example(Registry::new()));
         let running = sts
             .spawn_http("127.0.0.1:0".parse().unwrap())
@@ -69,7 +69,7 @@ impl World {
     }
 
     /// The environment every process here gets: our files, the double as STS, nothing else.
-    pub fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         let aws = self.home.path().join(".aws");
         vec![
             ("HOME".into(), self.home.path().display().to_string()),
@@ -90,14 +90,14 @@ impl World {
     }
 
     /// `program` with exactly [`World::env`], killed when dropped.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(program);
         command.env_clear().envs(self.env()).kill_on_drop(true);
         command
     }
 
     /// alice's MFA code now.
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         let now = std::time::SystemTime::UNIX_EPOCH
             .elapsed()
             .unwrap()
@@ -107,14 +107,14 @@ impl World {
 }
 
 /// A running `needroleshere serve ecs|ec2 PROFILE` and the variables it printed.
-pub struct Desktop {
+pub(crate) struct Desktop {
     child: tokio::process::Child,
     pub port: u16,
     pub exports: Vec<(String, String)>,
 }
 
 impl Desktop {
-    pub async fn start(world: &World, kind: &str, profile: &str) -> Self {
+    pub(crate) async fn start(world: &World, kind: &str, profile: &str) -> Self {
         let port = free_port();
         let mut child = world
             .command(BIN)
@@ -146,12 +146,12 @@ impl Desktop {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
     /// The value of a variable the server printed.
-    pub fn export(&self, name: &str) -> String {
+    pub(crate) fn export(&self, name: &str) -> String {
         self.exports
             .iter()
             .find(|(n, _)| n == name)
@@ -160,7 +160,7 @@ impl Desktop {
     }
 
     /// One request on a fresh connection: (status, body).
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         path: &str,
@@ -190,7 +190,7 @@ impl Desktop {
     }
 
     /// A form `POST` of the management API, with its CSRF header.
-    pub async fn post(&self, path: &str, body: &str) -> (u16, String) {
+    pub(crate) async fn post(&self, path: &str, body: &str) -> (u16, String) {
         self.request(
             "POST",
             path,
@@ -204,7 +204,7 @@ impl Desktop {
     }
 
     /// `GET path` with the bearer token the server printed.
-    pub async fn credentials(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn credentials(&self, path: &str) -> (u16, String) {
         let token = self.export("AWS_CONTAINER_AUTHORIZATION_TOKEN");
         self.request("GET", path, &[("Authorization", &token)], "")
             .await

@@ -14,7 +14,7 @@ use needroleshere::identity::IdentityFiles;
 
 /// A CreateSession request the fake accepts: its trust anchor, profile and role, the default
 /// duration, no session name.
-pub fn session_request() -> SessionRequest {
+pub(crate) fn session_request() -> SessionRequest {
     SessionRequest {
         // The fake's constants are valid ARNs; its own tests parse them.
         trust_anchor_arn: TRUST_ANCHOR_ARN
@@ -30,7 +30,7 @@ pub fn session_request() -> SessionRequest {
 /// A binding named `web` in `mode` for [`session_request`], whose identity files
 /// (`/c.pem`, `/k.pem`) are never read, and the token that opens it: for tests of tokens and
 /// binding files that call no one.
-pub fn sample_binding(mode: Mode) -> (Binding, AccessToken) {
+pub(crate) fn sample_binding(mode: Mode) -> (Binding, AccessToken) {
     let files = IdentityFiles {
         certificates: vec!["/c.pem".into()],
         intermediates: Vec::new(),
