@@ -23,7 +23,7 @@ const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub(crate) enum Severity {
     Ok,
     Warning,
     Problem,
@@ -41,7 +41,7 @@ impl fmt::Display for Severity {
 
 /// One thing checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub severity: Severity,
     pub topic: &'static str,
     pub text: String,
@@ -49,20 +49,20 @@ pub struct Finding {
 
 /// What `check` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     pub title: String,
     pub findings: Vec<Finding>,
 }
 
 impl Report {
-    pub fn new(title: impl Into<String>) -> Self {
+    pub(crate) fn new(title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
             findings: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, severity: Severity, topic: &'static str, text: impl Into<String>) {
+    pub(crate) fn add(&mut self, severity: Severity, topic: &'static str, text: impl Into<String>) {
         self.findings.push(Finding {
             severity,
             topic,
@@ -70,15 +70,11 @@ impl Report {
         });
     }
 
-    pub fn count(&self, severity: Severity) -> usize {
+    pub(crate) fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
             .filter(|f| f.severity == severity)
             .count()
-    }
-
-    pub fn has_problems(&self) -> bool {
-        self.count(Severity::Problem) > 0
     }
 }
 
@@ -106,7 +102,7 @@ impl fmt::Display for Report {
 
 /// Checks the identity in `files` at `now`, adding findings to `report`. Returns the loaded
 /// identity when it can be used for signing.
-pub fn check_identity(
+pub(crate) fn check_identity(
     report: &mut Report,
     files: &IdentityFiles,
     now: OffsetDateTime,
@@ -316,7 +312,7 @@ fn chain(report: &mut Report, identity: &Identity, now: OffsetDateTime) {
 /// The official helper's `read-certificate-data` output for the first certificate in `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CertificateData {
+pub(crate) struct CertificateData {
     pub key_type: String,
     pub certificate_data: String,
     pub serial_number: String,
@@ -325,7 +321,7 @@ pub struct CertificateData {
 }
 
 /// Reads the first certificate of `path`.
-pub fn read_certificate_data(path: &Path) -> Result<CertificateData, IdentityError> {
+pub(crate) fn read_certificate_data(path: &Path) -> Result<CertificateData, IdentityError> {
     let files = IdentityFiles {
         certificates: vec![path.to_owned()],
         intermediates: Vec::new(),
@@ -358,9 +354,9 @@ mod tests {
         let mut report = Report::new("identity");
         report.add(Severity::Ok, "key", "fine");
         report.add(Severity::Warning, "validity", "soon");
-        assert!(!report.has_problems());
+        assert_eq!(report.count(Severity::Problem), 0);
         report.add(Severity::Problem, "chain", "broken");
-        assert!(report.has_problems());
+        assert_eq!(report.count(Severity::Problem), 1);
         let text = report.to_string();
         assert!(text.contains("  PROBLEM  chain      broken"), "{text}");
         assert!(text.ends_with("result: 1 problem, 1 warning\n"), "{text}");

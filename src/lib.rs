@@ -1,18 +1,36 @@
-//! needroleshere: short-lived AWS credentials from IAM Roles Anywhere, handed to programs
-//! through the doors AWS SDKs know.
+//! needroleshere: short-lived AWS credentials from an identity — an X.509 certificate and
+//! key (IAM Roles Anywhere) or an AWS profile — handed to programs through the doors AWS SDKs
+//! know.
 //!
-//! The crate is split the way credentials flow:
+//! Credentials flow one way, and the modules follow it:
 //!
-//! * **Identity and signing** — [`identity`] reads certificate chains and private keys;
-//!   [`sign`] is the pure AWS4-X509 signer.
-//! * **Sources** — [`rolesanywhere`] calls `CreateSession` over the [`transport`] HTTPS
-//!   client.
-//! * **Fronts** — [`cli`] wires sources to outputs; `credential-process` prints
-//!   [`credentials::Credentials`] as the SDKs' `credential_process` JSON.
+//! ```text
+//!  source::{binding, rolesanywhere, profile}  ──►  cache  ──►  front::{ecs, imds, desktop,
+//!  (an identity; knows nothing of who asked)      (one)       exec, update}, credential_process
+//! ```
 //!
-//! Time comes from [`clock`] and the process environment from [`env`], both injected, so
-//! everything else is a pure function of its inputs. Secrets are held in [`secret::Secret`],
-//! which never shows its value in `Debug`.
+//! * **Sources** ([`source`]): the [`source::Source`] trait — a key, a version, a fetch — and
+//!   its implementations: an X.509 identity through IAM Roles Anywhere
+//!   ([`source::rolesanywhere`]), the identity of a binding file ([`source::binding`]), an
+//!   AWS profile's plan of keys, MFA session and roles ([`source::profile`], with the codes of
+//!   [`source::mfa`]). Failures are [`source::SourceError`]s in a few categories.
+//! * **The cache** ([`cache`]): one for every source — single flight per identity, proactive
+//!   refresh, last good credentials, backoff, each fetch in its own task.
+//! * **Fronts** ([`front`]): the ECS endpoint, IMDS emulation, the desktop servers, `exec`
+//!   and `update` ask the cache and render; [`front::answer`] is the one place a failure
+//!   becomes a status and a short body. `credential_process` output is
+//!   [`credentials::Credentials::to_credential_process_json`].
+//! * **What sources are made of**: [`identity`] (certificates, keys, signing), [`binding`]
+//!   (binding files, tokens, env files, the configuration directory), [`aws_files`] (the
+//!   `~/.aws` files), [`aws`] (the AWS4-X509 signer and the Roles Anywhere and STS clients),
+//!   [`arn`] (ARNs, regions and other names, parsed once).
+//! * **The process's edges** ([`system`]): socket activation, the environment read once, the
+//!   clock, logging and the HTTPS client — injected, so everything else is a function of its
+//!   inputs. HTTP serving (listeners, limits) is the crate-internal `http` module.
+//! * **The command line** ([`cli`]): one file per command, parsing flags into typed values
+//!   and calling the library; `check` reports on an identity.
+//!
+//! Secrets are held in [`secret::Secret`], which never shows its value in `Debug`.
 #![forbid(unsafe_code)]
 
 pub mod arn;
@@ -20,11 +38,11 @@ pub mod aws;
 pub mod aws_files;
 pub mod binding;
 pub mod cache;
-pub mod check;
+pub(crate) mod check;
 pub mod cli;
 pub mod credentials;
 pub mod front;
-pub mod http;
+pub(crate) mod http;
 pub mod identity;
 pub mod secret;
 pub mod source;

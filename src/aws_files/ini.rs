@@ -6,14 +6,15 @@
 //!
 //! * Blank lines and lines starting with `#` or `;` are comments.
 //! * An indented line continues the setting above it (nested settings such as `s3 =`).
-//! * `[NAME]` starts a section. As in botocore's reader, the name runs to the last `]` and
-//!   anything after it is ignored: `[profile a] # note` is section `profile a`.
+//! * `[NAME]` starts a section; only a comment may follow it on its line. (botocore
+//!   ignores any text after the `]`; both readers here refuse it rather than guess what a
+//!   line like `[work] trailing words` meant, and the editor leaves such a file untouched.)
 //! * `key = value` is a setting; in the value, a `#` or `;` after whitespace starts a
 //!   comment.
 
 /// What one line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Line<'a> {
+pub(crate) enum Line<'a> {
     /// Blank or a comment.
     Blank,
     /// An indented line, continuing the setting above.
@@ -25,7 +26,7 @@ pub enum Line<'a> {
 }
 
 /// Reads one line (without its line terminator); the error says what is wrong with it.
-pub fn lex(line: &str) -> Result<Line<'_>, &'static str> {
+pub(crate) fn lex(line: &str) -> Result<Line<'_>, &'static str> {
     let trimmed = line.trim();
     if trimmed.is_empty() || trimmed.starts_with(['#', ';']) {
         return Ok(Line::Blank);
@@ -34,8 +35,12 @@ pub fn lex(line: &str) -> Result<Line<'_>, &'static str> {
         return Ok(Line::Continuation);
     }
     if let Some(rest) = trimmed.strip_prefix('[') {
-        let end = rest.rfind(']').ok_or("a section header without ']'")?;
-        return Ok(Line::Section(rest[..end].trim()));
+        let (name, after) = rest.split_once(']').ok_or("a section header without ']'")?;
+        let after = after.trim_start();
+        if !after.is_empty() && !after.starts_with(['#', ';']) {
+            return Err("text after a section header's ']' (only a comment may follow it)");
+        }
+        return Ok(Line::Section(name.trim()));
     }
     let (key, value) = trimmed
         .split_once('=')
@@ -74,7 +79,6 @@ mod tests {
         assert_eq!(lex("\tmax = 1"), Ok(Line::Continuation));
         assert_eq!(lex("[profile a]"), Ok(Line::Section("profile a")));
         assert_eq!(lex("[ ci ] # the CI role"), Ok(Line::Section("ci")));
-        assert_eq!(lex("[ci] junk"), Ok(Line::Section("ci")));
         assert_eq!(
             lex("region = eu-west-1 # home"),
             Ok(Line::Setting {
@@ -101,6 +105,12 @@ mod tests {
     #[test]
     fn bad_lines_say_what_is_wrong() {
         assert_eq!(lex("[profile a"), Err("a section header without ']'"));
+        assert!(
+            lex("[ci] junk")
+                .unwrap_err()
+                .contains("after a section header")
+        );
+        assert!(lex("[ci] x]").is_err());
         assert!(lex("just words").unwrap_err().contains("key = value"));
         assert_eq!(
             lex(" = value".trim_start()),

@@ -1,10 +1,10 @@
 //! The AWS shared files, `~/.aws/config` and `~/.aws/credentials`: reading profiles into
 //! plans ([`profiles`]) and rewriting one profile's keys in the credentials file
-//! ([`credentials_file`]), both through one line lexer ([`ini`]) and one idea of where the
+//! ([`credentials_file`]), both through one line lexer (`ini`) and one idea of where the
 //! files are ([`config_path`], [`credentials_path`]).
 
 pub mod credentials_file;
-pub mod ini;
+pub(crate) mod ini;
 pub mod profiles;
 
 use std::path::PathBuf;

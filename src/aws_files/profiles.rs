@@ -681,6 +681,42 @@ aws_access_key_id = AKIAHALF
         );
     }
 
+    /// The profile reader and the credentials-file editor once disagreed on this line: one
+    /// read section `work`, the other refused the file.
+    #[test]
+    fn regression_text_after_a_section_header_is_refused_by_both_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("credentials");
+        let text = "[work] trailing words\naws_access_key_id = AKIA\n";
+        std::fs::write(&credentials, text).unwrap();
+        let err = ConfigFiles::load(&dir.path().join("none"), &credentials).unwrap_err();
+        assert!(
+            err.to_string().contains("credentials line 1: text after"),
+            "{err}"
+        );
+        let keys = crate::credentials::Credentials {
+            access_key_id: "AKIA".into(),
+            secret_access_key: Secret::new("s"),
+            session_token: None,
+            expiration: None,
+            role_arn: None,
+        };
+        let edited = super::super::credentials_file::set_profile(text, "work", &keys, &credentials);
+        assert!(edited.is_err(), "{edited:?}");
+    }
+
+    #[test]
+    fn without_home_the_files_must_be_named() {
+        let env = Environment::default();
+        assert_eq!(ConfigFiles::paths(&env), Err(ProfileError::NoHome));
+        let env = Environment {
+            config_file: Some("/c".into()),
+            shared_credentials_file: Some("/k".into()),
+            ..Environment::default()
+        };
+        assert_eq!(ConfigFiles::paths(&env), Ok(("/c".into(), "/k".into())));
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("3600"), Ok(3600));

@@ -1,6 +1,6 @@
 //! Role bindings: what `bind` writes and `serve` reads, compatible both ways with the
-//! existing needroleshere. This module holds the binding file itself; [`token`] the bearer
-//! tokens, [`env_file`] the consumer's `EnvironmentFile=`, [`dir`] the configuration
+//! existing needroleshere. This module holds the binding file itself; `token` the bearer
+//! tokens, `env_file` the consumer's `EnvironmentFile=`, `dir` the configuration
 //! directory (reading for `serve`, installing and removing for `bind` and `unbind`).
 //!
 //! Layout under the configuration directory (default `$RUNTIME_DIRECTORY`):
@@ -34,9 +34,9 @@ use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, 
 use crate::aws::rolesanywhere::SessionRequest;
 use crate::identity::IdentityFiles;
 
-pub mod dir;
-pub mod env_file;
-pub mod token;
+mod dir;
+mod env_file;
+mod token;
 
 pub use dir::{ConfigDir, Store};
 pub use env_file::render_env;

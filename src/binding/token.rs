@@ -56,7 +56,7 @@ impl AccessToken {
         })
     }
 
-    /// Parses a presented token. Only the shape is checked here; [`Binding::accepts`]
+    /// Parses a presented token. Only the shape is checked here; [`super::Binding::accepts`]
     /// checks the secret.
     pub fn parse(text: &str) -> Result<Self, TokenError> {
         let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;

@@ -1,7 +1,7 @@
 //! The command line: one file per command, each declaring its flags (clap) and a `run`
 //! that turns them into typed values once and calls the library.
 //!
-//! * [`args`]: the flag groups several commands share ([`IdentityArgs`], [`EndpointArgs`],
+//! * `args`: the flag groups several commands share ([`IdentityArgs`], [`EndpointArgs`],
 //!   [`TlsArgs`], [`ConfigDirArgs`]) and the [`RoleSource`] they resolve into;
 //! * `credential_process`, `bind`, `unbind`, `update`, `check`, `read_certificate_data`,
 //!   `exec`, `serve` (bindings or one identity) and `serve_desktop` (`serve ec2|ecs`).

@@ -43,7 +43,7 @@ const ENDPOINT_VARIABLES: [&str; 5] = [
 
 /// How the command gets its credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// In its environment; this process becomes the command.
     Environment,
     /// From a private ECS endpoint, refreshed during long runs.
@@ -54,7 +54,7 @@ pub enum Delivery {
 
 /// What `exec` runs, with which profile, and how.
 #[derive(Debug, Clone)]
-pub struct ExecOptions {
+pub(crate) struct ExecOptions {
     /// The program to run and its arguments.
     pub program: OsString,
     pub arguments: Vec<OsString>,
@@ -69,7 +69,7 @@ pub struct ExecOptions {
 }
 
 /// Runs `exec`; the result is the exit status to end with.
-pub async fn run(
+pub(crate) async fn run(
     options: ExecOptions,
     env: Environment,
     clock: Arc<dyn Clock>,
@@ -272,7 +272,7 @@ async fn serve_and_wait(
 
 /// After binding a privileged port as root through sudo, becomes the invoking user again
 /// (and reads that user's AWS files). As root without sudo, stays root and says so.
-pub fn drop_privileges(env: &mut Environment) -> anyhow::Result<()> {
+pub(crate) fn drop_privileges(env: &mut Environment) -> anyhow::Result<()> {
     use nix::unistd::{Gid, Uid, User, setgid, setgroups, setuid};
     if !Uid::effective().is_root() {
         return Ok(());

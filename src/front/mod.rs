@@ -5,17 +5,17 @@
 //! * [`ecs`]: the ECS container credentials endpoint for bindings;
 //! * [`imds`]: EC2 instance metadata (IMDSv1/v2) emulation, for a binding, one identity or a
 //!   desktop profile;
-//! * [`desktop`] and [`page`]: the desktop servers' management API, ECS endpoint and browser
+//! * [`desktop`] and `page`: the desktop servers' management API, ECS endpoint and browser
 //!   page;
-//! * [`exec`]: a command run with a profile's credentials;
-//! * [`update`]: the shared credentials file kept fresh;
+//! * `exec`: a command run with a profile's credentials;
+//! * `update`: the shared credentials file kept fresh;
 //! * `credential_process` output is [`crate::credentials::Credentials::to_credential_process_json`].
 
 pub mod answer;
 pub mod desktop;
 pub mod ecs;
-pub mod exec;
+pub(crate) mod exec;
 pub mod imds;
-pub mod page;
-pub mod update;
+pub(crate) mod page;
+pub(crate) mod update;
 pub mod vend;

@@ -22,12 +22,9 @@ use axum::response::{IntoResponse, Response};
 
 /// The page's Content-Security-Policy: its own scripts, styles and images, API calls to its
 /// own origin, and nothing else.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Where the page's assets are served, below the origin.
-pub const ASSET_PREFIX: &str = "/page/";
 
 const INDEX_HTML: &str = include_str!("page/index.html");
 
@@ -57,7 +54,7 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The page's routes, for any router state: `GET /` and `GET /page/{file}`.
-pub fn routes<S>() -> axum::Router<S>
+pub(crate) fn routes<S>() -> axum::Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -68,7 +65,7 @@ where
 }
 
 /// `GET /`: the page.
-pub async fn index() -> Response {
+pub(crate) async fn index() -> Response {
     respond(
         StatusCode::OK,
         "text/html; charset=utf-8",
@@ -77,7 +74,7 @@ pub async fn index() -> Response {
 }
 
 /// `GET /page/{file}`: one of the page's assets.
-pub async fn asset(Path(file): Path<String>) -> Response {
+pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.name == file) {
         Some(asset) => respond(StatusCode::OK, asset.content_type, asset.body),
         None => respond(
@@ -180,7 +177,8 @@ mod tests {
     #[tokio::test]
     async fn every_asset_the_html_names_is_served() {
         let mut named = 0;
-        for piece in INDEX_HTML.split(ASSET_PREFIX).skip(1) {
+        // Where the page's assets are served, below the origin.
+        for piece in INDEX_HTML.split("/page/").skip(1) {
             let name = piece.split('"').next().unwrap();
             let response = asset(Path(name.to_owned())).await;
             assert_eq!(response.status(), StatusCode::OK, "{name}");

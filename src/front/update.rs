@@ -22,11 +22,11 @@ use crate::system::clock::Clock;
 
 /// Retries of a transient failure before `update --once` gives up (after the cache's backoff
 /// of about 1 + 2 + 4 s, on top of the CreateSession client's own retries).
-pub const ONCE_RETRIES: u32 = 3;
+pub(crate) const ONCE_RETRIES: u32 = 3;
 
 /// What to write where.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The shared credentials file.
     pub path: PathBuf,
     /// The profile (section) of the file to write.
@@ -39,7 +39,7 @@ pub struct Options {
 
 /// Why `update` stopped with a failure.
 #[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
+pub(crate) enum UpdateError {
     #[error("no credentials for {subject}")]
     Source {
         subject: String,
@@ -53,7 +53,7 @@ pub enum UpdateError {
 /// Writes `source`'s credentials as `options` say, refreshing them until `shutdown` turns
 /// (or its sender goes), or once with `options.once`. Credentials that never expire are
 /// written once.
-pub async fn run(
+pub(crate) async fn run(
     source: Arc<dyn Source>,
     options: &Options,
     clock: Arc<dyn Clock>,

@@ -5,7 +5,7 @@
 //! The fronts ([`crate::front`]) are axum routers served here; [`rendered`] keeps each
 //! credential document serialised once per credentials.
 
-pub mod rendered;
+pub(crate) mod rendered;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::system::activation::{Listener, NamedListener};
 
 /// The causes of `error`, joined with `: ` (the error itself not included), for logs.
-pub fn causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
     let mut parts = Vec::new();
     let mut next = error.source();
     while let Some(e) = next {
@@ -30,7 +30,7 @@ pub fn causes(error: &dyn std::error::Error) -> String {
 
 /// A JSON answer, serialised into a buffer sized for a credential document at once
 /// (`axum::Json` starts at 128 bytes and grows).
-pub fn json(
+pub(crate) fn json(
     status: axum::http::StatusCode,
     value: &impl serde::Serialize,
 ) -> axum::response::Response {
@@ -45,14 +45,14 @@ pub fn json(
 }
 
 /// `value` as JSON.
-pub fn json_bytes(value: &impl serde::Serialize) -> serde_json::Result<axum::body::Bytes> {
+pub(crate) fn json_bytes(value: &impl serde::Serialize) -> serde_json::Result<axum::body::Bytes> {
     let mut body = Vec::with_capacity(1024);
     serde_json::to_writer(&mut body, value)?;
     Ok(body.into())
 }
 
 /// An answer of JSON already serialised.
-pub fn json_response(
+pub(crate) fn json_response(
     status: axum::http::StatusCode,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
@@ -67,7 +67,7 @@ pub fn json_response(
 
 /// Resource limits for every listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Open connections across all listeners; further clients wait in the accept queue.
     pub max_connections: usize,
     /// Time allowed for a request's headers to arrive.
@@ -91,7 +91,7 @@ impl Default for Limits {
 
 /// A listener and what it serves.
 #[derive(Debug)]
-pub struct Front {
+pub(crate) struct Front {
     pub listener: NamedListener,
     pub router: axum::Router,
     /// IP TTL of every packet sent on its TCP connections: the IMDS hop limit, which keeps
@@ -100,7 +100,7 @@ pub struct Front {
 }
 
 /// Serves every front until `shutdown` turns true, then drains.
-pub async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
     let graceful = Arc::new(GracefulShutdown::new());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -214,7 +214,7 @@ where
 }
 
 /// A receiver that turns true on SIGTERM or SIGINT.
-pub fn shutdown_signal() -> std::io::Result<watch::Receiver<bool>> {
+pub(crate) fn shutdown_signal() -> std::io::Result<watch::Receiver<bool>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -13,7 +13,7 @@ use crate::credentials::Credentials;
 /// The last body rendered per key, valid while the binding and the credentials it was
 /// rendered from are the very same (`Arc`) ones: the store hands out a new binding when its
 /// file changes, the cache new credentials when it fetches.
-pub struct Rendered<K> {
+pub(crate) struct Rendered<K> {
     bodies: Mutex<HashMap<K, Entry>>,
 }
 
@@ -44,7 +44,7 @@ impl<K: Hash + Eq + Clone> Default for Rendered<K> {
 impl<K: Hash + Eq + Clone> Rendered<K> {
     /// The body for `key`: the one rendered before from `binding` and `credentials`, else
     /// what `render` makes now (kept for next time).
-    pub fn get_or_render<E>(
+    pub(crate) fn get_or_render<E>(
         &self,
         key: &K,
         binding: &Arc<Binding>,
@@ -70,7 +70,7 @@ impl<K: Hash + Eq + Clone> Rendered<K> {
     }
 
     /// Drops what was kept for `key` (its binding is gone).
-    pub fn forget(&self, key: &K) {
+    pub(crate) fn forget(&self, key: &K) {
         self.lock().remove(key);
     }
 

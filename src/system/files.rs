@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Writes `contents` to `path` atomically. An existing file keeps its mode and owner; a new
 /// one gets `new_mode`.
-pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
     // `Path::new("credentials").parent()` is `Some("")`: the current directory.
     let dir = path
         .parent()
@@ -76,7 +76,7 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
 }
 
 /// Removes `path`; a missing file is not an error.
-pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
+pub(crate) fn remove_if_exists(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -86,7 +86,7 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
 
 /// Creates `path` (and parents) if missing, and gives a directory it created `mode`.
 /// An existing directory keeps its mode: an administrator may have tightened it.
-pub fn ensure_dir(path: &Path, mode: u32) -> io::Result<()> {
+pub(crate) fn ensure_dir(path: &Path, mode: u32) -> io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
@@ -96,7 +96,7 @@ pub fn ensure_dir(path: &Path, mode: u32) -> io::Result<()> {
 
 /// Identity of a file's content as far as metadata can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileStamp {
+pub(crate) struct FileStamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -105,7 +105,7 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
-    pub fn of(meta: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
         Self {
             dev: meta.dev(),
@@ -118,7 +118,7 @@ impl FileStamp {
 
     /// The stamp of the file at `path`, which must be a regular file (a FIFO or device would
     /// block the reader forever).
-    pub fn read(path: &Path) -> io::Result<Self> {
+    pub(crate) fn read(path: &Path) -> io::Result<Self> {
         let meta = fs::metadata(path)?;
         regular(&meta)?;
         Ok(Self::of(&meta))
@@ -126,7 +126,7 @@ impl FileStamp {
 }
 
 /// Fails unless `meta` is a regular file's, naming what it is instead.
-pub fn regular(meta: &fs::Metadata) -> io::Result<()> {
+pub(crate) fn regular(meta: &fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt as _;
     let kind = meta.file_type();
     let what = if kind.is_file() {
