@@ -28,6 +28,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -35,7 +37,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::credentials::Credentials;
-use crate::source::{Category, Key, Kind, Source, SourceError, Version};
+use crate::source::{Category, Key, Kind, Source, SourceError, Upstream, Version};
 use crate::system::clock::Clock;
 
 /// Timing rules; see the module docs.
@@ -213,6 +215,15 @@ impl Cache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Upstream for Cache {
+    fn fresh<'a>(
+        &'a self,
+        source: &'a Arc<dyn Source>,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Credentials>, SourceError>> + Send + 'a>> {
+        Box::pin(self.get_fresh(source))
     }
 }
 

@@ -36,7 +36,7 @@ use super::desktop::Desktop;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
 use crate::credentials::{Credentials, format_rfc3339};
-use crate::http::rendered::Rendered;
+use crate::front::rendered::Rendered;
 use crate::system::clock::Clock;
 
 /// The TTL header of token requests and responses.
