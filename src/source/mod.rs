@@ -16,7 +16,7 @@
 //!
 //! The sources: [`rolesanywhere::IdentitySource`] (an X.509 certificate and key, through IAM
 //! Roles Anywhere `CreateSession`), [`binding::Bindings`] (the identity of a binding file,
-//! for `serve`), and [`profile::Profiles`] (an AWS profile's plan: keys, MFA session, role
+//! for `serve`), and [`profile::ProfileSources`] (an AWS profile's plan: keys, MFA session, role
 //! chain, web identity, `credential_process`).
 
 pub mod binding;

@@ -13,7 +13,8 @@
 //! * A code comes from the profile's TOTP secret when it has one; otherwise a fetch that
 //!   needs one fails at once ([`Kind::NeedsMfa`]) and a person gives it out of band — a
 //!   terminal prompt, `POST /mfa`, the browser page — through
-//!   [`Profiles::credentials_with_code`]. A code is used once: never retried.
+//!   [`ProfileSources::give_code`] (which
+//!   [`crate::front::profiles::Profiles::credentials_with_code`] calls). A code is used once: never retried.
 //! * A profile with keys and no role gets GetSessionToken credentials.
 
 use std::collections::HashMap;
