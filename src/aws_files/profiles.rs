@@ -61,7 +61,7 @@ pub enum ProfileError {
         "profile {0:?} has no credentials: give aws_access_key_id and aws_secret_access_key, source_profile, credential_process or web_identity_token_file"
     )]
     NoCredentials(String),
-    #[error("profile {profile:?} has {missing} without {present}")]
+    #[error("profile {profile:?} has {present} without {missing}")]
     HalfKeys {
         profile: String,
         present: &'static str,
@@ -661,7 +661,7 @@ aws_access_key_id = AKIAHALF
         let err = files.plan("half", &env).unwrap_err();
         assert!(
             err.to_string()
-                .contains("aws_secret_access_key without aws_access_key_id"),
+                .contains("has aws_access_key_id without aws_secret_access_key"),
             "{err}"
         );
         assert!(!files.names().contains(&"corp".to_owned()));
