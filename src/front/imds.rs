@@ -406,7 +406,10 @@ impl Target {
             .region(&plan)
             .unwrap_or_else(crate::arn::Region::us_east_1);
         Ok(View {
+            // A role named after its caller (`role/${aws:username}`) shows as the profile:
+            // the name is only known once STS has been asked.
             role: role_arn
+                .filter(|arn| !crate::aws_files::mock_metadata::names_caller(arn.as_str()))
                 .map(|arn| last_segment(arn.as_str()))
                 .unwrap_or_else(|| profile.clone()),
             partition,

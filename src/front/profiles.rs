@@ -6,7 +6,8 @@ use std::sync::{Arc, Weak};
 
 use crate::arn::Region;
 use crate::aws::mfa::MfaCode;
-use crate::aws_files::profiles::{ConfigFiles, Plan, ProfileError};
+use crate::aws_files::profiles::{Plan, ProfileError};
+use crate::aws_files::{Catalog, ProfileFiles};
 use crate::cache::Cache;
 use crate::credentials::Credentials;
 use crate::source::profile::{
@@ -24,9 +25,20 @@ pub struct Profiles {
 }
 
 impl Profiles {
+    /// The profiles of `env`'s `~/.aws` files.
     pub fn new(env: Environment, http: reqwest::Client, cache: Arc<Cache>) -> Self {
+        Self::with_files(env, ProfileFiles::Aws, http, cache)
+    }
+
+    /// The profiles of `files`.
+    pub fn with_files(
+        env: Environment,
+        files: ProfileFiles,
+        http: reqwest::Client,
+        cache: Arc<Cache>,
+    ) -> Self {
         let upstream: Weak<dyn Upstream> = Arc::downgrade(&cache) as Weak<dyn Upstream>;
-        let sources = ProfileSources::new(env, cache.clock().clone(), http, upstream);
+        let sources = ProfileSources::new(env, files, cache.clock().clone(), http, upstream);
         Self { sources, cache }
     }
 
@@ -34,8 +46,8 @@ impl Profiles {
         self.cache.clock()
     }
 
-    /// The config and credentials files as they are now.
-    pub fn config(&self) -> Result<ConfigFiles, ProfileError> {
+    /// The profile files as they are now.
+    pub fn config(&self) -> Result<Catalog, ProfileError> {
         self.sources.config()
     }
 

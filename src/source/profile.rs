@@ -24,7 +24,9 @@ use std::time::Duration;
 use crate::arn::{Region, RoleSessionName};
 use crate::aws::mfa::{MfaCode, TotpSecret};
 use crate::aws::sts::{self, StsError};
-use crate::aws_files::profiles::{Base, ConfigFiles, MfaConfig, Plan, ProfileError};
+use crate::aws_files::mock_metadata::{fill_caller, names_caller};
+use crate::aws_files::profiles::{Base, MfaConfig, Plan, ProfileError};
+use crate::aws_files::{Catalog, ProfileFiles};
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Upstream, Version, digest};
@@ -71,6 +73,16 @@ pub enum ProfileFetchError {
         "profile {profile:?} uses credential_source = Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
     )]
     NoEnvironmentKeys { profile: String },
+    #[error(
+        "profile {profile:?}: {template} names the calling user, but the keys act as {caller}, which is not an IAM user"
+    )]
+    CallerNotAUser {
+        profile: String,
+        template: String,
+        caller: String,
+    },
+    #[error("profile {profile:?}: {arn:?} is not a role ARN once the user name is filled in")]
+    FilledRoleArn { profile: String, arn: String },
 }
 
 impl ProfileFetchError {
@@ -80,7 +92,9 @@ impl ProfileFetchError {
             Self::Profile(_)
             | Self::BadTotpSecret { .. }
             | Self::WebIdentityToken { .. }
-            | Self::NoEnvironmentKeys { .. } => Kind::Profile,
+            | Self::NoEnvironmentKeys { .. }
+            | Self::CallerNotAUser { .. }
+            | Self::FilledRoleArn { .. } => Kind::Profile,
             Self::NeedsMfa { .. } => Kind::NeedsMfa,
             Self::MfaRejected { .. } => Kind::MfaRejected,
             Self::Sts { source, .. } => sts_kind(source),
@@ -131,6 +145,7 @@ pub struct ProfileInfo {
 /// What every profile source shares.
 struct Shared {
     env: Environment,
+    files: ProfileFiles,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     /// Where the credentials of sources these build on come from (the cache). Weak: the
@@ -243,12 +258,14 @@ impl ProfileSources {
     /// because the cache holds these sources).
     pub fn new(
         env: Environment,
+        files: ProfileFiles,
         clock: Arc<dyn Clock>,
         http: reqwest::Client,
         upstream: Weak<dyn Upstream>,
     ) -> Self {
         let shared = Arc::new(Shared {
             env,
+            files,
             clock,
             http,
             upstream,
@@ -261,10 +278,9 @@ impl ProfileSources {
         &self.shared.clock
     }
 
-    /// The config and credentials files as they are now.
-    pub fn config(&self) -> Result<ConfigFiles, ProfileError> {
-        let (config, credentials) = ConfigFiles::paths(&self.shared.env)?;
-        ConfigFiles::load(&config, &credentials)
+    /// The profile files as they are now.
+    pub fn config(&self) -> Result<Catalog, ProfileError> {
+        self.shared.files.load(&self.shared.env)
     }
 
     /// The plan for `profile`.
@@ -452,13 +468,10 @@ impl Source for MfaSession {
             };
             let code = shared.code(&plan.profile, &plan.base_profile, mfa)?;
             let sts = shared.sts_client(&plan)?;
-            sts.get_session_token(
-                &keys,
-                plan.session_token_seconds,
-                Some((&mfa.serial, &code)),
-            )
-            .await
-            .map_err(|source| mfa_error(&plan.profile, &mfa.serial, source).into())
+            let serial = fill_from_caller(&sts, &keys, &plan.profile, &mfa.serial).await?;
+            sts.get_session_token(&keys, plan.session_token_seconds, Some((&serial, &code)))
+                .await
+                .map_err(|source| mfa_error(&plan.profile, &serial, source).into())
         })
     }
 }
@@ -528,10 +541,11 @@ async fn run(
     // Temporary first credentials cannot make an MFA session: the code goes with the first
     // AssumeRole instead.
     let mut mfa_on_first_role = match (&plan.mfa, session) {
-        (Some(mfa), None) => Some((
-            mfa.serial.clone(),
-            shared.code(&profile, &plan.base_profile, mfa)?,
-        )),
+        (Some(mfa), None) => {
+            let code = shared.code(&profile, &plan.base_profile, mfa)?;
+            let serial = fill_from_caller(&sts, &credentials, &profile, &mfa.serial).await?;
+            Some((serial, code))
+        }
         _ => None,
     };
     let chained_from_start = matches!(plan.base, Base::WebIdentity { .. });
@@ -550,10 +564,22 @@ async fn run(
             .clone()
             .unwrap_or_else(|| shared.session_name());
         let mfa = mfa_on_first_role.take();
+        let role_arn = if names_caller(role.role_arn.as_str()) {
+            let filled =
+                fill_from_caller(&sts, &credentials, &profile, role.role_arn.as_str()).await?;
+            filled
+                .parse()
+                .map_err(|_| ProfileFetchError::FilledRoleArn {
+                    profile: profile.clone(),
+                    arn: filled,
+                })?
+        } else {
+            role.role_arn.clone()
+        };
         let result = sts
             .assume_role(
                 &credentials,
-                &role.role_arn,
+                &role_arn,
                 &session_name,
                 seconds,
                 role.external_id.as_deref(),
@@ -569,6 +595,32 @@ async fn run(
         };
     }
     Ok(credentials)
+}
+
+/// `template` with the calling user's name and account filled in (aws-mock-metadata's
+/// `${aws:username}`), asking STS who `credentials` act as; `template` itself when it names
+/// no caller variable.
+async fn fill_from_caller(
+    sts: &sts::Client,
+    credentials: &Credentials,
+    profile: &str,
+    template: &str,
+) -> Result<String, ProfileFetchError> {
+    if !names_caller(template) {
+        return Ok(template.to_owned());
+    }
+    let caller = sts
+        .get_caller_identity(credentials)
+        .await
+        .map_err(|source| ProfileFetchError::Sts {
+            profile: profile.to_owned(),
+            source,
+        })?;
+    fill_caller(template, &caller.arn).ok_or_else(|| ProfileFetchError::CallerNotAUser {
+        profile: profile.to_owned(),
+        template: template.to_owned(),
+        caller: caller.arn,
+    })
 }
 
 /// The credentials a plan starts from, when no MFA session stands in for them.
