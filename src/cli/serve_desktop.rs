@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::args::TlsArgs;
+use crate::aws_files::ProfileFiles;
+use crate::aws_files::mock_metadata::MockMetadataConfig;
 use crate::front::desktop::random_token;
 use crate::system::activation::ListenAddr;
 use crate::system::clock::Clock;
@@ -37,8 +39,17 @@ pub struct DesktopArgs {
     pub port: Option<u16>,
 
     /// The profile to start with; AWS_PROFILE overrides it; "default" without either.
+    /// With an aws-mock-metadata configuration, its `profile` setting is the default and
+    /// AWS_PROFILE is not read.
     #[arg(value_name = "PROFILE")]
     pub profile: Option<String>,
+
+    /// Serve the profiles of an aws-mock-metadata configuration file (its `config` or
+    /// `server.conf`) instead of ~/.aws: read by default when ~/.aws-mock-metadata/config
+    /// exists. Its [metadata] host and port (default 169.254.169.254:45000) are where ec2
+    /// listens without -p; ecs listens on 127.0.0.1 at its port.
+    #[arg(long, value_name = "PATH")]
+    pub mock_metadata_config: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -54,6 +65,30 @@ impl DesktopCommand {
         let (Self::Ec2(args) | Self::Ecs(args)) = self;
         args.debug
     }
+}
+
+/// The aws-mock-metadata configuration to serve: the flag's, else
+/// `~/.aws-mock-metadata/config` when it exists; `None`: the ~/.aws profiles.
+fn mock_metadata_config(
+    args: &DesktopArgs,
+    env: &Environment,
+) -> anyhow::Result<Option<MockMetadataConfig>> {
+    let path = match &args.mock_metadata_config {
+        Some(path) => path.clone(),
+        None => match MockMetadataConfig::default_path(env) {
+            Some(path) if path.is_file() => {
+                eprintln!(
+                    "needroleshere: serving the profiles of {} (aws-mock-metadata's configuration)",
+                    path.display()
+                );
+                path
+            }
+            _ => return Ok(None),
+        },
+    };
+    let config = MockMetadataConfig::load(&path)
+        .with_context(|| format!("cannot read the aws-mock-metadata configuration {}", path.display()))?;
+    Ok(Some(config))
 }
 
 /// Serves the profile until SIGTERM or SIGINT.
@@ -78,19 +113,31 @@ async fn serve_desktop(
     use crate::http::{self, Front};
 
     let shutdown = http::shutdown_signal().context("cannot install signal handlers")?;
-    let profile = env.chosen_profile(args.profile.as_deref());
+    let mock_metadata = mock_metadata_config(args, &env)?;
+    let profile = match &mock_metadata {
+        Some(config) => args
+            .profile
+            .clone()
+            .unwrap_or_else(|| config.initial_profile()),
+        None => env.chosen_profile(args.profile.as_deref()),
+    };
     let ip = std::net::Ipv4Addr::LOCALHOST;
-    let addr = match (ec2, args.port) {
-        (_, Some(port)) => std::net::SocketAddr::from((ip, port)),
-        (false, None) => std::net::SocketAddr::from((ip, 12319)),
-        (true, None) => std::net::SocketAddr::from(([169, 254, 169, 254], 80)),
+    let addr = match (ec2, args.port, &mock_metadata) {
+        (_, Some(port), _) => std::net::SocketAddr::from((ip, port)),
+        (true, None, Some(config)) => config.listen_addr()?,
+        (false, None, Some(config)) => std::net::SocketAddr::from((ip, config.port()?)),
+        (false, None, None) => std::net::SocketAddr::from((ip, 12319)),
+        (true, None, None) => std::net::SocketAddr::from(([169, 254, 169, 254], 80)),
     };
     let listener = crate::system::activation::bind(&ListenAddr::Tcp(addr)).await;
     let listener = if ec2 && args.port.is_none() {
-        listener.context(
-            "listening on 169.254.169.254:80 needs root (run it with sudo) and the address on an \
-             interface (sudo ip address add 169.254.169.254/32 dev lo); or give -p PORT",
-        )?
+        listener.with_context(|| {
+            format!(
+                "listening on {addr} needs the address on an interface (sudo ip address add \
+                 {}/32 dev lo) and, for a port below 1024, root (run it with sudo); or give -p PORT",
+                addr.ip()
+            )
+        })?
     } else {
         listener?
     };
@@ -102,8 +149,13 @@ async fn serve_desktop(
         clock,
         crate::cache::Policy::default(),
     ));
-    let profiles = Arc::new(crate::front::profiles::Profiles::new(
+    let files = match &mock_metadata {
+        Some(config) => ProfileFiles::MockMetadata(config.path.clone()),
+        None => ProfileFiles::Aws,
+    };
+    let profiles = Arc::new(crate::front::profiles::Profiles::with_files(
         env.clone(),
+        files,
         http,
         cache,
     ));
@@ -122,7 +174,7 @@ async fn serve_desktop(
         let imds = imds::desktop_router(desktop, addr, true)
             .map_err(|_| anyhow::anyhow!("no randomness for IMDS tokens"))?;
         router = router.merge(imds);
-        if args.port.is_some() {
+        if addr != std::net::SocketAddr::from(([169, 254, 169, 254], 80)) {
             println!("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{addr}");
         } else {
             println!("# programs find http://169.254.169.254 by themselves");

@@ -53,7 +53,8 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// The page's routes, for any router state: `GET /` and `GET /page/{file}`.
+/// The page's routes, for any router state: `GET /` (also `GET /manage`, where
+/// aws-mock-metadata's users open its page) and `GET /page/{file}`.
 pub(crate) fn routes<S>() -> axum::Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -61,6 +62,7 @@ where
     use axum::routing::get;
     axum::Router::new()
         .route("/", get(index))
+        .route("/manage", get(index))
         .route("/page/{file}", get(asset))
 }
 

@@ -28,7 +28,14 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn new() -> Self {
-        let sts = FakeSts::new(StsConfig::example(Registry::new()));
+        Self::with_sts(|_| {}).await
+    }
+
+    /// The world with the double's example configuration changed by `edit` (more roles).
+    pub(crate) async fn with_sts(edit: impl FnOnce(&mut StsConfig)) -> Self {
+        let mut config = StsConfig::example(Registry::new());
+        edit(&mut config);
+        let sts = FakeSts::new(config);
         let running = sts
             .spawn_http("127.0.0.1:0".parse().unwrap())
             .await
@@ -116,9 +123,15 @@ pub(crate) struct Desktop {
 impl Desktop {
     pub(crate) async fn start(world: &World, kind: &str, profile: &str) -> Self {
         let port = free_port();
+        Self::start_with(world, kind, port, &["-p", &port.to_string(), profile]).await
+    }
+
+    /// `serve KIND ARGS…`, which must listen on 127.0.0.1:`port`.
+    pub(crate) async fn start_with(world: &World, kind: &str, port: u16, args: &[&str]) -> Self {
         let mut child = world
             .command(BIN)
-            .args(["serve", kind, "-p", &port.to_string(), profile])
+            .args(["serve", kind])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
