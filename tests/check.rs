@@ -156,6 +156,36 @@ async fn remote_checks_call_create_session() {
     );
 }
 
+/// A local check needs the files only; the ARNs are asked for when --remote needs them.
+#[tokio::test]
+async fn a_local_check_needs_no_arns_and_remote_names_the_missing_ones() {
+    let local: Vec<String> = identity("p384.fullchain.pem", "p384.pkcs8.key")[..5].to_vec();
+    assert_eq!(local[3], "--private-key");
+    let output = run(&local).await;
+    let text = report(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(line(&text, "ok", "chain").contains("in order"), "{text}");
+
+    let mut remote = local.clone();
+    remote.extend(["--remote", "--role-arn", ROLE_ARN].map(String::from));
+    let output = run(&remote).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--remote calls CreateSession: give --trust-anchor-arn, --profile-arn and --role-arn: \
+             missing --trust-anchor-arn <ARN>, --profile-arn <ARN>"
+        ),
+        "{stderr}"
+    );
+
+    // Without the key: a usage error naming it.
+    let output = run(&local[..3]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--private-key <PATH>"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_binding_is_checked_from_its_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -178,7 +178,7 @@ impl IdentityArgs {
         endpoint: &EndpointArgs,
         env: &Environment,
     ) -> anyhow::Result<RoleSource> {
-        let (Some(private_key), Some(trust_anchor_arn), Some(profile_arn), Some(role_arn)) = (
+        let (Some(_), Some(trust_anchor_arn), Some(profile_arn), Some(role_arn)) = (
             &self.private_key,
             &self.trust_anchor_arn,
             &self.profile_arn,
@@ -186,9 +186,7 @@ impl IdentityArgs {
         ) else {
             anyhow::bail!("missing {}", self.missing().join(", "));
         };
-        if self.certificate.is_empty() {
-            anyhow::bail!("missing --certificate <PATH>");
-        }
+        let files = self.files(env)?;
         let region = match &endpoint.region {
             Some(region) => region.clone(),
             None => trust_anchor_arn.region(),
@@ -196,15 +194,7 @@ impl IdentityArgs {
         let transport = endpoint.tls.settings(env);
         let endpoint = rolesanywhere::resolve_endpoint(endpoint.endpoint.as_deref(), env, &region)?;
         Ok(RoleSource {
-            files: IdentityFiles {
-                certificates: self.certificate.clone(),
-                intermediates: self.intermediates.clone(),
-                private_key: private_key.clone(),
-                pkcs8_password: self
-                    .pkcs8_password
-                    .clone()
-                    .or_else(|| env.pkcs8_password.clone()),
-            },
+            files,
             session: SessionRequest {
                 trust_anchor_arn: trust_anchor_arn.clone(),
                 profile_arn: profile_arn.clone(),
@@ -215,6 +205,25 @@ impl IdentityArgs {
             region,
             endpoint,
             transport,
+        })
+    }
+
+    /// The certificate and key files alone (what a local check needs).
+    pub fn files(&self, env: &Environment) -> anyhow::Result<IdentityFiles> {
+        let Some(private_key) = &self.private_key else {
+            anyhow::bail!("missing --private-key <PATH>");
+        };
+        if self.certificate.is_empty() {
+            anyhow::bail!("missing --certificate <PATH>");
+        }
+        Ok(IdentityFiles {
+            certificates: self.certificate.clone(),
+            intermediates: self.intermediates.clone(),
+            private_key: private_key.clone(),
+            pkcs8_password: self
+                .pkcs8_password
+                .clone()
+                .or_else(|| env.pkcs8_password.clone()),
         })
     }
 

@@ -14,6 +14,13 @@ use crate::system::env::Environment;
 use crate::system::transport;
 
 #[derive(Debug, Clone, Args)]
+// A local check needs only the certificate and key: the ARNs are for --remote, which asks
+// for them itself (clap keeps every requirement `IdentityArgs` declares, so the group is
+// declared anew here, with its members).
+#[command(mut_group("identity", |_| clap::ArgGroup::new("identity")
+    .multiple(true)
+    .args(IDENTITY_FLAGS)
+    .requires_all(["certificate", "private_key"])))]
 pub struct CheckArgs {
     /// The binding to check (in the configuration directory); or give the identity flags.
     #[arg(value_name = "NAME", value_parser = parse_binding_name, conflicts_with = "identity")]
@@ -37,6 +44,19 @@ pub struct CheckArgs {
     pub debug: bool,
 }
 
+/// The members of [`IdentityArgs`]' group.
+const IDENTITY_FLAGS: [&str; 9] = [
+    "certificate",
+    "intermediates",
+    "private_key",
+    "pkcs8_password",
+    "trust_anchor_arn",
+    "profile_arn",
+    "role_arn",
+    "session_duration",
+    "role_session_name",
+];
+
 /// Prints the report; fails when it holds a problem.
 pub(crate) async fn run(
     args: &CheckArgs,
@@ -45,7 +65,8 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     use crate::check::{Report, Severity};
     let now = clock.now();
-    let (mut report, files, session, region, endpoint) = match &args.name {
+    // What --remote needs: the session to ask for, the region and the endpoint.
+    let (mut report, files, remote) = match &args.name {
         Some(name) => {
             let dir = args.dir.resolve(env)?;
             let path = dir.binding_path(name);
@@ -78,38 +99,41 @@ pub(crate) async fn run(
             (
                 report,
                 binding.files.clone(),
-                binding.session.clone(),
-                region,
-                endpoint,
+                Some((binding.session.clone(), region, endpoint)),
             )
         }
         None => {
-            let source = args.identity.resolve(&args.endpoint, env).context(
-                "give a binding NAME, or --certificate, --private-key and the three ARNs",
-            )?;
+            let files = args
+                .identity
+                .files(env)
+                .context("give a binding NAME, or --certificate and --private-key")?;
+            let remote = if args.remote {
+                let source = args.identity.resolve(&args.endpoint, env).context(
+                    "--remote calls CreateSession: give --trust-anchor-arn, --profile-arn and --role-arn",
+                )?;
+                Some((
+                    source.session,
+                    source.region,
+                    Some(source.endpoint.to_string()),
+                ))
+            } else {
+                None
+            };
             let title = format!(
                 "identity from {} and {}",
-                source
-                    .files
+                files
                     .certificates
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                source.files.private_key.display()
+                files.private_key.display()
             );
-            let endpoint = Some(source.endpoint.to_string());
-            (
-                Report::new(title),
-                source.files,
-                source.session,
-                source.region,
-                endpoint,
-            )
+            (Report::new(title), files, remote)
         }
     };
     let identity = crate::check::check_identity(&mut report, &files, now);
-    if args.remote {
+    if let Some((session, region, endpoint)) = remote.filter(|_| args.remote) {
         match identity {
             None => report.add(
                 Severity::Warning,
