@@ -91,11 +91,9 @@ async fn boto3_caller(world: &World, server: &Desktop) -> String {
 fn seconds_left(document: &str) -> i64 {
     let json: serde_json::Value = serde_json::from_str(document).unwrap();
     let expiration = json["Expiration"].as_str().unwrap();
-    let expiration = time::OffsetDateTime::parse(
-        expiration,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
+    let expiration =
+        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+            .unwrap();
     (expiration - time::OffsetDateTime::now_utc()).whole_seconds()
 }
 
@@ -111,7 +109,12 @@ async fn the_documented_example_serves_its_profiles_to_boto3() {
         &world,
         "ec2",
         port,
-        &["-p", &port.to_string(), "--mock-metadata-config", &config_arg],
+        &[
+            "-p",
+            &port.to_string(),
+            "--mock-metadata-config",
+            &config_arg,
+        ],
     )
     .await;
     assert_eq!(
@@ -126,9 +129,17 @@ async fn the_documented_example_serves_its_profiles_to_boto3() {
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/bob/"),
         "{arn}"
     );
-    assert!(world.sts.calls("GetCallerIdentity") >= 2, "ours and boto3's");
+    assert!(
+        world.sts.calls("GetCallerIdentity") >= 2,
+        "ours and boto3's"
+    );
     let (status, name) = server
-        .request("GET", "/latest/meta-data/iam/security-credentials/", &[], "")
+        .request(
+            "GET",
+            "/latest/meta-data/iam/security-credentials/",
+            &[],
+            "",
+        )
         .await;
     assert_eq!((status, name.as_str()), (200, "default"));
     let (status, document) = server

@@ -54,6 +54,73 @@ async fn serve_ecs_vends_a_role_that_needs_no_mfa() {
     assert_eq!(status, 401);
 }
 
+/// An IDE configured with the token keeps working after a restart; --new-token changes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_ecs_keeps_its_token_across_restarts_unless_asked_for_a_new_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    const TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
+    let world = World::new().await;
+    let first = Desktop::start(&world, "ecs", "developer").await;
+    let token = first.export(TOKEN);
+    drop(first);
+    let file = world.home.path().join(".config/needroleshere/ecs-token");
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{token}\n")
+    );
+
+    let restarted = Desktop::start(&world, "ecs", "developer").await;
+    assert_eq!(restarted.export(TOKEN), token);
+    let arn = boto3_caller(&world, &restarted.exports).await;
+    assert!(arn.contains("assumed-role/developer/"), "{arn}");
+    drop(restarted);
+
+    let port = free_port();
+    let renewed = Desktop::start_with(
+        &world,
+        "ecs",
+        port,
+        &["-p", &port.to_string(), "--new-token", "developer"],
+    )
+    .await;
+    let new_token = renewed.export(TOKEN);
+    assert_ne!(new_token, token);
+    let (status, _) = renewed
+        .request("GET", "/credentials", &[("Authorization", &token)], "")
+        .await;
+    assert_eq!(status, 401, "the old token no longer works");
+    let (status, _) = renewed.credentials("/credentials").await;
+    assert_eq!(status, 200);
+    drop(renewed);
+
+    // A token file others may read is refused, with the reason.
+    let loose = world.home.path().join("loose-token");
+    std::fs::write(&loose, "shared-token\n").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = world
+        .command(BIN)
+        .args([
+            "serve",
+            "ecs",
+            "-p",
+            &free_port().to_string(),
+            "--token-file",
+        ])
+        .arg(&loose)
+        .arg("developer")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing the token file") && stderr.contains("mode is 0644, not 0600"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mfa_is_asked_once_per_session_and_switching_changes_the_credentials() {
     let world = World::new().await;

@@ -110,7 +110,9 @@ impl MockMetadataConfig {
                         "metadata" => Some(&mut config.metadata),
                         _ => match name.strip_prefix("profile:").map(str::trim) {
                             Some("") => {
-                                return Err(error("a [profile:NAME] section without a name".into()));
+                                return Err(error(
+                                    "a [profile:NAME] section without a name".into(),
+                                ));
                             }
                             Some(profile) => {
                                 Some(config.profiles.entry(profile.to_owned()).or_default())
@@ -268,7 +270,8 @@ impl MockMetadataConfig {
         let roles = match self.get(name, "role_arn") {
             Some(arn) => vec![RoleStep {
                 profile: name.to_owned(),
-                role_arn: RoleArn::from_str(arn).map_err(|e| bad("role_arn", arn, e.to_string()))?,
+                role_arn: RoleArn::from_str(arn)
+                    .map_err(|e| bad("role_arn", arn, e.to_string()))?,
                 external_id: None,
                 session_name: None,
             }],
@@ -282,11 +285,8 @@ impl MockMetadataConfig {
                     .map_err(|_| bad("token_duration", value, "expected seconds".into()))
             })
             .transpose()?;
-        let clamp = |default: u32, max: u32| {
-            token_duration
-                .unwrap_or(default)
-                .clamp(MIN_SECONDS, max)
-        };
+        let clamp =
+            |default: u32, max: u32| token_duration.unwrap_or(default).clamp(MIN_SECONDS, max);
         Ok(Plan {
             profile: name.to_owned(),
             base_profile: name.to_owned(),
@@ -380,8 +380,7 @@ mfa_enabled=off
 ";
 
     fn example() -> MockMetadataConfig {
-        MockMetadataConfig::parse(Path::new("/home/u/.aws-mock-metadata/config"), EXAMPLE)
-            .unwrap()
+        MockMetadataConfig::parse(Path::new("/home/u/.aws-mock-metadata/config"), EXAMPLE).unwrap()
     }
 
     #[test]
@@ -414,7 +413,10 @@ mfa_enabled=off
         assert!(config.is_role("default"));
 
         let plan = config.plan("other", &env).unwrap();
-        assert!(plan.roles.is_empty(), "an empty role_arn clears the default");
+        assert!(
+            plan.roles.is_empty(),
+            "an empty role_arn clears the default"
+        );
         assert!(plan.mfa.is_none());
         assert!(!config.is_role("other"));
         assert_eq!(plan.session_token_seconds, 129_600, "clamped to 36 hours");
@@ -464,7 +466,10 @@ mfa_enabled=off
         .unwrap();
         let env = Environment::default();
         let err = config.plan("default", &env).unwrap_err();
-        assert!(err.to_string().contains("access_key without secret_key"), "{err}");
+        assert!(
+            err.to_string().contains("access_key without secret_key"),
+            "{err}"
+        );
         let err = config.plan("x", &env).unwrap_err();
         assert!(err.to_string().contains("mfa_enabled"), "{err}");
         let err = config.port().unwrap_err();
@@ -495,7 +500,10 @@ mfa_enabled=off
             Some("arn:aws:iam::123456789012:mfa/alice")
         );
         assert_eq!(
-            fill_caller(CALLER_MFA_SERIAL, "arn:aws:sts::123456789012:assumed-role/r/s"),
+            fill_caller(
+                CALLER_MFA_SERIAL,
+                "arn:aws:sts::123456789012:assumed-role/r/s"
+            ),
             None
         );
         assert_eq!(fill_caller(CALLER_MFA_SERIAL, "nonsense"), None);

@@ -11,6 +11,7 @@ use super::args::TlsArgs;
 use crate::aws_files::ProfileFiles;
 use crate::aws_files::mock_metadata::MockMetadataConfig;
 use crate::front::desktop::random_token;
+use crate::front::token_file;
 use crate::system::activation::ListenAddr;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
@@ -28,7 +29,8 @@ pub enum DesktopCommand {
     /// An ECS container credentials endpoint for an AWS profile, on 127.0.0.1:12319.
     ///
     /// GET /credentials serves the active profile, GET /credentials/NAME any profile without
-    /// switching; both need the Authorization token printed at start-up.
+    /// switching; both need the Authorization token printed at start-up, which is kept
+    /// across restarts (see --token-file and --new-token).
     Ecs(DesktopArgs),
 }
 
@@ -50,6 +52,16 @@ pub struct DesktopArgs {
     /// listens without -p; ecs listens on 127.0.0.1 at its port.
     #[arg(long, value_name = "PATH")]
     pub mock_metadata_config: Option<std::path::PathBuf>,
+
+    /// (ecs) Where the Authorization token is kept across restarts [default:
+    /// $XDG_RUNTIME_DIR/needroleshere/ecs-token, else ~/.config/needroleshere/ecs-token].
+    /// It must be a regular file of yours with mode 0600; it is made so when missing.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
+
+    /// (ecs) Make a new Authorization token instead of reusing the kept one.
+    #[arg(long)]
+    pub new_token: bool,
 
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -86,8 +98,12 @@ fn mock_metadata_config(
             _ => return Ok(None),
         },
     };
-    let config = MockMetadataConfig::load(&path)
-        .with_context(|| format!("cannot read the aws-mock-metadata configuration {}", path.display()))?;
+    let config = MockMetadataConfig::load(&path).with_context(|| {
+        format!(
+            "cannot read the aws-mock-metadata configuration {}",
+            path.display()
+        )
+    })?;
     Ok(Some(config))
 }
 
@@ -162,7 +178,16 @@ async fn serve_desktop(
     profiles
         .plan(&profile)
         .with_context(|| format!("cannot serve profile {profile}"))?;
-    let token = random_token()?;
+    let token = if ec2 {
+        // IMDS has no bearer token; the management API never asks for this one.
+        random_token()?
+    } else {
+        let path = match &args.token_file {
+            Some(path) => path.clone(),
+            None => token_file::default_path(&env).ok_or(token_file::TokenFileError::NoPlace)?,
+        };
+        token_file::load_or_create(&path, args.new_token)?
+    };
     let desktop = Arc::new(desktop::Desktop::new(
         profiles,
         profile.clone(),

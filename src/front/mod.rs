@@ -19,5 +19,6 @@ pub mod imds;
 pub(crate) mod page;
 pub mod profiles;
 pub(crate) mod rendered;
+pub mod token_file;
 pub(crate) mod update;
 pub mod vend;
