@@ -94,7 +94,11 @@ fn seconds_left(document: &str) -> i64 {
     let expiration =
         time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
             .unwrap();
-    (expiration - time::OffsetDateTime::now_utc()).whole_seconds()
+    let now = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap()
+        .as_secs() as i64;
+    expiration.unix_timestamp() - now
 }
 
 #[tokio::test(flavor = "multi_thread")]
