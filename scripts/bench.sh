@@ -897,13 +897,13 @@ EOF
       "$PROFILE_REQUESTS" "${R[prof_serve_total]}"
     cat <<EOF
 
-Inside \`Vendor::credentials\` (src/server/vend.rs):
+Inside \`Vendor::credentials\` (src/front/vend.rs):
 
 | Ir / request | share | calls / request | function |
 | ---: | ---: | ---: | --- |
 EOF
     callees "$raw/callgrind-serve-calling.txt" \
-      'needroleshere::server::vend::Vendor::credentials::{{closure}}' \
+      'needroleshere::front::vend::Vendor::credentials::{{closure}}' \
       "$PROFILE_REQUESTS" "${R[prof_serve_total]}"
     cat <<EOF
 

@@ -144,6 +144,8 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 fuzz_scratch=$(mktemp -d)
 trap 'rm -rf "$fuzz_scratch"' EXIT
 bash tests/pki/generate.sh "$fuzz_scratch/pki" >/dev/null
+# One PKI for every target, made before any runs: see pki() in fuzz/src/lib.rs.
+export NEEDROLESHERE_FUZZ_PKI="$fuzz_scratch/pki"
 (cd fuzz && cargo +nightly fuzz build --sanitizer none)
 fuzz_bin="${CARGO_TARGET_DIR:-fuzz/target}/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 for target in $(cd fuzz && cargo +nightly fuzz list); do

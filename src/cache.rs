@@ -28,6 +28,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -35,7 +37,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::credentials::Credentials;
-use crate::source::{Category, Key, Kind, Source, SourceError, Version};
+use crate::source::{Category, Key, Kind, Source, SourceError, Upstream, Version};
 use crate::system::clock::Clock;
 
 /// Timing rules; see the module docs.
@@ -130,8 +132,10 @@ impl Cache {
         self.request(source, Want::Fresh).await
     }
 
-    /// New credentials from `source` now (joining a fetch already under way), ignoring what
-    /// is cached and any backoff: for a person's request.
+    /// New credentials from `source` now, ignoring what is cached and any backoff: for a
+    /// person's request. A fetch already under way started before the request (and may lack
+    /// what the person just gave, such as an MFA code), so its end is awaited and a new
+    /// fetch made.
     pub async fn refresh(&self, source: &Arc<dyn Source>) -> Result<Arc<Credentials>, SourceError> {
         self.request(source, Want::New).await
     }
@@ -214,6 +218,15 @@ impl Cache {
     }
 }
 
+impl Upstream for Cache {
+    fn fresh<'a>(
+        &'a self,
+        source: &'a Arc<dyn Source>,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Credentials>, SourceError>> + Send + 'a>> {
+        Box::pin(self.get_fresh(source))
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Entries hold plain data updated in small critical sections; after a panic elsewhere
     // the data is still consistent.
@@ -292,6 +305,9 @@ impl Entry {
         version: Version,
         want: Want,
     ) -> Result<Arc<Credentials>, SourceError> {
+        if want == Want::New {
+            self.await_inflight().await;
+        }
         let now = self.clock.now();
         let (receiver, has_fallback) = {
             let mut state = lock(&self.state);
@@ -358,6 +374,23 @@ impl Entry {
                 format!("no answer from upstream within {} s", wait.as_secs_f32()),
             )),
         }
+    }
+
+    /// Waits (at most `refresh_wait`) until no fetch is under way.
+    async fn await_inflight(&self) {
+        let waiting = async {
+            loop {
+                let receiver = match &lock(&self.state).inflight {
+                    Some(inflight) => inflight.outcome.clone(),
+                    None => return,
+                };
+                let mut receiver = receiver;
+                // Ends with an outcome, or with the fetch task gone: either way, look again.
+                let _ = receiver.wait_for(Option::is_some).await;
+                tokio::task::yield_now().await;
+            }
+        };
+        let _ = tokio::time::timeout(self.policy.refresh_wait, waiting).await;
     }
 
     /// The current credentials while they have more than `last_good_margin` left.
@@ -881,6 +914,26 @@ mod tests {
         upstream.failing.store(false, Ordering::SeqCst);
         let fresh = cache.refresh(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(fresh.access_key_id, "ASIA4");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_does_not_join_a_fetch_that_started_before_it() {
+        let (clock, upstream, cache) = setup(Duration::from_secs(2));
+        let source = upstream.source("a", V1);
+        let earlier = tokio::spawn({
+            let (cache, source) = (cache.clone(), source.clone());
+            async move { cache.get(&source).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(upstream.calls(), 1, "a fetch is under way");
+        let refreshed = tokio::spawn({
+            let (cache, source) = (cache.clone(), source.clone());
+            async move { cache.refresh(&source).await }
+        });
+        advance(&clock, Duration::from_secs(2)).await;
+        advance(&clock, Duration::from_secs(2)).await;
+        assert_eq!(earlier.await.unwrap().unwrap().access_key_id, "ASIA1");
+        assert_eq!(refreshed.await.unwrap().unwrap().access_key_id, "ASIA2");
     }
 
     #[tokio::test(start_paused = true)]

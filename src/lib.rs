@@ -13,11 +13,14 @@
 //!   its implementations: an X.509 identity through IAM Roles Anywhere
 //!   ([`source::rolesanywhere`]), the identity of a binding file ([`source::binding`]), an
 //!   AWS profile's plan of keys, MFA session and roles ([`source::profile`], with the codes of
-//!   [`source::mfa`]). Failures are [`source::SourceError`]s in a few categories.
+//!   [`aws::mfa`]). Failures are [`source::SourceError`]s in a few categories.
 //! * **The cache** ([`cache`]): one for every source — single flight per identity, proactive
-//!   refresh, last good credentials, backoff, each fetch in its own task.
+//!   refresh, last good credentials, backoff, each fetch in its own task. A source that
+//!   builds on another (roles on an MFA session) takes its credentials from the cache
+//!   through [`source::Upstream`].
 //! * **Fronts** ([`front`]): the ECS endpoint, IMDS emulation, the desktop servers, `exec`
-//!   and `update` ask the cache and render; [`front::answer`] is the one place a failure
+//!   and `update` ask the cache (for bindings through [`front::vend`], for profiles through
+//!   [`front::profiles`]) and render; [`front::answer`] is the one place a failure
 //!   becomes a status and a short body. `credential_process` output is
 //!   [`credentials::Credentials::to_credential_process_json`].
 //! * **What sources are made of**: [`identity`] (certificates, keys, signing), [`binding`]

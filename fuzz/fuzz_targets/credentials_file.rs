@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use needroleshere::credentials::Credentials;
 use needroleshere::aws_files::credentials_file::set_profile;
+use needroleshere::credentials::Credentials;
 use needroleshere::secret::Secret;
 
 fuzz_target!(|data: &[u8]| {

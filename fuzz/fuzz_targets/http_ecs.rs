@@ -32,7 +32,12 @@ struct Input {
     body: Vec<u8>,
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(
+    // The PKI, the fake and the routers, before libFuzzer times the first input.
+    init: {
+        fronts();
+    },
+    |input: Input| {
     let fronts = fronts();
     let method = match input.method % 6 {
         0..=2 => "GET",

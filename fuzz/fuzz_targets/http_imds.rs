@@ -63,7 +63,12 @@ fn host_names_the_listener(host: Option<&str>) -> bool {
             || name.eq_ignore_ascii_case("localhost"))
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(
+    // The PKI, the fake and the routers, before libFuzzer times the first input.
+    init: {
+        fronts();
+    },
+    |input: Input| {
     let fronts = fronts();
     let router = if input.v1 {
         &fronts.imds_v1

@@ -21,23 +21,32 @@ pub fn sample_binding(
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
 use needroleshere::binding::{Binding, ConfigDir, Mode, Store};
 use needroleshere::cache::Policy;
+use needroleshere::front::{ecs, imds, vend};
+use needroleshere::identity::IdentityFiles;
 use needroleshere::system::clock::SystemClock;
 use needroleshere::system::env::Environment;
-use needroleshere::identity::IdentityFiles;
-use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
-use needroleshere::front::{ecs, imds, vend};
 
-/// A directory holding the test PKI.
+/// A directory holding the test PKI: `$NEEDROLESHERE_FUZZ_PKI` when set (scripts/test.sh
+/// makes one for every target), else one made now. Making one runs openssl for seconds,
+/// which on a loaded machine can exceed libFuzzer's per-input timeout: targets build what
+/// they need in their `init` block, before the first input is timed.
 pub fn pki() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        fake_aws::generate_pki(dir.path()).expect("the test PKI");
-        dir
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    static MADE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| match std::env::var_os("NEEDROLESHERE_FUZZ_PKI") {
+        Some(dir) => PathBuf::from(dir),
+        None => MADE
+            .get_or_init(|| {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                fake_aws::generate_pki(dir.path()).expect("the test PKI");
+                dir
+            })
+            .path()
+            .to_owned(),
     })
-    .path()
 }
 
 /// A scratch directory for files a target writes.
@@ -118,7 +127,9 @@ pub fn fronts() -> &'static Fronts {
         }
         let store = Arc::new(Store::new(config));
         let http = needroleshere::system::transport::build_client(
-            &needroleshere::system::transport::TransportSettings::from_environment(&Environment::default()),
+            &needroleshere::system::transport::TransportSettings::from_environment(
+                &Environment::default(),
+            ),
         )
         .expect("HTTP client");
         let defaults = needroleshere::source::binding::Defaults {

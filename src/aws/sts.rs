@@ -15,9 +15,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::arn::{Region, RoleArn, RoleSessionName};
+use crate::aws::mfa::MfaCode;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
-use crate::source::mfa::MfaCode;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
 use crate::system::transport::RetryPolicy;

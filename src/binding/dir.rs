@@ -189,36 +189,9 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
-    use crate::aws::rolesanywhere::SessionRequest;
     use crate::binding::{Mode, render_env};
-    use crate::identity::IdentityFiles;
 
-    fn sample(mode: Mode) -> (Binding, AccessToken) {
-        Binding::create(
-            "web-1".parse().unwrap(),
-            mode,
-            IdentityFiles {
-                certificates: vec!["/etc/pki/c.pem".into()],
-                intermediates: vec![],
-                private_key: "/etc/pki/k.pem".into(),
-                pkcs8_password: None,
-            },
-            SessionRequest {
-                trust_anchor_arn: "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/ta"
-                    .parse()
-                    .unwrap(),
-                profile_arn: "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p"
-                    .parse()
-                    .unwrap(),
-                role_arn: "arn:aws:iam::123456789012:role/r".parse().unwrap(),
-                duration: crate::arn::SessionDuration::DEFAULT,
-                role_session_name: None,
-            },
-            None,
-            None,
-        )
-        .unwrap()
-    }
+    use super::super::tests::sample;
 
     fn mode_of(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777

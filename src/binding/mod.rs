@@ -404,7 +404,7 @@ mod tests {
         n.parse().unwrap()
     }
 
-    fn sample(mode: Mode) -> (Binding, AccessToken) {
+    pub(super) fn sample(mode: Mode) -> (Binding, AccessToken) {
         Binding::create(
             name("web-1"),
             mode,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::args::TlsArgs;
+use crate::aws::mfa::MfaCode;
 use crate::front::exec::{self, Delivery, ExecOptions};
-use crate::source::mfa::MfaCode;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
 

@@ -102,7 +102,7 @@ async fn serve_desktop(
         clock,
         crate::cache::Policy::default(),
     ));
-    let profiles = Arc::new(crate::source::profile::Profiles::new(
+    let profiles = Arc::new(crate::front::profiles::Profiles::new(
         env.clone(),
         http,
         cache,

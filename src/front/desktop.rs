@@ -31,11 +31,12 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use super::answer::{self, AUTH_TYPE_HEADER};
+use crate::aws::mfa::MfaCode;
 use crate::aws_files::profiles::ProfileError;
 use crate::credentials::{Credentials, format_rfc3339};
+use crate::front::profiles::Profiles;
 use crate::secret::Secret;
-use crate::source::mfa::MfaCode;
-use crate::source::profile::{ProfileInfo, Profiles};
+use crate::source::profile::ProfileInfo;
 use crate::source::{Kind, SourceError};
 
 /// A random bearer token (32 bytes, base64url) for a desktop or private endpoint.

@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::vend::Vendor;
 use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
-use crate::http::rendered::Rendered;
+use crate::front::rendered::Rendered;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
 /// shared [`Vendor`].

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::aws::mfa::MfaCode;
 use crate::front::desktop::random_token;
+use crate::front::profiles::Profiles;
 use crate::source::Kind;
-use crate::source::mfa::MfaCode;
-use crate::source::profile::Profiles;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
 use crate::system::transport::{self, TransportSettings};

@@ -36,7 +36,7 @@ use super::desktop::Desktop;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
 use crate::credentials::{Credentials, format_rfc3339};
-use crate::http::rendered::Rendered;
+use crate::front::rendered::Rendered;
 use crate::system::clock::Clock;
 
 /// The TTL header of token requests and responses.
@@ -85,18 +85,18 @@ impl Target {
                 Ok(binding) if binding.mode == Mode::Imds => Ok(Served::Binding(vendor, binding)),
                 Ok(binding) => {
                     tracing::error!(binding = %name, mode = %binding.mode, "an IMDS listener names a binding that is not in imds mode; refusing to serve it without a token");
-                    Err(Reply(
+                    Err(Reply::Text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} is not an imds binding"),
                     ))
                 }
-                Err(BindingError::NotFound { .. }) => Err(Reply(
+                Err(BindingError::NotFound { .. }) => Err(Reply::Text(
                     StatusCode::NOT_FOUND,
                     format!("binding {name} is not bound"),
                 )),
                 Err(error) => {
                     tracing::error!(binding = %name, error = %format!("{error}: {}", crate::http::causes(&error)), "cannot use binding file");
-                    Err(Reply(
+                    Err(Reply::Text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} cannot be read; see the needroleshere log"),
                     ))
@@ -211,13 +211,21 @@ pub fn router(state: Arc<ImdsState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
-/// A plain-text answer that is not a success.
+/// An answer that is not a success.
 #[derive(Debug)]
-struct Reply(StatusCode, String);
+enum Reply {
+    /// A plain-text answer.
+    Text(StatusCode, String),
+    /// No credentials, or nothing to describe them by: answered by the error edge.
+    Failed(crate::source::SourceError),
+}
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        text(self.0, self.1)
+        match self {
+            Self::Text(status, body) => text(status, body),
+            Self::Failed(error) => super::answer::imds(&error),
+        }
     }
 }
 
@@ -280,7 +288,7 @@ async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Req
 fn check_host(headers: &HeaderMap, local: Option<SocketAddr>) -> Result<(), Reply> {
     let Some(local) = local else { return Ok(()) };
     let forbidden = || {
-        Reply(
+        Reply::Text(
             StatusCode::FORBIDDEN,
             "the Host header does not name this metadata service".into(),
         )
@@ -375,9 +383,9 @@ impl Target {
         let profile = desktop.active();
         let profiles = desktop.profiles();
         let plan = profiles.plan(&profile).map_err(|e| {
-            tracing::error!(profile, error = %e, "cannot use the profile");
-            let (status, _) = super::answer::status_and_code(crate::source::Kind::Profile);
-            Reply(status, crate::source::Kind::Profile.describe().to_owned())
+            let error = crate::source::SourceError::from(e);
+            super::answer::log(&format!("profile {profile}"), &error);
+            Reply::Failed(error)
         })?;
         let role_arn = plan.roles.last().map(|r| &r.role_arn);
         // The role's ARN names the account; a profile without one shows its MFA device's,

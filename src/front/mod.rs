@@ -1,5 +1,5 @@
 //! Fronts: how programs get credentials. Every front asks the [`crate::cache`] (through
-//! [`vend`] for bindings, [`crate::source::profile::Profiles`] for profiles), never a source,
+//! [`vend`] for bindings, [`crate::front::profiles::Profiles`] for profiles), never a source,
 //! and answers failures through [`answer`], the one error edge.
 //!
 //! * [`ecs`]: the ECS container credentials endpoint for bindings;
@@ -17,5 +17,7 @@ pub mod ecs;
 pub(crate) mod exec;
 pub mod imds;
 pub(crate) mod page;
+pub mod profiles;
+pub(crate) mod rendered;
 pub(crate) mod update;
 pub mod vend;

@@ -2,10 +2,7 @@
 //! bounded headers and a header read timeout, a cap on open connections, and a graceful
 //! drain on shutdown.
 //!
-//! The fronts ([`crate::front`]) are axum routers served here; [`rendered`] keeps each
-//! credential document serialised once per credentials.
-
-pub(crate) mod rendered;
+//! The fronts ([`crate::front`]) are axum routers served here.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,11 +16,10 @@
 //!
 //! The sources: [`rolesanywhere::IdentitySource`] (an X.509 certificate and key, through IAM
 //! Roles Anywhere `CreateSession`), [`binding::Bindings`] (the identity of a binding file,
-//! for `serve`), and [`profile::Profiles`] (an AWS profile's plan: keys, MFA session, role
+//! for `serve`), and [`profile::ProfileSources`] (an AWS profile's plan: keys, MFA session, role
 //! chain, web identity, `credential_process`).
 
 pub mod binding;
-pub mod mfa;
 pub mod profile;
 pub mod rolesanywhere;
 
@@ -54,6 +53,17 @@ pub trait Source: Send + Sync + fmt::Debug + 'static {
     /// Fetches new credentials. Never waits for a person: a step that needs one fails at once
     /// with [`Category::NeedsPerson`].
     fn fetch(&self) -> FetchFuture;
+}
+
+/// Where a source that builds on another source's credentials (roles on an MFA session)
+/// gets them: the cache, which [`crate::cache::Cache`] implements, so that source is fetched
+/// once and kept like any other.
+pub trait Upstream: Send + Sync + 'static {
+    /// Credentials of `source`, refreshed first when they are due.
+    fn fresh<'a>(
+        &'a self,
+        source: &'a Arc<dyn Source>,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Credentials>, SourceError>> + Send + 'a>>;
 }
 
 /// What kind of failure a source had: what the fronts match on.

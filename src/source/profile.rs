@@ -1,6 +1,6 @@
 //! The AWS profile source: runs a profile's [`Plan`] — the first credentials, an MFA
-//! session, the roles in order — with every step's result kept in the shared
-//! [`Cache`].
+//! session, the roles in order — each step a source whose credentials the cache keeps (the
+//! roles take the MFA session's through [`Upstream`]).
 //!
 //! * A profile is one source, keyed by its name and versioned by its settings, so an edited
 //!   `~/.aws/config` takes effect at the next request.
@@ -13,7 +13,8 @@
 //! * A code comes from the profile's TOTP secret when it has one; otherwise a fetch that
 //!   needs one fails at once ([`Kind::NeedsMfa`]) and a person gives it out of band — a
 //!   terminal prompt, `POST /mfa`, the browser page — through
-//!   [`Profiles::credentials_with_code`]. A code is used once: never retried.
+//!   [`ProfileSources::give_code`] (which
+//!   [`crate::front::profiles::Profiles::credentials_with_code`] calls). A code is used once: never retried.
 //! * A profile with keys and no role gets GetSessionToken credentials.
 
 use std::collections::HashMap;
@@ -21,13 +22,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::arn::{Region, RoleSessionName};
+use crate::aws::mfa::{MfaCode, TotpSecret};
 use crate::aws::sts::{self, StsError};
 use crate::aws_files::profiles::{Base, ConfigFiles, MfaConfig, Plan, ProfileError};
-use crate::cache::Cache;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
-use crate::source::mfa::{MfaCode, TotpSecret};
-use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
+use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Upstream, Version, digest};
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
 
@@ -133,8 +133,9 @@ struct Shared {
     env: Environment,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
-    /// Weak: the cache holds the sources, which must not keep it alive.
-    cache: Weak<Cache>,
+    /// Where the credentials of sources these build on come from (the cache). Weak: the
+    /// cache holds the sources, which must not keep it alive.
+    upstream: Weak<dyn Upstream>,
     /// Codes given by a person, by (source profile, device), each taken by one fetch.
     codes: Mutex<HashMap<(String, String), MfaCode>>,
 }
@@ -216,39 +217,48 @@ impl Shared {
         }
     }
 
-    fn cache(&self) -> Result<Arc<Cache>, SourceError> {
-        self.cache
+    fn upstream(&self) -> Result<Arc<dyn Upstream>, SourceError> {
+        self.upstream
             .upgrade()
             .ok_or_else(|| SourceError::message(Kind::Internal, "the credential cache is gone"))
     }
 }
 
-/// The profiles of one user's AWS files; see the module docs.
-pub struct Profiles {
+/// Makes the sources of one user's profiles and keeps the MFA codes a person gave until a
+/// fetch takes them. Asking for credentials is the fronts' part
+/// ([`crate::front::profiles::Profiles`], through the cache).
+pub struct ProfileSources {
     shared: Arc<Shared>,
-    cache: Arc<Cache>,
 }
 
-impl std::fmt::Debug for Profiles {
+impl std::fmt::Debug for ProfileSources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Profiles").finish_non_exhaustive()
+        f.debug_struct("ProfileSources").finish_non_exhaustive()
     }
 }
 
-impl Profiles {
-    pub fn new(env: Environment, http: reqwest::Client, cache: Arc<Cache>) -> Self {
+impl ProfileSources {
+    /// Sources reading `env`'s files, calling STS over `http`, and taking the credentials
+    /// of the MFA sessions they build on from `upstream` (the cache that holds them: weak,
+    /// because the cache holds these sources).
+    pub fn new(
+        env: Environment,
+        clock: Arc<dyn Clock>,
+        http: reqwest::Client,
+        upstream: Weak<dyn Upstream>,
+    ) -> Self {
         let shared = Arc::new(Shared {
             env,
-            clock: cache.clock().clone(),
+            clock,
             http,
-            cache: Arc::downgrade(&cache),
+            upstream,
             codes: Mutex::new(HashMap::new()),
         });
-        Self { shared, cache }
+        Self { shared }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        self.cache.clock()
+        &self.shared.clock
     }
 
     /// The config and credentials files as they are now.
@@ -289,11 +299,11 @@ impl Profiles {
     /// The source of `profile` as its files say now.
     pub fn source(&self, profile: &str) -> Result<Arc<dyn Source>, SourceError> {
         let plan = self.plan(profile)?;
-        Ok(self.source_of(plan).0)
+        Ok(self.sources_of(plan).profile)
     }
 
     /// The sources of `plan`: the profile's, and the MFA session's when it has one.
-    fn source_of(&self, plan: Plan) -> (Arc<dyn Source>, Option<Arc<dyn Source>>) {
+    pub fn sources_of(&self, plan: Plan) -> PlanSources {
         let session: Option<Arc<dyn Source>> = match (&plan.mfa, self.shared.long_term_keys(&plan))
         {
             (Some(mfa), Some((access_key_id, secret_access_key))) => Some(Arc::new(MfaSession {
@@ -312,87 +322,55 @@ impl Profiles {
             session: session.clone(),
             shared: self.shared.clone(),
         });
-        (profile, session)
+        PlanSources { profile, session }
     }
 
-    /// Credentials for `profile`, cached; never waits for a person.
-    pub async fn credentials(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
-        self.cache.get(&self.source(profile)?).await
+    /// Whether `plan` starts with long-term keys, so an MFA code makes an MFA session of
+    /// its own (else the code goes with the first AssumeRole).
+    pub fn makes_mfa_session(&self, plan: &Plan) -> bool {
+        plan.mfa.is_some() && self.shared.long_term_keys(plan).is_some()
     }
 
-    /// New credentials for `profile`, fetched now.
-    pub async fn refresh(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
-        self.cache.refresh(&self.source(profile)?).await
-    }
-
-    /// New credentials for `profile` with an MFA code a person gave: a new MFA session
-    /// when the profile has one, then the roles.
-    pub async fn credentials_with_code(
-        &self,
-        profile: &str,
-        code: MfaCode,
-    ) -> Result<Arc<Credentials>, SourceError> {
-        let plan = self.plan(profile)?;
-        let Some(mfa) = &plan.mfa else {
-            return self.credentials(profile).await;
-        };
-        let slot = (plan.base_profile.clone(), mfa.serial.clone());
-        self.shared.codes().insert(slot.clone(), code);
-        let (source, session) = self.source_of(plan);
-        let result = async {
-            if let Some(session) = &session {
-                self.cache.refresh(session).await?;
-            }
-            self.cache.refresh(&source).await
-        }
-        .await;
-        // A code nobody took (the session was not due) must not linger for a later fetch.
-        self.shared.codes().remove(&slot);
-        result
-    }
-
-    /// Cached credentials for `profile` that are still good, without any call.
-    pub fn cached(&self, profile: &str) -> Option<Arc<Credentials>> {
-        self.cache.peek(&profile_key(profile))
-    }
-
-    /// Forgets what was fetched: for `profile`, or everything (MFA sessions included).
-    pub fn forget(&self, profile: Option<&str>) {
-        match profile {
-            Some(profile) => self.cache.forget(&profile_key(profile)),
-            None => {
-                self.cache.clear();
-                self.shared.codes().clear();
-            }
+    /// Keeps a code a person gave for `plan`'s MFA device until a fetch takes it.
+    pub fn give_code(&self, plan: &Plan, code: MfaCode) {
+        if let Some(mfa) = &plan.mfa {
+            self.shared
+                .codes()
+                .insert((plan.base_profile.clone(), mfa.serial.clone()), code);
         }
     }
 
-    /// Whether getting `profile`'s credentials now would need a code typed by a person.
-    pub fn needs_mfa_code(&self, profile: &str) -> Result<bool, ProfileError> {
-        if self.cached(profile).is_some() {
-            return Ok(false);
+    /// Drops a code given for `plan` that no fetch took: it must not linger for a later one.
+    pub fn withdraw_code(&self, plan: &Plan) {
+        if let Some(mfa) = &plan.mfa {
+            self.shared
+                .codes()
+                .remove(&(plan.base_profile.clone(), mfa.serial.clone()));
         }
-        let plan = self.plan(profile)?;
-        let Some(mfa) = &plan.mfa else {
-            return Ok(false);
-        };
-        if mfa.totp_secret.is_some() {
-            return Ok(false);
-        }
-        let has_session = self.shared.long_term_keys(&plan).is_some()
-            && self
-                .cache
-                .peek(&mfa_session_key(&plan.base_profile, &mfa.serial))
-                .is_some();
-        Ok(!has_session)
+    }
+
+    /// Drops every code given.
+    pub fn withdraw_codes(&self) {
+        self.shared.codes().clear();
     }
 }
 
-fn profile_key(profile: &str) -> Key {
+/// The sources a plan runs as.
+#[derive(Debug)]
+pub struct PlanSources {
+    /// The profile's own credentials.
+    pub profile: Arc<dyn Source>,
+    /// The MFA session the roles are assumed with, when the plan has one.
+    pub session: Option<Arc<dyn Source>>,
+}
+
+/// The cache key of `profile`'s credentials.
+pub fn profile_key(profile: &str) -> Key {
     digest([b"profile".as_slice(), profile.as_bytes()])
 }
 
-fn mfa_session_key(base_profile: &str, serial: &str) -> Key {
+/// The cache key of the MFA session of `base_profile`'s keys with device `serial`.
+pub fn mfa_session_key(base_profile: &str, serial: &str) -> Key {
     digest([
         b"mfa-session".as_slice(),
         base_profile.as_bytes(),
@@ -534,7 +512,7 @@ async fn run(
     let sts = shared.sts_client(plan)?;
     let mut credentials = match session {
         // Not due for a refresh: a role assumed now should not outlive its session by much.
-        Some(session) => Credentials::clone(&*shared.cache()?.get_fresh(session).await?),
+        Some(session) => Credentials::clone(&*shared.upstream()?.fresh(session).await?),
         None => first_credentials(shared, plan, &sts).await?,
     };
     if plan.roles.is_empty() {

@@ -5,6 +5,10 @@
 //! They build `needroleshere` types, so they live on the test side: the fake crate
 //! (`fake_aws`) does not depend on the product. The fuzz crate includes this same file
 //! (`fuzz/src/lib.rs`, `#[path]`), so keep it to `needroleshere` and `fake_aws` paths.
+#![allow(
+    unreachable_pub,
+    reason = "pub for the fuzz crate, whose targets are other crates; a private module of each test binary"
+)]
 
 use fake_aws::{PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN};
 use needroleshere::arn::SessionDuration;
@@ -14,7 +18,7 @@ use needroleshere::identity::IdentityFiles;
 
 /// A CreateSession request the fake accepts: its trust anchor, profile and role, the default
 /// duration, no session name.
-pub(crate) fn session_request() -> SessionRequest {
+pub fn session_request() -> SessionRequest {
     SessionRequest {
         // The fake's constants are valid ARNs; its own tests parse them.
         trust_anchor_arn: TRUST_ANCHOR_ARN
@@ -30,7 +34,7 @@ pub(crate) fn session_request() -> SessionRequest {
 /// A binding named `web` in `mode` for [`session_request`], whose identity files
 /// (`/c.pem`, `/k.pem`) are never read, and the token that opens it: for tests of tokens and
 /// binding files that call no one.
-pub(crate) fn sample_binding(mode: Mode) -> (Binding, AccessToken) {
+pub fn sample_binding(mode: Mode) -> (Binding, AccessToken) {
     let files = IdentityFiles {
         certificates: vec!["/c.pem".into()],
         intermediates: Vec::new(),

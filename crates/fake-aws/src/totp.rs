@@ -10,7 +10,7 @@
 //!   padding; anything else is refused (`None`). [`base32_encode`] writes uppercase with
 //!   padding.
 //!
-//! Written apart from the product's `needroleshere::source::mfa` on purpose, as the fakes verify
+//! Written apart from the product's `needroleshere::aws::mfa` on purpose, as the fakes verify
 //! signatures with their own code: the fake STS checks codes with this one, so a bug in the
 //! client's TOTP fails a test instead of agreeing with itself.
 

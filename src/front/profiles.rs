@@ -1,0 +1,129 @@
+//! AWS profiles for the desktop fronts (`serve ecs|ec2`, `exec`): credentials of a profile
+//! from the one cache, new ones when a person asks, and MFA codes a person gives. The
+//! sources themselves are [`crate::source::profile`]'s; this is where a front asks for them.
+
+use std::sync::{Arc, Weak};
+
+use crate::arn::Region;
+use crate::aws::mfa::MfaCode;
+use crate::aws_files::profiles::{ConfigFiles, Plan, ProfileError};
+use crate::cache::Cache;
+use crate::credentials::Credentials;
+use crate::source::profile::{
+    PlanSources, ProfileInfo, ProfileSources, mfa_session_key, profile_key,
+};
+use crate::source::{SourceError, Upstream};
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
+
+/// The profiles of one user's AWS files, through the cache.
+#[derive(Debug)]
+pub struct Profiles {
+    sources: ProfileSources,
+    cache: Arc<Cache>,
+}
+
+impl Profiles {
+    pub fn new(env: Environment, http: reqwest::Client, cache: Arc<Cache>) -> Self {
+        let upstream: Weak<dyn Upstream> = Arc::downgrade(&cache) as Weak<dyn Upstream>;
+        let sources = ProfileSources::new(env, cache.clock().clone(), http, upstream);
+        Self { sources, cache }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.cache.clock()
+    }
+
+    /// The config and credentials files as they are now.
+    pub fn config(&self) -> Result<ConfigFiles, ProfileError> {
+        self.sources.config()
+    }
+
+    /// The plan for `profile`.
+    pub fn plan(&self, profile: &str) -> Result<Plan, ProfileError> {
+        self.sources.plan(profile)
+    }
+
+    /// The region a profile's calls and programs use: `AWS_REGION`, else the profile's.
+    pub fn region(&self, plan: &Plan) -> Option<Region> {
+        self.sources.region(plan)
+    }
+
+    /// What the management API shows of `profile`.
+    pub fn info(&self, profile: &str) -> Result<ProfileInfo, ProfileError> {
+        self.sources.info(profile)
+    }
+
+    /// Credentials for `profile`, cached; never waits for a person.
+    pub async fn credentials(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
+        self.cache.get(&self.sources.source(profile)?).await
+    }
+
+    /// New credentials for `profile`, fetched now.
+    pub async fn refresh(&self, profile: &str) -> Result<Arc<Credentials>, SourceError> {
+        self.cache.refresh(&self.sources.source(profile)?).await
+    }
+
+    /// New credentials for `profile` with an MFA code a person gave: a new MFA session
+    /// when the profile has one, then the roles.
+    pub async fn credentials_with_code(
+        &self,
+        profile: &str,
+        code: MfaCode,
+    ) -> Result<Arc<Credentials>, SourceError> {
+        let plan = self.plan(profile)?;
+        if plan.mfa.is_none() {
+            return self.credentials(profile).await;
+        }
+        self.sources.give_code(&plan, code);
+        let PlanSources {
+            profile: source,
+            session,
+        } = self.sources.sources_of(plan.clone());
+        let result = async {
+            if let Some(session) = &session {
+                self.cache.refresh(session).await?;
+            }
+            self.cache.refresh(&source).await
+        }
+        .await;
+        self.sources.withdraw_code(&plan);
+        result
+    }
+
+    /// Cached credentials for `profile` that are still good, without any call.
+    pub fn cached(&self, profile: &str) -> Option<Arc<Credentials>> {
+        self.cache.peek(&profile_key(profile))
+    }
+
+    /// Forgets what was fetched: for `profile`, or everything (MFA sessions included).
+    pub fn forget(&self, profile: Option<&str>) {
+        match profile {
+            Some(profile) => self.cache.forget(&profile_key(profile)),
+            None => {
+                self.cache.clear();
+                self.sources.withdraw_codes();
+            }
+        }
+    }
+
+    /// Whether getting `profile`'s credentials now would need a code typed by a person.
+    pub fn needs_mfa_code(&self, profile: &str) -> Result<bool, ProfileError> {
+        if self.cached(profile).is_some() {
+            return Ok(false);
+        }
+        let plan = self.plan(profile)?;
+        let Some(mfa) = &plan.mfa else {
+            return Ok(false);
+        };
+        if mfa.totp_secret.is_some() {
+            return Ok(false);
+        }
+        let has_session = self.sources.makes_mfa_session(&plan)
+            && self
+                .cache
+                .peek(&mfa_session_key(&plan.base_profile, &mfa.serial))
+                .is_some();
+        Ok(!has_session)
+    }
+}
