@@ -11,7 +11,7 @@ use needroleshere::binding::{AccessToken, Binding, Mode};
 fn binding() -> &'static (Binding, String) {
     static BINDING: OnceLock<(Binding, String)> = OnceLock::new();
     BINDING.get_or_init(|| {
-        let (binding, token) = needroleshere_fuzz::sample_binding(Mode::EcsFull);
+        let (binding, token) = needroleshere_fuzz::samples::sample_binding(Mode::EcsFull);
         let text = token.to_secret_string().expose().to_owned();
         (binding, text)
     })

@@ -5,18 +5,9 @@
 //! Nothing here reaches beyond 127.0.0.1.
 
 /// A CreateSession request and a binding the fake accepts: the integration tests' own helper
-/// file, included so the two cannot drift (`fake_aws` does not build product types). Its items
-/// are `pub(crate)` (it is a module of each test crate), so the targets reach them through the
-/// wrappers below.
+/// file, included so the two cannot drift (`fake_aws` does not build product types).
 #[path = "../../tests/common/samples.rs"]
-mod samples;
-
-/// [`samples::sample_binding`]: a binding named `web` in `mode`, and the token that opens it.
-pub fn sample_binding(
-    mode: needroleshere::binding::Mode,
-) -> (Binding, needroleshere::binding::AccessToken) {
-    samples::sample_binding(mode)
-}
+pub mod samples;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
