@@ -336,8 +336,9 @@ async fn read_limited(
 }
 
 /// The `message` of an AWS JSON error body, else a short excerpt of the body; printable
-/// characters only, so it stays one line in a log or on stderr.
-fn error_message(body: &[u8]) -> String {
+/// characters only, so it stays one line in a log or on stderr. The client's own reader of
+/// error bodies, public for the fuzz target `create_session_response`.
+pub fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct ErrorBody {
         #[serde(alias = "Message")]
@@ -347,7 +348,11 @@ fn error_message(body: &[u8]) -> String {
         text.chars().filter(|c| !c.is_control()).take(max).collect()
     };
     if let Ok(ErrorBody { message: Some(m) }) = serde_json::from_slice(body) {
-        return printable(&m, 1000);
+        let m = printable(&m, 1000);
+        // An empty `message` says nothing: the body, below, says more.
+        if !m.trim().is_empty() {
+            return m;
+        }
     }
     let text = printable(&String::from_utf8_lossy(body), 200);
     if text.trim().is_empty() {
@@ -357,7 +362,11 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-fn parse_credentials(body: &[u8]) -> Result<Credentials, String> {
+/// The credentials of a successful CreateSession answer: the first `credentialSet` entry's,
+/// with its `roleArn` when given. Refuses an answer whose key id or secret is empty; the
+/// reason names positions and fields, never a secret. The client's own reader, public for the
+/// fuzz target `create_session_response`.
+pub fn parse_credentials(body: &[u8]) -> Result<Credentials, String> {
     // serde_json errors name the position only, never echo the secret values.
     let parsed: ResponseBody = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let entry = parsed
@@ -470,6 +479,18 @@ mod tests {
             error_message(br#"{"message":"two\nlines\u001b[31m"}"#),
             "twolines[31m"
         );
+    }
+
+    /// Found by the fuzz target `create_session_response`: `{"message":""}` (or `[""]`, which
+    /// serde also reads as the struct) gave an empty message.
+    #[test]
+    fn error_message_of_json_with_an_empty_message_is_not_empty() {
+        assert_eq!(error_message(br#"[""]"#), r#"[""]"#);
+        assert_eq!(
+            error_message(br#"{"message":" \n"}"#),
+            r#"{"message":" \n"}"#
+        );
+        assert_eq!(error_message(b"{\"message\":\"\"}\n"), r#"{"message":""}"#);
     }
 
     #[test]

@@ -277,17 +277,7 @@ impl Client {
         let body = self
             .call("GetCallerIdentity", Vec::new(), Some(credentials))
             .await?;
-        let parsed: CallerIdentityResponse =
-            quick_xml::de::from_str(&body).map_err(|e| StsError::BadResponse {
-                action: "GetCallerIdentity",
-                reason: e.to_string(),
-            })?;
-        let r = parsed.get_caller_identity_result;
-        Ok(CallerIdentity {
-            arn: r.arn,
-            account: r.account,
-            user_id: r.user_id,
-        })
+        parse_caller_identity_answer(&body)
     }
 
     async fn credentials_call(
@@ -297,27 +287,7 @@ impl Client {
         credentials: Option<&Credentials>,
     ) -> Result<Credentials, StsError> {
         let body = self.call(action, params, credentials).await?;
-        // serde errors name positions and fields, never the values.
-        let parsed: AssumeRoleResponse =
-            quick_xml::de::from_str(&body).map_err(|e| StsError::BadResponse {
-                action,
-                reason: e.to_string(),
-            })?;
-        let result = parsed.assume_role_result;
-        let c = result.credentials;
-        let expiration = parse_rfc3339(&c.expiration).map_err(|e| StsError::BadResponse {
-            action,
-            reason: format!("Expiration {:?}: {e}", c.expiration),
-        })?;
-        Ok(Credentials {
-            access_key_id: c.access_key_id,
-            secret_access_key: Secret::new(c.secret_access_key),
-            session_token: Some(Secret::new(c.session_token)),
-            expiration: Some(expiration),
-            role_arn: result
-                .assumed_role_user
-                .map(|u| assumed_role_to_role_arn(&u.arn)),
-        })
+        parse_credentials_answer(action, &body)
     }
 
     async fn call(
@@ -371,19 +341,7 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(text);
         }
-        let (code, message) = match quick_xml::de::from_str::<ErrorResponse>(&text) {
-            Ok(parsed) => (parsed.error.code, parsed.error.message),
-            Err(_) => (
-                "Unknown".to_owned(),
-                text.chars().filter(|c| !c.is_control()).take(200).collect(),
-            ),
-        };
-        Err(StsError::Service {
-            action,
-            status,
-            code,
-            message: message.chars().filter(|c| !c.is_control()).collect(),
-        })
+        Err(parse_error_answer(action, status, &text))
     }
 
     /// SigV4 headers for a POST of `body` to `url`.
@@ -432,6 +390,75 @@ impl Client {
             .headers()
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect())
+    }
+}
+
+/// The credentials in a successful answer to `action` (AssumeRole, GetSessionToken or
+/// AssumeRoleWithWebIdentity); `role_arn` is the role of `AssumedRoleUser`, when there is one.
+/// An answer whose key id or secret is empty is refused.
+/// The client's own reader, public so the fuzz target `sts_response` reads what it reads.
+pub fn parse_credentials_answer(action: &'static str, body: &str) -> Result<Credentials, StsError> {
+    // serde errors name positions and fields, never the values.
+    let parsed: AssumeRoleResponse =
+        quick_xml::de::from_str(body).map_err(|e| StsError::BadResponse {
+            action,
+            reason: e.to_string(),
+        })?;
+    let result = parsed.assume_role_result;
+    let c = result.credentials;
+    let expiration = parse_rfc3339(&c.expiration).map_err(|e| StsError::BadResponse {
+        action,
+        reason: format!("Expiration {:?}: {e}", c.expiration),
+    })?;
+    // `<AccessKeyId/>` reads as an empty string; credentials without a key are none.
+    if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
+        return Err(StsError::BadResponse {
+            action,
+            reason: "the credentials are empty".to_owned(),
+        });
+    }
+    Ok(Credentials {
+        access_key_id: c.access_key_id,
+        secret_access_key: Secret::new(c.secret_access_key),
+        session_token: Some(Secret::new(c.session_token)),
+        expiration: Some(expiration),
+        role_arn: result
+            .assumed_role_user
+            .map(|u| assumed_role_to_role_arn(&u.arn)),
+    })
+}
+
+/// The identity in a successful GetCallerIdentity answer.
+pub fn parse_caller_identity_answer(body: &str) -> Result<CallerIdentity, StsError> {
+    let parsed: CallerIdentityResponse =
+        quick_xml::de::from_str(body).map_err(|e| StsError::BadResponse {
+            action: "GetCallerIdentity",
+            reason: e.to_string(),
+        })?;
+    let r = parsed.get_caller_identity_result;
+    Ok(CallerIdentity {
+        arn: r.arn,
+        account: r.account,
+        user_id: r.user_id,
+    })
+}
+
+/// The [`StsError::Service`] for a non-2xx answer to `action`: code and message from an
+/// `<ErrorResponse>` document, else code `Unknown` and the start of the body. The message
+/// holds no control characters, so it stays one line in a log or on stderr.
+pub fn parse_error_answer(action: &'static str, status: u16, body: &str) -> StsError {
+    let (code, message) = match quick_xml::de::from_str::<ErrorResponse>(body) {
+        Ok(parsed) => (parsed.error.code, parsed.error.message),
+        Err(_) => (
+            "Unknown".to_owned(),
+            body.chars().filter(|c| !c.is_control()).take(200).collect(),
+        ),
+    };
+    StsError::Service {
+        action,
+        status,
+        code,
+        message: message.chars().filter(|c| !c.is_control()).collect(),
     }
 }
 
@@ -501,24 +528,118 @@ mod tests {
     <AssumedRoleUser><AssumedRoleId>AROA1:x</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/dev/x</Arn></AssumedRoleUser>
     <PackedPolicySize>0</PackedPolicySize>
   </AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>"#;
-        let parsed: AssumeRoleResponse = quick_xml::de::from_str(answer).unwrap();
-        assert_eq!(parsed.assume_role_result.credentials.access_key_id, "ASIA1");
+        let creds = parse_credentials_answer("AssumeRole", answer).unwrap();
+        assert_eq!(creds.access_key_id, "ASIA1");
+        assert_eq!(creds.secret_access_key.expose(), "s");
+        assert_eq!(creds.session_token.as_ref().map(Secret::expose), Some("t"));
+        assert_eq!(
+            creds.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/dev")
+        );
         let session = r#"<GetSessionTokenResponse><GetSessionTokenResult><Credentials><AccessKeyId>ASIA2</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2026-01-02T03:04:05Z</Expiration></Credentials></GetSessionTokenResult></GetSessionTokenResponse>"#;
-        let parsed: AssumeRoleResponse = quick_xml::de::from_str(session).unwrap();
-        assert!(parsed.assume_role_result.assumed_role_user.is_none());
+        let creds = parse_credentials_answer("GetSessionToken", session).unwrap();
+        assert_eq!(creds.access_key_id, "ASIA2");
+        assert_eq!(creds.role_arn, None);
         let error = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>MultiFactorAuthentication failed with invalid MFA one time pass code.</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
-        let parsed: ErrorResponse = quick_xml::de::from_str(error).unwrap();
-        assert_eq!(parsed.error.code, "AccessDenied");
-        let e = StsError::Service {
-            action: "AssumeRole",
-            status: 403,
-            code: parsed.error.code,
-            message: parsed.error.message,
-        };
+        let e = parse_error_answer("AssumeRole", 403, error);
+        assert!(
+            matches!(&e, StsError::Service { code, status: 403, .. } if code == "AccessDenied"),
+            "{e:?}"
+        );
         assert!(e.is_mfa_rejection() && !e.is_retryable());
         assert_eq!(
             assumed_role_to_role_arn("arn:aws:sts::123456789012:assumed-role/dev/x"),
             "arn:aws:iam::123456789012:role/dev"
         );
+    }
+
+    #[test]
+    fn unreadable_answers_are_bad_responses_naming_the_action() {
+        let e =
+            parse_credentials_answer("AssumeRoleWithWebIdentity", "<html>oops</html>").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StsError::BadResponse {
+                    action: "AssumeRoleWithWebIdentity",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let late = r#"<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>SECRETVALUE</SecretAccessKey><SessionToken>t</SessionToken><Expiration>soon</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"#;
+        let e = parse_credentials_answer("AssumeRole", late).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("\"soon\"") && !text.contains("SECRETVALUE"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn caller_identity_answers() {
+        let answer = r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/alice</Arn><UserId>AIDA1</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#;
+        assert_eq!(
+            parse_caller_identity_answer(answer).unwrap(),
+            CallerIdentity {
+                arn: "arn:aws:iam::123456789012:user/alice".into(),
+                account: "123456789012".into(),
+                user_id: "AIDA1".into(),
+            }
+        );
+        assert!(parse_caller_identity_answer("").is_err());
+    }
+
+    #[test]
+    fn error_answers_without_an_error_document_keep_a_printable_excerpt() {
+        let body = format!("Service Unavailable\r\n\x1b[31m{}", "x".repeat(500));
+        let e = parse_error_answer("GetSessionToken", 503, &body);
+        match &e {
+            StsError::Service { code, message, .. } => {
+                assert_eq!(code, "Unknown");
+                assert!(
+                    message.starts_with("Service Unavailable[31mxxx"),
+                    "{message}"
+                );
+                assert_eq!(message.chars().count(), 200);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.is_retryable());
+        let throttled = r#"<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"#;
+        let e = parse_error_answer("AssumeRole", 400, throttled);
+        assert!(
+            e.is_retryable() && e.to_string().contains("Throttling"),
+            "{e}"
+        );
+    }
+
+    /// Found by the fuzz target `sts_response`: `<AccessKeyId/>` (or an empty secret) was
+    /// taken for credentials.
+    #[test]
+    fn sts_answer_with_an_empty_access_key_id_is_refused() {
+        let answer = |key: &str, secret: &str| {
+            format!(
+                "<AssumeRoleResponse><AssumeRoleResult><Credentials>{key}{secret}\
+                 <SessionToken>t</SessionToken><Expiration>2026-01-02T03:04:05Z</Expiration>\
+                 </Credentials></AssumeRoleResult></AssumeRoleResponse>"
+            )
+        };
+        for body in [
+            answer("<AccessKeyId/>", "<SecretAccessKey>s</SecretAccessKey>"),
+            answer(
+                "<AccessKeyId></AccessKeyId>",
+                "<SecretAccessKey>s</SecretAccessKey>",
+            ),
+            answer("<AccessKeyId>ASIA1</AccessKeyId>", "<SecretAccessKey/>"),
+        ] {
+            let e = parse_credentials_answer("AssumeRole", &body).unwrap_err();
+            assert!(e.to_string().contains("the credentials are empty"), "{e}");
+        }
+        let whole = answer(
+            "<AccessKeyId>ASIA1</AccessKeyId>",
+            "<SecretAccessKey>s</SecretAccessKey>",
+        );
+        assert!(parse_credentials_answer("AssumeRole", &whole).is_ok());
     }
 }

@@ -721,6 +721,15 @@ async fn process(profile: &str, command: &str) -> Result<Credentials, ProfileFet
             last.chars().take(300).collect::<String>()
         )));
     }
+    parse_process_output(&output.stdout).map_err(failed)
+}
+
+/// The credentials in a `credential_process` command's stdout: one JSON object with `Version`
+/// 1, `AccessKeyId`, `SecretAccessKey`, optional `SessionToken` and optional RFC 3339
+/// `Expiration` (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-process-credentials.html>).
+/// The error says what is wrong with the output (the caller names the profile). Public for the
+/// fuzz target `credential_process_output`.
+pub fn parse_process_output(stdout: &[u8]) -> Result<Credentials, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Output {
@@ -732,17 +741,25 @@ async fn process(profile: &str, command: &str) -> Result<Credentials, ProfileFet
         #[serde(default)]
         expiration: Option<String>,
     }
-    let parsed: Output = serde_json::from_slice(&output.stdout)
-        .map_err(|e| failed(format!("its output is not credential_process JSON ({e})")))?;
+    // serde reads a struct from an array too (`[1,"AKIA…","secret"]`, by position); the
+    // format is an object, as for every SDK. JSON whitespace is these four bytes.
+    let start = stdout
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if start.is_some_and(|b| *b != b'{') {
+        return Err("its output is not credential_process JSON (not an object)".to_owned());
+    }
+    let parsed: Output = serde_json::from_slice(stdout)
+        .map_err(|e| format!("its output is not credential_process JSON ({e})"))?;
     if parsed.version != 1 {
-        return Err(failed(format!("Version {} is not 1", parsed.version)));
+        return Err(format!("Version {} is not 1", parsed.version));
     }
     let expiration = parsed
         .expiration
         .as_deref()
         .map(parse_rfc3339)
         .transpose()
-        .map_err(|e| failed(format!("Expiration is not RFC 3339: {e}")))?;
+        .map_err(|e| format!("Expiration is not RFC 3339: {e}"))?;
     Ok(Credentials {
         access_key_id: parsed.access_key_id,
         secret_access_key: parsed.secret_access_key,
@@ -764,5 +781,78 @@ fn mfa_error(profile: &str, serial: &str, source: StsError) -> ProfileFetchError
             profile: profile.to_owned(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_output_with_every_field() {
+        let stdout = br#"{"Version":1,"AccessKeyId":"ASIAPROC","SecretAccessKey":"proc/secret","SessionToken":"tok","Expiration":"2026-01-02T03:04:05Z","Extra":true}"#;
+        let creds = parse_process_output(stdout).unwrap();
+        assert_eq!(creds.access_key_id, "ASIAPROC");
+        assert_eq!(creds.secret_access_key.expose(), "proc/secret");
+        assert_eq!(
+            creds.session_token.as_ref().map(Secret::expose),
+            Some("tok")
+        );
+        assert_eq!(
+            creds.expiration,
+            Some(time::macros::datetime!(2026-01-02 03:04:05 UTC))
+        );
+        assert_eq!(creds.role_arn, None);
+    }
+
+    #[test]
+    fn process_output_with_long_term_keys_only() {
+        let stdout = b"{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", \"SecretAccessKey\": \"s\", \"SessionToken\": null}\n";
+        let creds = parse_process_output(stdout).unwrap();
+        assert_eq!(creds.access_key_id, "AKIAPROC");
+        assert_eq!(creds.session_token, None);
+        assert_eq!(creds.expiration, None);
+    }
+
+    #[test]
+    fn process_output_refusals_say_why() {
+        let err = parse_process_output(br#"{"Version":2,"AccessKeyId":"A","SecretAccessKey":"s"}"#)
+            .unwrap_err();
+        assert_eq!(err, "Version 2 is not 1");
+        let err = parse_process_output(
+            br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","Expiration":"tomorrow"}"#,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("Expiration is not RFC 3339"), "{err}");
+        let err = parse_process_output(br#"{"Version":1,"AccessKeyId":"A"}"#).unwrap_err();
+        assert!(
+            err.starts_with("its output is not credential_process JSON")
+                && err.contains("SecretAccessKey"),
+            "{err}"
+        );
+        let err = parse_process_output(b"").unwrap_err();
+        assert!(
+            err.starts_with("its output is not credential_process JSON"),
+            "{err}"
+        );
+    }
+
+    /// Found by the fuzz target `credential_process_output`: `[1,"",""]` was read, by
+    /// position, as Version, AccessKeyId and SecretAccessKey.
+    #[test]
+    fn process_output_that_is_a_json_array_is_refused() {
+        for stdout in [
+            &br#"[1,"",""]"#[..],
+            br#" [1, "AKIAPROC", "secret", "token", "2026-01-02T03:04:05Z"]"#,
+        ] {
+            let err = parse_process_output(stdout).unwrap_err();
+            assert!(err.ends_with("(not an object)"), "{err}");
+        }
+        assert!(
+            parse_process_output(
+                b" \r\n\t{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}"
+            )
+            .is_ok()
+        );
     }
 }
