@@ -198,6 +198,14 @@ impl Cache {
         }
     }
 
+    /// Why the last fetch for `key` failed, while no fetch has succeeded since: for a caller
+    /// that got the last good credentials back and wants to say why they are not new.
+    pub fn last_error(&self, key: &Key) -> Option<SourceError> {
+        let entry = lock(&self.entries).get(key)?.clone();
+        let state = lock(&entry.state);
+        state.last_error.clone()
+    }
+
     /// Forgets the credentials of `key`; a fetch under way still ends, and is kept.
     pub fn forget(&self, key: &Key) {
         lock(&self.entries).remove(key);
@@ -907,13 +915,16 @@ mod tests {
         // A failed refresh says so: it does not hide behind the cached credentials...
         let err = cache.refresh(&upstream.source("a", V1)).await.unwrap_err();
         assert_eq!(err.kind(), Kind::Unavailable);
-        // ...which still answer ordinary requests.
+        // ...which still answer ordinary requests, and the failure is there to report.
         let served = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(served.access_key_id, "ASIA2");
+        let key = upstream.source("a", V1).key();
+        assert_eq!(cache.last_error(&key).unwrap().kind(), Kind::Unavailable);
         // The backoff does not hold a refresh back.
         upstream.failing.store(false, Ordering::SeqCst);
         let fresh = cache.refresh(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(fresh.access_key_id, "ASIA4");
+        assert!(cache.last_error(&key).is_none(), "a success clears it");
     }
 
     #[tokio::test(start_paused = true)]

@@ -71,6 +71,15 @@ pub(crate) async fn run(
                     .as_ref()
                     .is_some_and(|w| Arc::ptr_eq(w, &credentials)) =>
             {
+                // The refresh was due: the cache answered the written credentials because it
+                // failed (they stay valid a while) or is still under way.
+                if let Some(error) = cache.last_error(&key) {
+                    tracing::warn!(
+                        error = %error.chain(),
+                        expires = %credentials.expiration.map(format_rfc3339).unwrap_or_default(),
+                        "credentials not refreshed; the written ones are still valid; retrying"
+                    );
+                }
                 Ok(credentials)
             }
             Ok(credentials) => {
