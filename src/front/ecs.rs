@@ -193,7 +193,7 @@ async fn serve_credentials(
             Refusal::invalid_token()
         }
         error => {
-            tracing::error!(binding = %name, error = %format!("{error}: {}", crate::http::causes(&error)), "cannot use binding file");
+            tracing::error!(binding = %name, error = %crate::system::logging::error_chain(&error), "cannot use binding file");
             Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "BindingUnreadable",

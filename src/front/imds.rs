@@ -95,7 +95,7 @@ impl Target {
                     format!("binding {name} is not bound"),
                 )),
                 Err(error) => {
-                    tracing::error!(binding = %name, error = %format!("{error}: {}", crate::http::causes(&error)), "cannot use binding file");
+                    tracing::error!(binding = %name, error = %crate::system::logging::error_chain(&error), "cannot use binding file");
                     Err(Reply::Text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} cannot be read; see the needroleshere log"),

@@ -124,7 +124,7 @@ pub(crate) async fn run(
             Err((error, _)) if options.once && failures >= ONCE_RETRIES => return Err(error),
             Err((error, _)) => {
                 failures = failures.saturating_add(1);
-                tracing::warn!(error = %chain(&error), "credentials not refreshed; retrying");
+                tracing::warn!(error = %crate::system::logging::error_chain(&error), "credentials not refreshed; retrying");
             }
         }
         // The cache's next attempt: its proactive refresh, or the end of its backoff.
@@ -136,18 +136,6 @@ pub(crate) async fn run(
             _ = shutdown.changed() => return Ok(()),
         }
     }
-}
-
-/// The error and its causes on one line, `what: because: …`, as the binary prints them.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
 }
 
 /// Sleeps until the wall clock reaches `at`, in steps of at most a minute, so time spent
@@ -250,7 +238,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, UpdateError::Source { .. }), "{error:?}");
-        let text = chain(&error);
+        let text = crate::system::logging::error_chain(&error);
         assert!(
             text.starts_with("no credentials for role arn:aws:iam::123456789012:role/r: ")
                 && text.ends_with("scripted failure"),

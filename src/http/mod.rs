@@ -14,17 +14,6 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::system::activation::{Listener, NamedListener};
 
-/// The causes of `error`, joined with `: ` (the error itself not included), for logs.
-pub(crate) fn causes(error: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut next = error.source();
-    while let Some(e) = next {
-        parts.push(e.to_string());
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
 /// A JSON answer, serialised into a buffer sized for a credential document at once
 /// (`axum::Json` starts at 128 bytes and grows).
 pub(crate) fn json(

@@ -197,14 +197,7 @@ impl SourceError {
 
     /// The whole cause chain on one line, for the log.
     pub fn chain(&self) -> String {
-        let mut text = self.cause.to_string();
-        let mut next = self.cause.source();
-        while let Some(error) = next {
-            text.push_str(": ");
-            text.push_str(&error.to_string());
-            next = error.source();
-        }
-        text
+        crate::system::logging::error_chain(self.cause.as_ref())
     }
 }
 

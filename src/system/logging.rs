@@ -133,6 +133,18 @@ pub fn init(format: LogFormat, debug: bool, journal_stream: Option<&str>) {
     }
 }
 
+/// An error and its causes on one line, `what: because: …`, as the binary prints them.
+pub fn error_chain(error: &(dyn std::error::Error + '_)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
