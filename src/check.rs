@@ -7,7 +7,6 @@
 //! name.
 
 use std::fmt;
-use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -16,7 +15,9 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use crate::credentials::format_rfc3339 as rfc3339;
-use crate::identity::{Certificate, Identity, IdentityError, IdentityFiles, KeyAlgorithm};
+use crate::identity::{
+    Certificate, DeviceOptions, Identity, IdentityError, IdentityFiles, KeyAlgorithm, Location,
+};
 
 /// Certificates expiring sooner than this are worth a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -123,15 +124,21 @@ pub(crate) fn check_identity(
         }
     };
     let algorithm = identity.algorithm();
+    let (location, facts) = identity.key_description();
+    let facts = if facts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", facts.join(", "))
+    };
     report.add(
         Severity::Ok,
         "key",
         format!(
-            "{algorithm} in {}, matches the certificate; signs with {}",
-            files.private_key.display(),
+            "{algorithm} in {location}{facts}, matches the certificate; signs with {}",
             algorithm.aws4_x509_name()
         ),
     );
+    token_objects(report, files);
     if let KeyAlgorithm::Rsa { bits } = algorithm
         && bits < 3072
     {
@@ -163,6 +170,43 @@ pub(crate) fn check_identity(
     validity(report, "validity", leaf, now, true);
     chain(report, &identity, now);
     Some(identity)
+}
+
+/// For a key or certificate in a token: every certificate and key the token holds that the
+/// URI's token attributes select, with their URIs, so a wrong URI is easy to fix.
+pub(crate) fn token_objects(report: &mut Report, files: &IdentityFiles) {
+    let uri = files
+        .certificates
+        .iter()
+        .chain([&files.private_key])
+        .find_map(|l| match l {
+            Location::Pkcs11(uri) => Some(uri),
+            _ => None,
+        });
+    let Some(uri) = uri else {
+        return;
+    };
+    let token_only = crate::identity::pkcs11::Pkcs11Uri {
+        object: None,
+        id: None,
+        object_type: None,
+        ..(**uri).clone()
+    };
+    match crate::identity::pkcs11::list_objects(&token_only, &files.device) {
+        Ok((certificates, keys)) => {
+            for object in certificates {
+                report.add(Severity::Ok, "token", format!("certificate {}", object.uri));
+            }
+            for object in keys {
+                report.add(
+                    Severity::Ok,
+                    "token",
+                    format!("private key {} ({})", object.uri, object.facts.join(", ")),
+                );
+            }
+        }
+        Err(error) => report.add(Severity::Warning, "token", error.to_string()),
+    }
 }
 
 fn validity(
@@ -320,13 +364,18 @@ pub(crate) struct CertificateData {
     pub algorithms: Vec<String>,
 }
 
-/// Reads the first certificate of `path`.
-pub(crate) fn read_certificate_data(path: &Path) -> Result<CertificateData, IdentityError> {
+/// Reads the first certificate at `location` (a file, or the certificates a `pkcs11:` URI
+/// selects).
+pub(crate) fn read_certificate_data(
+    location: &Location,
+    device: &DeviceOptions,
+) -> Result<CertificateData, IdentityError> {
     let files = IdentityFiles {
-        certificates: vec![path.to_owned()],
+        certificates: vec![location.clone()],
         intermediates: Vec::new(),
-        private_key: path.to_owned(),
+        private_key: location.clone(),
         pkcs8_password: None,
+        device: device.clone(),
     };
     let cert = files.first_certificate()?;
     let key_type = match X509Certificate::from_der(cert.der())

@@ -90,10 +90,11 @@ impl Setup {
             "web".parse().unwrap(),
             Mode::EcsFull,
             IdentityFiles {
-                certificates: vec![pki_file("p256.fullchain.pem")],
+                certificates: vec![pki_file("p256.fullchain.pem").into()],
                 intermediates: vec![],
-                private_key: pki_file("p256.pkcs8.key"),
+                private_key: pki_file("p256.pkcs8.key").into(),
                 pkcs8_password: None,
+                device: Default::default(),
             },
             SessionRequest {
                 duration: SessionDuration::new(duration).unwrap(),

@@ -15,10 +15,11 @@ use needroleshere::secret::Secret;
 
 fn files(certificates: &[&str], key: &str) -> IdentityFiles {
     IdentityFiles {
-        certificates: certificates.iter().map(|c| pki_file(c)).collect(),
+        certificates: certificates.iter().map(|c| pki_file(c).into()).collect(),
         intermediates: Vec::new(),
-        private_key: pki_file(key),
+        private_key: pki_file(key).into(),
         pkcs8_password: None,
+        device: Default::default(),
     }
 }
 
@@ -134,10 +135,11 @@ fn der_certificate_files_are_accepted() {
         .unwrap();
     assert!(status.success());
     let f = IdentityFiles {
-        certificates: vec![der.clone()],
+        certificates: vec![der.clone().into()],
         intermediates: Vec::new(),
-        private_key: pki_file("p384.pkcs8.key"),
+        private_key: pki_file("p384.pkcs8.key").into(),
         pkcs8_password: None,
+        device: Default::default(),
     };
     let identity = f.load();
     std::fs::remove_file(&der).unwrap();

@@ -37,7 +37,7 @@ use needroleshere::aws::sign;
 use needroleshere::aws_files::credentials_file::set_profile;
 use needroleshere::binding::{AccessToken, Binding, BindingName, Mode};
 use needroleshere::credentials::Credentials;
-use needroleshere::identity::{Identity, IdentityFiles};
+use needroleshere::identity::{Identity, IdentityFiles, Location};
 use needroleshere::secret::Secret;
 use needroleshere::system::clock::{Clock as _, SystemClock};
 use proptest::prelude::*;
@@ -59,10 +59,11 @@ fn identity() -> &'static Identity {
     static IDENTITY: OnceLock<Identity> = OnceLock::new();
     IDENTITY.get_or_init(|| {
         IdentityFiles {
-            certificates: vec![common::pki_file("p256.fullchain.pem")],
+            certificates: vec![common::pki_file("p256.fullchain.pem").into()],
             intermediates: vec![],
-            private_key: common::pki_file("p256.pkcs8.key"),
+            private_key: common::pki_file("p256.pkcs8.key").into(),
             pkcs8_password: None,
+            device: Default::default(),
         }
         .load()
         .unwrap()
@@ -333,6 +334,7 @@ fn files() -> IdentityFiles {
         intermediates: vec![],
         private_key: "/etc/pki/k.pem".into(),
         pkcs8_password: None,
+        device: Default::default(),
     }
 }
 
@@ -366,10 +368,11 @@ proptest! {
         endpoint in proptest::option::of("\\PC{0,40}"),
     ) {
         let files = IdentityFiles {
-            certificates: certificates.clone(),
+            certificates: certificates.iter().cloned().map(Into::into).collect(),
             intermediates: intermediates.clone(),
-            private_key: key.clone(),
+            private_key: key.clone().into(),
             pkcs8_password: None,
+            device: Default::default(),
         };
         let name = BindingName::from_str(&name).unwrap();
         let region = region.map(|r| Region::from_str(&r).unwrap());
@@ -391,9 +394,10 @@ proptest! {
         prop_assert_eq!(&back.endpoint, &endpoint);
         // Intermediates are written into certificate_files (the existing tool reads only
         // that list), in order after the certificates.
-        let all: Vec<PathBuf> = certificates.iter().chain(&intermediates).cloned().collect();
+        let all: Vec<Location> =
+            certificates.iter().chain(&intermediates).cloned().map(Into::into).collect();
         prop_assert_eq!(&back.files.certificates, &all);
-        prop_assert_eq!(&back.files.private_key, &key);
+        prop_assert_eq!(&back.files.private_key, &Location::from(key));
         prop_assert!(back.accepts(&token));
         // Writing what was read gives the same file.
         prop_assert_eq!(back.to_json(), json);

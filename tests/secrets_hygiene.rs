@@ -236,6 +236,7 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
         intermediates: vec![],
         private_key: "/k.pem".into(),
         pkcs8_password: Some(Secret::new(PASSWORD)),
+        device: Default::default(),
     };
     assert_hidden(shown(&files), &[PASSWORD], "IdentityFiles");
 
@@ -340,6 +341,7 @@ fn debug_of_transport_settings_hides_proxy_credentials() {
             intermediates: vec![],
             private_key: "/k.pem".into(),
             pkcs8_password: None,
+            device: Default::default(),
         },
         session: common::samples::session_request(),
         region: "us-east-1".parse().unwrap(),

@@ -79,10 +79,11 @@ fn vectors() -> Vec<Vector> {
 
 fn load_identity(v: &Vector) -> needroleshere::identity::Identity {
     IdentityFiles {
-        certificates: vec![v.certificate.clone()],
+        certificates: vec![v.certificate.clone().into()],
         intermediates: v.chain.clone(),
-        private_key: v.private_key.clone(),
+        private_key: v.private_key.clone().into(),
         pkcs8_password: None,
+        device: Default::default(),
     }
     .load()
     .unwrap_or_else(|e| panic!("{}: {e}", v.name))

@@ -22,12 +22,13 @@ fuzz_target!(|data: &[u8]| {
     ];
     for (certificates, intermediates, private_key) in cases {
         let files = IdentityFiles {
-            certificates,
+            certificates: certificates.into_iter().map(Into::into).collect(),
             intermediates,
-            private_key,
+            private_key: private_key.into(),
             // No password: the cost of decrypting a key is set by its file (PBKDF2
             // iterations), which is the administrator's, not an attacker's.
             pkcs8_password: None,
+            device: Default::default(),
         };
         if let Ok(identity) = files.load() {
             assert!(identity.sign(b"string to sign").is_ok());

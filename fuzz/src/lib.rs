@@ -77,10 +77,11 @@ pub struct Fronts {
 
 fn files(pki: &Path) -> IdentityFiles {
     IdentityFiles {
-        certificates: vec![pki.join("p256.fullchain.pem")],
+        certificates: vec![pki.join("p256.fullchain.pem").into()],
         intermediates: vec![],
-        private_key: pki.join("p256.pkcs8.key"),
+        private_key: pki.join("p256.pkcs8.key").into(),
         pkcs8_password: None,
+        device: Default::default(),
     }
 }
 

@@ -19,7 +19,10 @@
 //! "request":{"durationSeconds","profileArn","roleArn","sessionName","trustAnchorArn"},
 //! "mode":{"kind":"EcsFull"}}`. Older releases of the existing tool name the mode field
 //! `env_mode`: both are read, both are written. Fields of our own (`intermediate_files`,
-//! `region`, `endpoint`) are ignored by the existing tool.
+//! `region`, `endpoint`, and for keys in devices `pkcs11_module`, `pkcs11_pin_source`,
+//! `reuse_pin`, `tpm_key_password_source`) are ignored by the existing tool. A certificate or
+//! key "file" may be a `pkcs11:` URI or a `handle:0x81…` TPM handle; a PIN or key password
+//! is never stored, only where `serve` reads it (`credential:NAME`, `file:PATH`, `env:VAR`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -32,7 +35,8 @@ use subtle::ConstantTimeEq as _;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
 use crate::aws::rolesanywhere::SessionRequest;
-use crate::identity::IdentityFiles;
+use crate::identity::{DeviceOptions, IdentityFiles, Location};
+use crate::secret::{SecretSource, SecretSourceError};
 
 mod dir;
 mod env_file;
@@ -200,6 +204,14 @@ struct BindingFile {
     region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs11_module: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs11_pin_source: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    reuse_pin: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tpm_key_password_source: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -280,10 +292,10 @@ impl Binding {
                 .files
                 .certificates
                 .iter()
-                .chain(&self.files.intermediates)
-                .cloned()
+                .map(stored_location)
+                .chain(self.files.intermediates.iter().cloned())
                 .collect(),
-            private_key_file: self.files.private_key.clone(),
+            private_key_file: stored_location(&self.files.private_key),
             request: RequestFields {
                 duration_seconds: Some(i64::from(self.session.duration.seconds())),
                 profile_arn: self.session.profile_arn.to_string(),
@@ -299,6 +311,21 @@ impl Binding {
             env_mode: mode(),
             region: self.region.as_ref().map(|r| r.to_string()),
             endpoint: self.endpoint.clone(),
+            pkcs11_module: self.files.device.pkcs11_module.clone(),
+            // `bind` refuses secrets given by value, so these are only ever sources.
+            pkcs11_pin_source: self
+                .files
+                .device
+                .pkcs11_pin
+                .as_ref()
+                .and_then(SecretSource::to_stored),
+            reuse_pin: self.files.device.reuse_pin,
+            tpm_key_password_source: self
+                .files
+                .device
+                .tpm_key_password
+                .as_ref()
+                .and_then(SecretSource::to_stored),
         };
         // A struct of strings, numbers and paths always serialises.
         let mut json = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -380,16 +407,43 @@ impl Binding {
             secret_hash: hash,
             mode,
             files: IdentityFiles {
-                certificates: file.certificate_files,
+                certificates: file
+                    .certificate_files
+                    .iter()
+                    .map(|p| Location::parse(p.as_os_str()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| field("certificate_files", &e))?,
                 intermediates: Vec::new(),
-                private_key: file.private_key_file,
+                private_key: Location::parse(file.private_key_file.as_os_str())
+                    .map_err(|e| field("private_key_file", &e))?,
                 pkcs8_password: None,
+                device: DeviceOptions {
+                    pkcs11_module: file.pkcs11_module,
+                    pkcs11_pin: secret_source(file.pkcs11_pin_source.as_deref())
+                        .map_err(|e| field("pkcs11_pin_source", &e))?,
+                    reuse_pin: file.reuse_pin,
+                    tpm_key_password: secret_source(file.tpm_key_password_source.as_deref())
+                        .map_err(|e| field("tpm_key_password_source", &e))?,
+                    credentials_directory: None,
+                },
             },
             session,
             region,
             endpoint: file.endpoint,
         })
     }
+}
+
+/// A location as a binding file stores it: a path as it is, a URI or handle as text.
+fn stored_location(location: &Location) -> PathBuf {
+    match location {
+        Location::File(path) => path.clone(),
+        other => PathBuf::from(other.to_stored()),
+    }
+}
+
+fn secret_source(text: Option<&str>) -> Result<Option<SecretSource>, SecretSourceError> {
+    text.map(SecretSource::parse).transpose()
 }
 
 #[cfg(test)]
@@ -413,6 +467,7 @@ mod tests {
                 intermediates: vec![],
                 private_key: "/etc/pki/k.pem".into(),
                 pkcs8_password: None,
+                device: Default::default(),
             },
             SessionRequest {
                 trust_anchor_arn: TA.parse().unwrap(),

@@ -15,8 +15,8 @@ use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, 
 use crate::aws::rolesanywhere::{self, SessionRequest};
 use crate::binding::{BindingName, ConfigDir};
 use crate::credentials::Credentials;
-use crate::identity::IdentityFiles;
-use crate::secret::Secret;
+use crate::identity::{DeviceOptions, IdentityFiles, Location};
+use crate::secret::{Secret, SecretSource};
 use crate::source::rolesanywhere::IdentitySource;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
@@ -62,17 +62,20 @@ pub(crate) fn parse_binding_name(text: &str) -> Result<BindingName, String> {
     requires_all = ["certificate", "private_key", "trust_anchor_arn", "profile_arn", "role_arn"]
 )]
 pub struct IdentityArgs {
-    /// Certificate file (PEM or DER); may hold the full chain. Repeat for several files.
-    #[arg(long, value_name = "PATH")]
-    pub certificate: Vec<PathBuf>,
+    /// Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of
+    /// certificates in a token. Repeat for several.
+    #[arg(long, value_name = "PATH|URI", value_parser = location_parser())]
+    pub certificate: Vec<Location>,
 
     /// File of intermediate CA certificates, added to the chain after the certificate files.
     #[arg(long, value_name = "PATH")]
     pub intermediates: Vec<PathBuf>,
 
-    /// Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384).
-    #[arg(long, value_name = "PATH")]
-    pub private_key: Option<PathBuf>,
+    /// Private key: a file (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8, or a TPM's TSS2 key
+    /// file), a pkcs11: URI, or a persistent TPM handle (handle:0x81000001). RSA, P-256 or
+    /// P-384.
+    #[arg(long, value_name = "PATH|URI", value_parser = location_parser())]
+    pub private_key: Option<Location>,
 
     /// Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the
     /// environment is preferred (a flag shows in `ps`).
@@ -80,6 +83,9 @@ pub struct IdentityArgs {
     // these flags count as given (see `serve`).
     #[arg(long, value_name = "PASSWORD", value_parser = parse_secret)]
     pub pkcs8_password: Option<Secret>,
+
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     /// ARN of the trust anchor that issued the certificate.
     #[arg(long, value_name = "ARN")]
@@ -101,6 +107,83 @@ pub struct IdentityArgs {
     /// Role session name (2 to 64 characters of letters, digits and +=,.@_-).
     #[arg(long, visible_alias = "session-name", value_name = "NAME")]
     pub role_session_name: Option<RoleSessionName>,
+}
+
+/// How to reach and unlock a key in a PKCS#11 token or a TPM.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeviceArgs {
+    /// PKCS#11 module to load; a URI's module-path wins [default: p11-kit's proxy module].
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_lib: Option<PathBuf>,
+
+    /// The token's user PIN. Shows in `ps`: prefer --pkcs11-pin-source or
+    /// NEEDROLESHERE_PKCS11_PIN.
+    #[arg(long, value_name = "PIN", value_parser = parse_secret)]
+    pub pkcs11_pin: Option<Secret>,
+
+    /// Where to read the PIN when it is needed: credential:NAME (a systemd credential,
+    /// e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this,
+    /// never the PIN.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_secret_source, conflicts_with = "pkcs11_pin")]
+    pub pkcs11_pin_source: Option<SecretSource>,
+
+    /// Log in again with the same PIN before each signature, for keys that ask for it
+    /// (CKA_ALWAYS_AUTHENTICATE).
+    #[arg(long)]
+    pub reuse_pin: bool,
+
+    /// Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or
+    /// NEEDROLESHERE_TPM_KEY_PASSWORD.
+    #[arg(long, value_name = "PASSWORD", value_parser = parse_secret)]
+    pub tpm_key_password: Option<Secret>,
+
+    /// Where to read the TPM key's password: credential:NAME, file:PATH or env:VARIABLE.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_secret_source, conflicts_with = "tpm_key_password")]
+    pub tpm_key_password_source: Option<SecretSource>,
+
+    /// The TPM key has no password (the default when none is given; accepted for
+    /// compatibility with aws_signing_helper).
+    #[arg(long, conflicts_with_all = ["tpm_key_password", "tpm_key_password_source"])]
+    pub no_tpm_key_password: bool,
+}
+
+impl DeviceArgs {
+    /// The options these flags and the environment describe. A PIN or password given by
+    /// value (flag or environment) is held as such; sources are read when needed.
+    pub(crate) fn resolve(&self, env: &Environment) -> DeviceOptions {
+        let given = |flag: &Option<Secret>, source: &Option<SecretSource>, var: &Option<Secret>| {
+            source
+                .clone()
+                .or_else(|| flag.clone().map(SecretSource::Given))
+                .or_else(|| var.clone().map(SecretSource::Given))
+        };
+        DeviceOptions {
+            pkcs11_module: self.pkcs11_lib.clone(),
+            pkcs11_pin: given(&self.pkcs11_pin, &self.pkcs11_pin_source, &env.pkcs11_pin),
+            reuse_pin: self.reuse_pin,
+            tpm_key_password: if self.no_tpm_key_password {
+                None
+            } else {
+                given(
+                    &self.tpm_key_password,
+                    &self.tpm_key_password_source,
+                    &env.tpm_key_password,
+                )
+            },
+            credentials_directory: env.credentials_directory.clone(),
+        }
+    }
+}
+
+/// `--certificate` and `--private-key`: paths need not be UTF-8, so the parser takes the
+/// raw argument.
+pub(crate) fn location_parser() -> impl clap::builder::TypedValueParser<Value = Location> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().try_map(|text| Location::parse(&text))
+}
+
+fn parse_secret_source(text: &str) -> Result<SecretSource, String> {
+    SecretSource::parse(text).map_err(|e| e.to_string())
 }
 
 /// Where CreateSession goes and how it is trusted.
@@ -208,13 +291,13 @@ impl IdentityArgs {
         })
     }
 
-    /// The certificate and key files alone (what a local check needs).
+    /// The certificate and key alone (what a local check needs).
     pub fn files(&self, env: &Environment) -> anyhow::Result<IdentityFiles> {
         let Some(private_key) = &self.private_key else {
-            anyhow::bail!("missing --private-key <PATH>");
+            anyhow::bail!("missing --private-key <PATH|URI>");
         };
         if self.certificate.is_empty() {
-            anyhow::bail!("missing --certificate <PATH>");
+            anyhow::bail!("missing --certificate <PATH|URI>");
         }
         Ok(IdentityFiles {
             certificates: self.certificate.clone(),
@@ -224,14 +307,15 @@ impl IdentityArgs {
                 .pkcs8_password
                 .clone()
                 .or_else(|| env.pkcs8_password.clone()),
+            device: self.device.resolve(env),
         })
     }
 
     /// The required flags that were not given.
     pub(crate) fn missing(&self) -> Vec<&'static str> {
         let given = [
-            (!self.certificate.is_empty(), "--certificate <PATH>"),
-            (self.private_key.is_some(), "--private-key <PATH>"),
+            (!self.certificate.is_empty(), "--certificate <PATH|URI>"),
+            (self.private_key.is_some(), "--private-key <PATH|URI>"),
             (self.trust_anchor_arn.is_some(), "--trust-anchor-arn <ARN>"),
             (self.profile_arn.is_some(), "--profile-arn <ARN>"),
             (self.role_arn.is_some(), "--role-arn <ARN>"),

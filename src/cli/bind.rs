@@ -13,7 +13,8 @@ use clap::Args;
 
 use super::args::{ConfigDirArgs, EndpointArgs, IdentityArgs, parse_binding_name};
 use crate::binding::{Binding, BindingName, Mode, render_env};
-use crate::identity::IdentityFiles;
+use crate::identity::{DeviceOptions, IdentityFiles, Location};
+use crate::secret::SecretSource;
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
 
@@ -54,6 +55,40 @@ pub struct BindArgs {
     pub debug: bool,
 }
 
+/// Refuses a PIN or key password given by value: a binding names where the daemon reads it,
+/// and never holds it.
+fn storable_secrets(files: &IdentityFiles) -> anyhow::Result<()> {
+    let by_value = |what: &str, flag: &str| {
+        anyhow::anyhow!(
+            "a binding never stores the {what}: give {flag} credential:NAME (a systemd \
+             credential of the serve unit, e.g. LoadCredentialEncrypted=), file:PATH or \
+             env:VARIABLE instead of the value"
+        )
+    };
+    let device = &files.device;
+    let locations = || files.certificates.iter().chain([&files.private_key]);
+    if locations().any(|l| matches!(l, Location::Pkcs11(uri) if uri.pin_value.is_some())) {
+        anyhow::bail!(by_value(
+            "PIN",
+            "pin-source in the URI or --pkcs11-pin-source"
+        ));
+    }
+    if matches!(files.private_key, Location::Pkcs11(_))
+        && matches!(device.pkcs11_pin, Some(SecretSource::Given(_)))
+    {
+        anyhow::bail!(by_value("PIN", "--pkcs11-pin-source"));
+    }
+    let tpm = match &files.private_key {
+        Location::TpmHandle(_) => true,
+        Location::File(path) => crate::identity::is_tpm_key_file(path),
+        Location::Pkcs11(_) => false,
+    };
+    if tpm && matches!(device.tpm_key_password, Some(SecretSource::Given(_))) {
+        anyhow::bail!(by_value("TPM key password", "--tpm-key-password-source"));
+    }
+    Ok(())
+}
+
 /// Writes the binding (after validating it unless `--no-validate`).
 pub(crate) async fn run(
     args: &BindArgs,
@@ -62,26 +97,51 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let dir = args.dir.resolve(env)?;
     let source = args.identity.resolve(&args.endpoint, env)?;
-    if crate::identity::key_file_is_encrypted(&source.files.private_key) {
+    if let Some(path) = source.files.private_key.path()
+        && crate::identity::key_file_is_encrypted(path)
+    {
         anyhow::bail!(
             "{} is encrypted, and `serve` has no password to decrypt it: give an unencrypted \
              key readable only by the serve user",
-            source.files.private_key.display()
+            path.display()
         );
     }
-    let absolute = |paths: &[PathBuf]| -> anyhow::Result<Vec<PathBuf>> {
-        paths
-            .iter()
-            .map(|p| {
-                std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
-            })
-            .collect()
+    storable_secrets(&source.files)?;
+    let absolute = |path: &PathBuf| -> anyhow::Result<PathBuf> {
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+    };
+    let absolute_location = |location: &Location| -> anyhow::Result<Location> {
+        Ok(match location {
+            Location::File(path) => Location::File(absolute(path)?),
+            other => other.clone(),
+        })
     };
     let files = IdentityFiles {
-        certificates: absolute(&source.files.certificates)?,
-        intermediates: absolute(&source.files.intermediates)?,
-        private_key: absolute(std::slice::from_ref(&source.files.private_key))?.remove(0),
+        certificates: source
+            .files
+            .certificates
+            .iter()
+            .map(absolute_location)
+            .collect::<anyhow::Result<_>>()?,
+        intermediates: source
+            .files
+            .intermediates
+            .iter()
+            .map(absolute)
+            .collect::<anyhow::Result<_>>()?,
+        private_key: absolute_location(&source.files.private_key)?,
         pkcs8_password: None,
+        device: DeviceOptions {
+            pkcs11_module: source
+                .files
+                .device
+                .pkcs11_module
+                .as_ref()
+                .map(absolute)
+                .transpose()?,
+            credentials_directory: None,
+            ..source.files.device.clone()
+        },
     };
     let (binding, token) = Binding::create(
         args.name.clone(),

@@ -96,9 +96,11 @@ pub(crate) async fn run(
                 .endpoint
                 .clone()
                 .or_else(|| args.endpoint.endpoint.clone());
+            let mut files = binding.files.clone();
+            files.device.credentials_directory = env.credentials_directory.clone();
             (
                 report,
-                binding.files.clone(),
+                files,
                 Some((binding.session.clone(), region, endpoint)),
             )
         }
@@ -124,10 +126,10 @@ pub(crate) async fn run(
                 files
                     .certificates
                     .iter()
-                    .map(|p| p.display().to_string())
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
-                files.private_key.display()
+                files.private_key
             );
             (Report::new(title), files, remote)
         }

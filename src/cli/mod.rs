@@ -170,7 +170,7 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<u8> {
         Command::Bind(args) => bind::run(&args, &env, clock).await?,
         Command::Unbind(args) => unbind::run(&args, &env)?,
         Command::Check(args) => check::run(&args, &env, clock).await?,
-        Command::ReadCertificateData(args) => read_certificate_data::run(&args)?,
+        Command::ReadCertificateData(args) => read_certificate_data::run(&args, &env)?,
         Command::Update(args) => update::run(&args, &env, clock).await?,
         Command::Serve(args) => match &args.desktop {
             Some(desktop) => serve_desktop::run(desktop, env, clock).await?,

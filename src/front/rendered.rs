@@ -107,6 +107,7 @@ mod tests {
             intermediates: Vec::new(),
             private_key: "/k.pem".into(),
             pkcs8_password: None,
+            device: Default::default(),
         };
         let (binding, _) = Binding::create(
             "b".parse().unwrap(),

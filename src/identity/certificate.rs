@@ -24,7 +24,7 @@ pub struct Certificate {
 }
 
 impl Certificate {
-    fn parse(der: Vec<u8>, path: &Path, index: usize) -> Result<Self, IdentityError> {
+    pub(super) fn parse(der: Vec<u8>, path: &Path, index: usize) -> Result<Self, IdentityError> {
         let bad = |reason: String| IdentityError::BadCertificate {
             path: path.to_owned(),
             index,

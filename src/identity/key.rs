@@ -1,15 +1,16 @@
 //! Private keys: PKCS#1, SEC1 and PKCS#8 (encrypted too), RSA 2048–4096 and ECDSA P-256 and
-//! P-384, and the signing primitive.
+//! P-384, keys in devices, and the signing primitive.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use p256::pkcs8::DecodePrivateKey as _;
 use pkcs8::der::Decode as _;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use sha2::{Digest as _, Sha256};
+use ring::signature::{RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PKCS1_SHA512, RsaKeyPair};
 
 use super::certificate::{PublicKey, parse_pem, read};
+use super::device::{DeviceKey, DeviceOptions, Digest, Location};
 use super::{
     IdentityError, OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_RSA_ENCRYPTION, RSA_MAX_BITS,
     RSA_MIN_BITS,
@@ -30,6 +31,8 @@ pub(super) enum PrivateKey {
         key: p384::ecdsa::SigningKey,
         path: PathBuf,
     },
+    /// A key in a PKCS#11 token or a TPM.
+    Device(Arc<dyn DeviceKey>),
 }
 
 /// The signature algorithm an identity signs with.
@@ -68,12 +71,24 @@ impl PrivateKey {
             },
             Self::P256 { .. } => KeyAlgorithm::EcdsaP256,
             Self::P384 { .. } => KeyAlgorithm::EcdsaP384,
+            Self::Device(key) => key.algorithm(),
         }
     }
 
-    pub(super) fn path(&self) -> &Path {
+    /// Where the key is: its file, URI or TPM handle.
+    pub(super) fn location(&self) -> String {
         match self {
-            Self::Rsa { path, .. } | Self::P256 { path, .. } | Self::P384 { path, .. } => path,
+            Self::Rsa { path, .. } | Self::P256 { path, .. } | Self::P384 { path, .. } => {
+                path.display().to_string()
+            }
+            Self::Device(key) => key.location(),
+        }
+    }
+
+    pub(super) fn facts(&self) -> Vec<String> {
+        match self {
+            Self::Device(key) => key.facts(),
+            _ => Vec::new(),
         }
     }
 
@@ -86,19 +101,26 @@ impl PrivateKey {
             (Self::P384 { key, .. }, PublicKey::P384(pk)) => {
                 key.verifying_key().as_affine() == pk.as_affine()
             }
+            (Self::Device(key), public) => key.public_key() == public,
             _ => false,
         }
     }
 
-    pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IdentityError> {
+    /// Signs `message` hashed with `digest`: RSASSA-PKCS1-v1_5, or DER-encoded ECDSA.
+    pub(super) fn sign(&self, message: &[u8], digest: Digest) -> Result<Vec<u8>, IdentityError> {
         let failed = || IdentityError::Sign {
-            path: self.path().to_owned(),
+            key: self.location(),
         };
         match self {
             Self::Rsa { key, .. } => {
+                let padding = match digest {
+                    Digest::Sha256 => &RSA_PKCS1_SHA256,
+                    Digest::Sha384 => &RSA_PKCS1_SHA384,
+                    Digest::Sha512 => &RSA_PKCS1_SHA512,
+                };
                 let mut signature = vec![0; key.public().modulus_len()];
                 key.sign(
-                    &RSA_PKCS1_SHA256,
+                    padding,
                     &ring::rand::SystemRandom::new(),
                     message,
                     &mut signature,
@@ -108,20 +130,21 @@ impl PrivateKey {
             }
             Self::P256 { key, .. } => {
                 use p256::ecdsa::signature::hazmat::PrehashSigner as _;
-                let digest = Sha256::digest(message);
-                let signature: p256::ecdsa::Signature =
-                    key.sign_prehash(&digest).map_err(|_| failed())?;
+                let signature: p256::ecdsa::Signature = key
+                    .sign_prehash(&digest.hash(message))
+                    .map_err(|_| failed())?;
                 Ok(signature.to_der().as_bytes().to_vec())
             }
             Self::P384 { key, .. } => {
                 // AWS4-X509-ECDSA-SHA256 signs a SHA-256 digest whatever the curve; the
                 // prehash API takes it as is (left-padded to the field size, per SEC1).
                 use p384::ecdsa::signature::hazmat::PrehashSigner as _;
-                let digest = Sha256::digest(message);
-                let signature: p384::ecdsa::Signature =
-                    key.sign_prehash(&digest).map_err(|_| failed())?;
+                let signature: p384::ecdsa::Signature = key
+                    .sign_prehash(&digest.hash(message))
+                    .map_err(|_| failed())?;
                 Ok(signature.to_der().as_bytes().to_vec())
             }
+            Self::Device(key) => key.sign(message, digest),
         }
     }
 }
@@ -142,13 +165,43 @@ pub fn key_file_is_encrypted(path: &Path) -> bool {
     })
 }
 
-/// Reads the one private key in `path`.
+/// Whether `path` holds a TPM key (`TSS2 PRIVATE KEY`); `false` when it cannot be read.
+pub fn is_tpm_key_file(path: &Path) -> bool {
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .is_ok_and(|bytes| {
+            pem::parse_many(&bytes[..])
+                .is_ok_and(|blocks| blocks.iter().any(|b| b.tag() == super::tpm::PEM_TAG))
+        })
+}
+
+/// Opens the private key at `location`: a key file, a TPM key file or handle, or a PKCS#11
+/// object.
 pub(super) fn load_private_key(
+    location: &Location,
+    password: Option<&Secret>,
+    device: &DeviceOptions,
+) -> Result<PrivateKey, IdentityError> {
+    match location {
+        Location::File(path) => load_key_file(path, password, device),
+        Location::Pkcs11(uri) => super::pkcs11::open_key(uri, device).map(PrivateKey::Device),
+        Location::TpmHandle(handle) => {
+            super::tpm::open_persistent(*handle, device).map(PrivateKey::Device)
+        }
+    }
+}
+
+/// Reads the one private key in `path`.
+fn load_key_file(
     path: &Path,
     password: Option<&Secret>,
+    device: &DeviceOptions,
 ) -> Result<PrivateKey, IdentityError> {
     let bytes = zeroize::Zeroizing::new(read(path)?);
     let blocks = parse_pem(path, &bytes)?;
+    if let Some(block) = blocks.iter().find(|b| b.tag() == super::tpm::PEM_TAG) {
+        return super::tpm::open_key_file(path, block.contents(), device).map(PrivateKey::Device);
+    }
     let ec_parameters = blocks
         .iter()
         .find(|b| b.tag() == "EC PARAMETERS")

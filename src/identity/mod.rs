@@ -1,4 +1,5 @@
-//! X.509 identities: certificate chains and private keys read from PEM (or DER) files.
+//! X.509 identities: certificate chains and private keys, read from PEM (or DER) files or
+//! held by a device (a PKCS#11 token, a TPM), which signs for us.
 //!
 //! Contract:
 //! * Certificate files may hold several `CERTIFICATE` blocks (a full chain); any text around
@@ -11,6 +12,8 @@
 //! * The leaf is the first certificate whose public key is the private key's; every other
 //!   certificate (from the certificate files in order, then the intermediates files) forms
 //!   the chain, without duplicates and never the leaf.
+//! * A key or certificate may instead be a `pkcs11:` URI ([`pkcs11`]); a key may be a TPM
+//!   `TSS2 PRIVATE KEY` file or a persistent handle ([`tpm`]). See [`Location`].
 //! * [`Identity::ensure_valid_at`] checks the leaf's validity window; loading checks the rest,
 //!   all before any network call.
 //!
@@ -28,12 +31,16 @@ use crate::secret::Secret;
 
 mod cache;
 mod certificate;
+mod device;
 mod key;
+pub mod pkcs11;
+mod tpm;
 
 pub use cache::IdentityCache;
 pub use certificate::Certificate;
 use certificate::load_certificates;
-pub use key::{KeyAlgorithm, key_file_is_encrypted};
+pub use device::{DeviceOptions, Digest, Location};
+pub use key::{KeyAlgorithm, is_tpm_key_file, key_file_is_encrypted};
 use key::{PrivateKey, load_private_key};
 
 const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
@@ -88,10 +95,10 @@ pub enum IdentityError {
         "the private key in {path} is {kind}, which is not supported (use RSA 2048-4096, P-256 or P-384)"
     )]
     UnsupportedKey { path: PathBuf, kind: String },
-    #[error("the private key in {key} matches none of the certificates in {}", display_paths(.certificates))]
+    #[error("the private key in {key} matches none of the certificates in {}", display_list(.certificates))]
     NoMatchingCertificate {
-        key: PathBuf,
-        certificates: Vec<PathBuf>,
+        key: String,
+        certificates: Vec<String>,
     },
     #[error(
         "certificate {subject} from {path} is not valid before {} (now {}); check this machine's clock",
@@ -115,49 +122,75 @@ pub enum IdentityError {
         not_after: OffsetDateTime,
         now: OffsetDateTime,
     },
-    #[error("signing with the key from {path} failed")]
-    Sign { path: PathBuf },
+    #[error("signing with the key {key} failed")]
+    Sign { key: String },
+    #[error("{text:?} names no key or certificate: {reason}")]
+    BadLocation { text: String, reason: String },
+    /// A device key or certificate that cannot be used as configured (no such object, a
+    /// wrong PIN, a key that may not sign): retrying will not help.
+    #[error("{key}: {reason}")]
+    Device { key: String, reason: String },
+    /// The device is not there now (token removed, TPM stopped): it may come back.
+    #[error("{key}: {reason}")]
+    DeviceUnavailable { key: String, reason: String },
+    #[error("cannot read the {what} from {source_name}")]
+    Secret {
+        what: &'static str,
+        source_name: String,
+        #[source]
+        source: crate::secret::SecretSourceError,
+    },
 }
 
 fn rfc3339(time: OffsetDateTime) -> String {
     crate::credentials::format_rfc3339(time)
 }
 
-fn display_paths(paths: &[PathBuf]) -> String {
-    paths
+fn display_list(items: &[impl fmt::Display]) -> String {
+    items
         .iter()
-        .map(|p| p.display().to_string())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// The files an identity is read from. They are re-read by [`IdentityFiles::load`] so a
-/// renewed certificate or rotated key is picked up without a restart.
+/// Where an identity is read from. It is re-read by [`IdentityFiles::load`] so a renewed
+/// certificate or rotated key is picked up without a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityFiles {
-    /// Certificate files; the leaf and any chain certificates may be in any of them.
-    pub certificates: Vec<PathBuf>,
+    /// Certificate files or token objects; the leaf and any chain certificates may be in any
+    /// of them.
+    pub certificates: Vec<Location>,
     /// Extra files of intermediate certificates, appended to the chain in order.
     pub intermediates: Vec<PathBuf>,
-    pub private_key: PathBuf,
+    pub private_key: Location,
     /// Password of an encrypted PKCS#8 key.
     pub pkcs8_password: Option<Secret>,
+    /// How to reach and unlock a key in a token or TPM.
+    pub device: DeviceOptions,
 }
 
 impl IdentityFiles {
     /// Reads and parses every file and finds the leaf. Does not check validity dates.
     pub fn load(&self) -> Result<Identity, IdentityError> {
-        let key = load_private_key(&self.private_key, self.pkcs8_password.as_ref())?;
+        let key = load_private_key(
+            &self.private_key,
+            self.pkcs8_password.as_ref(),
+            &self.device,
+        )?;
         let mut certificates = Vec::new();
-        for path in self.certificates.iter().chain(&self.intermediates) {
+        for location in &self.certificates {
+            certificates.extend(self.read_certificates(location)?);
+        }
+        for path in &self.intermediates {
             certificates.extend(load_certificates(path)?);
         }
         let leaf_index = certificates
             .iter()
             .position(|cert| key.matches(&cert.public_key))
             .ok_or_else(|| IdentityError::NoMatchingCertificate {
-                key: self.private_key.clone(),
-                certificates: self.certificates.clone(),
+                key: self.private_key.to_string(),
+                certificates: self.certificates.iter().map(ToString::to_string).collect(),
             })?;
         let leaf = certificates.remove(leaf_index);
         let mut chain: Vec<Certificate> = Vec::with_capacity(certificates.len());
@@ -177,17 +210,34 @@ impl IdentityFiles {
 
     /// The first certificate of the certificate files, without reading the key.
     pub fn first_certificate(&self) -> Result<Certificate, IdentityError> {
-        let path = self
+        let location = self
             .certificates
             .first()
             .ok_or_else(|| IdentityError::NoCertificate {
                 path: PathBuf::new(),
             })?;
-        // A file with no certificate is an error in `load_certificates`, so there is one.
-        load_certificates(path)?
+        // No certificate at a location is an error in `read_certificates`, so there is one.
+        self.read_certificates(location)?
             .into_iter()
             .next()
-            .ok_or_else(|| IdentityError::NoCertificate { path: path.clone() })
+            .ok_or_else(|| IdentityError::NoCertificate {
+                path: location.to_string().into(),
+            })
+    }
+
+    /// Every certificate at `location`: a file's in file order, or a token's that match.
+    pub(crate) fn read_certificates(
+        &self,
+        location: &Location,
+    ) -> Result<Vec<Certificate>, IdentityError> {
+        match location {
+            Location::File(path) => load_certificates(path),
+            Location::Pkcs11(uri) => pkcs11::read_certificates(uri, &self.device),
+            Location::TpmHandle(_) => Err(IdentityError::BadLocation {
+                text: location.to_string(),
+                reason: "a TPM handle holds a key, not a certificate".into(),
+            }),
+        }
     }
 }
 
@@ -237,7 +287,17 @@ impl Identity {
 
     /// Signs `message` (RSASSA-PKCS1-v1_5 SHA-256 or DER-encoded ECDSA over SHA-256).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IdentityError> {
-        self.key.sign(message)
+        self.key.sign(message, Digest::Sha256)
+    }
+
+    /// Signs `message` hashed with `digest` (`sign-string`).
+    pub fn sign_with(&self, message: &[u8], digest: Digest) -> Result<Vec<u8>, IdentityError> {
+        self.key.sign(message, digest)
+    }
+
+    /// Where the key is (a path, a URI, a TPM handle) and facts about it worth showing.
+    pub fn key_description(&self) -> (String, Vec<String>) {
+        (self.key.location(), self.key.facts())
     }
 }
 
@@ -247,7 +307,7 @@ impl fmt::Debug for Identity {
             .field("leaf", &self.leaf)
             .field("chain", &self.chain)
             .field("algorithm", &self.algorithm())
-            .field("private_key", &self.key.path())
+            .field("private_key", &self.key.location())
             .finish()
     }
 }

@@ -67,9 +67,12 @@ impl Bindings {
         {
             return Ok(prepared.source.clone());
         }
+        let mut files = binding.files.clone();
+        // `credential:NAME` PINs and passwords are this process's systemd credentials.
+        files.device.credentials_directory = self.defaults.env.credentials_directory.clone();
         let source: Arc<dyn Source> = Arc::new(IdentitySource::new(
             self.client_for(binding).map_err(service_error)?,
-            binding.files.clone(),
+            files,
             binding.session.clone(),
             self.identities.clone(),
         ));

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::aws::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
 use crate::credentials::Credentials;
-use crate::identity::{IdentityCache, IdentityError, IdentityFiles};
+use crate::identity::{IdentityCache, IdentityError, IdentityFiles, Location};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
 
 /// Credentials for one role from IAM Roles Anywhere; see the module docs.
@@ -101,16 +101,26 @@ pub fn service_error(error: RolesAnywhereError) -> SourceError {
     SourceError::new(kind, error)
 }
 
+/// A location as the key hashes it: a path as it is, a URI or handle as text.
+fn location_text(location: &Location) -> std::ffi::OsString {
+    match location {
+        Location::File(path) => path.as_os_str().to_owned(),
+        other => other.to_string().into(),
+    }
+}
+
 /// What decides an identity's credentials besides its certificate's content: the identity
 /// files, the request, the region and the endpoint.
 fn request_digest(files: &IdentityFiles, session: &SessionRequest, client: &Client) -> Key {
     let duration = session.duration.seconds().to_string();
-    let paths = files
+    let locations: Vec<std::ffi::OsString> = files
         .certificates
         .iter()
-        .chain(&files.intermediates)
-        .chain([&files.private_key])
-        .map(|path| path.as_os_str().as_encoded_bytes());
+        .map(location_text)
+        .chain(files.intermediates.iter().map(|p| p.as_os_str().to_owned()))
+        .chain([location_text(&files.private_key)])
+        .collect();
+    let paths = locations.iter().map(|text| text.as_encoded_bytes());
     let request = [
         session.trust_anchor_arn.as_str(),
         session.profile_arn.as_str(),

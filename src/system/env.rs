@@ -43,6 +43,12 @@ pub struct Environment {
     pub journal_stream: Option<String>,
     /// `NEEDROLESHERE_PKCS8_PASSWORD`: the password of an encrypted PKCS#8 key.
     pub pkcs8_password: Option<crate::secret::Secret>,
+    /// `NEEDROLESHERE_PKCS11_PIN`: the user PIN of a PKCS#11 token.
+    pub pkcs11_pin: Option<crate::secret::Secret>,
+    /// `NEEDROLESHERE_TPM_KEY_PASSWORD`: the password of a TPM key.
+    pub tpm_key_password: Option<crate::secret::Secret>,
+    /// `CREDENTIALS_DIRECTORY`: where systemd puts a unit's credentials.
+    pub credentials_directory: Option<PathBuf>,
     /// `AWS_CONFIG_FILE`.
     pub config_file: Option<PathBuf>,
     /// `AWS_PROFILE`.
@@ -80,6 +86,9 @@ impl std::fmt::Debug for Environment {
             .field("no_proxy", &self.no_proxy)
             .field("runtime_directory", &self.runtime_directory)
             .field("pkcs8_password", &self.pkcs8_password)
+            .field("pkcs11_pin", &self.pkcs11_pin)
+            .field("tpm_key_password", &self.tpm_key_password)
+            .field("credentials_directory", &self.credentials_directory)
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +140,10 @@ impl Environment {
             shared_credentials_file: get(&["AWS_SHARED_CREDENTIALS_FILE"]).map(PathBuf::from),
             journal_stream: get(&["JOURNAL_STREAM"]),
             pkcs8_password: get(&["NEEDROLESHERE_PKCS8_PASSWORD"]).map(crate::secret::Secret::new),
+            pkcs11_pin: get(&["NEEDROLESHERE_PKCS11_PIN"]).map(crate::secret::Secret::new),
+            tpm_key_password: get(&["NEEDROLESHERE_TPM_KEY_PASSWORD"])
+                .map(crate::secret::Secret::new),
+            credentials_directory: get(&["CREDENTIALS_DIRECTORY"]).map(PathBuf::from),
             config_file: get(&["AWS_CONFIG_FILE"]).map(PathBuf::from),
             profile: get(&["AWS_PROFILE"]),
             endpoint_url_sts: get(&["AWS_ENDPOINT_URL_STS"]),

@@ -40,6 +40,7 @@ pub fn sample_binding(mode: Mode) -> (Binding, AccessToken) {
         intermediates: Vec::new(),
         private_key: "/k.pem".into(),
         pkcs8_password: None,
+        device: Default::default(),
     };
     // A fixed valid name and a fresh random token: only a failing system RNG can refuse.
     Binding::create(
