@@ -26,6 +26,7 @@ mod exec;
 mod read_certificate_data;
 mod serve;
 mod serve_desktop;
+mod sign_string;
 mod unbind;
 mod update;
 
@@ -37,6 +38,7 @@ pub use exec::ExecArgs;
 pub use read_certificate_data::ReadCertificateDataArgs;
 pub use serve::ServeArgs;
 pub use serve_desktop::{DesktopArgs, DesktopCommand};
+pub use sign_string::SignStringArgs;
 pub use unbind::UnbindArgs;
 pub use update::UpdateArgs;
 
@@ -98,6 +100,13 @@ pub enum Command {
     /// type, the base64 DER and the decimal serial number).
     ReadCertificateData(ReadCertificateDataArgs),
 
+    /// Sign the official helper's fixed test string with a key, to prove it can sign.
+    ///
+    /// Works with key files, pkcs11: URIs and TPM keys; prints the signature as a JSON
+    /// string of hex (--format json, the default), hex (text) or raw bytes (bin), without a
+    /// trailing newline, as aws_signing_helper sign-string does.
+    SignString(SignStringArgs),
+
     /// Run a command with an AWS profile's credentials and region in its environment.
     ///
     /// AWS_PROFILE is removed from the command's environment and its value passed as
@@ -123,6 +132,7 @@ impl Command {
             Self::Update(args) => args.debug,
             Self::Serve(args) => args.debug || args.desktop.as_ref().is_some_and(|d| d.debug()),
             Self::Exec(args) => args.debug,
+            Self::SignString(args) => args.debug,
         }
     }
 }
@@ -139,7 +149,8 @@ pub fn parse() -> Cli {
         | Command::Serve(_)
         | Command::Exec(_)
         | Command::Check(_)
-        | Command::ReadCertificateData(_) => None,
+        | Command::ReadCertificateData(_)
+        | Command::SignString(_) => None,
     };
     if let Some((identity, name)) = identity {
         let missing = identity.missing();
@@ -171,6 +182,7 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<u8> {
         Command::Unbind(args) => unbind::run(&args, &env)?,
         Command::Check(args) => check::run(&args, &env, clock).await?,
         Command::ReadCertificateData(args) => read_certificate_data::run(&args, &env)?,
+        Command::SignString(args) => sign_string::run(&args, &env)?,
         Command::Update(args) => update::run(&args, &env, clock).await?,
         Command::Serve(args) => match &args.desktop {
             Some(desktop) => serve_desktop::run(desktop, env, clock).await?,

@@ -34,6 +34,7 @@ pub fn status_and_code(kind: Kind) -> (StatusCode, &'static str) {
     match kind {
         Kind::Identity => (StatusCode::INTERNAL_SERVER_ERROR, "IdentityUnavailable"),
         Kind::CertificateNotValid => (StatusCode::INTERNAL_SERVER_ERROR, "CertificateNotValid"),
+        Kind::DeviceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "KeyDeviceUnavailable"),
         Kind::Endpoint => (StatusCode::INTERNAL_SERVER_ERROR, "BadEndpoint"),
         Kind::Profile => (StatusCode::INTERNAL_SERVER_ERROR, "BadProfile"),
         Kind::UnknownProfile => (StatusCode::NOT_FOUND, "UnknownProfile"),

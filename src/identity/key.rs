@@ -106,6 +106,29 @@ impl PrivateKey {
         }
     }
 
+    /// The public half: PKCS#1 `RSAPublicKey` DER for RSA, the uncompressed SEC1 point for
+    /// ECDSA (the forms `sign-string`'s test string hashes).
+    pub(super) fn public_key_bytes(&self) -> Vec<u8> {
+        let public = match self {
+            Self::Rsa { key, .. } => return key.public().as_ref().to_vec(),
+            Self::P256 { key, .. } => PublicKey::P256(p256::PublicKey::from(key.verifying_key())),
+            Self::P384 { key, .. } => PublicKey::P384(p384::PublicKey::from(key.verifying_key())),
+            Self::Device(key) => key.public_key().clone(),
+        };
+        match public {
+            PublicKey::Rsa(der) => der,
+            PublicKey::P256(key) => {
+                use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+                key.to_encoded_point(false).as_bytes().to_vec()
+            }
+            PublicKey::P384(key) => {
+                use p384::elliptic_curve::sec1::ToEncodedPoint as _;
+                key.to_encoded_point(false).as_bytes().to_vec()
+            }
+            PublicKey::Other => Vec::new(),
+        }
+    }
+
     /// Signs `message` hashed with `digest`: RSASSA-PKCS1-v1_5, or DER-encoded ECDSA.
     pub(super) fn sign(&self, message: &[u8], digest: Digest) -> Result<Vec<u8>, IdentityError> {
         let failed = || IdentityError::Sign {

@@ -301,6 +301,43 @@ impl Identity {
     }
 }
 
+/// A private key on its own, without a certificate (`sign-string`).
+pub struct SigningKey(PrivateKey);
+
+impl SigningKey {
+    /// Opens the key at `location` (a file, a `pkcs11:` URI, a TPM key file or handle).
+    pub fn open(
+        location: &Location,
+        pkcs8_password: Option<&Secret>,
+        device: &DeviceOptions,
+    ) -> Result<Self, IdentityError> {
+        load_private_key(location, pkcs8_password, device).map(Self)
+    }
+
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.0.algorithm()
+    }
+
+    /// PKCS#1 `RSAPublicKey` DER for RSA, the uncompressed point for ECDSA.
+    pub fn public_key_bytes(&self) -> Vec<u8> {
+        self.0.public_key_bytes()
+    }
+
+    /// Signs `message` hashed with `digest` (RSASSA-PKCS1-v1_5, or DER-encoded ECDSA).
+    pub fn sign(&self, message: &[u8], digest: Digest) -> Result<Vec<u8>, IdentityError> {
+        self.0.sign(message, digest)
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm())
+            .field("location", &self.0.location())
+            .finish()
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")

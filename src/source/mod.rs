@@ -86,6 +86,8 @@ pub enum Category {
 pub enum Kind {
     /// The certificate or key cannot be read or used.
     Identity,
+    /// The key's device (a PKCS#11 token, a TPM) cannot be reached now.
+    DeviceUnavailable,
     /// The certificate is outside its validity window.
     CertificateNotValid,
     /// The endpoint to call cannot be worked out.
@@ -116,6 +118,9 @@ impl Kind {
     pub fn describe(self) -> &'static str {
         match self {
             Self::Identity => "the certificate or key cannot be used",
+            Self::DeviceUnavailable => {
+                "the key's device (token or TPM) cannot be reached; try again later"
+            }
             Self::CertificateNotValid => "the certificate is not valid now",
             Self::Endpoint => "the endpoint to ask for credentials is misconfigured",
             Self::Profile => "the profile's settings cannot be used",
@@ -141,7 +146,9 @@ impl Kind {
             | Self::UnknownProfile
             | Self::Internal => Category::Misconfigured,
             Self::Refused | Self::MfaRejected => Category::Refused,
-            Self::Unavailable | Self::InvalidAnswer => Category::Unavailable,
+            Self::Unavailable | Self::InvalidAnswer | Self::DeviceUnavailable => {
+                Category::Unavailable
+            }
             Self::TimedOut => Category::TimedOut,
             Self::NeedsMfa => Category::NeedsPerson,
         }

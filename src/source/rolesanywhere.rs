@@ -80,7 +80,11 @@ impl Source for IdentitySource {
 }
 
 fn identity_error(error: IdentityError) -> SourceError {
-    SourceError::new(Kind::Identity, error)
+    let kind = match error {
+        IdentityError::DeviceUnavailable { .. } => Kind::DeviceUnavailable,
+        _ => Kind::Identity,
+    };
+    SourceError::new(kind, error)
 }
 
 /// The kind of a CreateSession failure.
@@ -88,6 +92,9 @@ pub fn service_error(error: RolesAnywhereError) -> SourceError {
     let kind = match &error {
         RolesAnywhereError::BadEndpoint(_) | RolesAnywhereError::NoFipsEndpoint { .. } => {
             Kind::Endpoint
+        }
+        RolesAnywhereError::Identity(IdentityError::DeviceUnavailable { .. }) => {
+            Kind::DeviceUnavailable
         }
         RolesAnywhereError::Identity(_) => Kind::Identity,
         RolesAnywhereError::Service { status, .. } if *status == 429 || *status >= 500 => {
