@@ -13,6 +13,9 @@ command -v python3 >/dev/null || need_apt+=(python3)
 # sysusers/tmpfiles), iproute2 (network namespaces for 169.254.170.2) and a Python venv.
 command -v systemd-socket-activate >/dev/null || need_apt+=(systemd)
 command -v ip >/dev/null || need_apt+=(iproute2)
+# tests/desktop_users.rs plays another local user with setpriv (util-linux) running curl.
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ! -x build/venv/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi

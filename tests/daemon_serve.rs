@@ -126,6 +126,78 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sighup_is_logged_and_serve_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path(), &[]).await;
+    serve.signal("HUP");
+    // Give the signal time to land (a loaded machine may take a while), then ask again.
+    let mut logged = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if serve.log().contains("SIGHUP ignored") {
+            logged = true;
+            break;
+        }
+    }
+    assert!(serve.is_running(), "SIGHUP killed serve:\n{}", serve.log());
+    assert!(logged, "no line about SIGHUP:\n{}", serve.log());
+    let health = get(serve.target(), "/healthz", &[]).await;
+    assert_eq!(health.status, 200, "{health:?}");
+    let status = serve.terminate().await;
+    assert_clean_exit(status, &serve);
+}
+
+/// An inherited TCP socket that is bound but not listening (`LISTEN_FDS=1`, fd 3), handed
+/// over by python, which then execs serve under the same pid (`LISTEN_PID`).
+#[test]
+fn an_inherited_socket_that_is_not_listening_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import os, socket, sys\n\
+        s = socket.socket()\n\
+        s.bind(('127.0.0.1', 0))\n\
+        os.dup2(s.fileno(), 3)\n\
+        os.set_inheritable(3, True)\n\
+        env = dict(os.environ, LISTEN_FDS='1', LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES='ecs')\n\
+        os.execve(sys.argv[1], sys.argv[1:], env)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_needroleshere"), "serve"])
+        .arg("--configuration-directory")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Before the fix it logged `accept failed` forever: give it 20 s, then call it a hang.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "serve kept running with a socket that is not listening:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a socket that is not listening"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("accept failed"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn serve_takes_every_activated_socket_tcp_and_unix() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();

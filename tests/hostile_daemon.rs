@@ -1059,3 +1059,191 @@ async fn the_log_says_why_a_binding_file_cannot_be_read() {
     std::os::unix::fs::symlink(&path, &path).unwrap();
     assert_binding_unreadable(&mut daemon, "a symlink loop", "symbolic links").await;
 }
+
+/// SECURITY.md promises HTTP/1.1 only; hyper parses HTTP/1.0 too, which once got
+/// credentials with a valid token.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_1_0_is_refused_with_505_on_every_listener() {
+    let mut daemon = Daemon::start(&[]).await;
+    let bearer = format!("Bearer {}", daemon.token(OTHER));
+    let session = token(daemon.imds).await;
+    let cases = [
+        (
+            "ECS",
+            format!(
+                "GET /ecs/credentials HTTP/1.0\r\nHost: {}\r\nAuthorization: {bearer}\r\n\r\n",
+                daemon.ecs
+            ),
+            daemon.ecs,
+        ),
+        (
+            "IMDS",
+            format!(
+                "GET {} HTTP/1.0\r\nHost: {}\r\n{TOKEN_HEADER}: {session}\r\n\r\n",
+                credentials_path(),
+                daemon.imds
+            ),
+            daemon.imds,
+        ),
+        (
+            "IMDS token",
+            format!(
+                "PUT /latest/api/token HTTP/1.0\r\nHost: {}\r\n{TTL_HEADER}: 60\r\n\r\n",
+                daemon.imds
+            ),
+            daemon.imds,
+        ),
+    ];
+    for (what, request, addr) in cases {
+        let raw = refused(addr, request.as_bytes(), what).await;
+        assert_eq!(raw.status(), Some(505), "{what}: {}", raw.text());
+        let text = raw.text();
+        assert!(
+            !text.contains("SecretAccessKey") && !text.contains("AccessKeyId"),
+            "{what}: {text}"
+        );
+        assert!(text.contains("HTTP/1.1 only"), "{what}: {text}");
+    }
+    daemon.assert_alive("HTTP/1.0 requests").await;
+}
+
+/// A raw IMDS request with a valid session token and the given head lines.
+async fn imds_raw(daemon: &Daemon, request_target: &str, lines: &[String]) -> Raw {
+    let session = token(daemon.imds).await;
+    let mut head = format!("GET {request_target} HTTP/1.1\r\n");
+    for line in lines {
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!(
+        "{TOKEN_HEADER}: {session}\r\nConnection: close\r\n\r\n"
+    ));
+    raw(daemon.imds, head.as_bytes(), QUICK).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imds_refuses_two_hosts_and_a_foreign_absolute_target_and_serves_no_host() {
+    let mut daemon = Daemon::start(&[]).await;
+    let own = format!("Host: {}", daemon.imds);
+    let path = credentials_path();
+    let cases = [
+        (
+            "a second Host naming another site",
+            path.clone(),
+            vec![own.clone(), "Host: evil.example".to_owned()],
+        ),
+        (
+            "another site first",
+            path.clone(),
+            vec!["Host: evil.example".to_owned(), own.clone()],
+        ),
+        (
+            "an absolute-form target naming another site",
+            format!("http://evil.example{path}"),
+            vec![own.clone()],
+        ),
+        (
+            "an absolute-form target on another port",
+            format!("http://{}:1{path}", daemon.imds.ip()),
+            vec![own.clone()],
+        ),
+        (
+            "an absolute-form target naming another site, no Host",
+            format!("http://evil.example{path}"),
+            vec![],
+        ),
+    ];
+    for (what, target, lines) in cases {
+        let raw = imds_raw(&daemon, &target, &lines).await;
+        assert_eq!(raw.status(), Some(403), "{what}: {}", raw.text());
+        assert!(!raw.text().contains("SecretAccessKey"), "{what}");
+    }
+    // The token request itself too.
+    let put = format!(
+        "PUT http://evil.example/latest/api/token HTTP/1.1\r\n{own}\r\n{TTL_HEADER}: 60\r\nConnection: close\r\n\r\n"
+    );
+    let raw = raw(daemon.imds, put.as_bytes(), QUICK).await;
+    assert_eq!(raw.status(), Some(403), "{}", raw.text());
+
+    // Its own authority in absolute form is fine, and so is no Host at all (the AWS CRT's
+    // IMDS client sends none).
+    for (what, target, lines) in [
+        (
+            "its own absolute-form target",
+            format!("http://{}{path}", daemon.imds),
+            vec![own.clone()],
+        ),
+        ("no Host", path.clone(), vec![]),
+    ] {
+        let raw = imds_raw(&daemon, &target, &lines).await;
+        assert_eq!(raw.status(), Some(200), "{what}: {}", raw.text());
+        assert!(raw.text().contains("SecretAccessKey"), "{what}");
+    }
+    daemon.assert_alive("Host games").await;
+}
+
+/// 16,000 refused requests once wrote 16,000 log lines, which journald's rate limit drops
+/// along with the lines that matter. Each kind is now written once, then counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_refused_and_failing_requests_writes_a_line_per_kind() {
+    let mut daemon = Daemon::start(&[]).await;
+    let web = daemon.token(WEB);
+    let other = daemon.token(OTHER);
+    let (prefix, _) = other.rsplit_once('.').unwrap();
+    let wrong_secret = format!("{prefix}.{}", "A".repeat(86));
+    // A binding that cannot be read: every request to it is an ERROR.
+    std::fs::write(daemon.dir.path().join("bindings/web.json"), b"{").unwrap();
+    let target = daemon.target();
+    let kinds = [
+        "needroleshere.".to_owned(),
+        format!("needroleshere.nobody.{}", "A".repeat(86)),
+        wrong_secret,
+        web,
+    ];
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (target, kinds) = (target.clone(), kinds.clone());
+        tasks.spawn(async move {
+            for i in 0..100 {
+                let token = &kinds[(worker + i) % kinds.len()];
+                let response = get_with_bearer(&target, token).await;
+                assert!(
+                    response.status == 401 || response.status == 400 || response.status == 500,
+                    "{response:?}"
+                );
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let log = daemon.log();
+    let count = |log: &str, what: &str| log.lines().filter(|l| l.contains(what)).count();
+    for what in [
+        "refused a malformed token",
+        "refused a token for a binding that does not exist",
+        "refused a token with a wrong secret",
+        "cannot use binding file",
+    ] {
+        assert_eq!(count(&log, what), 1, "{what} after 1600 requests:\n{log}");
+    }
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .count();
+    assert!(
+        warnings <= 10,
+        "{warnings} warnings for 1600 requests:\n{log}"
+    );
+    // A new cause for the same binding is a new line at once.
+    std::fs::write(daemon.dir.path().join("bindings/web.json"), b"[]").unwrap();
+    let response = daemon.get(WEB).await;
+    assert_eq!(response.status, 500, "{response:?}");
+    let now = daemon.log();
+    assert_eq!(
+        count(&now, "cannot use binding file"),
+        2,
+        "a new cause must be logged at once:\n{now}"
+    );
+    daemon.assert_alive("a burst of refusals").await;
+}

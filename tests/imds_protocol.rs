@@ -3,7 +3,8 @@
 //!
 //! * `PUT /latest/api/token`: TTL 1..21600 echoed; a missing, 0, 21601 or non-numeric TTL is
 //!   400; `X-Forwarded-For` is 403;
-//! * a `Host` that does not name the listener is 403 (DNS-rebinding defence);
+//! * a `Host` that does not name the listener is 403 (DNS-rebinding defence); no `Host` is
+//!   served (the AWS CRT sends none);
 //! * tokens: forged, tampered, expired or from another listener or process are 401; no
 //!   token is 401 unless `--imds-v1`;
 //! * every metadata path, with and without a trailing slash; unknown role 404;
@@ -181,19 +182,18 @@ async fn a_host_header_not_naming_the_listener_is_403() {
     let port = addr.port();
     let other_port = if port == 65535 { 1 } else { port + 1 };
     for host in [
-        Some("evil.example".to_owned()),
-        Some(format!("evil.example:{port}")),
-        Some(format!("127.0.0.1:{other_port}")),
-        Some("127.0.0.1".to_owned()),
-        Some(format!("127.0.0.2:{port}")),
-        Some(format!("169.254.169.254:{port}")),
-        None,
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("127.0.0.1:{other_port}"),
+        "127.0.0.1".to_owned(),
+        format!("127.0.0.2:{port}"),
+        format!("169.254.169.254:{port}"),
     ] {
         let put = request_with_host(
             addr,
             "PUT",
             "/latest/api/token",
-            host.as_deref(),
+            Some(host.as_str()),
             &[(TTL_HEADER, "21600")],
         )
         .await;
@@ -202,24 +202,29 @@ async fn a_host_header_not_naming_the_listener_is_403() {
             addr,
             "GET",
             &credentials_path(),
-            host.as_deref(),
+            Some(host.as_str()),
             &[(TOKEN_HEADER, &token)],
         )
         .await;
         assert_eq!(get.status, 403, "GET with Host {host:?}: {get:?}");
         assert_not_credentials(&get, &format!("Host {host:?}"));
     }
-    // Its own address and, on loopback, localhost are fine.
-    for host in [addr.to_string(), format!("localhost:{port}")] {
+    // Its own address and, on loopback, localhost are fine, and so is no Host at all: the
+    // AWS CRT's IMDS client sends none, and browsers (DNS rebinding) always send one.
+    for host in [
+        Some(addr.to_string()),
+        Some(format!("localhost:{port}")),
+        None,
+    ] {
         let get = request_with_host(
             addr,
             "GET",
             &credentials_path(),
-            Some(&host),
+            host.as_deref(),
             &[(TOKEN_HEADER, &token)],
         )
         .await;
-        assert_eq!(get.status, 200, "Host {host}: {get:?}");
+        assert_eq!(get.status, 200, "Host {host:?}: {get:?}");
     }
 }
 

@@ -49,6 +49,17 @@ pub use token::{AccessToken, TokenError};
 /// The route every ECS-mode binding is served on.
 pub const ECS_PATH: &str = "/ecs/credentials";
 
+/// Where `--url` should point for `mode`: the listener its consumers use.
+fn url_hint(mode: Mode) -> &'static str {
+    if mode == Mode::Imds {
+        "the address of the binding's IMDS listener, where needroleshere-imds@NAME.socket or \
+         serve --listen-imds listens, e.g. http://169.254.169.254; the ECS listener \
+         (127.0.0.1:7224) answers IMDS paths with 404"
+    } else {
+        "the address consumers use to reach serve's ECS listener, e.g. http://127.0.0.1:7224"
+    }
+}
+
 /// Why a binding could not be named, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum BindingError {
@@ -78,9 +89,7 @@ pub enum BindingError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "mode {mode} needs --url (the address consumers use to reach `serve`, e.g. http://127.0.0.1:7224)"
-    )]
+    #[error("mode {mode} needs --url ({})", url_hint(*.mode))]
     UrlRequired { mode: Mode },
     #[error("--url {0:?} is not an http(s) URL with a host")]
     BadUrl(String),
@@ -602,6 +611,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"Empty\""), "{err}");
+    }
+
+    #[test]
+    fn the_url_hint_of_imds_mode_names_an_imds_listener() {
+        let (_, token) = sample(Mode::Imds);
+        let imds = render_env(Mode::Imds, None, &token, None)
+            .unwrap_err()
+            .to_string();
+        // The ECS listener (127.0.0.1:7224) answers IMDS paths with 404.
+        assert!(!imds.contains("e.g. http://127.0.0.1:7224"), "{imds}");
+        assert!(imds.contains("http://169.254.169.254"), "{imds}");
+        assert!(imds.contains("needroleshere-imds@"), "{imds}");
+        let ecs = render_env(Mode::EcsFull, None, &token, None)
+            .unwrap_err()
+            .to_string();
+        assert!(ecs.contains("http://127.0.0.1:7224"), "{ecs}");
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct BindArgs {
     #[arg(long, value_enum, default_value_t = Mode::EcsFull)]
     pub mode: Mode,
 
-    /// Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224.
+    /// Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224 (the ECS
+    /// listener); for imds mode, the binding's IMDS listener, e.g. http://169.254.169.254.
     #[arg(long, value_name = "URL")]
     pub url: Option<url::Url>,
 

@@ -118,6 +118,8 @@ pub enum Command {
     ///
     /// Listens on the sockets passed by systemd socket activation, else on --listen.
     /// Notifies systemd when ready (Type=notify) and drains connections on SIGTERM.
+    /// SIGHUP is logged and ignored: bindings, certificates and keys are read on each
+    /// request, so there is nothing to reload.
     Serve(ServeArgs),
 }
 

@@ -116,6 +116,7 @@ pub(crate) async fn run(
             listener,
             router: imds::router(Arc::new(state)),
             ip_ttl: Some(args.hop_limit),
+            callers: http::Callers::Anyone,
         }
     };
 
@@ -156,6 +157,7 @@ pub(crate) async fn run(
             listener,
             router: ecs_router.clone(),
             ip_ttl: None,
+            callers: http::Callers::Anyone,
         };
         for listener in inherited {
             let imds_binding = listener

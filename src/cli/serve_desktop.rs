@@ -63,6 +63,12 @@ pub struct DesktopArgs {
     #[arg(long)]
     pub new_token: bool,
 
+    /// Serve every local user. By default only the user running the server (and root)
+    /// is answered: other users' connections get 403, since IMDS has no token and the
+    /// management API switches the profile everyone gets.
+    #[arg(long)]
+    pub allow_other_users: bool,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -219,6 +225,12 @@ async fn serve_desktop(
         listener,
         router,
         ip_ttl: None,
+        callers: if args.allow_other_users {
+            http::Callers::Anyone
+        } else {
+            // After dropping root privileges: the user who ran it.
+            http::Callers::User(nix::unistd::geteuid().as_raw())
+        },
     };
     http::serve(vec![front], http::Limits::default(), shutdown).await;
     Ok(())

@@ -25,6 +25,7 @@ use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 
 use crate::source::{Kind, SourceError};
+use crate::system::repeats::summarised;
 
 /// aws-runas's header naming the authentication a profile switch needs.
 pub const AUTH_TYPE_HEADER: &str = "x-awsrunas-authentication-type";
@@ -120,11 +121,17 @@ pub fn is_fatal_at_start(error: &SourceError) -> bool {
     !error.is_transient()
 }
 
-/// Logs a failure with its whole cause chain, naming what was asked for.
+/// Logs a failure with its whole cause chain, naming what was asked for; repeats are
+/// summarised ([`crate::system::repeats`]).
 pub fn log(subject: &str, error: &SourceError) {
+    let chain = error.chain();
+    // The cause is part of the kind: a new cause is a new line, not a count.
+    let kind = format!("{subject}: {chain}");
     match error.kind() {
-        Kind::NeedsMfa => tracing::info!(subject, error = %error.chain(), "no credentials"),
-        _ => tracing::error!(subject, error = %error.chain(), "no credentials"),
+        Kind::NeedsMfa => {
+            summarised!(info, Some(&kind), "no credentials", subject, error = %chain)
+        }
+        _ => summarised!(error, Some(&kind), "no credentials", subject, error = %chain),
     }
 }
 

@@ -27,6 +27,7 @@ use super::vend::Vendor;
 use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
+use crate::system::repeats::summarised;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
 /// shared [`Vendor`].
@@ -181,7 +182,7 @@ async fn serve_credentials(
 ) -> Result<Response, Refusal> {
     let (presented, text) = extract_token(headers, uri)?;
     let token = AccessToken::parse(&text).map_err(|reason| {
-        tracing::warn!(%reason, "refused a malformed token");
+        summarised!(warn, None, "refused a malformed token", %reason);
         Refusal::invalid_token()
     })?;
     let name = token.name().clone();
@@ -189,11 +190,18 @@ async fn serve_credentials(
         BindingError::NotFound { .. } => {
             // Unbound: its credentials are not kept for it any longer.
             state.documents.forget(&name);
-            tracing::warn!(binding = %name, "refused a token for a binding that does not exist");
+            // The name is the caller's: not a subject, or each made-up name would be logged.
+            summarised!(
+                warn,
+                None,
+                "refused a token for a binding that does not exist",
+                binding = %name
+            );
             Refusal::invalid_token()
         }
         error => {
-            tracing::error!(binding = %name, error = %crate::system::logging::error_chain(&error), "cannot use binding file");
+            let chain = crate::system::logging::error_chain(&error);
+            summarised!(error, Some(&format!("{name}: {chain}")), "cannot use binding file", binding = %name, error = %chain);
             Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "BindingUnreadable",
@@ -202,7 +210,7 @@ async fn serve_credentials(
         }
     })?;
     if !binding.mode.uses_token() || !binding.accepts(&token) {
-        tracing::warn!(binding = %name, "refused a token with a wrong secret");
+        summarised!(warn, Some(name.as_str()), "refused a token with a wrong secret", binding = %name);
         return Err(Refusal::invalid_token());
     }
     let expected = if binding.mode.token_in_query() {
@@ -211,7 +219,7 @@ async fn serve_credentials(
         Presented::Header
     };
     if presented != expected {
-        tracing::warn!(binding = %name, mode = %binding.mode, ?presented, "refused a token presented the wrong way for its binding");
+        summarised!(warn, Some(name.as_str()), "refused a token presented the wrong way for its binding", binding = %name, mode = %binding.mode, ?presented);
         return Err(Refusal::invalid_token());
     }
 

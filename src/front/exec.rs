@@ -220,6 +220,9 @@ async fn serve_and_wait(
         listener,
         router,
         ip_ttl: None,
+        // The endpoint is for the command, which runs as this user; IMDS has no bearer
+        // token, so without this any local user could take the credentials meanwhile.
+        callers: http::Callers::User(nix::unistd::geteuid().as_raw()),
     };
     let serving = tokio::spawn(http::serve(vec![front], http::Limits::default(), stopped));
 

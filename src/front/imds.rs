@@ -13,8 +13,10 @@
 //!   `AccountId`), `meta-data/iam/info`, `meta-data/placement/region`,
 //!   `meta-data/placement/availability-zone`, `meta-data/instance-id`,
 //!   `dynamic/instance-identity/document`, with or without trailing slashes.
-//! * The `Host` header must name the listener's own address (or `localhost` on loopback):
-//!   a page on another origin cannot reach this through DNS rebinding.
+//! * The `Host` header must name the listener's own address (or `localhost` on loopback),
+//!   and so must the authority of an absolute-form request target; two `Host` headers are
+//!   refused (403). A page on another origin cannot reach this through DNS rebinding. A
+//!   request without `Host` is served: the AWS CRT's client sends none, browsers always do.
 //! * Credentials come from the one credential cache (through the shared [`Vendor`] for
 //!   bindings, the desktop server's profiles otherwise), so they are never expired and are
 //!   refreshed well ahead; when none can be had the answer is the status and short text of
@@ -38,6 +40,7 @@ use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
 use crate::system::clock::Clock;
+use crate::system::repeats::summarised;
 
 /// The TTL header of token requests and responses.
 pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -84,7 +87,7 @@ impl Target {
             } => match store.load(name) {
                 Ok(binding) if binding.mode == Mode::Imds => Ok(Served::Binding(vendor, binding)),
                 Ok(binding) => {
-                    tracing::error!(binding = %name, mode = %binding.mode, "an IMDS listener names a binding that is not in imds mode; refusing to serve it without a token");
+                    summarised!(error, Some(name.as_str()), "an IMDS listener names a binding that is not in imds mode; refusing to serve it without a token", binding = %name, mode = %binding.mode);
                     Err(Reply::Text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} is not an imds binding"),
@@ -95,7 +98,8 @@ impl Target {
                     format!("binding {name} is not bound"),
                 )),
                 Err(error) => {
-                    tracing::error!(binding = %name, error = %crate::system::logging::error_chain(&error), "cannot use binding file");
+                    let chain = crate::system::logging::error_chain(&error);
+                    summarised!(error, Some(&format!("{name}: {chain}")), "cannot use binding file", binding = %name, error = %chain);
                     Err(Reply::Text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("binding {name} cannot be read; see the needroleshere log"),
@@ -246,7 +250,7 @@ fn plain(status: StatusCode, body: Bytes) -> Response {
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Request) -> Response {
     let (method, uri, headers) = (request.method(), request.uri(), request.headers());
-    if let Err(reply) = check_host(headers, state.options.local_addr) {
+    if let Err(reply) = check_host(headers, uri, state.options.local_addr) {
         return reply.into_response();
     }
     let path = uri.path();
@@ -284,36 +288,66 @@ async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Req
     metadata(&state, path).await
 }
 
-/// Allows only the listener's own address (or `localhost` on loopback) in `Host`.
-fn check_host(headers: &HeaderMap, local: Option<SocketAddr>) -> Result<(), Reply> {
+/// Allows only the listener's own address (or `localhost` on loopback) in `Host` and in
+/// the authority of an absolute-form request target (`GET http://host/path`), and at most
+/// one `Host`. No `Host` at all is allowed: the AWS CRT's IMDS client sends none, and a
+/// browser (the DNS-rebinding vehicle) always sends one.
+fn check_host(
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    local: Option<SocketAddr>,
+) -> Result<(), Reply> {
     let Some(local) = local else { return Ok(()) };
-    let forbidden = || {
+    let forbidden = |what: &str| {
         Reply::Text(
             StatusCode::FORBIDDEN,
-            "the Host header does not name this metadata service".into(),
+            format!("{what} does not name this metadata service"),
         )
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .ok_or_else(forbidden)?;
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Reply::Text(
+            StatusCode::FORBIDDEN,
+            "more than one Host header".into(),
+        ));
+    }
+    if let Some(host) = host {
+        let host = host.to_str().map_err(|_| forbidden("the Host header"))?;
+        if !names_listener(host, local) {
+            return Err(forbidden("the Host header"));
+        }
+    }
+    if let Some(authority) = uri.authority()
+        && (authority.as_str().contains('@') || !names_listener(authority.as_str(), local))
+    {
+        return Err(forbidden("the request target"));
+    }
+    Ok(())
+}
+
+/// Whether `host` (`name[:port]`) names `local`: its own address, or `localhost` on a
+/// loopback listener, and its port (80 when none is given).
+fn names_listener(host: &str, local: SocketAddr) -> bool {
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) if !name.ends_with(':') && !port.contains(']') => {
-            (name, Some(port.parse::<u16>().map_err(|_| forbidden())?))
+            match port.parse::<u16>() {
+                Ok(port) => (name, port),
+                Err(_) => return false,
+            }
         }
-        _ => (host, None),
+        _ => (host, 80),
     };
-    if port.unwrap_or(80) != local.port() {
-        return Err(forbidden());
+    if port != local.port() {
+        return false;
     }
     let name = name.trim_start_matches('[').trim_end_matches(']');
-    let allowed = match name.parse::<IpAddr>() {
+    match name.parse::<IpAddr>() {
         // A wildcard listener cannot know which of its addresses was dialled; any address
         // literal is fine there, and names, the vehicle of DNS rebinding, still are not.
         Ok(ip) => ip == local.ip() || local.ip().is_unspecified(),
         Err(_) => name.eq_ignore_ascii_case("localhost") && local.ip().is_loopback(),
-    };
-    if allowed { Ok(()) } else { Err(forbidden()) }
+    }
 }
 
 fn token(state: &ImdsState, headers: &HeaderMap) -> Response {
@@ -581,26 +615,61 @@ mod tests {
         headers
     }
 
+    fn check(headers: &HeaderMap, local: Option<SocketAddr>) -> Result<(), Reply> {
+        check_host(headers, &"/latest/api/token".parse().unwrap(), local)
+    }
+
     #[test]
     fn host_must_name_the_listener() {
         let imds: SocketAddr = "169.254.169.254:80".parse().unwrap();
-        assert!(check_host(&host("169.254.169.254"), Some(imds)).is_ok());
-        assert!(check_host(&host("169.254.169.254:80"), Some(imds)).is_ok());
-        assert!(check_host(&host("evil.example:80"), Some(imds)).is_err());
-        assert!(check_host(&host("169.254.169.254:8080"), Some(imds)).is_err());
-        assert!(check_host(&host("localhost"), Some(imds)).is_err());
-        assert!(check_host(&HeaderMap::new(), Some(imds)).is_err());
+        assert!(check(&host("169.254.169.254"), Some(imds)).is_ok());
+        assert!(check(&host("169.254.169.254:80"), Some(imds)).is_ok());
+        assert!(check(&host("evil.example:80"), Some(imds)).is_err());
+        assert!(check(&host("169.254.169.254:8080"), Some(imds)).is_err());
+        assert!(check(&host("localhost"), Some(imds)).is_err());
+        // The AWS CRT's IMDS client sends no Host; browsers always do.
+        assert!(check(&HeaderMap::new(), Some(imds)).is_ok());
         let local: SocketAddr = "127.0.0.1:9911".parse().unwrap();
-        assert!(check_host(&host("127.0.0.1:9911"), Some(local)).is_ok());
-        assert!(check_host(&host("localhost:9911"), Some(local)).is_ok());
-        assert!(check_host(&host("127.0.0.1"), Some(local)).is_err());
+        assert!(check(&host("127.0.0.1:9911"), Some(local)).is_ok());
+        assert!(check(&host("localhost:9911"), Some(local)).is_ok());
+        assert!(check(&host("127.0.0.1"), Some(local)).is_err());
         let v6: SocketAddr = "[::1]:9911".parse().unwrap();
-        assert!(check_host(&host("[::1]:9911"), Some(v6)).is_ok());
-        assert!(check_host(&host("[::2]:9911"), Some(v6)).is_err());
-        assert!(check_host(&host("anything"), None).is_ok());
+        assert!(check(&host("[::1]:9911"), Some(v6)).is_ok());
+        assert!(check(&host("[::2]:9911"), Some(v6)).is_err());
+        assert!(check(&host("anything"), None).is_ok());
         let any: SocketAddr = "0.0.0.0:80".parse().unwrap();
-        assert!(check_host(&host("10.1.2.3"), Some(any)).is_ok());
-        assert!(check_host(&host("rebind.example"), Some(any)).is_err());
+        assert!(check(&host("10.1.2.3"), Some(any)).is_ok());
+        assert!(check(&host("rebind.example"), Some(any)).is_err());
+    }
+
+    #[test]
+    fn two_hosts_and_foreign_absolute_targets_are_refused() {
+        let local: SocketAddr = "127.0.0.1:9911".parse().unwrap();
+        let mut two = host("127.0.0.1:9911");
+        two.append(header::HOST, "evil.example".parse().unwrap());
+        assert!(check(&two, Some(local)).is_err());
+        let mut same_twice = host("127.0.0.1:9911");
+        same_twice.append(header::HOST, "127.0.0.1:9911".parse().unwrap());
+        assert!(check(&same_twice, Some(local)).is_err());
+        let target = |uri: &str, headers: &HeaderMap| {
+            check_host(headers, &uri.parse().unwrap(), Some(local)).is_ok()
+        };
+        let good = host("127.0.0.1:9911");
+        assert!(target("http://127.0.0.1:9911/latest/api/token", &good));
+        assert!(target(
+            "http://localhost:9911/latest/api/token",
+            &HeaderMap::new()
+        ));
+        assert!(!target("http://evil.example/latest/api/token", &good));
+        assert!(!target(
+            "http://evil.example:9911/latest/api/token",
+            &HeaderMap::new()
+        ));
+        assert!(!target("http://127.0.0.1:80/latest/api/token", &good));
+        assert!(!target(
+            "http://user@127.0.0.1:9911/latest/api/token",
+            &good
+        ));
     }
 
     #[test]

@@ -2,6 +2,13 @@
 //! bounded headers and a header read timeout, a cap on open connections, and a graceful
 //! drain on shutdown.
 //!
+//! * Only HTTP/1.1: hyper also parses HTTP/1.0, which every front answers with 505 (no
+//!   client of ours speaks it, and it has no `Host` to check).
+//! * A front may serve only the user that started it (and root): the peer of each TCP
+//!   connection is looked up in the kernel's socket tables ([`crate::system::peer`]) and
+//!   anyone else gets 403 on every request of the connection.
+//! * Repeated log lines are summarised ([`crate::system::repeats`]) while serving.
+//!
 //! The fronts ([`crate::front`]) are axum routers served here.
 
 use std::sync::Arc;
@@ -13,6 +20,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
 use crate::system::activation::{Listener, NamedListener};
+use crate::system::repeats::summarised;
 
 /// A JSON answer, serialised into a buffer sized for a credential document at once
 /// (`axum::Json` starts at 128 bytes and grows).
@@ -83,6 +91,27 @@ pub(crate) struct Front {
     /// IP TTL of every packet sent on its TCP connections: the IMDS hop limit, which keeps
     /// tokens from travelling further than that many hops (e.g. out of a container).
     pub ip_ttl: Option<u32>,
+    /// Who may use it.
+    pub callers: Callers,
+}
+
+/// Who may use a front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Callers {
+    /// Anyone who can connect (the system daemon: its tokens and sockets decide).
+    Anyone,
+    /// Processes of this uid, and root; others get 403.
+    User(u32),
+}
+
+impl Callers {
+    /// Whether a connection from `uid` (`None`: not found) may be served.
+    fn admits(self, uid: Option<u32>) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::User(owner) => uid.is_some_and(|uid| uid == owner || uid == 0),
+        }
+    }
 }
 
 /// Serves every front until `shutdown` turns true, then drains.
@@ -97,12 +126,16 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
     let http = Arc::new(http);
 
     let mut accepting = tokio::task::JoinSet::new();
+    accepting.spawn(crate::system::repeats::report());
     for front in fronts {
         let Front {
             listener: named,
             router,
             ip_ttl,
+            callers,
         } = front;
+        let router = router.layer(axum::middleware::from_fn(http11_only));
+        let refusal = refuse_other_users(callers);
         let description = named.describe();
         // On the listener too, so the handshake's SYN-ACK carries the hop limit as well.
         if let (Some(ttl), Listener::Tcp(listener)) = (ip_ttl, &named.listener)
@@ -118,7 +151,6 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
                 };
-                let service = TowerToHyperService::new(router.clone());
                 let accepted = match &named.listener {
                     Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
                         let _ = s.set_nodelay(true);
@@ -131,21 +163,44 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                     }),
                     Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::Unix(s)),
                 };
-                match accepted {
-                    Ok(Connection::Tcp(stream)) => {
-                        let conn = http.serve_connection(TokioIo::new(stream), service);
-                        spawn_connection(graceful.watch(conn), permit);
-                    }
-                    Ok(Connection::Unix(stream)) => {
-                        let conn = http.serve_connection(TokioIo::new(stream), service);
-                        spawn_connection(graceful.watch(conn), permit);
-                    }
+                let connection = match accepted {
+                    Ok(connection) => connection,
                     Err(error) => {
                         // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(listener = %description, %error, "accept failed");
+                        summarised!(warn, Some(description.as_str()), "accept failed", listener = %description, %error);
                         tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
                     }
-                }
+                };
+                let (router, refusal, http) = (router.clone(), refusal.clone(), http.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    // Looked up here, not in the accept loop: it reads /proc.
+                    let uid = connection.peer_uid(callers);
+                    let service = if callers.admits(uid) {
+                        router
+                    } else {
+                        summarised!(warn, None, "refused a connection from another user (see --allow-other-users)", uid = ?uid);
+                        refusal
+                    };
+                    let service = TowerToHyperService::new(service);
+                    let result = match connection {
+                        Connection::Tcp(stream) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Connection::Unix(stream) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                    };
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
             }
         });
     }
@@ -186,29 +241,85 @@ enum Connection {
     Unix(tokio::net::UnixStream),
 }
 
-fn spawn_connection<C, E>(connection: C, permit: tokio::sync::OwnedSemaphorePermit)
-where
-    C: std::future::Future<Output = Result<(), E>> + Send + 'static,
-    E: std::fmt::Display + Send,
-{
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection ended with an error");
+impl Connection {
+    /// The uid at the other end, when `callers` needs it; `None` when it cannot be found.
+    fn peer_uid(&self, callers: Callers) -> Option<u32> {
+        if callers == Callers::Anyone {
+            return None;
         }
-        drop(permit);
-    });
+        let found = match self {
+            Self::Tcp(stream) => match (stream.local_addr(), stream.peer_addr()) {
+                (Ok(local), Ok(peer)) => crate::system::peer::tcp_peer_uid(local, peer),
+                (Err(error), _) | (_, Err(error)) => Err(error),
+            },
+            Self::Unix(stream) => stream.peer_cred().map(|c| Some(c.uid())),
+        };
+        found.unwrap_or_else(|error| {
+            summarised!(warn, None, "cannot tell which user connected; refusing", %error);
+            None
+        })
+    }
 }
 
-/// A receiver that turns true on SIGTERM or SIGINT.
+/// Answers requests of any HTTP version but 1.1 with 505.
+async fn http11_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if request.version() == axum::http::Version::HTTP_11 {
+        return next.run(request).await;
+    }
+    summarised!(warn, None, "refused a request that is not HTTP/1.1", version = ?request.version());
+    (
+        axum::http::StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+        [(axum::http::header::CONNECTION, "close")],
+        "needroleshere speaks HTTP/1.1 only\n",
+    )
+        .into_response()
+}
+
+/// The router every request of a refused user's connection gets: 403, saying why.
+fn refuse_other_users(callers: Callers) -> axum::Router {
+    use axum::response::IntoResponse as _;
+    let Callers::User(owner) = callers else {
+        return axum::Router::new();
+    };
+    let user = nix::unistd::User::from_uid(owner.into())
+        .ok()
+        .flatten()
+        .map_or_else(
+            || format!("uid {owner}"),
+            |u| format!("{} (uid {owner})", u.name),
+        );
+    let body = format!(
+        "this server answers only {user} and root; its owner can start it with \
+         --allow-other-users to serve every local user\n"
+    );
+    axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { (axum::http::StatusCode::FORBIDDEN, body).into_response() }
+    })
+}
+
+/// A receiver that turns true on SIGTERM or SIGINT. SIGHUP, which would otherwise end the
+/// process, is logged and ignored: there is nothing to reload, since bindings, certificates,
+/// keys and profiles are read when a request needs them.
 pub(crate) fn shutdown_signal() -> std::io::Result<watch::Receiver<bool>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let (sender, receiver) = watch::channel(false);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
+                _ = hup.recv() => tracing::warn!(
+                    "SIGHUP ignored: nothing to reload (bindings, certificates, keys and profiles are read on each request)"
+                ),
+            }
         }
         crate::system::activation::notify(&[sd_notify::NotifyState::Stopping]);
         let _ = sender.send(true);

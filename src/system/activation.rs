@@ -88,6 +88,11 @@ impl fmt::Display for ListenAddr {
 pub enum ActivationError {
     #[error("inherited descriptor #{index} ({name}) is neither a TCP nor a Unix stream socket")]
     UnsupportedSocket { index: usize, name: String },
+    #[error(
+        "inherited descriptor #{index} ({name}) is a socket that is not listening: pass \
+         listening sockets (ListenStream= in a .socket unit, without Accept=yes)"
+    )]
+    NotListening { index: usize, name: String },
     #[error("cannot use inherited descriptor #{index}")]
     Inherit {
         index: usize,
@@ -117,10 +122,21 @@ pub fn inherited(env: &Environment) -> Result<Vec<NamedListener>, ActivationErro
             .filter(|n| !n.is_empty() && **n != "unknown")
             .map(|n| (*n).to_owned());
         let inherit = |source| ActivationError::Inherit { index, source };
+        // A socket that is bound but not listening fails every accept, forever.
+        let check_listening = |fd: std::os::fd::BorrowedFd<'_>| match is_listening(fd) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ActivationError::NotListening {
+                index,
+                name: name.clone().unwrap_or_else(|| "unnamed".into()),
+            }),
+            Err(source) => Err(inherit(source)),
+        };
         let listener = if let Ok(Some(tcp)) = fds.take_tcp_listener(index) {
+            check_listening(std::os::fd::AsFd::as_fd(&tcp))?;
             tcp.set_nonblocking(true).map_err(inherit)?;
             Listener::Tcp(tokio::net::TcpListener::from_std(tcp).map_err(inherit)?)
         } else if let Ok(Some(unix)) = fds.take_unix_listener(index) {
+            check_listening(std::os::fd::AsFd::as_fd(&unix))?;
             unix.set_nonblocking(true).map_err(inherit)?;
             Listener::Unix(tokio::net::UnixListener::from_std(unix).map_err(inherit)?)
         } else {
@@ -132,6 +148,11 @@ pub fn inherited(env: &Environment) -> Result<Vec<NamedListener>, ActivationErro
         listeners.push(NamedListener { name, listener });
     }
     Ok(listeners)
+}
+
+/// Whether `fd` is a listening socket (`SO_ACCEPTCONN`).
+fn is_listening(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<bool> {
+    socket2::SockRef::from(&fd).is_listener()
 }
 
 /// Binds `addr` (a stale Unix socket file left by a previous run is replaced).
@@ -207,6 +228,19 @@ mod tests {
                 .unwrap_err()
                 .contains("IP:PORT")
         );
+    }
+
+    #[test]
+    fn only_listening_sockets_are_listening() {
+        use std::os::fd::AsFd as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(is_listening(listener.as_fd()).unwrap());
+        let bound =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        bound
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        assert!(!is_listening(bound.as_fd()).unwrap());
     }
 
     #[tokio::test]

@@ -631,6 +631,16 @@ impl Serve {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
+    /// Sends `signal` (`HUP`, `USR1`, …) to serve.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("serve is running");
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Sends SIGTERM (as systemd does to stop it) and waits for the exit status.
     pub(crate) async fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().expect("serve is running");

@@ -651,7 +651,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__serve__subcmd__ec2)
-            opts="-p -h --port --mock-metadata-config --token-file --new-token --ca-bundle --no-verify-ssl --debug --log-format --help"
+            opts="-p -h --port --mock-metadata-config --token-file --new-token --allow-other-users --ca-bundle --no-verify-ssl --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -689,7 +689,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__serve__subcmd__ecs)
-            opts="-p -h --port --mock-metadata-config --token-file --new-token --ca-bundle --no-verify-ssl --debug --log-format --help"
+            opts="-p -h --port --mock-metadata-config --token-file --new-token --allow-other-users --ca-bundle --no-verify-ssl --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

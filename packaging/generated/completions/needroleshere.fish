@@ -72,7 +72,7 @@ ecs-full-query\t'`AWS_CONTAINER_CREDENTIALS_FULL_URI` carrying `?access_token=`'
 ecs-relative\t'`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (169.254.170.2) + the token header'
 ecs-relative-query\t'`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` carrying `?access_token=`'
 imds\t'`AWS_EC2_METADATA_SERVICE_ENDPOINT`: served by an IMDS listener dedicated to this binding (socket named `imds-NAME` or `serve --listen-imds ADDR=NAME`); no token'"
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l url -d 'Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l url -d 'Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224 (the ECS listener); for imds mode, the binding\'s IMDS listener, e.g. http://169.254.169.254' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
@@ -173,6 +173,7 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and _
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ec2" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ec2" -l new-token -d '(ecs) Make a new Authorization token instead of reusing the kept one'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ec2" -l allow-other-users -d 'Serve every local user. By default only the user running the server (and root) is answered: other users\' connections get 403, since IMDS has no token and the management API switches the profile everyone gets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ec2" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ec2" -l debug -d 'Log each step to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ec2" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -183,6 +184,7 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and _
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ecs" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ecs" -l new-token -d '(ecs) Make a new Authorization token instead of reusing the kept one'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ecs" -l allow-other-users -d 'Serve every local user. By default only the user running the server (and root) is answered: other users\' connections get 403, since IMDS has no token and the management API switches the profile everyone gets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ecs" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ecs" -l debug -d 'Log each step to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from ecs" -s h -l help -d 'Print help (see more with \'--help\')'
