@@ -19,6 +19,12 @@ command -v curl >/dev/null || need_apt+=(curl)
 if [ ! -x build/venv/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi
+# Keys in tokens (tests/pkcs11_keys.rs, tests/sign_string.rs): SoftHSM2 as the token, OpenSC's
+# pkcs11-tool and pkcs11-spy, GnuTLS's p11tool, and p11-kit's proxy module.
+command -v softhsm2-util >/dev/null || need_apt+=(softhsm2)
+command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
+command -v p11tool >/dev/null || need_apt+=(gnutls-bin)
+[ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || need_apt+=(p11-kit p11-kit-modules)
 if ((${#need_apt[@]})); then
   echo "==> installing ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -103,6 +109,18 @@ CARGO_TARGET_DIR=build/rust-client-target cargo build --quiet --locked \
   --manifest-path tests/clients/rust/Cargo.toml
 [ -x build/rust-client-target/debug/rust-client ] || {
   echo "tests/clients/rust built no build/rust-client-target/debug/rust-client" >&2; exit 1; }
+# The official aws_signing_helper, whose sign-string output tests/sign_string.rs compares
+# with ours byte for byte (Go module proxy; built once, about a minute).
+SIGNING_HELPER_VERSION=v1.4.0
+# `go install` stamps no version into it, so build/go-helper/VERSION records what was built.
+if [ "$(cat build/go-helper/VERSION 2>/dev/null)" != "$SIGNING_HELPER_VERSION" ] \
+   || ! [ -x build/go-helper/rolesanywhere-credential-helper ]; then
+  echo "==> building aws_signing_helper $SIGNING_HELPER_VERSION into build/go-helper"
+  rm -rf build/go-helper
+  GOBIN="$PWD/build/go-helper" go install \
+    "github.com/aws/rolesanywhere-credential-helper@$SIGNING_HELPER_VERSION"
+  echo "$SIGNING_HELPER_VERSION" > build/go-helper/VERSION
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 # cargo-deny checks the dependency policy in deny.toml. Pinned to a version that builds with
