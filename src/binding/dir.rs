@@ -197,7 +197,7 @@ impl ConfigDir {
         ] {
             refuse_non_regular(&path)?;
         }
-        self.remove_stale_temporaries(name)?;
+        self.remove_stale_temporaries(name);
 
         // 1. The binding accepts the new secret and the one(s) the consumer holds now.
         let held = self.held_secret_hashes(name);
@@ -251,21 +251,26 @@ impl ConfigDir {
     }
 
     /// Removes what a killed `bind` or `unbind` left: every temporary file of `name`'s
-    /// files that no live writer holds, and those of other bindings that hold data.
-    fn remove_stale_temporaries(&self, name: &BindingName) -> Result<(), BindingError> {
+    /// files that no live writer holds, and those of other bindings that hold data. Best
+    /// effort: what cannot be removed now is tried again by the next `bind` or `unbind`.
+    fn remove_stale_temporaries(&self, name: &BindingName) {
         let json = format!("{name}.json");
         for (dir, own) in [
             (self.bindings_dir(), json.as_str()),
             (self.env_dir(), name.as_str()),
             (self.token_dir(), name.as_str()),
         ] {
-            for path in remove_stale_temporaries(&dir, &[own])
-                .map_err(|source| BindingError::Remove { path: dir, source })?
-            {
-                tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted bind");
+            match remove_stale_temporaries(&dir, &[own]) {
+                Ok(removed) => {
+                    for path in removed {
+                        tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted bind");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "cannot look for temporary files left by an interrupted bind");
+                }
             }
         }
-        Ok(())
     }
 
     /// The hashes of the secrets the env and token files of `name` hold now, as far as the
@@ -296,7 +301,7 @@ impl ConfigDir {
 
     /// Removes the env, token and binding files of `name`; `false` when none was there.
     pub fn remove(&self, name: &BindingName) -> Result<bool, BindingError> {
-        self.remove_stale_temporaries(name)?;
+        self.remove_stale_temporaries(name);
         let mut removed = false;
         for path in [
             self.env_path(name),
