@@ -267,8 +267,6 @@ fn units_say_what_the_deployment_guide_promises() {
         ("ExecStart", "/usr/bin/needroleshere serve $SERVE_ARGS"),
         ("EnvironmentFile", "-/etc/default/needroleshere"),
         ("User", "needroleshere"),
-        ("RuntimeDirectory", "needroleshere"),
-        ("RuntimeDirectoryPreserve", "yes"),
         ("ReadOnlyPaths", "/run/needroleshere"),
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
@@ -296,6 +294,22 @@ fn units_say_what_the_deployment_guide_promises() {
         values(service, "Service", "DynamicUser").is_empty(),
         "DynamicUser= would re-own the runtime directory on every start"
     );
+    // RuntimeDirectory= would make the daemon's user own /run/needroleshere, and so able
+    // to rename env/ and choose the consumers' environment.
+    for key in [
+        "RuntimeDirectory",
+        "StateDirectory",
+        "ConfigurationDirectory",
+    ] {
+        assert!(
+            values(service, "Service", key).is_empty(),
+            "{service}: {key}= gives the daemon's user the directory"
+        );
+    }
+    assert_eq!(
+        environment(service)["RUNTIME_DIRECTORY"],
+        "/run/needroleshere"
+    );
 
     let bind = "needroleshere-bind@.service";
     assert_eq!(value(bind, "Service", "Type"), "oneshot");
@@ -318,7 +332,7 @@ fn units_say_what_the_deployment_guide_promises() {
         "{bind} must run as root"
     );
     let env = environment(bind);
-    // Both the service (RuntimeDirectory=needroleshere) and bind use /run/needroleshere.
+    // Both the service and bind use /run/needroleshere.
     assert_eq!(env["RUNTIME_DIRECTORY"], "/run/needroleshere");
     assert_eq!(
         env["URL"],
@@ -499,12 +513,22 @@ fn sysusers_and_tmpfiles_make_the_layout_of_the_permission_model() {
 
     let run = root.path().join("run/needroleshere");
     let meta = std::fs::metadata(&run).unwrap();
-    // Owned by the daemon's user already, so that RuntimeDirectory= never re-owns the tree.
+    // Root's: the daemon's user must not be able to rename what bind writes into.
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o7777),
-        (uid, gid, 0o755),
+        (0, 0, 0o755),
         "/run/needroleshere"
     );
+    // An older layout (owned by the daemon's user) is fixed by the same command.
+    std::os::unix::fs::chown(&run, Some(uid), Some(gid)).unwrap();
+    let output = Command::new("systemd-tmpfiles")
+        .args(&argv[1..])
+        .arg(format!("--root={}", root.path().display()))
+        .output()
+        .expect("run systemd-tmpfiles");
+    assert!(output.status.success(), "{output:?}");
+    let meta = std::fs::metadata(&run).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "re-owned on upgrade");
     for sub in ["bindings", "env", "token"] {
         let meta = std::fs::metadata(run.join(sub)).unwrap();
         assert_eq!(

@@ -140,6 +140,13 @@ async fn update_once_changes_only_the_three_values_of_the_profile() {
     assert_eq!(mode_of(&path), 0o640, "the file keeps its mode");
     assert_eq!(names_in(dir.path()), ["credentials"], "no stray files");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // It keeps the mode, but says the file now holds secrets others may read, and the fix.
+    assert!(
+        stderr.contains(&format!(
+            "warning: {file} holds secret credentials and is readable by other users (mode 0640)"
+        )) && stderr.contains(&format!("`chmod 600 {file}`")),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains(&session.secret_access_key) && !stderr.contains(&session.session_token),
         "update printed a secret: {stderr}"
@@ -215,6 +222,8 @@ async fn a_new_file_is_0600_in_a_0700_directory() {
         0o700,
         "and so is its new directory"
     );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("warning"), "a private file: {stderr}");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         format!(
@@ -325,14 +334,18 @@ async fn rust_aws_config_default_chain_reads_the_profile_update_wrote() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unparsable_file_is_left_untouched() {
     let fake = Fake::start().await;
-    for (contents, line) in [
+    let cases: [(&[u8], usize); 5] = [
         (
-            "[work]\naws_access_key_id = AKIAOLD\nthis line is not ini\n",
+            b"[work]\naws_access_key_id = AKIAOLD\nthis line is not ini\n",
             3,
         ),
-        ("# ok\n[work\naws_access_key_id = AKIAOLD\n", 2),
-        ("[default]\nk = v\n[work] trailing words\n", 3),
-    ] {
+        (b"# ok\n[work\naws_access_key_id = AKIAOLD\n", 2),
+        (b"[default]\nk = v\n[work] trailing words\n", 3),
+        // Not UTF-8 (Latin-1): the README promises the error names the line here too.
+        (b"[work]\naws_access_key_id = AKIAOLD\n# caf\xe9\n", 3),
+        (b"\xff[work]\n", 1),
+    ];
+    for (contents, line) in cases {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials");
         std::fs::write(&path, contents).unwrap();
@@ -349,10 +362,10 @@ async fn an_unparsable_file_is_left_untouched() {
         assert_failure(
             &output,
             &[&file, &format!("line {line}"), "untouched"],
-            &format!("update of {contents:?}"),
+            &format!("update of {:?}", String::from_utf8_lossy(contents)),
         );
         let after = std::fs::metadata(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), contents);
+        assert_eq!(std::fs::read(&path).unwrap(), contents);
         assert_eq!(mode_of(&path), 0o644);
         assert_eq!(
             (after.ino(), after.mtime(), after.mtime_nsec()),

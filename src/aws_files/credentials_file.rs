@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use super::ini::{self, Line};
@@ -31,6 +32,8 @@ pub enum CredentialsFileError {
         "{path} line {line} is neither a [section], a key = value, a comment nor blank; the file was left untouched"
     )]
     Unparsable { path: PathBuf, line: usize },
+    #[error("{path} line {line} is not valid UTF-8; the file was left untouched")]
+    NotUtf8 { path: PathBuf, line: usize },
     #[error(
         "{path} holds [{profile}] more than once, or one of its credential keys twice; fix it by hand first (the file was left untouched)"
     )]
@@ -182,13 +185,22 @@ pub fn set_profile(
     Ok(out)
 }
 
+/// What [`write_profile`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The file written (a symlinked file's target).
+    pub path: PathBuf,
+    /// Its mode when its group or other users may read it: it holds secrets now.
+    pub readable_by_others: Option<u32>,
+}
+
 /// Sets `profile` in the file at `path` under an exclusive lock on its directory, and
 /// replaces the file atomically (a new file is 0600; an existing one keeps mode and owner).
 pub fn write_profile(
     path: &Path,
     profile: &str,
     credentials: &Credentials,
-) -> Result<(), CredentialsFileError> {
+) -> Result<Written, CredentialsFileError> {
     // A symlinked file (dotfiles) is updated where it lives; renaming onto the link would
     // replace the link with a copy.
     let resolved;
@@ -213,8 +225,14 @@ pub fn write_profile(
     // Renaming replaces the file's inode, so the lock is on the directory, which outlives it.
     let lock = File::open(dir).map_err(write_err)?;
     lock.lock().map_err(write_err)?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            CredentialsFileError::NotUtf8 {
+                path: path.to_owned(),
+                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+            }
+        })?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(source) => {
             return Err(CredentialsFileError::Read {
@@ -226,7 +244,15 @@ pub fn write_profile(
     let updated = set_profile(&text, profile, credentials, path)?;
     write_atomic(path, updated.as_bytes(), 0o600).map_err(write_err)?;
     drop(lock);
-    Ok(())
+    let mode = std::fs::metadata(path)
+        .map_err(write_err)?
+        .permissions()
+        .mode()
+        & 0o7777;
+    Ok(Written {
+        path: path.to_owned(),
+        readable_by_others: (mode & 0o044 != 0).then_some(mode),
+    })
 }
 
 #[cfg(test)]

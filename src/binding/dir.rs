@@ -2,21 +2,34 @@
 //! for `serve` ([`Store`]), and installing and removing them (what `bind` and `unbind` do),
 //! so the order and modes that keep a half-done change harmless live in one place.
 //!
-//! * The binding file is written **last** and with mode 0644: `serve` only accepts the new
-//!   secret once the env file that carries it to the consumer is in place.
-//! * The env file and the token file hold the secret: mode 0600 (an existing file keeps its
-//!   mode and owner, see [`write_atomic`]).
-//! * Every write is atomic, so a reader never sees half a file.
+//! * Nobody but root (or the user running `bind`, or `serve`) may be able to change the
+//!   directories: `bind` refuses to write into, and `serve` to read bindings from, a
+//!   directory chain that another user could change (see [`check_trusted_dirs`]), and
+//!   `serve` refuses a binding file that another user owns or could write.
+//! * A rebind never leaves the consumer with a token the binding refuses, wherever it is
+//!   killed: the binding is first written accepting both the new secret and the one(s) the
+//!   env and token files hold now, then the token and env files are replaced, then the
+//!   binding is written again accepting only the new secret. Killed before that last step,
+//!   the old secret keeps working until the next `bind` (which finishes the change).
+//! * The binding file has mode 0644 (no secret in it; an unprivileged `serve` reads it).
+//! * The env file and the token file hold the secret: mode 0600 (an existing regular file
+//!   keeps its mode and owner; a link in its place is refused, see [`write_atomic`]).
+//! * Every write is atomic, so a reader never sees half a file; the temporary files of a
+//!   `bind` or `unbind` that was killed are removed by the next one.
 //! * Removal parses nothing: a corrupt or half-written binding goes all the same.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+
 use super::{AccessToken, Binding, BindingError, BindingName};
 use crate::secret::Secret;
 use crate::system::files::FileStamp;
-use crate::system::files::{ensure_dir, remove_if_exists, write_atomic};
+use crate::system::files::{
+    check_trusted_dirs, ensure_dir, remove_if_exists, remove_stale_temporaries, write_atomic,
+};
 
 /// Mode of the directories `install` creates (`serve` must be able to list them).
 const DIR_MODE: u32 = 0o755;
@@ -72,8 +85,18 @@ impl Store {
         }
     }
 
+    /// Whether the bindings directory can be trusted: nobody but root and the user serving
+    /// may be able to change it or any directory above it. Checked on every [`Store::load`];
+    /// `/healthz` reports it.
+    pub fn check(&self) -> Result<(), BindingError> {
+        let path = self.dir.bindings_dir();
+        check_trusted_dirs(&path, &trusted_uids())
+            .map_err(|source| BindingError::UntrustedDir { path, source })
+    }
+
     /// The current binding `name`.
     pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
+        self.check()?;
         let path = self.dir.binding_path(name);
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
@@ -88,6 +111,19 @@ impl Store {
         };
         if let Err(source) = crate::system::files::regular(&meta) {
             return Err(BindingError::Read { path, source });
+        }
+        // Whoever could write the binding could name any key the daemon can read.
+        if meta.uid() != 0 && !trusted_uids().contains(&meta.uid()) {
+            return Err(BindingError::ForeignOwner {
+                path,
+                owner: meta.uid(),
+            });
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(BindingError::WritableByOthers {
+                path,
+                mode: meta.mode() & 0o7777,
+            });
         }
         let stamp = FileStamp::of(&meta);
         if let Some((cached, binding)) = self.lock().get(name)
@@ -122,44 +158,150 @@ impl ConfigDir {
     /// must then point `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` at
     /// [`ConfigDir::token_path`]). Without one, a token file left by an earlier binding of
     /// the same name is removed: it holds a dead secret.
+    ///
+    /// Refuses directories another user could change, and links in place of any file.
     pub fn install(
         &self,
         binding: &Binding,
         env_text: &Secret,
         token_file: Option<&AccessToken>,
     ) -> Result<(), BindingError> {
+        self.install_until(binding, env_text, token_file, Step::Done)
+    }
+
+    /// [`ConfigDir::install`], stopping after `last` (tests stop early, as a kill would).
+    fn install_until(
+        &self,
+        binding: &Binding,
+        env_text: &Secret,
+        token_file: Option<&AccessToken>,
+        last: Step,
+    ) -> Result<(), BindingError> {
         let name = &binding.name;
-        make_dir(self.bindings_dir())?;
-        make_dir(self.env_dir())?;
-        match token_file {
-            Some(token) => {
-                make_dir(self.token_dir())?;
-                write(
-                    &self.token_path(name),
-                    token.authorization().expose().as_bytes(),
-                    SECRET_MODE,
-                )?;
-            }
-            None => {
-                // Best effort: the new binding works whether or not the dead file goes.
-                remove_if_exists(&self.token_path(name)).ok();
-            }
+        let mut dirs = vec![self.bindings_dir(), self.env_dir()];
+        if token_file.is_some() {
+            dirs.push(self.token_dir());
         }
-        // The env file first, the binding last: the new secret is live only once both exist.
+        // Before creating anything (what exists of the chain), and after (the new parts).
+        self.check_trusted(&dirs)?;
+        for dir in &dirs {
+            make_dir(dir.clone())?;
+        }
+        self.check_trusted(&dirs)?;
+        // A link (or anything but a regular file) in place of a file is refused before
+        // anything is written (each write refuses it too).
+        for path in [
+            self.binding_path(name),
+            self.env_path(name),
+            self.token_path(name),
+        ] {
+            refuse_non_regular(&path)?;
+        }
+        self.remove_stale_temporaries(name);
+
+        // 1. The binding accepts the new secret and the one(s) the consumer holds now.
+        let held = self.held_secret_hashes(name);
+        let overlap = binding.also_accepting(held);
+        write(
+            &self.binding_path(name),
+            overlap.to_json().as_bytes(),
+            BINDING_MODE,
+        )?;
+        if last == Step::Overlap {
+            return Ok(());
+        }
+        // 2. The files that carry the new secret to the consumer.
+        if let Some(token) = token_file {
+            write(
+                &self.token_path(name),
+                token.authorization().expose().as_bytes(),
+                SECRET_MODE,
+            )?;
+        }
         write(
             &self.env_path(name),
             env_text.expose().as_bytes(),
             SECRET_MODE,
         )?;
-        write(
-            &self.binding_path(name),
-            binding.to_json().as_bytes(),
-            BINDING_MODE,
-        )
+        if token_file.is_none() {
+            // The env file no longer points at it, so it holds a dead secret. Best effort:
+            // the new binding works whether or not the dead file goes.
+            remove_if_exists(&self.token_path(name)).ok();
+        }
+        // 3. Only the new secret.
+        if overlap.accepts_previous_secrets() {
+            write(
+                &self.binding_path(name),
+                binding.to_json().as_bytes(),
+                BINDING_MODE,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn check_trusted(&self, dirs: &[PathBuf]) -> Result<(), BindingError> {
+        let trusted = trusted_uids();
+        for dir in dirs {
+            check_trusted_dirs(dir, &trusted).map_err(|source| BindingError::UntrustedDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes what a killed `bind` or `unbind` left: every temporary file of `name`'s
+    /// files that no live writer holds, and those of other bindings that hold data. Best
+    /// effort: what cannot be removed now is tried again by the next `bind` or `unbind`.
+    fn remove_stale_temporaries(&self, name: &BindingName) {
+        let json = format!("{name}.json");
+        for (dir, own) in [
+            (self.bindings_dir(), json.as_str()),
+            (self.env_dir(), name.as_str()),
+            (self.token_dir(), name.as_str()),
+        ] {
+            match remove_stale_temporaries(&dir, &[own]) {
+                Ok(removed) => {
+                    for path in removed {
+                        tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted bind");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "cannot look for temporary files left by an interrupted bind");
+                }
+            }
+        }
+    }
+
+    /// The hashes of the secrets the env and token files of `name` hold now, as far as the
+    /// current binding accepts them: what the consumer may present until step 2 of
+    /// [`ConfigDir::install`] is done.
+    fn held_secret_hashes(&self, name: &BindingName) -> Vec<[u8; 48]> {
+        let Some(current) = read_no_follow(&self.binding_path(name)).and_then(|text| {
+            Binding::from_file(&self.binding_path(name), name, text.expose().as_bytes()).ok()
+        }) else {
+            return Vec::new();
+        };
+        let mut held = Vec::new();
+        for path in [self.env_path(name), self.token_path(name)] {
+            let Some(text) = read_no_follow(&path) else {
+                continue;
+            };
+            for token in tokens_in(text.expose(), name) {
+                if let Some(hash) = token.secret_hash()
+                    && current.accepts(&token)
+                    && !held.contains(&hash)
+                {
+                    held.push(hash);
+                }
+            }
+        }
+        held
     }
 
     /// Removes the env, token and binding files of `name`; `false` when none was there.
     pub fn remove(&self, name: &BindingName) -> Result<bool, BindingError> {
+        self.remove_stale_temporaries(name);
         let mut removed = false;
         for path in [
             self.env_path(name),
@@ -178,6 +320,70 @@ fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), BindingError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Root and whoever runs this process: the users that may own the configuration directory.
+fn trusted_uids() -> Vec<u32> {
+    let me = nix::unistd::geteuid().as_raw();
+    if me == 0 { vec![0] } else { vec![0, me] }
+}
+
+/// How far [`ConfigDir::install_until`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The binding accepts the old and the new secret.
+    Overlap,
+    /// Everything.
+    Done,
+}
+
+/// Fails when something other than a regular file is at `path` (a missing one is fine).
+fn refuse_non_regular(path: &Path) -> Result<(), BindingError> {
+    let refuse = |what: &str| BindingError::Write {
+        path: path.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{what}; refusing to follow it or to copy its mode and owner: remove it and bind again"
+            ),
+        ),
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(refuse("it is a symbolic link")),
+        Ok(meta) if !meta.is_file() => Err(refuse("it is not a regular file")),
+        _ => Ok(()),
+    }
+}
+
+/// The text of the regular file at `path`, not following a link; `None` if there is none.
+fn read_no_follow(path: &Path) -> Option<Secret> {
+    use std::io::Read as _;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    let read = file.read_to_string(&mut text);
+    let text = Secret::new(text);
+    read.ok().map(|_| text)
+}
+
+/// The tokens of binding `name` in `text` (an env file or a token file).
+fn tokens_in(text: &str, name: &BindingName) -> Vec<AccessToken> {
+    let prefix = format!("needroleshere.{name}.");
+    text.match_indices(&prefix)
+        .filter_map(|(start, _)| {
+            let rest = &text[start + prefix.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .unwrap_or(rest.len());
+            AccessToken::parse(&text[start..start + prefix.len() + end]).ok()
+        })
+        .collect()
 }
 
 fn make_dir(path: PathBuf) -> Result<(), BindingError> {
@@ -253,23 +459,58 @@ mod tests {
     }
 
     #[test]
-    fn the_env_file_is_written_before_the_binding() {
+    fn an_interrupted_rebind_leaves_the_held_secret_accepted() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ConfigDir::new(tmp.path());
-        let (binding, token) = sample(Mode::EcsRelative);
-        let name = binding.name.clone();
-        // A directory where the binding file goes makes its write fail.
-        std::fs::create_dir_all(dir.binding_path(&name)).unwrap();
-        let env_text = render_env(Mode::EcsRelative, None, &token, None).unwrap();
-        let err = dir.install(&binding, &env_text, None).unwrap_err();
+        let load = |name| Store::new(dir.clone()).load(name).unwrap();
+        let (a, token_a) = sample(Mode::EcsRelative);
+        let name = a.name.clone();
+        dir.install(
+            &a,
+            &render_env(Mode::EcsRelative, None, &token_a, None).unwrap(),
+            None,
+        )
+        .unwrap();
+        assert!(!load(&name).accepts_previous_secrets());
+
+        // Stopped after step 1, as a kill there would: the env file still holds A, which
+        // stays accepted next to B.
+        let token_path = dir.token_path(&name);
+        let (b, token_b) = sample(Mode::EcsRelative);
+        let env_b = render_env(Mode::EcsRelative, None, &token_b, Some(&token_path)).unwrap();
+        dir.install_until(&b, &env_b, Some(&token_b), Step::Overlap)
+            .unwrap();
+        let stored = load(&name);
+        assert!(stored.accepts(&token_a) && stored.accepts(&token_b));
         assert!(
-            matches!(&err, BindingError::Write { path, .. } if *path == dir.binding_path(&name)),
-            "{err:?}"
+            std::fs::read_to_string(dir.env_path(&name))
+                .unwrap()
+                .contains(token_a.to_secret_string().expose())
         );
-        // The env file was already in place: the new secret just is not live yet.
-        assert_eq!(
-            std::fs::read_to_string(dir.env_path(&name)).unwrap(),
-            env_text.expose()
+
+        // Stopped again: what the consumer holds (A) is kept, B (never handed out) is not.
+        let (c, token_c) = sample(Mode::EcsRelative);
+        let env_c = render_env(Mode::EcsRelative, None, &token_c, Some(&token_path)).unwrap();
+        dir.install_until(&c, &env_c, Some(&token_c), Step::Overlap)
+            .unwrap();
+        let stored = load(&name);
+        assert!(stored.accepts(&token_a) && stored.accepts(&token_c) && !stored.accepts(&token_b));
+
+        // A finished bind accepts only its own secret.
+        let (d, token_d) = sample(Mode::EcsRelative);
+        dir.install(
+            &d,
+            &render_env(Mode::EcsRelative, None, &token_d, None).unwrap(),
+            None,
+        )
+        .unwrap();
+        let stored = load(&name);
+        assert!(stored.accepts(&token_d) && !stored.accepts(&token_a) && !stored.accepts(&token_c));
+        assert!(!stored.accepts_previous_secrets());
+        assert!(
+            !std::fs::read_to_string(dir.binding_path(&name))
+                .unwrap()
+                .contains("previous")
         );
     }
 

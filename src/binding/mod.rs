@@ -97,6 +97,20 @@ pub enum BindingError {
     TokenFileWithQueryMode(Mode),
     #[error("no randomness available for a new secret")]
     Random,
+    #[error("refusing to use {path} for bindings")]
+    UntrustedDir {
+        path: PathBuf,
+        #[source]
+        source: crate::system::files::UntrustedDir,
+    },
+    #[error(
+        "binding file {path} is owned by uid {owner}, not by root or the user serving it; refusing to serve it (chown root {path})"
+    )]
+    ForeignOwner { path: PathBuf, owner: u32 },
+    #[error(
+        "binding file {path} is writable by others than its owner (mode {mode:04o}); refusing to serve it (chmod go-w {path})"
+    )]
+    WritableByOthers { path: PathBuf, mode: u32 },
 }
 
 /// A binding name: 1 to 64 characters of `[A-Za-z0-9@_-]`. Safe as a file name.
@@ -221,6 +235,10 @@ struct BindingFile {
     reuse_pin: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tpm_key_password_source: Option<String>,
+    /// Hashes of secrets still accepted while `bind` replaces the env and token files (see
+    /// [`ConfigDir::install`]); ours, absent from finished bindings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    previous_secret_hashes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -244,6 +262,8 @@ struct ModeTag {
 pub struct Binding {
     pub name: BindingName,
     secret_hash: [u8; 48],
+    /// Secrets the consumer may still hold while a `bind` is under way.
+    previous_secret_hashes: Vec<[u8; 48]>,
     pub mode: Mode,
     pub files: IdentityFiles,
     pub session: SessionRequest,
@@ -268,6 +288,7 @@ impl Binding {
         let binding = Self {
             name,
             secret_hash,
+            previous_secret_hashes: Vec::new(),
             mode,
             files,
             session,
@@ -277,12 +298,33 @@ impl Binding {
         Ok((binding, token))
     }
 
-    /// Whether `token` opens this binding (constant time in the secret).
+    /// Whether `token` opens this binding (constant time in the secret: every stored hash
+    /// is compared).
     pub fn accepts(&self, token: &AccessToken) -> bool {
         *token.name() == self.name
-            && token
-                .secret_hash()
-                .is_some_and(|hash| bool::from(hash.ct_eq(&self.secret_hash)))
+            && token.secret_hash().is_some_and(|hash| {
+                let mut accepted = hash.ct_eq(&self.secret_hash);
+                for previous in &self.previous_secret_hashes {
+                    accepted |= hash.ct_eq(previous);
+                }
+                bool::from(accepted)
+            })
+    }
+
+    /// This binding, also accepting the secrets hashed in `previous` (for the moment a
+    /// consumer may still hold one of them).
+    pub(crate) fn also_accepting(&self, previous: Vec<[u8; 48]>) -> Self {
+        let mut binding = self.clone();
+        binding.previous_secret_hashes = previous;
+        binding
+            .previous_secret_hashes
+            .retain(|hash| *hash != self.secret_hash);
+        binding
+    }
+
+    /// Whether secrets other than the newest are still accepted (a `bind` was interrupted).
+    pub fn accepts_previous_secrets(&self) -> bool {
+        !self.previous_secret_hashes.is_empty()
     }
 
     /// The binding file's JSON.
@@ -335,6 +377,11 @@ impl Binding {
                 .tpm_key_password
                 .as_ref()
                 .and_then(SecretSource::to_stored),
+            previous_secret_hashes: self
+                .previous_secret_hashes
+                .iter()
+                .map(|hash| BASE64URL.encode(hash))
+                .collect(),
         };
         // A struct of strings, numbers and paths always serialises.
         let mut json = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -356,11 +403,19 @@ impl Binding {
                 file.name
             )));
         }
-        let hash = BASE64URL
-            .decode(file.secret_hash.as_bytes())
-            .ok()
-            .and_then(|h| <[u8; 48]>::try_from(h).ok())
-            .ok_or_else(|| invalid("secret_hash is not base64url of a SHA-384 digest".into()))?;
+        let decode = |text: &str, what: &str| {
+            BASE64URL
+                .decode(text.as_bytes())
+                .ok()
+                .and_then(|h| <[u8; 48]>::try_from(h).ok())
+                .ok_or_else(|| invalid(format!("{what} is not base64url of a SHA-384 digest")))
+        };
+        let hash = decode(&file.secret_hash, "secret_hash")?;
+        let previous_secret_hashes = file
+            .previous_secret_hashes
+            .iter()
+            .map(|h| decode(h, "previous_secret_hashes"))
+            .collect::<Result<Vec<_>, _>>()?;
         let tag = file
             .mode
             .as_ref()
@@ -414,6 +469,7 @@ impl Binding {
         Ok(Self {
             name: name.clone(),
             secret_hash: hash,
+            previous_secret_hashes,
             mode,
             files: IdentityFiles {
                 certificates: file

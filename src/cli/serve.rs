@@ -190,7 +190,15 @@ pub(crate) async fn run(
             };
             fronts.push(imds_front(activation::bind(addr).await?, target));
         }
-        format!("serving bindings from {}", dir.path().display())
+        match store.check() {
+            Ok(()) => format!("serving bindings from {}", dir.path().display()),
+            Err(error) => {
+                // Keep running (a restart loop would not fix it), say so where it is seen.
+                let error = crate::system::logging::error_chain(&error);
+                tracing::error!(%error, "bindings will not be served until this is fixed");
+                format!("NOT serving bindings: {error}")
+            }
+        }
     };
     if fronts.is_empty() {
         anyhow::bail!(

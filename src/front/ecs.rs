@@ -12,6 +12,9 @@
 //! be used, 502 IAM Roles Anywhere refused, 503 it is unavailable, 504 it did not answer in
 //! time. The body stays short; the full cause goes to the log. Tokens never reach the log.
 //!
+//! `GET /healthz` answers 200 `ok`, or 503 with the reason when the bindings directory
+//! cannot be trusted (then no binding is served: 500 `BindingUnreadable`).
+//!
 //! The binding, certificate and key files are checked on every request (a `stat` each when
 //! nothing changed), so rebinds, unbinds and renewed certificates take effect at once.
 
@@ -74,8 +77,25 @@ impl EcsState {
 pub fn router(state: Arc<EcsState>) -> axum::Router {
     axum::Router::new()
         .route(ECS_PATH, axum::routing::get(credentials))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/healthz", axum::routing::get(healthz))
         .with_state(state)
+}
+
+/// `/healthz`: 200 `ok`, or 503 saying why the bindings cannot be served (a directory that
+/// someone other than root and the serve user could change). Paths and modes only.
+async fn healthz(State(state): State<Arc<EcsState>>) -> Response {
+    match state.store.check() {
+        Ok(()) => "ok".into_response(),
+        Err(error) => {
+            let error = crate::system::logging::error_chain(&error);
+            tracing::error!(%error, "unhealthy: bindings are not served");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("unhealthy: {error}\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// A short, stable error answer; the detail is logged where it happens.

@@ -64,6 +64,7 @@ pub(crate) async fn run(
     let mut first = true;
     let mut failures: u32 = 0;
     let mut written: Option<Arc<Credentials>> = None;
+    let mut warned_mode = false;
     loop {
         let result = match cache.get_fresh(&source).await {
             Ok(credentials)
@@ -84,7 +85,19 @@ pub(crate) async fn run(
             }
             Ok(credentials) => {
                 credentials_file::write_profile(&options.path, &options.profile, &credentials)
-                    .map(|()| {
+                    .map(|file| {
+                        if let Some(mode) = file.readable_by_others
+                            && !warned_mode
+                        {
+                            // Once per run: the file keeps its mode, and the user decides.
+                            warned_mode = true;
+                            eprintln!(
+                                "needroleshere: warning: {path} holds secret credentials and is \
+                                 readable by other users (mode {mode:04o}); restrict it with \
+                                 `chmod 600 {path}`",
+                                path = file.path.display()
+                            );
+                        }
                         eprintln!(
                             "needroleshere: wrote profile [{}] in {}{}",
                             options.profile,

@@ -737,7 +737,7 @@ pub(crate) async fn get_as_sdk(target: &Target, env: &BTreeMap<String, String>) 
     }
 }
 
-async fn try_get(
+pub(crate) async fn try_get(
     target: &Target,
     path: &str,
     headers: &[(&str, &str)],
