@@ -417,3 +417,130 @@ async fn serve_never_retries_a_refused_pin() {
     assert!(!log.contains("0000"), "the PIN is not logged");
     serve.terminate().await;
 }
+
+/// `p11-kit server` sharing the token over a Unix socket: what p11-kit's client module talks
+/// to. Killing it is a token taken away from a running `serve`; starting it again brings the
+/// token back.
+struct TokenServer {
+    child: tokio::process::Child,
+    socket: std::path::PathBuf,
+}
+
+impl TokenServer {
+    async fn start(hsm: &SoftHsm, socket: &Path) -> TokenServer {
+        let _ = std::fs::remove_file(socket);
+        let (name, value) = hsm.env();
+        let child = tokio::process::Command::new("p11-kit")
+            .args(["server", "--foreground", "--provider", MODULE, "--name"])
+            .arg(socket)
+            .arg(format!("pkcs11:token={}", hsm.label))
+            .env(name, value)
+            .stdout(std::process::Stdio::null())
+            // It forks a process per connection: a group of its own lets the test take all
+            // of them away at once.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start p11-kit server");
+        for _ in 0..100 {
+            if socket.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(socket.exists(), "p11-kit server made no socket");
+        TokenServer {
+            child,
+            socket: socket.to_owned(),
+        }
+    }
+
+    async fn stop(mut self) {
+        let group = nix::unistd::Pid::from_raw(self.child.id().expect("running") as i32);
+        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).unwrap();
+        self.child.wait().await.unwrap();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// p11-kit's client module, which reaches a token through `p11-kit server`.
+const CLIENT_MODULE: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_taken_away_from_serve_fails_softly_and_comes_back() {
+    let hsm = SoftHsm::new("remote");
+    let fake = Fake::start().await;
+    let socket = hsm.dir().join("token.sock");
+    let address = format!("unix:path={}", socket.display());
+    let server = TokenServer::start(&hsm, &socket).await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
+    let mut serve = Serve::start_with(ServeOptions {
+        dir: dir.path().to_owned(),
+        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
+        env: vec![
+            ("P11_KIT_SERVER_ADDRESS".into(), address.clone()),
+            ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
+        ],
+        ..ServeOptions::default()
+    })
+    .await;
+    let url = serve.url();
+    // A copy of the certificate that can be touched without touching the token's own.
+    let certificate = dir.path().join("p256.cert.pem");
+    std::fs::copy(hsm.certificate("p256"), &certificate).unwrap();
+    for name in ["web", "api"] {
+        let mut args = identity(&path(&certificate), &hsm.uri("p256"), &fake);
+        args.extend(daemon::mode_args("ecs-full", &url));
+        args.extend(["--pkcs11-lib".into(), CLIENT_MODULE.into()]);
+        args.extend(["--pkcs11-pin-source".into(), "credential:token-pin".into()]);
+        args.extend([
+            "--role-session-name".into(),
+            name.into(),
+            "--no-validate".into(),
+        ]);
+        daemon::bind_ok(dir.path(), name, &args).await;
+    }
+    let web = daemon::token_of(dir.path(), "web");
+    let api = daemon::token_of(dir.path(), "api");
+    let first = daemon::access_key_id(&daemon::get_with_bearer(serve.target(), &web).await);
+
+    server.stop().await;
+    // A binding never served before has nothing to fall back on: 503 with the documented
+    // body, which says try again later.
+    let response = daemon::get_with_bearer(serve.target(), &api).await;
+    let (code, message) = daemon::assert_error(&response, 503, "token gone, nothing cached");
+    assert_eq!(code, "KeyDeviceUnavailable");
+    assert!(message.contains("try again later"), "{message}");
+    // A renewed certificate file makes `web` fetch again, which fails: its last good
+    // credentials, still valid, answer meanwhile.
+    std::fs::write(
+        &certificate,
+        std::fs::read(hsm.certificate("p256")).unwrap(),
+    )
+    .unwrap();
+    let response = daemon::get_with_bearer(serve.target(), &web).await;
+    assert_eq!(
+        daemon::access_key_id(&response),
+        first,
+        "last good credentials"
+    );
+
+    // The token is back: the next request signs again.
+    let _server = TokenServer::start(&hsm, &socket).await;
+    let mut recovered = None;
+    for _ in 0..50 {
+        let response = daemon::get_with_bearer(serve.target(), &api).await;
+        if response.status == 200 {
+            recovered = Some(response);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let response = recovered.unwrap_or_else(|| panic!("no recovery:\n{}", serve.log()));
+    let key = daemon::access_key_id(&response);
+    assert_ne!(key, first);
+    fake.session(&key);
+    serve.terminate().await;
+}

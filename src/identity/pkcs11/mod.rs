@@ -47,6 +47,50 @@ const PROXY_MODULES: &[&str] = &[
 struct Module {
     path: PathBuf,
     context: Pkcs11,
+    /// Counts re-initialisations: sessions opened before the last one are gone.
+    generation: std::sync::atomic::AtomicU64,
+    last_reset: Mutex<Option<std::time::Instant>>,
+}
+
+impl Module {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The slots with a token. A module that fails to list them is finalised and
+    /// initialised again once: a module whose device went away and came back (a reader
+    /// unplugged, p11-kit's client losing its server) answers only after that.
+    fn slots(&self) -> Result<Vec<Slot>, CkError> {
+        match self.context.get_slots_with_token() {
+            Ok(slots) => Ok(slots),
+            Err(_) => {
+                self.reinitialize()?;
+                self.context.get_slots_with_token()
+            }
+        }
+    }
+
+    /// Re-initialises the module unless that was done less than a second ago; whether it
+    /// did.
+    fn reinitialize_now(&self) -> bool {
+        let mut last = self.last_reset.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        drop(last);
+        self.reinitialize().is_ok()
+    }
+
+    fn reinitialize(&self) -> Result<(), CkError> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Finalising a clone finalises the module; the context stays usable for the next
+        // C_Initialize (the library stays loaded while any clone lives).
+        let _ = self.context.clone().finalize();
+        self.context
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+    }
 }
 
 /// One token: its identity and the one session we keep with it.
@@ -63,6 +107,8 @@ pub(crate) struct Token {
 struct TokenState {
     slot: Option<Slot>,
     session: Option<Session>,
+    /// The module's generation when `session` was opened.
+    generation: u64,
     logged_in: bool,
     /// SHA-256 of every PIN this token refused.
     refused_pins: Vec<[u8; 32]>,
@@ -135,56 +181,36 @@ fn module(path: &Path) -> Result<Arc<Module>, IdentityError> {
     let module = Arc::new(Module {
         path: path.to_owned(),
         context,
+        generation: Default::default(),
+        last_reset: Mutex::default(),
     });
     modules.insert(path.to_owned(), module.clone());
     Ok(module)
 }
 
-/// Every token of the module that the URI's token attributes select.
+/// Every token of the module that the URI's token attributes select. A token this process
+/// used before that is not there now is *unavailable* (it may come back: the module is asked
+/// afresh, at most once a second), not a mistake in the URI.
 fn matching_tokens(
     uri: &Pkcs11Uri,
     options: &DeviceOptions,
 ) -> Result<Vec<Arc<Token>>, IdentityError> {
     let module = module(&module_path(uri, options)?)?;
-    let slots = module
-        .context
-        .get_slots_with_token()
-        .map_err(|e| unavailable(uri, format!("cannot list the module's slots: {e}")))?;
-    let mut found = Vec::new();
-    let mut seen = Vec::new();
-    for slot in slots {
-        let Ok(info) = module.context.get_token_info(slot) else {
-            continue;
-        };
-        let label = info.label().trim_end().to_owned();
-        let serial = info.serial_number().trim_end().to_owned();
-        let manufacturer = info.manufacturer_id().trim_end().to_owned();
-        let model = info.model().trim_end().to_owned();
-        let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let selected = wanted(&uri.token, &label)
-            && wanted(&uri.serial, &serial)
-            && wanted(&uri.manufacturer, &manufacturer)
-            && wanted(&uri.model, &model)
-            && uri.slot_id.is_none_or(|id| id == slot.id());
-        seen.push(format!("pkcs11:token={label};serial={serial}"));
-        if !selected {
-            continue;
+    let listed = |module: &Arc<Module>| {
+        select_tokens(module, uri)
+            .map_err(|e| unavailable(uri, format!("cannot list the module's slots: {e}")))
+    };
+    let (mut found, mut seen) = listed(&module)?;
+    if found.is_empty() && known_token(&module, uri) {
+        if module.reinitialize_now() {
+            (found, seen) = listed(&module)?;
         }
-        let token = tokens()
-            .entry((module.path.clone(), label.clone(), serial.clone()))
-            .or_insert_with(|| {
-                Arc::new(Token {
-                    module: module.clone(),
-                    label,
-                    serial,
-                    manufacturer,
-                    model,
-                    state: Mutex::default(),
-                })
-            })
-            .clone();
-        token.lock().slot = Some(slot);
-        found.push(token);
+        if found.is_empty() {
+            return Err(unavailable(
+                uri,
+                "the token is not present (it was before)".to_owned(),
+            ));
+        }
     }
     if found.is_empty() {
         let present = if seen.is_empty() {
@@ -195,6 +221,65 @@ fn matching_tokens(
         return Err(device_error(uri, format!("no token matches; {present}")));
     }
     Ok(found)
+}
+
+/// Whether the URI selects a token of `module` this process has used.
+fn known_token(module: &Module, uri: &Pkcs11Uri) -> bool {
+    tokens()
+        .iter()
+        .any(|((path, _, _), token)| *path == module.path && token_selected(uri, token, None))
+}
+
+fn token_selected(uri: &Pkcs11Uri, token: &Token, slot: Option<Slot>) -> bool {
+    let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    wanted(&uri.token, &token.label)
+        && wanted(&uri.serial, &token.serial)
+        && wanted(&uri.manufacturer, &token.manufacturer)
+        && wanted(&uri.model, &token.model)
+        && uri
+            .slot_id
+            .is_none_or(|id| slot.is_none_or(|slot| slot.id() == id))
+}
+
+/// The tokens the module has now that the URI selects, and a URI of every token it has.
+fn select_tokens(
+    module: &Arc<Module>,
+    uri: &Pkcs11Uri,
+) -> Result<(Vec<Arc<Token>>, Vec<String>), CkError> {
+    let mut found = Vec::new();
+    let mut seen = Vec::new();
+    for slot in module.slots()? {
+        let Ok(info) = module.context.get_token_info(slot) else {
+            continue;
+        };
+        let candidate = Token {
+            module: module.clone(),
+            label: info.label().trim_end().to_owned(),
+            serial: info.serial_number().trim_end().to_owned(),
+            manufacturer: info.manufacturer_id().trim_end().to_owned(),
+            model: info.model().trim_end().to_owned(),
+            state: Mutex::default(),
+        };
+        seen.push(format!(
+            "pkcs11:token={};serial={}",
+            candidate.label, candidate.serial
+        ));
+        if !token_selected(uri, &candidate, Some(slot)) {
+            continue;
+        }
+        let key = (
+            module.path.clone(),
+            candidate.label.clone(),
+            candidate.serial.clone(),
+        );
+        let token = tokens()
+            .entry(key)
+            .or_insert_with(|| Arc::new(candidate))
+            .clone();
+        token.lock().slot = Some(slot);
+        found.push(token);
+    }
+    Ok((found, seen))
 }
 
 /// Where the PIN for `uri` comes from: the URI's `pin-value`, its `pin-source`, then the
@@ -278,8 +363,9 @@ impl Token {
                     return Ok(value);
                 }
                 Err(error) if session_lost(&error) => {
-                    // The session is gone with the token's state: start over.
-                    drop(session);
+                    // The session is gone with the token's state: start over. Closing it
+                    // would only fail again.
+                    std::mem::forget(session);
                     state.logged_in = false;
                     state.handles.clear();
                     if attempt == 1 {
@@ -307,7 +393,16 @@ impl Token {
         state: &mut TokenState,
         pin: Option<(&SecretSource, &DeviceOptions)>,
     ) -> Result<(), IdentityError> {
+        if state.generation != self.module.generation() {
+            // The module was initialised again: the session's handle means nothing now, and
+            // closing it would only fail.
+            if let Some(session) = state.session.take() {
+                std::mem::forget(session);
+            }
+            state.slot = None;
+        }
         if state.session.is_none() {
+            let generation = self.module.generation();
             let slot = self.find_slot(state)?;
             let session = self.module.context.open_ro_session(slot).map_err(|e| {
                 state.slot = None;
@@ -317,6 +412,7 @@ impl Token {
                 }
             })?;
             state.session = Some(session);
+            state.generation = generation;
             state.logged_in = false;
             state.handles.clear();
         }
@@ -382,8 +478,7 @@ impl Token {
         };
         let slots = self
             .module
-            .context
-            .get_slots_with_token()
+            .slots()
             .map_err(|e| gone(format!("cannot list slots: {e}")))?;
         for slot in slots {
             if let Ok(info) = self.module.context.get_token_info(slot)
