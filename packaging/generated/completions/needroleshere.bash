@@ -37,6 +37,9 @@ _needroleshere() {
             needroleshere,serve)
                 cmd="needroleshere__subcmd__serve"
                 ;;
+            needroleshere,sign-string)
+                cmd="needroleshere__subcmd__sign__subcmd__string"
+                ;;
             needroleshere,unbind)
                 cmd="needroleshere__subcmd__unbind"
                 ;;
@@ -63,6 +66,9 @@ _needroleshere() {
                 ;;
             needroleshere__subcmd__help,serve)
                 cmd="needroleshere__subcmd__help__subcmd__serve"
+                ;;
+            needroleshere__subcmd__help,sign-string)
+                cmd="needroleshere__subcmd__help__subcmd__sign__subcmd__string"
                 ;;
             needroleshere__subcmd__help,unbind)
                 cmd="needroleshere__subcmd__help__subcmd__unbind"
@@ -101,7 +107,7 @@ _needroleshere() {
 
     case "${cmd}" in
         needroleshere)
-            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data exec serve help"
+            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data sign-string exec serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,7 +125,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__bind)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --mode --url --no-validate --token-file --configuration-directory --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --mode --url --no-validate --token-file --configuration-directory --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,6 +144,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -201,7 +227,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__check)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --configuration-directory --remote --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --configuration-directory --remote --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,6 +246,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -275,7 +321,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__credential__subcmd__process)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -294,6 +340,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -371,7 +437,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__help)
-            opts="credential-process bind unbind update check read-certificate-data exec serve help"
+            opts="credential-process bind unbind update check read-certificate-data sign-string exec serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,6 +576,20 @@ _needroleshere() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        needroleshere__subcmd__help__subcmd__sign__subcmd__string)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         needroleshere__subcmd__help__subcmd__unbind)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -539,13 +619,33 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__read__subcmd__certificate__subcmd__data)
-            opts="-h --certificate --log-format --help"
+            opts="-h --certificate --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --certificate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -561,7 +661,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__serve)
-            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
+            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,6 +696,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -782,6 +902,64 @@ _needroleshere() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        needroleshere__subcmd__sign__subcmd__string)
+            opts="-h --private-key --certificate --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --digest --format --debug --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --private-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs8-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digest)
+                    COMPREPLY=($(compgen -W "SHA256 SHA384 SHA512" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json text bin" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         needroleshere__subcmd__unbind)
             opts="-h --configuration-directory --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -805,7 +983,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__update)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --profile --once --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --profile --once --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -824,6 +1002,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

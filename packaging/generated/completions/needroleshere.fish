@@ -34,13 +34,19 @@ complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "unbind"
 complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "update" -d 'Write credentials into a profile of the shared credentials file, and keep them fresh'
 complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "check" -d 'Check a binding or an identity locally, and with --remote against IAM Roles Anywhere'
 complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "read-certificate-data" -d 'Print the first certificate of a file as the official helper does (JSON with the key type, the base64 DER and the decimal serial number)'
+complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "sign-string" -d 'Sign the official helper\'s fixed test string with a key, to prove it can sign'
 complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "exec" -d 'Run a command with an AWS profile\'s credentials and region in its environment'
 complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "serve" -d 'Serve credentials for role bindings over the ECS container credentials protocol'
 complete -c needroleshere -n "__fish_needroleshere_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l certificate -d 'Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of certificates in a token. Repeat for several' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l private-key -d 'Private key: a file (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8, or a TPM\'s TSS2 key file), a pkcs11: URI, or a persistent TPM handle (handle:0x81000001). RSA, P-256 or P-384' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l role-arn -d 'ARN of the role to assume' -r
@@ -51,14 +57,21 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-p
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l debug -d 'Log each step (signing details, endpoint, status) to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l certificate -d 'Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of certificates in a token. Repeat for several' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l private-key -d 'Private key: a file (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8, or a TPM\'s TSS2 key file), a pkcs11: URI, or a persistent TPM handle (handle:0x81000001). RSA, P-256 or P-384' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l role-arn -d 'ARN of the role to assume' -r
@@ -76,6 +89,8 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l url
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-validate -d 'Do not call CreateSession to check the binding before writing it'
@@ -86,10 +101,15 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -l c
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l certificate -d 'Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of certificates in a token. Repeat for several' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l private-key -d 'Private key: a file (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8, or a TPM\'s TSS2 key file), a pkcs11: URI, or a persistent TPM handle (handle:0x81000001). RSA, P-256 or P-384' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l role-arn -d 'ARN of the role to assume' -r
@@ -101,15 +121,22 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l c
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l profile -d 'Profile (section) of the credentials file to write' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l once -d 'Write once and exit instead of refreshing until stopped'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -l debug -d 'Log each step to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand update" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l certificate -d 'Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of certificates in a token. Repeat for several' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l private-key -d 'Private key: a file (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8, or a TPM\'s TSS2 key file), a pkcs11: URI, or a persistent TPM handle (handle:0x81000001). RSA, P-256 or P-384' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l role-arn -d 'ARN of the role to assume' -r
@@ -121,15 +148,44 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l ca
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l remote -d 'Also call CreateSession, to check the trust anchor, profile and role'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -l debug -d 'Log each step to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l certificate -d 'Certificate file (PEM or DER); the first certificate in it is read' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l certificate -d 'Certificate file (PEM or DER), or a pkcs11: URI; the first certificate is read' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand read-certificate-data" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l private-key -d 'The key: a file, a pkcs11: URI, a TPM key file or handle:0x81…' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l certificate -d 'Accepted for compatibility with aws_signing_helper; the key alone is used' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l pkcs8-password -d 'Password of an encrypted PKCS#8 key; NEEDROLESHERE_PKCS8_PASSWORD is preferred' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l digest -d 'The digest to sign' -r -f -a "SHA256\t''
+SHA384\t''
+SHA512\t''"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l format -d 'How to print the signature: a JSON string of hex, hex, or raw bytes' -r -f -a "json\t''
+text\t''
+bin\t''"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
+json\t'One JSON object per line'"
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -l debug -d 'Accepted for compatibility; nothing secret is ever printed'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand sign-string" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand exec" -l mfa-code -d 'The MFA code, when one is needed and no terminal can be asked' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand exec" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand exec" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
@@ -143,10 +199,15 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and n
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l region -d 'Region to call. credential-process, bind and update default to the trust anchor\'s region; serve uses each binding\'s, then this, then AWS_REGION, then the trust anchor\'s' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l endpoint -d 'CreateSession endpoint URL; defaults to AWS_ENDPOINT_URL_ROLESANYWHERE, AWS_ENDPOINT_URL, then https://rolesanywhere.REGION.amazonaws.com' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l ca-bundle -d 'Extra trust roots (PEM) for the endpoint\'s TLS certificate; defaults to AWS_CA_BUNDLE' -r -F
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l certificate -d 'Certificate file (PEM or DER); may hold the full chain. Repeat for several files' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l certificate -d 'Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of certificates in a token. Repeat for several' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l intermediates -d 'File of intermediate CA certificates, added to the chain after the certificate files' -r -F
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l private-key -d 'Private key file: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8 (RSA, P-256, P-384)' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l private-key -d 'Private key: a file (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8, or a TPM\'s TSS2 key file), a pkcs11: URI, or a persistent TPM handle (handle:0x81000001). RSA, P-256 or P-384' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l pkcs8-password -d 'Password of an encrypted PKCS#8 private key; NEEDROLESHERE_PKCS8_PASSWORD in the environment is preferred (a flag shows in `ps`)' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l pkcs11-lib -d 'PKCS#11 module to load; a URI\'s module-path wins [default: p11-kit\'s proxy module]' -r -F
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l pkcs11-pin -d 'The token\'s user PIN. Shows in `ps`: prefer --pkcs11-pin-source or NEEDROLESHERE_PKCS11_PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l pkcs11-pin-source -d 'Where to read the PIN when it is needed: credential:NAME (a systemd credential, e.g. LoadCredentialEncrypted=), file:PATH or env:VARIABLE. A binding stores this, never the PIN' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l tpm-key-password -d 'Password of the TPM key. Shows in `ps`: prefer --tpm-key-password-source or NEEDROLESHERE_TPM_KEY_PASSWORD' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l tpm-key-password-source -d 'Where to read the TPM key\'s password: credential:NAME, file:PATH or env:VARIABLE' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l trust-anchor-arn -d 'ARN of the trust anchor that issued the certificate' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l profile-arn -d 'ARN of the Roles Anywhere profile' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l role-arn -d 'ARN of the role to assume' -r
@@ -160,6 +221,8 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and n
 json\t'One JSON object per line'"
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l reuse-pin -d 'Log in again with the same PIN before each signature, for keys that ask for it (CKA_ALWAYS_AUTHENTICATE)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l imds-v1 -d 'Answer IMDS requests that carry no session token (IMDSv1). Off by default'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -l debug -d 'Log every request to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and not __fish_seen_subcommand_from ec2 ecs help" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -191,14 +254,15 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and _
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from help" -f -a "ec2" -d 'An EC2 instance metadata service (IMDSv1 and v2) for an AWS profile'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from help" -f -a "ecs" -d 'An ECS container credentials endpoint for an AWS profile, on 127.0.0.1:12319'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand serve; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "credential-process" -d 'Print credentials for a role as `credential_process` JSON (for ~/.aws/config)'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "bind" -d 'Create or replace a role binding served by `serve` (run before the consuming service)'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "unbind" -d 'Remove a role binding and its env and token files. Succeeds when already gone'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "update" -d 'Write credentials into a profile of the shared credentials file, and keep them fresh'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "check" -d 'Check a binding or an identity locally, and with --remote against IAM Roles Anywhere'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "read-certificate-data" -d 'Print the first certificate of a file as the official helper does (JSON with the key type, the base64 DER and the decimal serial number)'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "exec" -d 'Run a command with an AWS profile\'s credentials and region in its environment'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "serve" -d 'Serve credentials for role bindings over the ECS container credentials protocol'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data exec serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "credential-process" -d 'Print credentials for a role as `credential_process` JSON (for ~/.aws/config)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "bind" -d 'Create or replace a role binding served by `serve` (run before the consuming service)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "unbind" -d 'Remove a role binding and its env and token files. Succeeds when already gone'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "update" -d 'Write credentials into a profile of the shared credentials file, and keep them fresh'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "check" -d 'Check a binding or an identity locally, and with --remote against IAM Roles Anywhere'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "read-certificate-data" -d 'Print the first certificate of a file as the official helper does (JSON with the key type, the base64 DER and the decimal serial number)'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "sign-string" -d 'Sign the official helper\'s fixed test string with a key, to prove it can sign'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "exec" -d 'Run a command with an AWS profile\'s credentials and region in its environment'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "serve" -d 'Serve credentials for role bindings over the ECS container credentials protocol'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and not __fish_seen_subcommand_from credential-process bind unbind update check read-certificate-data sign-string exec serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and __fish_seen_subcommand_from serve" -f -a "ec2" -d 'An EC2 instance metadata service (IMDSv1 and v2) for an AWS profile'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand help; and __fish_seen_subcommand_from serve" -f -a "ecs" -d 'An ECS container credentials endpoint for an AWS profile, on 127.0.0.1:12319'
