@@ -544,3 +544,65 @@ async fn a_token_taken_away_from_serve_fails_softly_and_comes_back() {
     fake.session(&key);
     serve.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_and_the_single_identity_server_sign_with_the_token() {
+    let hsm = SoftHsm::new("other-commands");
+    let fake = Fake::start().await;
+    let certificate = path(&hsm.certificate("p384"));
+    let device = [
+        "--pkcs11-lib".to_owned(),
+        MODULE.to_owned(),
+        "--pkcs11-pin-source".to_owned(),
+        "env:TOKEN_PIN".to_owned(),
+    ];
+
+    // update --once writes the credentials the token signed for.
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("credentials");
+    let mut args = vec!["update".to_owned()];
+    args.extend(identity(&certificate, &hsm.uri("p384"), &fake));
+    args.extend(device.clone());
+    args.extend(["--profile".into(), "work".into(), "--once".into()]);
+    let output = run(
+        &hsm,
+        &args,
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()),
+            ("TOKEN_PIN", PIN),
+        ],
+    )
+    .await;
+    assert_success(&output, "update --once");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let session = fake.fake.sessions().pop().expect("a session");
+    assert!(
+        written.contains(&format!("aws_access_key_id = {}", session.access_key_id)),
+        "{written}"
+    );
+
+    // serve with the identity flags: IMDSv2 for this one role.
+    let dir = tempfile::tempdir().unwrap();
+    let (conf_name, conf_value) = hsm.env();
+    let (serve, ports) = common::imds::start_serve(1, |p| {
+        let mut args = identity(&certificate, &hsm.uri("p384"), &fake);
+        args.extend(device.clone());
+        args.extend(["--port".into(), p[0].to_string()]);
+        ServeOptions {
+            dir: dir.path().to_owned(),
+            args,
+            env: vec![
+                (conf_name.into(), conf_value.clone()),
+                ("TOKEN_PIN".into(), PIN.into()),
+            ],
+            ..ServeOptions::default()
+        }
+    })
+    .await;
+    let addr = common::imds::loopback(ports[0]);
+    let token = common::imds::put_token(addr, "60").await;
+    let answer =
+        common::imds::get_with_token(addr, &common::imds::credentials_path(), &token.body).await;
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", serve.log());
+    fake.session(answer.json()["AccessKeyId"].as_str().unwrap());
+}

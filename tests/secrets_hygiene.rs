@@ -311,7 +311,10 @@ fn debug_of_secret_bearing_types_hides_the_secrets() {
     .unwrap();
     assert_hidden(shown(&cli), &[PASSWORD], "Cli");
     if let needroleshere::cli::Command::CredentialProcess(args) = &cli.command {
-        let source = args.identity.resolve(&args.endpoint, &env).unwrap();
+        let source = args
+            .identity
+            .resolve(&args.endpoint, &args.device, &env)
+            .unwrap();
         assert_hidden(shown(&source.files), &[PASSWORD], "RoleSource.files");
     }
 

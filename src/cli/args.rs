@@ -84,9 +84,6 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "PASSWORD", value_parser = parse_secret)]
     pub pkcs8_password: Option<Secret>,
 
-    #[command(flatten)]
-    pub device: DeviceArgs,
-
     /// ARN of the trust anchor that issued the certificate.
     #[arg(long, value_name = "ARN")]
     pub trust_anchor_arn: Option<TrustAnchorArn>,
@@ -109,8 +106,11 @@ pub struct IdentityArgs {
     pub role_session_name: Option<RoleSessionName>,
 }
 
-/// How to reach and unlock a key in a PKCS#11 token or a TPM.
+/// How to reach and unlock a key in a PKCS#11 token or a TPM. Flattened next to
+/// [`IdentityArgs`], not inside it: clap leaves a group with a flattened member empty, which
+/// would make `serve`'s optional identity never present.
 #[derive(Debug, Clone, Default, Args)]
+#[group(skip)]
 pub struct DeviceArgs {
     /// PKCS#11 module to load; a URI's module-path wins [default: p11-kit's proxy module].
     #[arg(long, value_name = "PATH")]
@@ -259,6 +259,7 @@ impl IdentityArgs {
     pub fn resolve(
         &self,
         endpoint: &EndpointArgs,
+        device: &DeviceArgs,
         env: &Environment,
     ) -> anyhow::Result<RoleSource> {
         let (Some(_), Some(trust_anchor_arn), Some(profile_arn), Some(role_arn)) = (
@@ -269,7 +270,7 @@ impl IdentityArgs {
         ) else {
             anyhow::bail!("missing {}", self.missing().join(", "));
         };
-        let files = self.files(env)?;
+        let files = self.files(device, env)?;
         let region = match &endpoint.region {
             Some(region) => region.clone(),
             None => trust_anchor_arn.region(),
@@ -292,7 +293,7 @@ impl IdentityArgs {
     }
 
     /// The certificate and key alone (what a local check needs).
-    pub fn files(&self, env: &Environment) -> anyhow::Result<IdentityFiles> {
+    pub fn files(&self, device: &DeviceArgs, env: &Environment) -> anyhow::Result<IdentityFiles> {
         let Some(private_key) = &self.private_key else {
             anyhow::bail!("missing --private-key <PATH|URI>");
         };
@@ -307,7 +308,7 @@ impl IdentityArgs {
                 .pkcs8_password
                 .clone()
                 .or_else(|| env.pkcs8_password.clone()),
-            device: self.device.resolve(env),
+            device: device.resolve(env),
         })
     }
 

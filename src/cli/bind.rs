@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::args::{ConfigDirArgs, EndpointArgs, IdentityArgs, parse_binding_name};
+use super::args::{ConfigDirArgs, DeviceArgs, EndpointArgs, IdentityArgs, parse_binding_name};
 use crate::binding::{Binding, BindingName, Mode, render_env};
 use crate::identity::{DeviceOptions, IdentityFiles, Location};
 use crate::secret::SecretSource;
@@ -26,6 +26,9 @@ pub struct BindArgs {
 
     #[command(flatten)]
     pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     #[command(flatten)]
     pub endpoint: EndpointArgs,
@@ -97,7 +100,7 @@ pub(crate) async fn run(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     let dir = args.dir.resolve(env)?;
-    let source = args.identity.resolve(&args.endpoint, env)?;
+    let source = args.identity.resolve(&args.endpoint, &args.device, env)?;
     if let Some(path) = source.files.private_key.path()
         && crate::identity::key_file_is_encrypted(path)
     {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::args::{ConfigDirArgs, EndpointArgs, IdentityArgs, parse_binding_name};
+use super::args::{ConfigDirArgs, DeviceArgs, EndpointArgs, IdentityArgs, parse_binding_name};
 use crate::aws::rolesanywhere;
 use crate::binding::BindingName;
 use crate::system::clock::Clock;
@@ -28,6 +28,9 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     #[command(flatten)]
     pub endpoint: EndpointArgs,
@@ -107,10 +110,10 @@ pub(crate) async fn run(
         None => {
             let files = args
                 .identity
-                .files(env)
+                .files(&args.device, env)
                 .context("give a binding NAME, or --certificate and --private-key")?;
             let remote = if args.remote {
-                let source = args.identity.resolve(&args.endpoint, env).context(
+                let source = args.identity.resolve(&args.endpoint, &args.device, env).context(
                     "--remote calls CreateSession: give --trust-anchor-arn, --profile-arn and --role-arn",
                 )?;
                 Some((

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{EndpointArgs, IdentityArgs};
+use super::args::{DeviceArgs, EndpointArgs, IdentityArgs};
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
 
@@ -17,6 +17,9 @@ use crate::system::env::Environment;
 pub struct CredentialProcessArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     #[command(flatten)]
     pub endpoint: EndpointArgs,
@@ -32,7 +35,7 @@ pub(crate) async fn run(
     env: &Environment,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    let source = args.identity.resolve(&args.endpoint, env)?;
+    let source = args.identity.resolve(&args.endpoint, &args.device, env)?;
     let credentials = source.fetch(clock).await?;
     println!("{}", credentials.to_credential_process_json());
     Ok(())

@@ -226,13 +226,32 @@ mod tests {
     }
 
     #[test]
+    fn serve_takes_one_identity_with_its_device_flags() {
+        let mut args = vec!["serve"];
+        args.extend(BASE[1..].iter().copied());
+        args.extend(["--pkcs11-lib", "/lib/p11.so", "--port", "1234"]);
+        let Command::Serve(serve) = parse(&args).unwrap().command else {
+            panic!("not serve")
+        };
+        assert!(serve.identity.is_some(), "the identity flags are seen");
+        assert_eq!(serve.device.pkcs11_lib, Some(PathBuf::from("/lib/p11.so")));
+        let Command::Serve(serve) = parse(&["serve"]).unwrap().command else {
+            panic!("not serve")
+        };
+        assert!(
+            serve.identity.is_none(),
+            "bindings when no identity flag is given"
+        );
+    }
+
+    #[test]
     fn region_defaults_to_the_trust_anchor() {
         let Command::CredentialProcess(args) = parse(BASE).unwrap().command else {
             panic!("not credential-process")
         };
         let source = args
             .identity
-            .resolve(&args.endpoint, &Environment::default())
+            .resolve(&args.endpoint, &args.device, &Environment::default())
             .unwrap();
         assert_eq!(source.region.as_str(), "ap-northeast-1");
         assert_eq!(
@@ -265,7 +284,7 @@ mod tests {
         };
         let source = args
             .identity
-            .resolve(&args.endpoint, &Environment::default())
+            .resolve(&args.endpoint, &args.device, &Environment::default())
             .unwrap();
         assert_eq!(source.region.as_str(), "eu-west-1");
         assert!(!source.transport.verify_tls);

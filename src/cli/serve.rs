@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::args::{ConfigDirArgs, EndpointArgs, IdentityArgs, parse_binding_name};
+use super::args::{ConfigDirArgs, DeviceArgs, EndpointArgs, IdentityArgs, parse_binding_name};
 use super::serve_desktop::DesktopCommand;
 use crate::binding::{Binding, BindingName, Mode};
 use crate::system::activation::ListenAddr;
@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// serve` does, instead of role bindings.
     #[command(flatten)]
     pub identity: Option<IdentityArgs>,
+
+    /// With the identity flags: how to reach its key in a token or TPM.
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     /// Address to listen on when not socket-activated: IP:PORT or unix:/path. Repeatable.
     /// Serves the ECS endpoint for bindings, or IMDS for the identity given by flags.
@@ -124,7 +128,7 @@ pub(crate) async fn run(
     let inherited = activation::inherited(&env)?;
     let status = if let Some(identity) = &args.identity {
         // The `aws_signing_helper serve` way: one identity, IMDSv2, no binding files.
-        let source = identity.resolve(&args.endpoint, &env)?;
+        let source = identity.resolve(&args.endpoint, &args.device, &env)?;
         let (binding, _) = Binding::create(
             "default".parse()?,
             Mode::Imds,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::args::{EndpointArgs, IdentityArgs};
+use super::args::{DeviceArgs, EndpointArgs, IdentityArgs};
 use crate::aws_files;
 use crate::front::update;
 use crate::system::clock::Clock;
@@ -16,6 +16,9 @@ use crate::system::env::Environment;
 pub struct UpdateArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
+
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     #[command(flatten)]
     pub endpoint: EndpointArgs,
@@ -44,7 +47,7 @@ pub(crate) async fn run(
         .context("no credentials file: set AWS_SHARED_CREDENTIALS_FILE or HOME")?;
     let identity = args
         .identity
-        .resolve(&args.endpoint, env)?
+        .resolve(&args.endpoint, &args.device, env)?
         .source(clock.clone())?;
     let options = update::Options {
         path,

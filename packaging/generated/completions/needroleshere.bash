@@ -125,7 +125,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__bind)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --mode --url --no-validate --token-file --configuration-directory --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --mode --url --no-validate --token-file --configuration-directory --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,26 +144,6 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-lib)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin-source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -188,6 +168,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --session-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -227,7 +227,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__check)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --configuration-directory --remote --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --configuration-directory --remote --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,26 +246,6 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-lib)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin-source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -290,6 +270,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --session-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -321,7 +321,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__credential__subcmd__process)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -340,26 +340,6 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-lib)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin-source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -384,6 +364,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --session-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -661,7 +661,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__serve)
-            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
+            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -699,26 +699,6 @@ _needroleshere() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --pkcs11-lib)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin-source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password-source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trust-anchor-arn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -740,6 +720,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --session-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -983,7 +983,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__update)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --profile --once --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --profile --once --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1002,26 +1002,6 @@ _needroleshere() {
                     return 0
                     ;;
                 --pkcs8-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-lib)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pkcs11-pin-source)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1046,6 +1026,26 @@ _needroleshere() {
                     return 0
                     ;;
                 --session-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-lib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pkcs11-pin-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tpm-key-password-source)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
