@@ -71,3 +71,4 @@ pub(crate) mod imds;
 pub(crate) mod matrix;
 pub(crate) mod profiles;
 pub(crate) mod samples;
+pub(crate) mod swtpm;

@@ -623,7 +623,10 @@ fn classify(error: tss_esapi::Error) -> Failure {
     };
     let layer = (code >> 16) & 0xff;
     let base = code & 0xffff;
-    let described = format!("{error} ({code:#x})");
+    let described = match layer {
+        LAYER_TPM => format!("{error} ({code:#x})"),
+        _ => describe_tss_code(layer, base, code),
+    };
     match layer {
         LAYER_TPM if base & 0x80 != 0 => match base & 0x3f {
             // TPM_RC_AUTH_FAIL (counts towards lockout), TPM_RC_BAD_AUTH (noDA keys).
@@ -649,6 +652,29 @@ fn classify(error: tss_esapi::Error) -> Failure {
         LAYER_TCTI | LAYER_RESMGR => Failure::Unavailable(described),
         _ => Failure::Refused(described),
     }
+}
+
+/// A TSS (not TPM) response code in words: tss-esapi only knows the TPM's.
+fn describe_tss_code(layer: u32, base: u32, code: u32) -> String {
+    let layer = match layer {
+        LAYER_ESAPI => "ESAPI",
+        LAYER_TCTI => "TCTI",
+        LAYER_RESMGR => "resource manager",
+        _ => "TSS",
+    };
+    let what = match base {
+        1 => "general failure",
+        2 => "not implemented",
+        8 => "no connection",
+        9 => "try again",
+        10 => "input/output error (refused or lost connection)",
+        11 => "bad value",
+        17 => "malformed response",
+        21 => "not supported",
+        23 => "out of memory",
+        _ => "error",
+    };
+    format!("{layer} {what} ({code:#x})")
 }
 
 impl Failure {
