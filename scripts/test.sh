@@ -16,6 +16,13 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 # tests/desktop_users.rs plays another local user with setpriv (util-linux) running curl.
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v curl >/dev/null || need_apt+=(curl)
+# TPM keys: the default build links libtss2 (tss-esapi finds it with pkg-config);
+# tests/tpm_keys.rs runs a software TPM and makes keys in it with tpm2-tools and the tpm2
+# OpenSSL provider.
+pkg-config --exists tss2-esys tss2-tctildr tss2-mu 2>/dev/null || need_apt+=(libtss2-dev pkg-config)
+command -v swtpm >/dev/null || need_apt+=(swtpm swtpm-tools)
+command -v tpm2_createprimary >/dev/null || need_apt+=(tpm2-tools)
+openssl list -providers -provider tpm2 >/dev/null 2>&1 || need_apt+=(tpm2-openssl)
 if [ ! -x build/venv/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi

@@ -490,6 +490,7 @@ impl Binding {
                     tpm_key_password: secret_source(file.tpm_key_password_source.as_deref())
                         .map_err(|e| field("tpm_key_password_source", &e))?,
                     credentials_directory: None,
+                    tpm_tcti: None,
                 },
             },
             session,

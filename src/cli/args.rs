@@ -171,6 +171,7 @@ impl DeviceArgs {
                 )
             },
             credentials_directory: env.credentials_directory.clone(),
+            tpm_tcti: env.tpm_tcti.clone(),
         }
     }
 }

@@ -162,6 +162,10 @@ pub struct DeviceOptions {
     pub tpm_key_password: Option<SecretSource>,
     /// `$CREDENTIALS_DIRECTORY`, where `credential:NAME` secrets are.
     pub credentials_directory: Option<PathBuf>,
+    /// The TSS TCTI that reaches the TPM (`device:/dev/tpmrm0`, `swtpm:host=…,port=…`);
+    /// none means the kernel's resource manager. Like `credentials_directory`, it comes from
+    /// this process's environment, never from a binding file.
+    pub tpm_tcti: Option<String>,
 }
 
 /// An ECDSA signature as DER, from the fixed-width `r || s` PKCS#11 and TPMs return.

@@ -70,6 +70,8 @@ impl Bindings {
         let mut files = binding.files.clone();
         // `credential:NAME` PINs and passwords are this process's systemd credentials.
         files.device.credentials_directory = self.defaults.env.credentials_directory.clone();
+        // So is the TPM: the daemon's TCTI, not the binding's.
+        files.device.tpm_tcti = self.defaults.env.tpm_tcti.clone();
         let source: Arc<dyn Source> = Arc::new(IdentitySource::new(
             self.client_for(binding).map_err(service_error)?,
             files,

@@ -49,6 +49,9 @@ pub struct Environment {
     pub tpm_key_password: Option<crate::secret::Secret>,
     /// `CREDENTIALS_DIRECTORY`: where systemd puts a unit's credentials.
     pub credentials_directory: Option<PathBuf>,
+    /// `TPM2TOOLS_TCTI`, else `TCTI`, else `TSS2_TCTI`: how to reach the TPM, as tpm2-tools
+    /// reads it.
+    pub tpm_tcti: Option<String>,
     /// `AWS_CONFIG_FILE`.
     pub config_file: Option<PathBuf>,
     /// `AWS_PROFILE`.
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Environment {
             .field("pkcs11_pin", &self.pkcs11_pin)
             .field("tpm_key_password", &self.tpm_key_password)
             .field("credentials_directory", &self.credentials_directory)
+            .field("tpm_tcti", &self.tpm_tcti)
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +148,7 @@ impl Environment {
             tpm_key_password: get(&["NEEDROLESHERE_TPM_KEY_PASSWORD"])
                 .map(crate::secret::Secret::new),
             credentials_directory: get(&["CREDENTIALS_DIRECTORY"]).map(PathBuf::from),
+            tpm_tcti: get(&["TPM2TOOLS_TCTI", "TCTI", "TSS2_TCTI"]),
             config_file: get(&["AWS_CONFIG_FILE"]).map(PathBuf::from),
             profile: get(&["AWS_PROFILE"]),
             endpoint_url_sts: get(&["AWS_ENDPOINT_URL_STS"]),

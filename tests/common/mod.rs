@@ -72,3 +72,4 @@ pub(crate) mod matrix;
 pub(crate) mod profiles;
 pub(crate) mod samples;
 pub(crate) mod softhsm;
+pub(crate) mod swtpm;

@@ -1,0 +1,342 @@
+//! TPM 2.0 keys end to end: a real software TPM (swtpm) per test, keys made in it by the
+//! tpm2 OpenSSL provider and tpm2-tools, certificates issued from CSRs the TPM signed, and
+//! the real binary getting credentials from the strict Roles Anywhere double (which
+//! verifies the signature the TPM made against the certificate and the chain).
+//!
+//! Needs `swtpm`, `tpm2-tools` and `tpm2-openssl` (scripts/test.sh installs them).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::pki;
+use common::swtpm::Swtpm;
+use fake_aws::rolesanywhere::{
+    Config, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, Running, TRUST_ANCHOR_ARN,
+};
+
+/// Environment variables the binary reads; removed so the host's settings cannot leak in.
+const SCRUBBED: &[&str] = &[
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ROLESANYWHERE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "RUST_LOG",
+    "TPM2TOOLS_TCTI",
+    "TCTI",
+    "TSS2_TCTI",
+    "NEEDROLESHERE_TPM_KEY_PASSWORD",
+];
+
+async fn start_fake() -> (FakeRolesAnywhere, Running) {
+    let fake = FakeRolesAnywhere::new(Config::from_pki_dir(pki()).unwrap());
+    let running = fake
+        .spawn_http("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    (fake, running)
+}
+
+fn args(command: &str, certificate: &Path, key: &str, endpoint: &str) -> Vec<String> {
+    let mut args = vec![
+        command.to_owned(),
+        "--certificate".into(),
+        certificate.display().to_string(),
+        "--private-key".into(),
+        key.to_owned(),
+        "--trust-anchor-arn".into(),
+        TRUST_ANCHOR_ARN.into(),
+        "--profile-arn".into(),
+        PROFILE_ARN.into(),
+        "--role-arn".into(),
+        ROLE_ARN.into(),
+    ];
+    if command == "credential-process" {
+        args.extend(["--endpoint".into(), endpoint.to_owned()]);
+    }
+    args
+}
+
+/// The binary, reaching `tpm` through `TPM2TOOLS_TCTI` as tpm2-tools users configure it.
+async fn run(tpm: &Swtpm, args: &[String], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_needroleshere"));
+    command.args(args);
+    for name in SCRUBBED {
+        command.env_remove(name);
+    }
+    command.env("TPM2TOOLS_TCTI", tpm.tcti());
+    command.envs(env.iter().copied());
+    command.output().await.unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Credentials on stdout, and they are the session the double issued after verifying the
+/// TPM's signature.
+fn assert_credentials(output: &Output, fake: &FakeRolesAnywhere, what: &str) {
+    assert!(output.status.success(), "{what}: {}", stderr(output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e})"));
+    let session = fake.sessions().pop().expect("the double issued a session");
+    assert_eq!(
+        json["AccessKeyId"],
+        session.access_key_id.as_str(),
+        "{what}"
+    );
+    assert_eq!(session.role_arn, ROLE_ARN, "{what}");
+}
+
+/// A failure: non-zero exit, nothing on stdout, one error line naming the problem.
+fn assert_failure(output: &Output, expected: &[&str], what: &str) {
+    let text = stderr(output);
+    assert!(!output.status.success(), "{what}: should fail");
+    assert!(
+        output.stdout.is_empty(),
+        "{what}: stdout {:?}",
+        output.stdout
+    );
+    assert!(!text.contains("panicked"), "{what}: {text}");
+    let error_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("needroleshere:") || l.starts_with("error:"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "{what}: {text}");
+    for word in expected {
+        assert!(
+            error_lines[0].contains(word),
+            "{what}: expected {word:?} in {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn key_files_of_every_kind_get_working_credentials() {
+    let tpm = Swtpm::start();
+    let (fake, running) = start_fake().await;
+    let endpoint = running.url();
+    let kinds: &[(&str, &str, &[&str])] = &[
+        ("rsa2048", "RSA", &["bits:2048"]),
+        ("p256", "EC", &["group:P-256"]),
+        ("p384", "EC", &["group:P-384"]),
+    ];
+    for (name, algorithm, options) in kinds {
+        for password in [None, Some("tpm key pass")] {
+            let what = format!("{name} password {}", password.is_some());
+            let file = format!("{name}-{}.tss2.pem", password.is_some());
+            let key = tpm.provider_key(&file, algorithm, options, password);
+            let pem = std::fs::read_to_string(&key).unwrap();
+            assert!(pem.starts_with("-----BEGIN TSS2 PRIVATE KEY-----"), "{pem}");
+            let cn = format!("tpm-{name}-{}", password.is_some());
+            let certificate = tpm.certificate(&file, password, &cn);
+            let args = args(
+                "credential-process",
+                &certificate,
+                &key.display().to_string(),
+                &endpoint,
+            );
+            let env: Vec<(&str, &str)> = password
+                .map(|p| ("NEEDROLESHERE_TPM_KEY_PASSWORD", p))
+                .into_iter()
+                .collect();
+            let output = run(&tpm, &args, &env).await;
+            assert_credentials(&output, &fake, &what);
+            assert!(!stderr(&output).contains("tpm key pass"), "{what}");
+            // Every object loaded for the signature was flushed (swtpm has no resource
+            // manager: a leaked handle would still be there).
+            assert_eq!(tpm.transient_handles(), "", "{what}: leaked a TPM object");
+        }
+    }
+    // `check` tells where the key is and that it never leaves the TPM.
+    let certificate = tpm.dir().join("tpm-p256-false.chain.pem");
+    let key = tpm.dir().join("p256-false.tss2.pem").display().to_string();
+    let output = run(&tpm, &args("check", &certificate, &key, &endpoint), &[]).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("ECDSA P-256"), "{text}");
+    assert!(text.contains("fixedTPM (never leaves this TPM)"), "{text}");
+    assert!(text.contains("matches the certificate"), "{text}");
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+}
+
+#[tokio::test]
+async fn persistent_keys_and_persistent_parents() {
+    let tpm = Swtpm::start();
+    let (fake, running) = start_fake().await;
+    let endpoint = running.url();
+    // A signing key made by tpm2-tools and made persistent at 0x81000010. Without a
+    // resource manager, each tool leaves its objects loaded: flush them between steps.
+    tpm.run(
+        "tpm2_createprimary",
+        &["-C", "o", "-G", "ecc256", "-c", "primary.ctx"],
+    );
+    tpm.run("tpm2_flushcontext", &["-t"]);
+    tpm.run(
+        "tpm2_create",
+        &[
+            "-C",
+            "primary.ctx",
+            "-G",
+            "rsa2048",
+            "-u",
+            "key.pub",
+            "-r",
+            "key.priv",
+        ],
+    );
+    tpm.run("tpm2_flushcontext", &["-t"]);
+    tpm.run(
+        "tpm2_load",
+        &[
+            "-C",
+            "primary.ctx",
+            "-u",
+            "key.pub",
+            "-r",
+            "key.priv",
+            "-c",
+            "key.ctx",
+        ],
+    );
+    tpm.run(
+        "tpm2_evictcontrol",
+        &["-C", "o", "-c", "key.ctx", "0x81000010"],
+    );
+    tpm.run("tpm2_flushcontext", &["-t"]);
+    let certificate = tpm.certificate("handle:0x81000010", None, "tpm-persistent");
+    let output = run(
+        &tpm,
+        &args(
+            "credential-process",
+            &certificate,
+            "handle:0x81000010",
+            &endpoint,
+        ),
+        &[],
+    )
+    .await;
+    assert_credentials(&output, &fake, "handle:0x81000010");
+    assert_eq!(tpm.transient_handles(), "", "persistent key: leaked");
+
+    // A key file whose parent is a persistent storage key rather than the owner hierarchy.
+    tpm.run(
+        "tpm2_evictcontrol",
+        &["-C", "o", "-c", "primary.ctx", "0x81000001"],
+    );
+    tpm.run("tpm2_flushcontext", &["-t"]);
+    let key = tpm.provider_key(
+        "child.tss2.pem",
+        "EC",
+        &["group:P-256", "parent:0x81000001"],
+        None,
+    );
+    let certificate = tpm.certificate("child.tss2.pem", None, "tpm-child");
+    let output = run(
+        &tpm,
+        &args(
+            "credential-process",
+            &certificate,
+            &key.display().to_string(),
+            &endpoint,
+        ),
+        &[],
+    )
+    .await;
+    assert_credentials(&output, &fake, "key under 0x81000001");
+    assert_eq!(tpm.transient_handles(), "", "persistent parent: leaked");
+
+    // An empty slot is named.
+    let output = run(
+        &tpm,
+        &args(
+            "credential-process",
+            &certificate,
+            "handle:0x81000099",
+            &endpoint,
+        ),
+        &[],
+    )
+    .await;
+    assert_failure(
+        &output,
+        &["handle:0x81000099", "no persistent object"],
+        "empty slot",
+    );
+}
+
+#[tokio::test]
+async fn wrong_or_missing_password_is_one_clear_line() {
+    let tpm = Swtpm::start();
+    let (fake, running) = start_fake().await;
+    let endpoint = running.url();
+    let key = tpm.provider_key("pw.tss2.pem", "EC", &["group:P-256"], Some("right one"));
+    let certificate = tpm.certificate("pw.tss2.pem", Some("right one"), "tpm-pw");
+    let args = args(
+        "credential-process",
+        &certificate,
+        &key.display().to_string(),
+        &endpoint,
+    );
+    let output = run(
+        &tpm,
+        &args,
+        &[("NEEDROLESHERE_TPM_KEY_PASSWORD", "wrong one")],
+    )
+    .await;
+    assert_failure(
+        &output,
+        &["pw.tss2.pem", "refused the key's password"],
+        "wrong",
+    );
+    assert!(
+        !stderr(&output).contains("wrong one"),
+        "{}",
+        stderr(&output)
+    );
+    // No password at all for a key that has one: the TPM refuses the empty one.
+    let output = run(&tpm, &args, &[]).await;
+    assert_failure(&output, &["refused the key's password"], "missing");
+    assert_eq!(tpm.transient_handles(), "", "leaked after a refusal");
+    assert!(fake.sessions().is_empty());
+}
+
+#[tokio::test]
+async fn a_stopped_tpm_is_reported_as_unreachable() {
+    let mut tpm = Swtpm::start();
+    let (_fake, running) = start_fake().await;
+    let endpoint = running.url();
+    let key = tpm.provider_key("k.tss2.pem", "EC", &["group:P-256"], None);
+    let certificate = tpm.certificate("k.tss2.pem", None, "tpm-stopped");
+    let tcti = tpm.tcti();
+    tpm.stop();
+    let output = run(
+        &tpm,
+        &args(
+            "credential-process",
+            &certificate,
+            &key.display().to_string(),
+            &endpoint,
+        ),
+        &[],
+    )
+    .await;
+    assert_failure(
+        &output,
+        &["k.tss2.pem", "cannot reach the TPM", &tcti],
+        "stopped",
+    );
+}
