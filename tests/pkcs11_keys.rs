@@ -235,7 +235,7 @@ async fn bad_input_gets_one_clear_line_and_a_wrong_pin_one_login() {
 
     let cases: [(Vec<String>, &[&str], &str); 5] = [
         (
-            with(&format!("pkcs11:token=faults;object=nope"), MODULE, PIN),
+            with("pkcs11:token=faults;object=nope", MODULE, PIN),
             &[
                 "no private key matches",
                 "object=p256;id=%02;type=private",
