@@ -16,6 +16,8 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 # tests/desktop_users.rs plays another local user with setpriv (util-linux) running curl.
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v curl >/dev/null || need_apt+=(curl)
+# tests/clock_skew.rs runs the binary with its clock minutes off through libfaketime.
+command -v faketime >/dev/null || need_apt+=(faketime)
 if [ ! -x build/venv/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi
