@@ -902,6 +902,53 @@ mod tests {
         assert_eq!(upstream.calls(), 1, "no new call within the backoff");
     }
 
+    /// A source refused for this machine's clock (issue 20 item 12).
+    #[derive(Debug)]
+    struct Skewed(AtomicUsize);
+
+    impl Source for Skewed {
+        fn key(&self) -> Key {
+            key("skewed")
+        }
+
+        fn fetch(&self) -> crate::source::FetchFuture {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {
+                Err(SourceError::message(
+                    Kind::ClockSkew,
+                    "this machine's clock is 10 minutes behind AWS",
+                ))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_skew_refusal_caches_nothing_and_backs_off() {
+        let clock = Arc::new(FixedClock::new(datetime!(2026-06-01 00:00:00 UTC)));
+        let cache = Cache::new(clock.clone(), Policy::default());
+        let skewed = Arc::new(Skewed(AtomicUsize::new(0)));
+        let source: Arc<dyn Source> = skewed.clone();
+        let err = cache.get(&source).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::ClockSkew, "{err}");
+        assert!(cache.peek(&source.key()).is_none(), "nothing to serve");
+        let retry_at = cache.next_attempt(&source.key()).expect("a backoff");
+        assert!(retry_at > clock.now(), "{retry_at}");
+        // Within the backoff the refusal answers again without a call...
+        assert_eq!(
+            cache.get(&source).await.unwrap_err().kind(),
+            Kind::ClockSkew
+        );
+        assert_eq!(skewed.0.load(Ordering::SeqCst), 1);
+        // ...and after it the source is asked again: nothing was kept from the refusal.
+        advance(&clock, Duration::from_secs(2)).await;
+        assert_eq!(
+            cache.get(&source).await.unwrap_err().kind(),
+            Kind::ClockSkew
+        );
+        assert_eq!(skewed.0.load(Ordering::SeqCst), 2);
+        assert!(cache.peek(&source.key()).is_none());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn refresh_fetches_anew_whatever_is_cached_and_whatever_the_backoff() {
         let (_, upstream, cache) = setup(Duration::ZERO);

@@ -271,13 +271,7 @@ async fn faults_map_to_the_documented_statuses() {
             1,
             "unreadable body",
         ),
-        (
-            Fault::ClockSkew,
-            502,
-            "UpstreamRefused",
-            1,
-            "check the clock",
-        ),
+        (Fault::ClockSkew, 502, "ClockSkew", 1, "check the clock"),
         (
             Fault::Status {
                 status: 403,

@@ -6,8 +6,8 @@
 //!   recover by themselves; a burst longer than the retries fails, then the cache's backoff
 //!   keeps callers from hammering the service, and the next fetch after it recovers.
 //! * A connection reset is 503, a stall past the wait is 504, malformed JSON is 502, a clock
-//!   skew rejection is 502 and the log says "check the clock"; none of them blocks another
-//!   binding.
+//!   skew rejection is 502 `ClockSkew` and the log says "check the clock"; none of them
+//!   blocks another binding.
 //! * Through an outage the daemon keeps answering with the last good credentials while they
 //!   are valid (here: a renewed certificate forces a fetch that fails), and never answers
 //!   with expired ones (here: credentials that live 6 s, made so by the fake).
@@ -254,8 +254,9 @@ async fn a_clock_skew_rejection_is_502_and_says_check_the_clock() {
     let daemon = Daemon::start(&[]).await;
     daemon.fake.fake.faults().push(Fault::ClockSkew);
     let response = daemon.get(WEB).await;
-    let (code, _) = assert_error(&response, 502, "skew");
-    assert_eq!(code, "UpstreamRefused");
+    let (code, message) = assert_error(&response, 502, "skew");
+    assert_eq!(code, "ClockSkew");
+    assert_eq!(message, "this machine's clock is off; check it");
     assert_eq!(daemon.fake.fake.request_count(), 1, "a 403 is not retried");
     let log = daemon.log();
     assert!(

@@ -7,7 +7,9 @@
 //! Success is 201 with `{"credentialSet":[{"credentials":{"accessKeyId","secretAccessKey",
 //! "sessionToken","expiration"},"roleArn",…}],…}`; only the credentials are required here.
 //! Errors carry their type in `x-amzn-ErrorType` and a JSON `message`; 429, 5xx and network
-//! failures are retried up to three times with jittered exponential backoff.
+//! failures are retried up to three times with jittered exponential backoff. A refusal for
+//! the request's time is [`RolesAnywhereError::ClockSkew`], measured against the answer's
+//! `Date` ([`crate::aws::clock_skew`]).
 //!
 //! Endpoints: `https://rolesanywhere.<region>.amazonaws.com` (`.amazonaws.com.cn` in China,
 //! `rolesanywhere-fips.` with `AWS_USE_FIPS_ENDPOINT` in US regions), overridden by
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
+use crate::aws::clock_skew::{self, ClockSkew};
 use crate::aws::sign;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::identity::{Identity, IdentityError};
@@ -53,6 +56,16 @@ pub enum RolesAnywhereError {
         error_type: Option<String>,
         message: String,
     },
+    /// A refusal for the request's time ([`clock_skew::is_skew_refusal`]): this machine's
+    /// clock is off, which no retry and no change of key or policy fixes.
+    #[error("{}; {skew}", service_message(.status, .error_type.as_deref(), .message, .url))]
+    ClockSkew {
+        url: String,
+        status: u16,
+        error_type: Option<String>,
+        message: String,
+        skew: ClockSkew,
+    },
     #[error("cannot reach IAM Roles Anywhere at {url}")]
     Transport {
         url: String,
@@ -80,17 +93,7 @@ impl RolesAnywhereError {
 
 fn service_message(status: &u16, error_type: Option<&str>, message: &str, url: &str) -> String {
     let error_type = error_type.unwrap_or("error");
-    let mut text =
-        format!("IAM Roles Anywhere refused CreateSession ({status} {error_type}): {message}");
-    let lower = message.to_ascii_lowercase();
-    if lower.contains("signature expired")
-        || lower.contains("skew")
-        || lower.contains("not yet valid")
-    {
-        text.push_str(" (check the clock of this machine)");
-    }
-    text.push_str(&format!(" [{url}]"));
-    text
+    format!("IAM Roles Anywhere refused CreateSession ({status} {error_type}): {message} [{url}]")
 }
 
 /// Resolves the CreateSession endpoint: explicit flag, then the environment, then the
@@ -295,17 +298,34 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             // The header may carry a suffix after a colon (`Type:http://internal/...`).
             .map(|v| v.split(':').next().unwrap_or(v).to_owned());
+        // Read as soon as the answer arrives, to compare with AWS's clock in `Date`.
+        let answered_at = self.clock.now();
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = read_limited(response, MAX_RESPONSE_BYTES)
             .await
             .map_err(transport)?;
         tracing::debug!(url = %url, status, "CreateSession answered");
 
         if !(200..300).contains(&status) {
+            let message = error_message(&bytes);
+            if clock_skew::is_skew_refusal(error_type.as_deref(), &message) {
+                return Err(RolesAnywhereError::ClockSkew {
+                    url: url.to_string(),
+                    status,
+                    error_type,
+                    message,
+                    skew: ClockSkew::measure(date.as_deref(), answered_at),
+                });
+            }
             return Err(RolesAnywhereError::Service {
                 url: url.to_string(),
                 status,
                 error_type,
-                message: error_message(&bytes),
+                message,
             });
         }
         parse_credentials(&bytes).map_err(|reason| RolesAnywhereError::BadResponse {
@@ -494,14 +514,23 @@ mod tests {
     }
 
     #[test]
-    fn skew_rejections_say_check_the_clock() {
-        let err = RolesAnywhereError::Service {
+    fn skew_rejections_name_the_clock_and_are_not_retried() {
+        let err = RolesAnywhereError::ClockSkew {
             url: "https://example.invalid/sessions".into(),
             status: 403,
             error_type: Some("AccessDeniedException".into()),
             message: "Signature expired: 20200101T000000Z is now earlier than ...".into(),
+            skew: ClockSkew::measure(
+                Some("Wed, 01 Jan 2020 00:10:00 GMT"),
+                time::macros::datetime!(2020-01-01 00:00:00 UTC),
+            ),
         };
-        assert!(err.to_string().contains("check the clock"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("403 AccessDeniedException"), "{text}");
+        assert!(
+            text.ends_with("; this machine's clock is 10 minutes behind AWS; fix the clock (NTP)"),
+            "{text}"
+        );
         assert!(!err.is_retryable());
     }
 

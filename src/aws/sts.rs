@@ -4,7 +4,9 @@
 //! Requests are `POST /` with a form body (`Action`, `Version=2011-06-15`, parameters),
 //! signed with SigV4 by the `aws-sigv4` crate (service `sts`); `AssumeRoleWithWebIdentity`
 //! is unsigned. Answers are XML; errors are `<ErrorResponse><Error><Code>…<Message>…`.
-//! Throttling and 5xx answers and network errors are retried with jittered backoff.
+//! Throttling and 5xx answers and network errors are retried with jittered backoff. A
+//! refusal for the request's time is [`StsError::ClockSkew`], measured against the answer's
+//! `Date` ([`crate::aws::clock_skew`]).
 //!
 //! Endpoint: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the profile's
 //! `endpoint_url`, else `https://sts.REGION.amazonaws.com` (`.amazonaws.com.cn` in China).
@@ -15,6 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::arn::{Region, RoleArn, RoleSessionName};
+use crate::aws::clock_skew::{self, ClockSkew};
 use crate::aws::mfa::MfaCode;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
@@ -38,6 +41,15 @@ pub enum StsError {
         code: String,
         message: String,
     },
+    /// A refusal for the request's time ([`clock_skew::is_skew_refusal`]): this machine's
+    /// clock is off, which no retry and no change of key or policy fixes.
+    /// `refusal` is the [`StsError::Service`] as STS gave it (boxed: errors that carry an
+    /// `StsError` stay small).
+    #[error("{refusal}; {skew}")]
+    ClockSkew {
+        refusal: Box<StsError>,
+        skew: ClockSkew,
+    },
     #[error("cannot reach STS at {url}")]
     Transport {
         url: String,
@@ -59,6 +71,21 @@ impl StsError {
             }
             Self::Transport { .. } => true,
             _ => false,
+        }
+    }
+
+    /// A [`StsError::Service`] refusal for the request's time as [`StsError::ClockSkew`],
+    /// with `skew` as the answer measured it; any other error as it is.
+    pub fn with_skew(self, skew: ClockSkew) -> Self {
+        let refused_for_time = matches!(&self, Self::Service { code, message, .. }
+            if clock_skew::is_skew_refusal(Some(code), message));
+        if refused_for_time {
+            Self::ClockSkew {
+                refusal: Box::new(self),
+                skew,
+            }
+        } else {
+            self
         }
     }
 
@@ -337,11 +364,19 @@ impl Client {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        // Read as soon as the answer arrives, to compare with AWS's clock in `Date`.
+        let answered_at = self.clock.now();
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.map_err(transport)?;
         if (200..300).contains(&status) {
             return Ok(text);
         }
-        Err(parse_error_answer(action, status, &text))
+        Err(parse_error_answer(action, status, &text)
+            .with_skew(ClockSkew::measure(date.as_deref(), answered_at)))
     }
 
     /// SigV4 headers for a POST of `body` to `url`.
@@ -574,6 +609,30 @@ mod tests {
             text.contains("\"soon\"") && !text.contains("SECRETVALUE"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_refusal_for_the_request_time_names_the_clock() {
+        let expired = r#"<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>Signature not yet current: 20260102T031005Z is still later than 20260102T030905Z (20260102T030405Z + 5 min.)</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+        let skew = ClockSkew::measure(
+            Some("Fri, 02 Jan 2026 03:04:05 GMT"),
+            time::macros::datetime!(2026-01-02 03:10:05 UTC),
+        );
+        let e = parse_error_answer("AssumeRole", 403, expired).with_skew(skew);
+        assert!(matches!(e, StsError::ClockSkew { .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        assert!(
+            e.to_string()
+                .ends_with("; this machine's clock is 6 minutes ahead of AWS; fix the clock (NTP)"),
+            "{e}"
+        );
+        // A signature that is simply wrong stays a refusal like any other.
+        let wrong = expired.replace(
+            "Signature not yet current",
+            "The request signature we calculated does not match",
+        );
+        let e = parse_error_answer("AssumeRole", 403, &wrong).with_skew(skew);
+        assert!(matches!(e, StsError::Service { .. }), "{e:?}");
     }
 
     #[test]

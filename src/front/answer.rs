@@ -10,6 +10,7 @@
 //! | unknown profile | 404 | `UnknownProfile` | 404 |
 //! | refused by AWS | 502 | `UpstreamRefused` | 502 |
 //! | MFA code rejected | 502 | `MfaRejected` | 403 |
+//! | refused for this machine's clock | 502 | `ClockSkew` | 502 |
 //! | unavailable | 503 | `UpstreamUnavailable` | 503 |
 //! | unreadable answer | 502 | `UpstreamInvalid` | 502 |
 //! | timed out | 504 | `UpstreamTimeout` | 504 |
@@ -41,6 +42,7 @@ pub fn status_and_code(kind: Kind) -> (StatusCode, &'static str) {
         Kind::UnknownProfile => (StatusCode::NOT_FOUND, "UnknownProfile"),
         Kind::Refused => (StatusCode::BAD_GATEWAY, "UpstreamRefused"),
         Kind::MfaRejected => (StatusCode::BAD_GATEWAY, "MfaRejected"),
+        Kind::ClockSkew => (StatusCode::BAD_GATEWAY, "ClockSkew"),
         Kind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UpstreamUnavailable"),
         Kind::InvalidAnswer => (StatusCode::BAD_GATEWAY, "UpstreamInvalid"),
         Kind::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "UpstreamTimeout"),

@@ -100,6 +100,8 @@ pub enum Kind {
     Refused,
     /// AWS refused an MFA code (wrong, expired or already used).
     MfaRejected,
+    /// AWS refused the request's time: this machine's clock is more than 5 minutes off.
+    ClockSkew,
     /// AWS cannot be reached or is failing.
     Unavailable,
     /// AWS answered something unreadable.
@@ -127,6 +129,7 @@ impl Kind {
             Self::UnknownProfile => "no such profile",
             Self::Refused => "AWS refused the request for credentials",
             Self::MfaRejected => "the MFA code was not accepted (wrong, expired or already used)",
+            Self::ClockSkew => "this machine's clock is off; check it",
             Self::Unavailable => "AWS is unavailable; try again later",
             Self::InvalidAnswer => "AWS gave an unreadable answer",
             Self::TimedOut => "AWS did not answer in time",
@@ -145,7 +148,8 @@ impl Kind {
             | Self::Profile
             | Self::UnknownProfile
             | Self::Internal => Category::Misconfigured,
-            Self::Refused | Self::MfaRejected => Category::Refused,
+            // Not transient: until someone fixes the clock every call is refused alike.
+            Self::Refused | Self::MfaRejected | Self::ClockSkew => Category::Refused,
             Self::Unavailable | Self::InvalidAnswer | Self::DeviceUnavailable => {
                 Category::Unavailable
             }

@@ -122,6 +122,7 @@ fn sts_kind(error: &StsError) -> Kind {
         StsError::Sign(_) => Kind::Profile,
         StsError::Service { .. } if error.is_retryable() => Kind::Unavailable,
         StsError::Service { .. } => Kind::Refused,
+        StsError::ClockSkew { .. } => Kind::ClockSkew,
         StsError::Transport { source, .. } if source.is_timeout() => Kind::TimedOut,
         StsError::Transport { .. } => Kind::Unavailable,
         StsError::BadResponse { .. } => Kind::InvalidAnswer,

@@ -101,6 +101,7 @@ pub fn service_error(error: RolesAnywhereError) -> SourceError {
             Kind::Unavailable
         }
         RolesAnywhereError::Service { .. } => Kind::Refused,
+        RolesAnywhereError::ClockSkew { .. } => Kind::ClockSkew,
         RolesAnywhereError::Transport { source, .. } if source.is_timeout() => Kind::TimedOut,
         RolesAnywhereError::Transport { .. } => Kind::Unavailable,
         RolesAnywhereError::BadResponse { .. } => Kind::InvalidAnswer,
