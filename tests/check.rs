@@ -183,7 +183,7 @@ async fn a_local_check_needs_no_arns_and_remote_names_the_missing_ones() {
     let output = run(&local[..3]).await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--private-key <PATH>"), "{stderr}");
+    assert!(stderr.contains("--private-key <PATH|URI>"), "{stderr}");
 }
 
 #[tokio::test]
