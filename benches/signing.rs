@@ -8,6 +8,12 @@
 //! a temporary directory, or from `NEEDROLESHERE_BENCH_PKI=DIR` (a directory that script
 //! filled). `NEEDROLESHERE_BENCH_SECONDS` (default 1) is the measuring time per figure.
 //!
+//! Keys in devices: `NEEDROLESHERE_BENCH_DEVICES` names them, one per line as
+//! `LABEL<TAB>LOCATION` (a `pkcs11:` URI with its `module-path` and `pin-value`, a TPM key
+//! file; the TCTI from the environment). Each is timed signing a CreateSession-sized message
+//! with SHA-256 against the P-256 key file doing the same; in wall-clock time, since a TPM
+//! (swtpm, here) works in another process. One line each: `device LABEL DEVICE_NS FILE_NS`.
+//!
 //! Output: a human table on stderr, and on stdout one tab-separated line per algorithm,
 //! `signing ALGORITHM SIGN_NS RING_NS LOAD_NS` (median nanoseconds per operation, in CPU time
 //! of the benchmarking thread so that a busy machine does not inflate them), which
@@ -19,7 +25,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use needroleshere::aws::sign::{Request, sign};
-use needroleshere::identity::{Identity, IdentityFiles};
+use needroleshere::identity::{
+    DeviceOptions, Digest, Identity, IdentityFiles, Location, SigningKey,
+};
 use needroleshere::system::clock::{Clock as _, SystemClock};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
@@ -193,5 +201,54 @@ fn main() {
             load_ns / 1e3
         );
         println!("signing\t{label}\t{sign_ns:.0}\t{ring_ns:.0}\t{load_ns:.0}");
+    }
+    devices(&dir, budget);
+}
+
+/// Median wall-clock nanoseconds of `op` over `budget` (at least 5 runs).
+fn measure_wall(budget: Duration, mut op: impl FnMut()) -> f64 {
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while samples.len() < 5 || start.elapsed() < budget {
+        let t = Instant::now();
+        op();
+        samples.push(t.elapsed().as_nanos() as f64);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[samples.len() / 2]
+}
+
+/// Signing with each key of `NEEDROLESHERE_BENCH_DEVICES` against the P-256 key file.
+fn devices(dir: &Path, budget: Duration) {
+    let Ok(list) = std::env::var("NEEDROLESHERE_BENCH_DEVICES") else {
+        return;
+    };
+    let env = needroleshere::system::env::Environment::from_process();
+    let options = DeviceOptions {
+        tpm_tcti: env.tpm_tcti.clone(),
+        ..DeviceOptions::default()
+    };
+    let message = vec![b'a'; 400];
+    let file = SigningKey::open(&dir.join("p256.pkcs8.key").into(), None, &options)
+        .expect("open the P-256 key file");
+    let file_ns = measure_wall(budget, || {
+        black_box(file.sign(black_box(&message), Digest::Sha256).expect("sign"));
+    });
+    eprintln!("{:<22} {:>14} {:>14} {:>7}", "key in a device", "device", "key file", "ratio");
+    for line in list.lines().filter(|l| !l.trim().is_empty()) {
+        let (label, location) = line.split_once('\t').expect("LABEL<TAB>LOCATION");
+        let location = Location::parse(std::ffi::OsStr::new(location)).expect("a location");
+        let key = SigningKey::open(&location, None, &options)
+            .unwrap_or_else(|e| panic!("open {label}: {e}"));
+        let device_ns = measure_wall(budget, || {
+            black_box(key.sign(black_box(&message), Digest::Sha256).expect("sign"));
+        });
+        eprintln!(
+            "{label:<22} {:>11.1} µs {:>11.1} µs {:>6.1}×",
+            device_ns / 1e3,
+            file_ns / 1e3,
+            device_ns / file_ns
+        );
+        println!("device\t{label}\t{device_ns:.0}\t{file_ns:.0}");
     }
 }

@@ -130,6 +130,12 @@ require() {
 }
 require wrk=wrk hyperfine=hyperfine systemd-socket-activate=systemd curl=curl \
   openssl=openssl ss=iproute2
+# Keys in devices (part 5): a SoftHSM2 token and a software TPM with the tpm2 OpenSSL
+# provider to make key files in it.
+require softhsm2-util=softhsm2 pkcs11-tool=opensc swtpm=swtpm tpm2_createprimary=tpm2-tools
+openssl list -providers -provider tpm2 >/dev/null 2>&1 || {
+  command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends tpm2-openssl >/dev/null; }
 command -v cargo >/dev/null || die "cargo is needed (Rust $(sed -n 's/^rust-version = //p' Cargo.toml))"
 
 # ------------------------------------------------------------------------------------------
@@ -565,16 +571,60 @@ done
 # ------------------------------------------------------------------------------------------
 # 5. Signing cost and credential-process end to end.
 
+# Keys in devices: an RSA-2048 and a P-256 key generated inside a SoftHSM2 token, and the
+# same in a software TPM (swtpm on loopback, key files from the tpm2 OpenSSL provider).
+log "5. keys in devices: a SoftHSM2 token and swtpm"
+devices=
+softhsm_module=/usr/lib/softhsm/libsofthsm2.so
+mkdir -p "$work/softhsm/tokens" "$work/tpm"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+  "$work/softhsm/tokens" >"$work/softhsm/softhsm2.conf"
+export SOFTHSM2_CONF=$work/softhsm/softhsm2.conf
+softhsm2-util --init-token --free --label bench --pin 123456 --so-pin 12345678 >/dev/null
+for spec in rsa:2048/rsa/01 EC:prime256v1/p256/02; do
+  IFS=/ read -r key_type label id <<<"$spec"
+  pkcs11-tool --module "$softhsm_module" --login --pin 123456 --keypairgen \
+    --key-type "$key_type" --label "$label" --id "$id" >/dev/null 2>&1 ||
+    die "pkcs11-tool cannot make the $label key"
+  devices+="SoftHSM2 ${label^^}"$'\t'"pkcs11:token=bench;object=$label;type=private?module-path=$softhsm_module&pin-value=123456"$'\n'
+done
+tpm_port=$(free_port)
+swtpm socket --tpm2 --server "type=tcp,port=$tpm_port,bindaddr=127.0.0.1" \
+  --ctrl "type=tcp,port=$((tpm_port + 1)),bindaddr=127.0.0.1" --tpmstate "dir=$work/tpm" \
+  --flags not-need-init,startup-clear &
+pids+=($!)
+export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$tpm_port" TPM2OPENSSL_TCTI="swtpm:host=127.0.0.1,port=$tpm_port"
+for _ in $(seq 100); do
+  ss -Htln "sport = :$tpm_port" | grep -q . && break
+  sleep 0.05
+done
+for spec in RSA/bits:2048/rsa EC/group:P-256/p256; do
+  IFS=/ read -r algorithm option label <<<"$spec"
+  openssl genpkey -provider tpm2 -provider default -algorithm "$algorithm" -pkeyopt "$option" \
+    -out "$work/tpm/$label.key" 2>/dev/null || die "the tpm2 provider cannot make the $label key"
+  devices+="swtpm ${label^^}"$'\t'"$work/tpm/$label.key"$'\n'
+done
+
 log "5. signing cost (benches/signing.rs, ${SIGN_SECONDS}s per figure)"
-NEEDROLESHERE_BENCH_PKI=$pki NEEDROLESHERE_BENCH_SECONDS=$SIGN_SECONDS "$sign_exe" \
+NEEDROLESHERE_BENCH_PKI=$pki NEEDROLESHERE_BENCH_SECONDS=$SIGN_SECONDS \
+  NEEDROLESHERE_BENCH_DEVICES=$devices TSS2_LOG=all+none "$sign_exe" \
   >"$raw/signing.tsv" 2>"$raw/signing.txt" || die "benches/signing.rs failed: $(cat "$raw/signing.txt")"
 cat "$raw/signing.txt" >&2
 ALGORITHMS=(RSA-2048 RSA-4096 P-256 P-384)
+DEVICES=()
 while IFS=$'\t' read -r tag algorithm sign_ns ring_ns load_ns; do
-  [ "$tag" = signing ] || continue
-  R[sign_${algorithm}]=$sign_ns
-  R[ring_${algorithm}]=$ring_ns
-  R[load_${algorithm}]=$load_ns
+  case $tag in
+  signing)
+    R[sign_${algorithm}]=$sign_ns
+    R[ring_${algorithm}]=$ring_ns
+    R[load_${algorithm}]=$load_ns
+    ;;
+  device)
+    DEVICES+=("$algorithm")
+    R["device_$algorithm"]=$sign_ns
+    R["device_file_$algorithm"]=$ring_ns
+    ;;
+  esac
 done <"$raw/signing.tsv"
 
 log "5. credential-process end to end (hyperfine, $HYPERFINE_RUNS runs each)"
@@ -779,6 +829,9 @@ table=$work/table.md
   for algorithm in "${ALGORITHMS[@]}"; do
     echo "| 5. reading the identity files, $algorithm (µs; baseline: signing it) | $(fmt "$(calc "${R[load_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[sign_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[load_$algorithm]} / ${R[sign_$algorithm]}")" 2) | — | — |"
   done
+  for device in "${DEVICES[@]}"; do
+    echo "| 5. signing with a key in $device (µs, wall clock; baseline: a P-256 key file) | $(fmt "$(calc "${R[device_$device]} / 1000")" 1) | $(fmt "$(calc "${R[device_file_$device]} / 1000")" 1) | $(fmt "$(calc "${R[device_$device]} / ${R[device_file_$device]}")" 1) | — | — |"
+  done
   for kind in rsa2048 rsa4096 p256 p384; do
     echo "| 5. \`credential-process\` end to end, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cp-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$(calc "${R[hf_cp-$kind]} / ${R[hf_version]}")" 2) | — | — |"
   done
@@ -868,7 +921,10 @@ EOF
    \`tests/pki/generate.sh\` (PKCS#8), against ring's bare signature of a message of the
    same length with the same key (for P-384 ring signs with SHA-384), and
    \`IdentityFiles::load\`. \`credential-process\`: \`hyperfine -N\` ($HYPERFINE_RUNS runs,
-   3 warm-ups) against the fake over plain HTTP on loopback.
+   3 warm-ups) against the fake over plain HTTP on loopback. Keys in devices: an RSA-2048
+   and a P-256 key generated in a SoftHSM2 token and in swtpm (on loopback), each timed
+   signing a 400-byte message with SHA-256 in wall-clock time (the TPM works in another
+   process) against the P-256 key file doing the same.
 
 Raw outputs (wrk, loadgen, coldstart, hyperfine, the fake's log) are in \`target/bench/\`.
 EOF
