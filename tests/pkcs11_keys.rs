@@ -606,3 +606,52 @@ async fn update_and_the_single_identity_server_sign_with_the_token() {
     assert_eq!(answer.status, 200, "{answer:?}\n{}", serve.log());
     fake.session(answer.json()["AccessKeyId"].as_str().unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_certificate_in_the_token_means_fresh_credentials() {
+    let hsm = SoftHsm::new("renewed");
+    hsm.store_certificate("p256", "02");
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
+    let (conf_name, conf_value) = hsm.env();
+    let mut serve = Serve::start_with(ServeOptions {
+        dir: dir.path().to_owned(),
+        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
+        env: vec![
+            (conf_name.into(), conf_value.clone()),
+            ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
+        ],
+        ..ServeOptions::default()
+    })
+    .await;
+    let certificate_uri = format!("{};type=cert", hsm.uri("p256"));
+    let mut args = identity(&certificate_uri, &hsm.uri("p256"), &fake);
+    args.extend(daemon::mode_args("ecs-full", &serve.url()));
+    args.extend(["--pkcs11-lib".into(), MODULE.into()]);
+    args.extend(["--pkcs11-pin-source".into(), "credential:token-pin".into()]);
+    args.push("--no-validate".into());
+    daemon::bind_ok(dir.path(), "web", &args).await;
+    let token = daemon::token_of(dir.path(), "web");
+    let first = daemon::access_key_id(&daemon::get_with_bearer(serve.target(), &token).await);
+    let again = daemon::access_key_id(&daemon::get_with_bearer(serve.target(), &token).await);
+    assert_eq!(again, first, "unchanged certificate: cached");
+
+    // The token's certificate is renewed (same key, new serial).
+    hsm.issue_certificate("p256");
+    hsm.delete_certificate("p256");
+    hsm.store_certificate("p256", "02");
+    let renewed = daemon::access_key_id(&daemon::get_with_bearer(serve.target(), &token).await);
+    assert_ne!(
+        renewed, first,
+        "a new certificate in the token fetches anew"
+    );
+    let serial = fake.session(&renewed).leaf_serial.clone();
+    assert_ne!(
+        serial,
+        fake.session(&first).leaf_serial,
+        "signed with the new one"
+    );
+    serve.terminate().await;
+}

@@ -224,6 +224,23 @@ impl SoftHsm {
         );
     }
 
+    /// Removes the certificate objects labelled `label` from the token.
+    pub(crate) fn delete_certificate(&self, label: &str) {
+        run(
+            self.command("pkcs11-tool")
+                .args([
+                    "--module",
+                    MODULE,
+                    "--login",
+                    "--pin",
+                    PIN,
+                    "--delete-object",
+                ])
+                .args(["--type", "cert", "--label", label]),
+            &format!("pkcs11-tool --delete-object {label}"),
+        );
+    }
+
     /// The certificate file issued for `label`.
     pub(crate) fn certificate(&self, label: &str) -> PathBuf {
         self.dir().join(format!("{label}.cert.pem"))
