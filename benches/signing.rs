@@ -232,9 +232,15 @@ fn devices(dir: &Path, budget: Duration) {
     let file = SigningKey::open(&dir.join("p256.pkcs8.key").into(), None, &options)
         .expect("open the P-256 key file");
     let file_ns = measure_wall(budget, || {
-        black_box(file.sign(black_box(&message), Digest::Sha256).expect("sign"));
+        black_box(
+            file.sign(black_box(&message), Digest::Sha256)
+                .expect("sign"),
+        );
     });
-    eprintln!("{:<22} {:>14} {:>14} {:>7}", "key in a device", "device", "key file", "ratio");
+    eprintln!(
+        "{:<22} {:>14} {:>14} {:>7}",
+        "key in a device", "device", "key file", "ratio"
+    );
     for line in list.lines().filter(|l| !l.trim().is_empty()) {
         let (label, location) = line.split_once('\t').expect("LABEL<TAB>LOCATION");
         let location = Location::parse(std::ffi::OsStr::new(location)).expect("a location");
