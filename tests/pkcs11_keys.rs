@@ -655,3 +655,27 @@ async fn a_renewed_certificate_in_the_token_means_fresh_credentials() {
     );
     serve.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_that_want_the_pin_at_every_signature_need_reuse_pin() {
+    let hsm = SoftHsm::new("always");
+    hsm.generate("always", "rsa:2048", "0b", &["--always-auth"]);
+    let certificate = path(&hsm.issue_certificate("always"));
+    let fake = Fake::start().await;
+    let mut args = credential_process(identity(&certificate, &hsm.uri("always"), &fake));
+    args.extend([
+        "--pkcs11-lib".into(),
+        MODULE.into(),
+        "--pkcs11-pin".into(),
+        PIN.into(),
+    ]);
+    let output = run(&hsm, &args, &[]).await;
+    assert_failure(
+        &output,
+        &["CKA_ALWAYS_AUTHENTICATE", "--reuse-pin"],
+        "no prompt: the flag is needed",
+    );
+    args.push("--reuse-pin".into());
+    let output = run(&hsm, &args, &[]).await;
+    assert_issued(&output, &fake, "--reuse-pin logs in for the signature");
+}

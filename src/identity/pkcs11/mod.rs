@@ -334,9 +334,9 @@ impl Token {
     fn object_uri(&self, class: ObjectType, label: Option<&str>, id: &[u8]) -> Pkcs11Uri {
         Pkcs11Uri {
             token: Some(self.label.clone()),
-            manufacturer: Some(self.manufacturer.clone()).filter(|m| !m.is_empty()),
+            // Label and serial number name a token; manufacturer and model only lengthen
+            // every message.
             serial: Some(self.serial.clone()),
-            model: Some(self.model.clone()).filter(|m| !m.is_empty()),
             object: label.map(str::to_owned),
             id: (!id.is_empty()).then(|| id.to_vec()),
             object_type: Some(class),
