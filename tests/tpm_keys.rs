@@ -340,3 +340,115 @@ async fn a_stopped_tpm_is_reported_as_unreachable() {
         "stopped",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_and_sign_string_use_a_tpm_key_with_its_password_as_a_credential() {
+    use common::daemon::{self, Fake, Serve, ServeOptions};
+    let tpm = Swtpm::start();
+    let fake = Fake::start().await;
+    let password = "sealed in a credential";
+    let key = tpm.provider_key("served.tss2.pem", "EC", &["group:P-384"], Some(password));
+    let certificate = tpm.certificate("served.tss2.pem", Some(password), "tpm-served");
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("tpm-key"), password).unwrap();
+    let mut serve = Serve::start_with(ServeOptions {
+        dir: dir.path().to_owned(),
+        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
+        env: vec![
+            ("TPM2TOOLS_TCTI".into(), tpm.tcti()),
+            ("TSS2_LOG".into(), "all+none".into()),
+            (
+                "CREDENTIALS_DIRECTORY".into(),
+                credentials.path().display().to_string(),
+            ),
+        ],
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut args = daemon::identity_args_from(&certificate, &key, ROLE_ARN);
+    args.extend(daemon::mode_args("ecs-full", &serve.url()));
+    args.extend(["--endpoint".into(), fake.url()]);
+    args.extend([
+        "--tpm-key-password-source".into(),
+        "credential:tpm-key".into(),
+        "--no-validate".into(),
+    ]);
+    // A password by value is refused: a binding never stores one.
+    let mut by_value = args.clone();
+    by_value.retain(|a| a != "--tpm-key-password-source" && a != "credential:tpm-key");
+    by_value.extend(["--tpm-key-password".into(), password.into()]);
+    let output = daemon::bind(dir.path(), "web", &by_value).await;
+    daemon::assert_failure(&output, &["never stores the TPM key password"], "by value");
+    daemon::bind_ok(dir.path(), "web", &args).await;
+    let binding = std::fs::read_to_string(dir.path().join("bindings/web.json")).unwrap();
+    assert!(!binding.contains(password), "{binding}");
+
+    let env = daemon::read_env(&daemon::env_file(dir.path(), "web"));
+    let got = daemon::boto3_credentials(&env, None).await;
+    let session = fake.session(&got.access_key);
+    assert_eq!(
+        got.secret_key, session.secret_access_key,
+        "boto3 through serve"
+    );
+    assert!(!serve.log().contains(password), "no password in the log");
+    serve.terminate().await;
+
+    // sign-string with the TPM key, SHA-384: openssl verifies it over the fixed string.
+    let output = tpm
+        .command(env!("CARGO_BIN_EXE_needroleshere"))
+        .args(["sign-string", "--private-key"])
+        .arg(&key)
+        .args([
+            "--tpm-key-password",
+            password,
+            "--digest",
+            "SHA384",
+            "--format",
+            "bin",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let public = tpm.dir().join("served.pub.pem");
+    let spki = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&certificate)
+        .output()
+        .unwrap();
+    std::fs::write(&public, &spki.stdout).unwrap();
+    let der = std::process::Command::new("openssl")
+        .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+        .arg(&public)
+        .output()
+        .unwrap()
+        .stdout;
+    let point = &der[der.len() - 97..];
+    let mut message = b"AWS Roles Anywhere Credential Helper Signing Test1".to_vec();
+    use sha2::Digest as _;
+    message.extend(
+        sha2::Sha256::new()
+            .chain_update(b"IAM RA")
+            .chain_update(point)
+            .finalize(),
+    );
+    std::fs::write(tpm.dir().join("message"), &message).unwrap();
+    std::fs::write(tpm.dir().join("signature"), &output.stdout).unwrap();
+    let verify = std::process::Command::new("openssl")
+        .args(["dgst", "-sha384", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(tpm.dir().join("signature"))
+        .arg(tpm.dir().join("message"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
