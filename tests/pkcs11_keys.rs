@@ -44,6 +44,17 @@ fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// `serve` for the bindings in `dir` on a loopback ECS socket, with `env` added.
+async fn serve_with(dir: &Path, env: Vec<(String, String)>) -> Serve {
+    Serve::start_with(ServeOptions {
+        dir: dir.to_owned(),
+        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
+        env,
+        ..ServeOptions::default()
+    })
+    .await
+}
+
 /// Runs `needroleshere ARGS` with the token's environment.
 async fn run(hsm: &SoftHsm, args: &[String], extra: &[(&str, &str)]) -> std::process::Output {
     let (name, value) = hsm.env();
@@ -307,15 +318,13 @@ async fn serve_uses_a_token_binding_with_the_pin_as_a_systemd_credential() {
     let credentials = tempfile::tempdir().unwrap();
     std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
     let (conf_name, conf_value) = hsm.env();
-    let mut serve = Serve::start_with(ServeOptions {
-        dir: dir.path().to_owned(),
-        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
-        env: vec![
+    let mut serve = serve_with(
+        dir.path(),
+        vec![
             (conf_name.into(), conf_value.clone()),
             ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
         ],
-        ..ServeOptions::default()
-    })
+    )
     .await;
     let url = serve.url();
 
@@ -393,17 +402,15 @@ async fn serve_never_retries_a_refused_pin() {
     // The daemon's credential holds a wrong PIN.
     std::fs::write(credentials.path().join("token-pin"), "0000").unwrap();
     let spy_log = hsm.dir().join("spy.log");
-    let mut serve = Serve::start_with(ServeOptions {
-        dir: dir.path().to_owned(),
-        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
-        env: vec![
+    let mut serve = serve_with(
+        dir.path(),
+        vec![
             (conf_name.into(), conf_value.clone()),
             ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
             ("PKCS11SPY".into(), MODULE.into()),
             ("PKCS11SPY_OUTPUT".into(), path(&spy_log)),
         ],
-        ..ServeOptions::default()
-    })
+    )
     .await;
     let token = daemon::token_of(dir.path(), "web");
     for attempt in 0..4 {
@@ -476,15 +483,13 @@ async fn a_token_taken_away_from_serve_fails_softly_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let credentials = tempfile::tempdir().unwrap();
     std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
-    let mut serve = Serve::start_with(ServeOptions {
-        dir: dir.path().to_owned(),
-        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
-        env: vec![
+    let mut serve = serve_with(
+        dir.path(),
+        vec![
             ("P11_KIT_SERVER_ADDRESS".into(), address.clone()),
             ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
         ],
-        ..ServeOptions::default()
-    })
+    )
     .await;
     let url = serve.url();
     // A copy of the certificate that can be touched without touching the token's own.
@@ -616,15 +621,13 @@ async fn a_renewed_certificate_in_the_token_means_fresh_credentials() {
     let credentials = tempfile::tempdir().unwrap();
     std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
     let (conf_name, conf_value) = hsm.env();
-    let mut serve = Serve::start_with(ServeOptions {
-        dir: dir.path().to_owned(),
-        sockets: vec![(format!("127.0.0.1:{}", daemon::free_port()), "ecs".into())],
-        env: vec![
+    let mut serve = serve_with(
+        dir.path(),
+        vec![
             (conf_name.into(), conf_value.clone()),
             ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
         ],
-        ..ServeOptions::default()
-    })
+    )
     .await;
     let certificate_uri = format!("{};type=cert", hsm.uri("p256"));
     let mut args = identity(&certificate_uri, &hsm.uri("p256"), &fake);

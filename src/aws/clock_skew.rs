@@ -90,6 +90,30 @@ fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
+/// AWS's clock as an answer shows it (its `Date` header), and ours when it arrived.
+#[derive(Debug, Clone)]
+pub struct AnswerTime {
+    date: Option<String>,
+    at: OffsetDateTime,
+}
+
+impl AnswerTime {
+    /// Read as soon as the answer arrives (`now`), before its body.
+    pub fn of(response: &reqwest::Response, now: OffsetDateTime) -> Self {
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Self { date, at: now }
+    }
+
+    /// How far this machine's clock is off, as far as the answer tells.
+    pub fn skew(&self) -> ClockSkew {
+        ClockSkew::measure(self.date.as_deref(), self.at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

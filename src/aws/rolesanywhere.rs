@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::arn::{ProfileArn, Region, RoleArn, RoleSessionName, SessionDuration, TrustAnchorArn};
-use crate::aws::clock_skew::{self, ClockSkew};
+use crate::aws::clock_skew::{self, AnswerTime, ClockSkew};
 use crate::aws::sign;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::identity::{Identity, IdentityError};
@@ -298,13 +298,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             // The header may carry a suffix after a colon (`Type:http://internal/...`).
             .map(|v| v.split(':').next().unwrap_or(v).to_owned());
-        // Read as soon as the answer arrives, to compare with AWS's clock in `Date`.
-        let answered_at = self.clock.now();
-        let date = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let answered = AnswerTime::of(&response, self.clock.now());
         let bytes = read_limited(response, MAX_RESPONSE_BYTES)
             .await
             .map_err(transport)?;
@@ -318,7 +312,7 @@ impl Client {
                     status,
                     error_type,
                     message,
-                    skew: ClockSkew::measure(date.as_deref(), answered_at),
+                    skew: answered.skew(),
                 });
             }
             return Err(RolesAnywhereError::Service {

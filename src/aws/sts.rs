@@ -17,7 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::arn::{Region, RoleArn, RoleSessionName};
-use crate::aws::clock_skew::{self, ClockSkew};
+use crate::aws::clock_skew::{self, AnswerTime, ClockSkew};
 use crate::aws::mfa::MfaCode;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
@@ -364,19 +364,12 @@ impl Client {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        // Read as soon as the answer arrives, to compare with AWS's clock in `Date`.
-        let answered_at = self.clock.now();
-        let date = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let answered = AnswerTime::of(&response, self.clock.now());
         let text = response.text().await.map_err(transport)?;
         if (200..300).contains(&status) {
             return Ok(text);
         }
-        Err(parse_error_answer(action, status, &text)
-            .with_skew(ClockSkew::measure(date.as_deref(), answered_at)))
+        Err(parse_error_answer(action, status, &text).with_skew(answered.skew()))
     }
 
     /// SigV4 headers for a POST of `body` to `url`.
