@@ -55,6 +55,25 @@ async fn serve_with(dir: &Path, env: Vec<(String, String)>) -> Serve {
     .await
 }
 
+/// The fake, a configuration directory, a systemd credentials directory holding the PIN as
+/// `token-pin`, and `serve` for that directory with the token's environment.
+async fn serve_token(hsm: &SoftHsm) -> (Fake, tempfile::TempDir, tempfile::TempDir, Serve) {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
+    let (conf_name, conf_value) = hsm.env();
+    let serve = serve_with(
+        dir.path(),
+        vec![
+            (conf_name.into(), conf_value),
+            ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
+        ],
+    )
+    .await;
+    (fake, dir, credentials, serve)
+}
+
 /// Runs `needroleshere ARGS` with the token's environment.
 async fn run(hsm: &SoftHsm, args: &[String], extra: &[(&str, &str)]) -> std::process::Output {
     let (name, value) = hsm.env();
@@ -313,19 +332,7 @@ async fn bad_input_gets_one_clear_line_and_a_wrong_pin_one_login() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_uses_a_token_binding_with_the_pin_as_a_systemd_credential() {
     let hsm = SoftHsm::new("served");
-    let fake = Fake::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = tempfile::tempdir().unwrap();
-    std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
-    let (conf_name, conf_value) = hsm.env();
-    let mut serve = serve_with(
-        dir.path(),
-        vec![
-            (conf_name.into(), conf_value.clone()),
-            ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
-        ],
-    )
-    .await;
+    let (fake, dir, credentials, mut serve) = serve_token(&hsm).await;
     let url = serve.url();
 
     let mut args = identity(&path(&hsm.certificate("rsa")), &hsm.uri("rsa"), &fake);
@@ -352,7 +359,7 @@ async fn serve_uses_a_token_binding_with_the_pin_as_a_systemd_credential() {
         ]
         .concat(),
         &[
-            (conf_name, conf_value.as_str()),
+            (hsm.env().0, hsm.env().1.as_str()),
             (
                 "CREDENTIALS_DIRECTORY",
                 credentials.path().to_str().unwrap(),
@@ -616,19 +623,7 @@ async fn update_and_the_single_identity_server_sign_with_the_token() {
 async fn a_renewed_certificate_in_the_token_means_fresh_credentials() {
     let hsm = SoftHsm::new("renewed");
     hsm.store_certificate("p256", "02");
-    let fake = Fake::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = tempfile::tempdir().unwrap();
-    std::fs::write(credentials.path().join("token-pin"), PIN).unwrap();
-    let (conf_name, conf_value) = hsm.env();
-    let mut serve = serve_with(
-        dir.path(),
-        vec![
-            (conf_name.into(), conf_value.clone()),
-            ("CREDENTIALS_DIRECTORY".into(), path(credentials.path())),
-        ],
-    )
-    .await;
+    let (fake, dir, _credentials, mut serve) = serve_token(&hsm).await;
     let certificate_uri = format!("{};type=cert", hsm.uri("p256"));
     let mut args = identity(&certificate_uri, &hsm.uri("p256"), &fake);
     args.extend(daemon::mode_args("ecs-full", &serve.url()));
