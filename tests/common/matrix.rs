@@ -34,17 +34,30 @@ use tokio::process::Command;
 use super::daemon::python;
 use super::pki;
 
-/// The role session name every front asks for, so the expected ARNs are fixed.
-pub(crate) const SESSION_NAME: &str = "needroleshere-matrix";
+/// The start of every front's role session name.
+const SESSION_NAME: &str = "needroleshere-matrix";
 
-/// What GetCallerIdentity must answer for credentials from IAM Roles Anywhere.
-pub(crate) fn roles_anywhere_arn() -> String {
-    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/needroleshere-test/{SESSION_NAME}")
+/// The role session name `front` asks for: its own, so the ARN GetCallerIdentity answers
+/// proves which front served the credentials.
+pub(crate) fn session_name(front: Front) -> String {
+    format!("{SESSION_NAME}-{}", front.id())
 }
 
-/// What GetCallerIdentity must answer for the desktop servers' `developer` profile.
-pub(crate) fn developer_arn() -> String {
-    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/developer/{SESSION_NAME}")
+/// What GetCallerIdentity must answer for credentials from IAM Roles Anywhere via `front`.
+pub(crate) fn roles_anywhere_arn(front: Front) -> String {
+    format!(
+        "arn:aws:sts::{ACCOUNT_ID}:assumed-role/needroleshere-test/{}",
+        session_name(front)
+    )
+}
+
+/// What GetCallerIdentity must answer for the desktop servers' `developer` profile via
+/// `front`.
+pub(crate) fn developer_arn(front: Front) -> String {
+    format!(
+        "arn:aws:sts::{ACCOUNT_ID}:assumed-role/developer/{}",
+        session_name(front)
+    )
 }
 
 /// How long one client run may take (resolution and proof) before it counts as failed.
@@ -796,9 +809,12 @@ fn render(blocks: &BTreeMap<String, String>) -> String {
          needroleshere front, which then **proves** them: it signs STS `GetCallerIdentity` \
          with them against the strict STS test double, which verifies the SigV4 signature made \
          with the vended secret key and session token. A cell passes only when the answer \
-         names the expected assumed role (`assumed-role/needroleshere-test/needroleshere-matrix` \
-         from the IAM Roles Anywhere double, `assumed-role/developer/needroleshere-matrix` \
-         for the desktop servers) and the access key id is one the test's double issued. \
+         names the expected assumed role \
+         (`assumed-role/needroleshere-test/needroleshere-matrix-FRONT` from the IAM Roles \
+         Anywhere double, `assumed-role/developer/needroleshere-matrix-FRONT` for the desktop \
+         servers: each front asks for a role session name of its own, so the answer proves \
+         which front served the credentials) and the access key id is one the test's double \
+         issued. \
          \"Not supported\" says why a client cannot use a front; where the client could \
          have tried, it was run and its failure checked.\n\n",
     );
@@ -1119,9 +1135,9 @@ pub(crate) struct Desktop {
 
 impl Desktop {
     /// Starts the server on a free port with an AWS config where profile `developer` is role
-    /// developer assumed (session name [`SESSION_NAME`]) with user bob's keys, and STS at
+    /// developer assumed (session name `session_name`) with user bob's keys, and STS at
     /// `sts_url`.
-    pub(crate) async fn start(kind: &str, sts_url: &str) -> Desktop {
+    pub(crate) async fn start(kind: &str, sts_url: &str, session_name: &str) -> Desktop {
         use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
         let home = tempfile::tempdir().expect("temporary HOME");
         let config = home.path().join("config");
@@ -1131,7 +1147,7 @@ impl Desktop {
             format!(
                 "[default]\nregion = us-east-1\n\n\
                  [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
-                 role_session_name = {SESSION_NAME}\n"
+                 role_session_name = {session_name}\n"
             ),
         )
         .expect("write config");
