@@ -83,10 +83,11 @@ pub(crate) enum Client {
     JsV3Process,
     JsV2Chain,
     RustChain,
+    GoV2Chain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 9] = [
+    pub(crate) const ALL: [Client; 10] = [
         Client::Boto3,
         Client::AwsCli,
         Client::JsV3Chain,
@@ -96,6 +97,7 @@ impl Client {
         Client::JsV3Process,
         Client::JsV2Chain,
         Client::RustChain,
+        Client::GoV2Chain,
     ];
 
     /// A name without version.
@@ -110,6 +112,7 @@ impl Client {
             Client::JsV3Process => "JS v3 fromProcess",
             Client::JsV2Chain => "JS v2 default chain",
             Client::RustChain => "Rust aws-config default chain",
+            Client::GoV2Chain => "Go v2 default chain",
         }
     }
 
@@ -126,6 +129,7 @@ impl Client {
             | Client::JsV3Process => format!("credential-providers {}", v.js_v3_providers),
             Client::JsV2Chain => format!("aws-sdk {}", v.js_v2),
             Client::RustChain => format!("aws-config {}", v.rust_aws_config),
+            Client::GoV2Chain => format!("aws-sdk-go-v2/config {}", v.go_v2_config),
         };
         format!("{} ({version})", self.name())
     }
@@ -147,6 +151,7 @@ impl Client {
                  (v2 reads `~/.aws/config` only then)"
             }
             Client::RustChain => "`aws_config::load_defaults(BehaviorVersion::latest())`",
+            Client::GoV2Chain => "`config.LoadDefaultConfig(ctx)`, then `cfg.Credentials.Retrieve`",
         }
     }
 
@@ -172,6 +177,7 @@ impl Client {
             ),
             Client::JsV2Chain => "`new AWS.STS().getCallerIdentity()`".to_owned(),
             Client::RustChain => format!("`aws-sdk-sts` {} `get_caller_identity()`", v.rust_sts),
+            Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
         }
     }
 
@@ -207,6 +213,7 @@ impl Client {
                 "chain".into(),
                 "prove".into(),
             ],
+            Client::GoV2Chain => go_client("go-v2-client"),
         }
     }
 
@@ -231,6 +238,37 @@ pub(crate) struct Versions {
     pub js_v2: String,
     pub rust_aws_config: String,
     pub rust_sts: String,
+    pub go_v2_config: String,
+    pub go_v2_sts: String,
+}
+
+/// The Go client program of `tests/clients/go-v2`, built by
+/// scripts/test.sh into `build/go-clients/bin`, with `chain prove`.
+fn go_client(name: &str) -> Vec<OsString> {
+    vec![
+        repo_path("build/go-clients/bin").join(name).into(),
+        "chain".into(),
+        "prove".into(),
+    ]
+}
+
+/// The version `tests/clients/DIR/go.mod` requires of `module`.
+fn go_module_version(dir: &str, module: &str) -> String {
+    let path = repo_path("tests/clients").join(dir).join("go.mod");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let binary = repo_path("build/go-clients/bin").join(format!("{dir}-client"));
+    assert!(
+        binary.exists(),
+        "{} is missing: run scripts/test.sh (it builds tests/clients/{dir})",
+        binary.display()
+    );
+    text.lines()
+        .map(|line| line.trim().trim_start_matches("require").trim())
+        .find_map(|line| {
+            let (name, version) = line.split_once(' ')?;
+            (name == module).then(|| version.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .unwrap_or_else(|| panic!("{} requires no {module}", path.display()))
 }
 
 /// The installed clients' versions; panics, saying how to fix it, when one is missing.
@@ -297,6 +335,8 @@ pub(crate) fn versions() -> &'static Versions {
             js_v2: node_version("aws-sdk"),
             rust_aws_config: crate_version("aws-config"),
             rust_sts: crate_version("aws-sdk-sts"),
+            go_v2_config: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/config"),
+            go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
         }
     })
 }
