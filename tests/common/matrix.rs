@@ -84,10 +84,11 @@ pub(crate) enum Client {
     JsV2Chain,
     RustChain,
     GoV2Chain,
+    GoV1Chain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 10] = [
+    pub(crate) const ALL: [Client; 11] = [
         Client::Boto3,
         Client::AwsCli,
         Client::JsV3Chain,
@@ -98,6 +99,7 @@ impl Client {
         Client::JsV2Chain,
         Client::RustChain,
         Client::GoV2Chain,
+        Client::GoV1Chain,
     ];
 
     /// A name without version.
@@ -113,6 +115,7 @@ impl Client {
             Client::JsV2Chain => "JS v2 default chain",
             Client::RustChain => "Rust aws-config default chain",
             Client::GoV2Chain => "Go v2 default chain",
+            Client::GoV1Chain => "Go v1 default chain",
         }
     }
 
@@ -130,6 +133,7 @@ impl Client {
             Client::JsV2Chain => format!("aws-sdk {}", v.js_v2),
             Client::RustChain => format!("aws-config {}", v.rust_aws_config),
             Client::GoV2Chain => format!("aws-sdk-go-v2/config {}", v.go_v2_config),
+            Client::GoV1Chain => format!("aws-sdk-go {}", v.go_v1),
         };
         format!("{} ({version})", self.name())
     }
@@ -152,6 +156,10 @@ impl Client {
             }
             Client::RustChain => "`aws_config::load_defaults(BehaviorVersion::latest())`",
             Client::GoV2Chain => "`config.LoadDefaultConfig(ctx)`, then `cfg.Credentials.Retrieve`",
+            Client::GoV1Chain => {
+                "`session.NewSessionWithOptions` with `SharedConfigEnable` (v1 reads \
+                 `~/.aws/config` only then), then `sess.Config.Credentials.Get()`"
+            }
         }
     }
 
@@ -178,6 +186,7 @@ impl Client {
             Client::JsV2Chain => "`new AWS.STS().getCallerIdentity()`".to_owned(),
             Client::RustChain => format!("`aws-sdk-sts` {} `get_caller_identity()`", v.rust_sts),
             Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
+            Client::GoV1Chain => "`sts.New(sess).GetCallerIdentity`".to_owned(),
         }
     }
 
@@ -214,6 +223,7 @@ impl Client {
                 "prove".into(),
             ],
             Client::GoV2Chain => go_client("go-v2-client"),
+            Client::GoV1Chain => go_client("go-v1-client"),
         }
     }
 
@@ -240,9 +250,10 @@ pub(crate) struct Versions {
     pub rust_sts: String,
     pub go_v2_config: String,
     pub go_v2_sts: String,
+    pub go_v1: String,
 }
 
-/// The Go client program of `tests/clients/go-v2`, built by
+/// A Go client program of `tests/clients/go-*`, built by
 /// scripts/test.sh into `build/go-clients/bin`, with `chain prove`.
 fn go_client(name: &str) -> Vec<OsString> {
     vec![
@@ -337,6 +348,7 @@ pub(crate) fn versions() -> &'static Versions {
             rust_sts: crate_version("aws-sdk-sts"),
             go_v2_config: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/config"),
             go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
+            go_v1: go_module_version("go-v1", "github.com/aws/aws-sdk-go"),
         }
     })
 }
