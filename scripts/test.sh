@@ -103,13 +103,14 @@ CARGO_TARGET_DIR=build/rust-client-target cargo build --quiet --locked \
   --manifest-path tests/clients/rust/Cargo.toml
 [ -x build/rust-client-target/debug/rust-client ] || {
   echo "tests/clients/rust built no build/rust-client-target/debug/rust-client" >&2; exit 1; }
-# The Go clients of the compatibility matrix (tests/matrix.rs): the AWS SDK for Go v2 and v1,
-# each its own module in tests/clients/ with go.mod and go.sum pinning every version. Go itself
-# comes with the machine (GOTOOLCHAIN=local, so nothing downloads another toolchain). Modules go to build/go-clients/mod, downloaded once
+# The Go clients of the compatibility matrix (tests/matrix.rs): the AWS SDK for Go v2 and v1
+# and minio-go, each its own module in tests/clients/ with go.mod and go.sum pinning every
+# version. Go itself comes with the machine (minio-go v7.4 needs Go 1.26; GOTOOLCHAIN=local,
+# so nothing downloads another toolchain). Modules go to build/go-clients/mod, downloaded once
 # (-mod=readonly: go.sum is never rewritten, a missing sum fails); each program is rebuilt
 # into build/go-clients/bin only when its inputs (or the Go version) change.
 command -v go >/dev/null || { echo "the matrix's Go clients need Go (1.26 or later) on PATH" >&2; exit 1; }
-for client in go-v2 go-v1; do
+for client in go-v2 go-v1 minio-go; do
   stamp=build/go-clients/$client.stamp
   inputs=$( (go version; cd "tests/clients/$client" && sha256sum go.mod go.sum ./*.go) )
   if [ -x "build/go-clients/bin/$client-client" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then

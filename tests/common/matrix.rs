@@ -85,10 +85,11 @@ pub(crate) enum Client {
     RustChain,
     GoV2Chain,
     GoV1Chain,
+    MinioChain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 11] = [
+    pub(crate) const ALL: [Client; 12] = [
         Client::Boto3,
         Client::AwsCli,
         Client::JsV3Chain,
@@ -100,6 +101,7 @@ impl Client {
         Client::RustChain,
         Client::GoV2Chain,
         Client::GoV1Chain,
+        Client::MinioChain,
     ];
 
     /// A name without version.
@@ -116,6 +118,7 @@ impl Client {
             Client::RustChain => "Rust aws-config default chain",
             Client::GoV2Chain => "Go v2 default chain",
             Client::GoV1Chain => "Go v1 default chain",
+            Client::MinioChain => "minio-go IAM chain",
         }
     }
 
@@ -134,6 +137,7 @@ impl Client {
             Client::RustChain => format!("aws-config {}", v.rust_aws_config),
             Client::GoV2Chain => format!("aws-sdk-go-v2/config {}", v.go_v2_config),
             Client::GoV1Chain => format!("aws-sdk-go {}", v.go_v1),
+            Client::MinioChain => format!("minio-go {}", v.minio),
         };
         format!("{} ({version})", self.name())
     }
@@ -159,6 +163,10 @@ impl Client {
             Client::GoV1Chain => {
                 "`session.NewSessionWithOptions` with `SharedConfigEnable` (v1 reads \
                  `~/.aws/config` only then), then `sess.Config.Credentials.Get()`"
+            }
+            Client::MinioChain => {
+                "`credentials.NewChainCredentials` of `EnvAWS`, `FileAWSCredentials` and `IAM` \
+                 (the container endpoint, else instance metadata)"
             }
         }
     }
@@ -187,6 +195,11 @@ impl Client {
             Client::RustChain => format!("`aws-sdk-sts` {} `get_caller_identity()`", v.rust_sts),
             Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
             Client::GoV1Chain => "`sts.New(sess).GetCallerIdentity`".to_owned(),
+            Client::MinioChain => {
+                "minio-go has no STS client: `GetCallerIdentity` signed by its own \
+                 `signer.SignV4WithServiceType(…, \"sts\")` with the session token"
+                    .to_owned()
+            }
         }
     }
 
@@ -224,6 +237,7 @@ impl Client {
             ],
             Client::GoV2Chain => go_client("go-v2-client"),
             Client::GoV1Chain => go_client("go-v1-client"),
+            Client::MinioChain => go_client("minio-go-client"),
         }
     }
 
@@ -251,9 +265,10 @@ pub(crate) struct Versions {
     pub go_v2_config: String,
     pub go_v2_sts: String,
     pub go_v1: String,
+    pub minio: String,
 }
 
-/// A Go client program of `tests/clients/go-*`, built by
+/// A Go client program of `tests/clients/go-*` and `tests/clients/minio-go`, built by
 /// scripts/test.sh into `build/go-clients/bin`, with `chain prove`.
 fn go_client(name: &str) -> Vec<OsString> {
     vec![
@@ -349,6 +364,7 @@ pub(crate) fn versions() -> &'static Versions {
             go_v2_config: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/config"),
             go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
             go_v1: go_module_version("go-v1", "github.com/aws/aws-sdk-go"),
+            minio: go_module_version("minio-go", "github.com/minio/minio-go/v7"),
         }
     })
 }
@@ -547,6 +563,21 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
                      `ecs-relative-query` work",
             // serve answers 400 to a request without a token.
             evidence: "RemoteCredentials: (HTTP 400)",
+        },
+        (MinioChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its IAM provider asks \
+                     `http://169.254.169.254` unless the program sets `IAM.Endpoint` \
+                     (minio-go v7.4.1 `pkg/credentials/iam_aws.go:400`, `getCredentials`); not \
+                     run, as it would ask the link-local address outside a namespace of the \
+                     test's own",
+        },
+        (MinioChain, EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` only with a full URI (minio-go \
+                     v7.4.1 `pkg/credentials/iam_aws.go:224`); with a relative URI it sends only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (`iam_aws.go:222`), so no token here; \
+                     `ecs-relative` and `ecs-relative-query` work",
+            // serve answers 400 to a request without a token; minio-go says only its status.
+            evidence: "(IAM provider: 400 Bad Request)",
         },
         (RustChain, ImdsV1Fallback) => Expect::Refuses {
             reason: "IMDSv2 only: no fallback to IMDSv1 when the token request is refused",
