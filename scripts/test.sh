@@ -53,6 +53,14 @@ if ! build/venv/bin/python3 -c "import awscli, sys; sys.exit(awscli.__version__ 
   build/venv/bin/aws --version
   build/venv/bin/python3 -c 'import boto3; print("boto3 still imports:", boto3.__version__)'
 fi
+# The AWS CLI v2 for the compatibility matrix: Debian's awscli package (2.9.19 in Debian 12;
+# it is v2 there) and its bundled botocore, run with /usr/bin/python3. Installed when missing.
+if ! /usr/bin/python3 -c 'import awscli, sys; sys.exit(not awscli.__version__.startswith("2."))' 2>/dev/null; then
+  echo "==> installing Debian's awscli (the AWS CLI v2)"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq awscli
+  else sudo apt-get update -qq && sudo apt-get install -y -qq awscli; fi
+  /usr/bin/aws --version
+fi
 # The AWS SDK for JavaScript v3 (versions pinned by tests/clients/node/package-lock.json) in
 # build/node, reinstalled whenever that lock file changes.
 command -v node >/dev/null && command -v npm >/dev/null || {

@@ -122,6 +122,7 @@ async fn credential_process() {
         )),
         netns: None,
         expected_arn: roles_anywhere_arn(Front::CredentialProcess),
+        https_proxy: fake.https_proxy(),
     };
     finish(Front::CredentialProcess, &setup, &|k| fake.issued(k)).await;
 }
@@ -157,6 +158,7 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
         config: None,
         netns: None,
         expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -203,7 +205,7 @@ async fn in_namespace(
     if let Some(address) = extra_address {
         ip(&["-n", &ns.name, "addr", "add", address, "dev", "lo"]);
     }
-    let fake = FakeAwsProcess::start(&ns.name).await;
+    let fake = FakeAwsProcess::start_with_https_proxy(&ns.name).await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
         "bind".to_owned(),
@@ -246,6 +248,7 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
         config: None,
         netns: Some(ns.name.clone()),
         expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -293,6 +296,7 @@ async fn imds_at_169_254_169_254() {
         config: None,
         netns: Some(ns.name.clone()),
         expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -344,6 +348,7 @@ async fn imds_endpoint() {
         config: None,
         netns: None,
         expected_arn: roles_anywhere_arn(Front::ImdsEndpoint),
+        https_proxy: fake.https_proxy(),
     };
     finish(Front::ImdsEndpoint, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -364,6 +369,7 @@ async fn imds_v1_fallback() {
         config: None,
         netns: None,
         expected_arn: roles_anywhere_arn(Front::ImdsV1Fallback),
+        https_proxy: fake.https_proxy(),
     };
     // Each client asked for a token, was refused, and then got the credentials without one.
     let verify = |k: &str| {
@@ -409,6 +415,7 @@ async fn desktop(front: Front, kind: &str) {
         config: None,
         netns: None,
         expected_arn: developer_arn(front),
+        https_proxy: fake.https_proxy(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     drop(server);

@@ -16,7 +16,8 @@
 //! Clients run with a clean environment (no host AWS setting leaks in), an empty HOME, and
 //! instance metadata disabled on every front that is not IMDS, so nothing is ever sent to a
 //! link-local address outside a network namespace of the test's own, nor anywhere but
-//! loopback: the client programs refuse an STS endpoint that is not loopback.
+//! loopback: the client programs refuse an STS endpoint (or, for the AWS CLI v2, which calls
+//! AWS's own host names, an `HTTPS_PROXY`) that is not loopback.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use fake_aws::World;
+use fake_aws::proxy::ConnectProxy;
 use fake_aws::rolesanywhere::{ACCOUNT_ID, REGION, Running};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
@@ -76,6 +78,7 @@ pub(crate) fn repo_path(path: &str) -> PathBuf {
 pub(crate) enum Client {
     Boto3,
     AwsCli,
+    AwsCliV2,
     JsV3Chain,
     JsV3Http,
     JsV3ContainerMetadata,
@@ -89,9 +92,10 @@ pub(crate) enum Client {
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 12] = [
+    pub(crate) const ALL: [Client; 13] = [
         Client::Boto3,
         Client::AwsCli,
+        Client::AwsCliV2,
         Client::JsV3Chain,
         Client::JsV3Http,
         Client::JsV3ContainerMetadata,
@@ -109,6 +113,7 @@ impl Client {
         match self {
             Client::Boto3 => "boto3",
             Client::AwsCli => "AWS CLI v1",
+            Client::AwsCliV2 => "AWS CLI v2",
             Client::JsV3Chain => "JS v3 fromNodeProviderChain",
             Client::JsV3Http => "JS v3 fromHttp",
             Client::JsV3ContainerMetadata => "JS v3 fromContainerMetadata",
@@ -128,6 +133,7 @@ impl Client {
         let version = match self {
             Client::Boto3 => format!("boto3 {}", v.boto3),
             Client::AwsCli => format!("awscli {}", v.awscli),
+            Client::AwsCliV2 => format!("Debian awscli {}", v.awscli_v2),
             Client::JsV3Chain
             | Client::JsV3Http
             | Client::JsV3ContainerMetadata
@@ -147,6 +153,9 @@ impl Client {
         match self {
             Client::Boto3 => "`boto3.Session().get_credentials()`, the default chain",
             Client::AwsCli => "the `aws` command's own session (its bundled botocore)",
+            Client::AwsCliV2 => {
+                "the `aws` command's own session (Debian's `/usr/bin/aws`, its bundled botocore)"
+            }
             Client::JsV3Chain => "`fromNodeProviderChain()`, the default chain of v3 clients",
             Client::JsV3Http => "`fromHttp()`, the container provider of the default chain",
             Client::JsV3ContainerMetadata => {
@@ -182,6 +191,13 @@ impl Client {
             Client::AwsCli => format!(
                 "`aws sts get-caller-identity` (bundled botocore {})",
                 v.awscli_botocore
+            ),
+            Client::AwsCliV2 => format!(
+                "`aws sts get-caller-identity` (bundled botocore {}) at \
+                 `https://sts.us-east-1.amazonaws.com`: it ignores `AWS_ENDPOINT_URL_*`, so \
+                 `HTTPS_PROXY` tunnels it to the double, whose certificate `AWS_CA_BUNDLE` \
+                 trusts",
+                v.awscli_v2_botocore
             ),
             Client::JsV3Chain
             | Client::JsV3Http
@@ -224,6 +240,13 @@ impl Client {
         match self {
             Client::Boto3 => python_client("boto3"),
             Client::AwsCli => python_client("awscli"),
+            // Debian's python3, where its awscli package lives.
+            Client::AwsCliV2 => vec![
+                "/usr/bin/python3".into(),
+                repo_path("tests/clients/python/credentials.py").into(),
+                "awscli-v2".into(),
+                "prove".into(),
+            ],
             Client::JsV3Chain => node_client("credentials.cjs", "chain"),
             Client::JsV3Http => node_client("credentials.cjs", "http"),
             Client::JsV3ContainerMetadata => node_client("credentials.cjs", "container-metadata"),
@@ -239,6 +262,12 @@ impl Client {
             Client::GoV1Chain => go_client("go-v1-client"),
             Client::MinioChain => go_client("minio-go-client"),
         }
+    }
+
+    /// Whether the client ignores `AWS_ENDPOINT_URL_*` (the AWS CLI v2 of Debian, 2.9.19), so
+    /// it must reach the double under AWS's host names through [`Setup::https_proxy`].
+    fn ignores_endpoint_variables(self) -> bool {
+        self == Client::AwsCliV2
     }
 
     /// Variables this client needs whatever the front.
@@ -257,6 +286,8 @@ pub(crate) struct Versions {
     pub botocore: String,
     pub awscli: String,
     pub awscli_botocore: String,
+    pub awscli_v2: String,
+    pub awscli_v2_botocore: String,
     pub js_v3_providers: String,
     pub js_v3_sts: String,
     pub js_v2: String,
@@ -318,6 +349,23 @@ pub(crate) fn versions() -> &'static Versions {
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         let words: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(words.len(), 4, "python printed {text:?}");
+        let output = std::process::Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                "import awscli, awscli.botocore; print(awscli.__version__, awscli.botocore.__version__)",
+            ])
+            .env_clear()
+            .stdin(Stdio::null())
+            .output()
+            .expect("run /usr/bin/python3");
+        assert!(
+            output.status.success(),
+            "Debian's awscli (the AWS CLI v2) must be installed (run scripts/test.sh): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let v2: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(v2.len(), 2, "/usr/bin/python3 printed {text:?}");
         let node_version = |package: &str| {
             let path = repo_path("build/node/node_modules")
                 .join(package)
@@ -356,6 +404,8 @@ pub(crate) fn versions() -> &'static Versions {
             botocore: words[1].to_owned(),
             awscli: words[2].to_owned(),
             awscli_botocore: words[3].to_owned(),
+            awscli_v2: v2[0].to_owned(),
+            awscli_v2_botocore: v2[1].to_owned(),
             js_v3_providers: node_version("@aws-sdk/credential-providers"),
             js_v3_sts: node_version("@aws-sdk/client-sts"),
             js_v2: node_version("aws-sdk"),
@@ -571,6 +621,31 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
                      run, as it would ask the link-local address outside a namespace of the \
                      test's own",
         },
+        (AwsCliV2, EcsFullOtherLoopback) => Expect::Refuses {
+            reason: "accepts only `169.254.170.2`, `localhost` and `127.0.0.1` as the host of a \
+                     full URI (Debian awscli 2.9.19 `awscli/botocore/utils.py:2587`, \
+                     `ContainerMetadataFetcher._ALLOWED_HOSTS`)",
+            evidence: "Unsupported host '127.0.0.2'.  Can only retrieve metadata from these \
+                       hosts: 169.254.170.2, localhost, 127.0.0.1",
+        },
+        (AwsCliV2, EcsFullTokenFile | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (Debian awscli 2.9.19 \
+                     `awscli/botocore/credentials.py:1788`, `ContainerProvider.ENV_VAR_AUTH_TOKEN`), \
+                     so it sends no token; the header and query modes work",
+            // serve answers 400 to a request without a token.
+            evidence: "Received non 200 response (400) from ECS metadata",
+        },
+        (AwsCliV2, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::Refuses {
+            reason: "joins `AWS_EC2_METADATA_SERVICE_ENDPOINT` and `latest/api/token` without a \
+                     slash (Debian awscli 2.9.19 `awscli/botocore/utils.py:374`, \
+                     `url = self._base_url + self._TOKEN_PATH`), so `http://127.0.0.1:PORT` \
+                     becomes `http://127.0.0.1:PORTlatest/api/token`. A trailing slash in the \
+                     variable would suit it, but the JS v2 SDK then asks for \
+                     `//latest/api/token`, so `bind` and `serve ec2` write none; the default \
+                     address (`imds-169.254.169.254`) works",
+            evidence: "Invalid endpoint EC2 Instance Metadata endpoint: http://127.0.0.1:",
+        },
         (MinioChain, EcsRelativeTokenFile) => Expect::Refuses {
             reason: "reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` only with a full URI (minio-go \
                      v7.4.1 `pkg/credentials/iam_aws.go:224`); with a relative URI it sends only \
@@ -602,6 +677,10 @@ pub(crate) struct Setup {
     pub netns: Option<String>,
     /// The ARN GetCallerIdentity must answer.
     pub expected_arn: String,
+    /// A CONNECT proxy (`http://127.0.0.1:PORT`, where the clients run) to the same double
+    /// over HTTPS, for clients that ignore `AWS_ENDPOINT_URL_STS` and call AWS's own host
+    /// names ([`Client::ignores_endpoint_variables`]).
+    pub https_proxy: String,
 }
 
 /// What a client printed.
@@ -690,6 +769,19 @@ pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Ru
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if client.ignores_endpoint_variables() {
+        // Only the STS call goes through the proxy: the fronts are on loopback or link-local
+        // addresses, never proxied. Without the endpoint variable (which 2.9 ignores anyway),
+        // the proxy is the client's only way to the double.
+        command
+            .env_remove("AWS_ENDPOINT_URL_STS")
+            .env("HTTPS_PROXY", &setup.https_proxy)
+            .env("AWS_CA_BUNDLE", super::pki_file("tls-ca.pem"))
+            .env(
+                "NO_PROXY",
+                "localhost,127.0.0.1,127.0.0.2,169.254.169.254,169.254.170.2",
+            );
+    }
     let started = Instant::now();
     let output = match tokio::time::timeout(CLIENT_TIMEOUT, command.output()).await {
         Ok(output) => output.unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}")),
@@ -1046,6 +1138,10 @@ pub(crate) fn record(front: Front, outcomes: &[Outcome]) {
 pub(crate) struct FakeAws {
     pub world: World,
     running: Running,
+    /// The same world over HTTPS (the test PKI's `tls-server.pem`, AWS host names)…
+    _tls: Running,
+    /// …behind a CONNECT proxy: see [`Setup::https_proxy`].
+    proxy: ConnectProxy,
 }
 
 impl std::fmt::Debug for FakeAws {
@@ -1063,7 +1159,28 @@ impl FakeAws {
             .spawn("127.0.0.1:0".parse().expect("address"))
             .await
             .expect("start the fake AWS");
-        FakeAws { world, running }
+        let tls = world
+            .spawn_tls(
+                "127.0.0.1:0".parse().expect("address"),
+                &super::pki_file("tls-server.pem"),
+                &super::pki_file("tls-server.key"),
+            )
+            .await
+            .expect("start the fake AWS over HTTPS");
+        let proxy = ConnectProxy::spawn(tls.addr)
+            .await
+            .expect("start the CONNECT proxy");
+        FakeAws {
+            world,
+            running,
+            _tls: tls,
+            proxy,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: a CONNECT proxy to this world over HTTPS.
+    pub(crate) fn https_proxy(&self) -> String {
+        self.proxy.url()
     }
 
     /// `http://127.0.0.1:PORT`.
