@@ -131,6 +131,25 @@ for client in go-v2 go-v1 minio-go; do
     go build -trimpath -o "../../../build/go-clients/bin/$client-client" .)
   printf '%s\n' "$inputs" >"$stamp"
 done
+# The AWS SDK for Java 2.x client of the compatibility matrix (tests/clients/java-v2, versions
+# pinned by the BOM its pom.xml imports): Java 17 and Maven come with the machine (Debian's
+# maven when missing). Maven's repository is build/java-client/m2: the first build fetches the
+# dependencies online, later ones build offline (-o). Rebuilt only when its inputs (or the
+# Java version) change.
+command -v mvn >/dev/null || {
+  echo "==> installing maven"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq maven
+  else sudo apt-get update -qq && sudo apt-get install -y -qq maven; fi
+}
+java_inputs=$( (java -version 2>&1; cd tests/clients/java-v2 && find pom.xml src -type f | sort | xargs sha256sum) )
+if ! [ -f build/java-client/target/java-v2-client.jar ] \
+   || [ "$(cat build/java-client/java-v2.stamp 2>/dev/null)" != "$java_inputs" ]; then
+  echo "==> building tests/clients/java-v2 into build/java-client"
+  java_build=(mvn -q -B -Dstyle.color=never -f tests/clients/java-v2/pom.xml -Dmaven.repo.local="$PWD/build/java-client/m2"
+    -Dclient.target="$PWD/build/java-client/target" clean package)
+  "${java_build[@]}" -o >/dev/null 2>&1 || "${java_build[@]}"
+  printf '%s\n' "$java_inputs" >build/java-client/java-v2.stamp
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 # cargo-deny checks the dependency policy in deny.toml. Pinned to a version that builds with

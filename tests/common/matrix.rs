@@ -89,10 +89,11 @@ pub(crate) enum Client {
     GoV2Chain,
     GoV1Chain,
     MinioChain,
+    JavaV2Chain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 13] = [
+    pub(crate) const ALL: [Client; 14] = [
         Client::Boto3,
         Client::AwsCli,
         Client::AwsCliV2,
@@ -106,6 +107,7 @@ impl Client {
         Client::GoV2Chain,
         Client::GoV1Chain,
         Client::MinioChain,
+        Client::JavaV2Chain,
     ];
 
     /// A name without version.
@@ -124,6 +126,7 @@ impl Client {
             Client::GoV2Chain => "Go v2 default chain",
             Client::GoV1Chain => "Go v1 default chain",
             Client::MinioChain => "minio-go IAM chain",
+            Client::JavaV2Chain => "Java v2 default chain",
         }
     }
 
@@ -144,6 +147,7 @@ impl Client {
             Client::GoV2Chain => format!("aws-sdk-go-v2/config {}", v.go_v2_config),
             Client::GoV1Chain => format!("aws-sdk-go {}", v.go_v1),
             Client::MinioChain => format!("minio-go {}", v.minio),
+            Client::JavaV2Chain => format!("AWS SDK for Java {}", v.java_v2),
         };
         format!("{} ({version})", self.name())
     }
@@ -172,6 +176,9 @@ impl Client {
             Client::GoV1Chain => {
                 "`session.NewSessionWithOptions` with `SharedConfigEnable` (v1 reads \
                  `~/.aws/config` only then), then `sess.Config.Credentials.Get()`"
+            }
+            Client::JavaV2Chain => {
+                "`DefaultCredentialsProvider.builder().build().resolveCredentials()`"
             }
             Client::MinioChain => {
                 "`credentials.NewChainCredentials` of `EnvAWS`, `FileAWSCredentials` and `IAM` \
@@ -211,6 +218,7 @@ impl Client {
             Client::RustChain => format!("`aws-sdk-sts` {} `get_caller_identity()`", v.rust_sts),
             Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
             Client::GoV1Chain => "`sts.New(sess).GetCallerIdentity`".to_owned(),
+            Client::JavaV2Chain => format!("`sts` {} `getCallerIdentity()`", v.java_v2),
             Client::MinioChain => {
                 "minio-go has no STS client: `GetCallerIdentity` signed by its own \
                  `signer.SignV4WithServiceType(…, \"sts\")` with the session token"
@@ -261,6 +269,22 @@ impl Client {
             Client::GoV2Chain => go_client("go-v2-client"),
             Client::GoV1Chain => go_client("go-v1-client"),
             Client::MinioChain => go_client("minio-go-client"),
+            // A quick start matters more than peak speed for one call.
+            Client::JavaV2Chain => vec![
+                "java".into(),
+                "-XX:TieredStopAtLevel=1".into(),
+                "-XX:+UseSerialGC".into(),
+                "-cp".into(),
+                format!(
+                    "{}:{}",
+                    repo_path("build/java-client/target/java-v2-client.jar").display(),
+                    repo_path("build/java-client/target/lib/*").display()
+                )
+                .into(),
+                "needroleshere.Client".into(),
+                "chain".into(),
+                "prove".into(),
+            ],
         }
     }
 
@@ -297,6 +321,7 @@ pub(crate) struct Versions {
     pub go_v2_sts: String,
     pub go_v1: String,
     pub minio: String,
+    pub java_v2: String,
 }
 
 /// A Go client program of `tests/clients/go-*` and `tests/clients/minio-go`, built by
@@ -326,6 +351,25 @@ fn go_module_version(dir: &str, module: &str) -> String {
             (name == module).then(|| version.split_whitespace().next().unwrap_or("").to_owned())
         })
         .unwrap_or_else(|| panic!("{} requires no {module}", path.display()))
+}
+
+/// The AWS SDK for Java BOM version `tests/clients/java-v2/pom.xml` imports.
+fn java_sdk_version() -> String {
+    let path = repo_path("tests/clients/java-v2/pom.xml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let jar = repo_path("build/java-client/target/java-v2-client.jar");
+    assert!(
+        jar.exists(),
+        "{} is missing: run scripts/test.sh (it builds tests/clients/java-v2)",
+        jar.display()
+    );
+    let bom = text
+        .find("<artifactId>bom</artifactId>")
+        .unwrap_or_else(|| panic!("{} imports no software.amazon.awssdk:bom", path.display()));
+    let rest = &text[bom..];
+    let start = rest.find("<version>").expect("the BOM's version") + "<version>".len();
+    let end = rest[start..].find('<').expect("the BOM's version") + start;
+    rest[start..end].to_owned()
 }
 
 /// The installed clients' versions; panics, saying how to fix it, when one is missing.
@@ -415,6 +459,7 @@ pub(crate) fn versions() -> &'static Versions {
             go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
             go_v1: go_module_version("go-v1", "github.com/aws/aws-sdk-go"),
             minio: go_module_version("minio-go", "github.com/minio/minio-go/v7"),
+            java_v2: java_sdk_version(),
         }
     })
 }
