@@ -126,7 +126,7 @@ for client in go-v2 go-v1 minio-go; do
   fi
   echo "==> building tests/clients/$client into build/go-clients/bin/$client-client"
   mkdir -p build/go-clients/bin
-  (cd "tests/clients/$client" && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -modcacherw" \
+  (cd "tests/clients/$client" && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -modcacherw -buildvcs=false" \
     GOMODCACHE="$PWD/../../../build/go-clients/mod" \
     go build -trimpath -o "../../../build/go-clients/bin/$client-client" .)
   printf '%s\n' "$inputs" >"$stamp"
