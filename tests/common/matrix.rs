@@ -687,7 +687,8 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
                      `url = self._base_url + self._TOKEN_PATH`), so `http://127.0.0.1:PORT` \
                      becomes `http://127.0.0.1:PORTlatest/api/token`. A trailing slash in the \
                      variable would suit it, but the JS v2 SDK then asks for \
-                     `//latest/api/token`, so `bind` and `serve ec2` write none; the default \
+                     `//latest/api/token` (aws-sdk 2.1693.0 `lib/metadata_service.js:109`, \
+                     `this.endpoint + path`), so `bind` and `serve ec2` write none; the default \
                      address (`imds-169.254.169.254`) works",
             evidence: "Invalid endpoint EC2 Instance Metadata endpoint: http://127.0.0.1:",
         },
