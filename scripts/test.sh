@@ -68,6 +68,14 @@ if ! build/venv/bin/python3 -c "import awscli, sys; sys.exit(awscli.__version__ 
   build/venv/bin/aws --version
   build/venv/bin/python3 -c 'import boto3; print("boto3 still imports:", boto3.__version__)'
 fi
+# The AWS CLI v2 for the compatibility matrix: Debian's awscli package (2.9.19 in Debian 12;
+# it is v2 there) and its bundled botocore, run with /usr/bin/python3. Installed when missing.
+if ! /usr/bin/python3 -c 'import awscli, sys; sys.exit(not awscli.__version__.startswith("2."))' 2>/dev/null; then
+  echo "==> installing Debian's awscli (the AWS CLI v2)"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq awscli
+  else sudo apt-get update -qq && sudo apt-get install -y -qq awscli; fi
+  /usr/bin/aws --version
+fi
 # The AWS SDK for JavaScript v3 (versions pinned by tests/clients/node/package-lock.json) in
 # build/node, reinstalled whenever that lock file changes.
 command -v node >/dev/null && command -v npm >/dev/null || {
@@ -129,6 +137,45 @@ if [ "$(cat build/go-helper/VERSION 2>/dev/null)" != "$SIGNING_HELPER_VERSION" ]
   GOBIN="$PWD/build/go-helper" go install \
     "github.com/aws/rolesanywhere-credential-helper@$SIGNING_HELPER_VERSION"
   echo "$SIGNING_HELPER_VERSION" > build/go-helper/VERSION
+fi
+# The Go clients of the compatibility matrix (tests/matrix.rs): the AWS SDK for Go v2 and v1
+# and minio-go, each its own module in tests/clients/ with go.mod and go.sum pinning every
+# version. Go itself comes with the machine (minio-go v7.4 needs Go 1.26; GOTOOLCHAIN=local,
+# so nothing downloads another toolchain). Modules go to build/go-clients/mod, downloaded once
+# (-mod=readonly: go.sum is never rewritten, a missing sum fails); each program is rebuilt
+# into build/go-clients/bin only when its inputs (or the Go version) change.
+command -v go >/dev/null || { echo "the matrix's Go clients need Go (1.26 or later) on PATH" >&2; exit 1; }
+for client in go-v2 go-v1 minio-go; do
+  stamp=build/go-clients/$client.stamp
+  inputs=$( (go version; cd "tests/clients/$client" && sha256sum go.mod go.sum ./*.go) )
+  if [ -x "build/go-clients/bin/$client-client" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then
+    continue
+  fi
+  echo "==> building tests/clients/$client into build/go-clients/bin/$client-client"
+  mkdir -p build/go-clients/bin
+  (cd "tests/clients/$client" && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -modcacherw -buildvcs=false" \
+    GOMODCACHE="$PWD/../../../build/go-clients/mod" \
+    go build -trimpath -o "../../../build/go-clients/bin/$client-client" .)
+  printf '%s\n' "$inputs" >"$stamp"
+done
+# The AWS SDK for Java 2.x client of the compatibility matrix (tests/clients/java-v2, versions
+# pinned by the BOM its pom.xml imports): Java 17 and Maven come with the machine (Debian's
+# maven when missing). Maven's repository is build/java-client/m2: the first build fetches the
+# dependencies online, later ones build offline (-o). Rebuilt only when its inputs (or the
+# Java version) change.
+command -v mvn >/dev/null || {
+  echo "==> installing maven"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq maven
+  else sudo apt-get update -qq && sudo apt-get install -y -qq maven; fi
+}
+java_inputs=$( (java -version 2>&1; cd tests/clients/java-v2 && find pom.xml src -type f | sort | xargs sha256sum) )
+if ! [ -f build/java-client/target/java-v2-client.jar ] \
+   || [ "$(cat build/java-client/java-v2.stamp 2>/dev/null)" != "$java_inputs" ]; then
+  echo "==> building tests/clients/java-v2 into build/java-client"
+  java_build=(mvn -q -B -Dstyle.color=never -f tests/clients/java-v2/pom.xml -Dmaven.repo.local="$PWD/build/java-client/m2"
+    -Dclient.target="$PWD/build/java-client/target" clean package)
+  "${java_build[@]}" -o >/dev/null 2>&1 || "${java_build[@]}"
+  printf '%s\n' "$java_inputs" >build/java-client/java-v2.stamp
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy

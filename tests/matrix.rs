@@ -28,21 +28,22 @@ use common::daemon::{
 };
 use common::imds::{connect_in, ip, run_in, start_serve};
 use common::matrix::{
-    Desktop, FakeAws, ForwardingProxy, Front, SESSION_NAME, Setup, Verify, column, developer_arn,
-    record, roles_anywhere_arn,
+    Desktop, FakeAws, ForwardingProxy, Front, Setup, Verify, column, developer_arn, record,
+    roles_anywhere_arn, session_name,
 };
 
 /// The binding every front uses.
 const NAME: &str = "app";
 
-/// The flags of a binding (or `credential-process`) that the fake at `endpoint` accepts.
-fn identity(endpoint: &str) -> Vec<String> {
+/// The flags of a binding (or `credential-process`) that the fake at `endpoint` accepts, with
+/// `front`'s own role session name.
+fn identity(endpoint: &str, front: Front) -> Vec<String> {
     let mut args = identity_args("p256");
     args.extend([
         "--endpoint".to_owned(),
         endpoint.to_owned(),
         "--role-session-name".to_owned(),
-        SESSION_NAME.to_owned(),
+        session_name(front),
     ]);
     args
 }
@@ -104,7 +105,7 @@ fn can_use_namespaces(front: Front) -> bool {
 async fn credential_process() {
     let fake = FakeAws::start().await;
     let mut command = vec![BIN.to_owned(), "credential-process".to_owned()];
-    command.extend(identity(&fake.url()));
+    command.extend(identity(&fake.url(), Front::CredentialProcess));
     assert!(
         command.iter().all(|a| !a.contains([' ', '"', '\''])),
         "the command line must need no quoting: {command:?}"
@@ -120,7 +121,8 @@ async fn credential_process() {
             command.join(" ")
         )),
         netns: None,
-        expected_arn: roles_anywhere_arn(),
+        expected_arn: roles_anywhere_arn(Front::CredentialProcess),
+        https_proxy: fake.https_proxy(),
     };
     finish(Front::CredentialProcess, &setup, &|k| fake.issued(k)).await;
 }
@@ -145,7 +147,7 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
         })
         .await
     };
-    let mut args = identity(&fake.url());
+    let mut args = identity(&fake.url(), front);
     args.extend(mode_args(mode, &serve.url()));
     if token_file {
         args.push("--token-file".to_owned());
@@ -155,7 +157,8 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
         env: client_env(read_env(&env_file(dir.path(), NAME)), &fake.url(), false),
         config: None,
         netns: None,
-        expected_arn: roles_anywhere_arn(),
+        expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -193,6 +196,7 @@ async fn ecs_full_127_0_0_2() {
 /// (it checks the binding against that fake), and serve socket-activated on `socket`
 /// (`ADDR:80`, fd name `fdname`), started by a first connection from inside.
 async fn in_namespace(
+    front: Front,
     extra_address: Option<&str>,
     bind_args: &[String],
     socket: (&str, &str),
@@ -201,7 +205,7 @@ async fn in_namespace(
     if let Some(address) = extra_address {
         ip(&["-n", &ns.name, "addr", "add", address, "dev", "lo"]);
     }
-    let fake = FakeAwsProcess::start(&ns.name).await;
+    let fake = FakeAwsProcess::start_with_https_proxy(&ns.name).await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
         "bind".to_owned(),
@@ -209,7 +213,7 @@ async fn in_namespace(
         "--configuration-directory".to_owned(),
         dir.path().display().to_string(),
     ];
-    args.extend(identity(&fake.url));
+    args.extend(identity(&fake.url, front));
     args.extend(bind_args.iter().cloned());
     let output = run_in(&ns.name, &args).await;
     assert_success(&output, &format!("bind in {}", ns.name));
@@ -232,7 +236,8 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
     if token_file {
         args.push("--token-file".to_owned());
     }
-    let (ns, fake, dir, serve) = in_namespace(None, &args, ("169.254.170.2", "ecs-relative")).await;
+    let (ns, fake, dir, serve) =
+        in_namespace(front, None, &args, ("169.254.170.2", "ecs-relative")).await;
     let env = read_env(&env_file(dir.path(), NAME));
     assert!(
         env.contains_key("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
@@ -242,7 +247,8 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
         env: client_env(env, &fake.url, false),
         config: None,
         netns: Some(ns.name.clone()),
-        expected_arn: roles_anywhere_arn(),
+        expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -273,6 +279,7 @@ async fn imds_at_169_254_169_254() {
         .map(String::from)
         .into();
     let (ns, fake, dir, serve) = in_namespace(
+        front,
         Some("169.254.169.254/32"),
         &bind_args,
         ("169.254.169.254", &format!("imds-{NAME}")),
@@ -288,7 +295,8 @@ async fn imds_at_169_254_169_254() {
         env: client_env(env, &fake.url, true),
         config: None,
         netns: Some(ns.name.clone()),
-        expected_arn: roles_anywhere_arn(),
+        expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -299,7 +307,10 @@ async fn imds_at_169_254_169_254() {
 
 /// serve with `--listen-imds 127.0.0.1:PORT=NAME` (and `extra` flags), NAME bound in imds
 /// mode; returns the fake, the directory, serve and its IMDS port.
-async fn imds_on_loopback(extra: &[&str]) -> (FakeAws, tempfile::TempDir, Serve, u16) {
+async fn imds_on_loopback(
+    front: Front,
+    extra: &[&str],
+) -> (FakeAws, tempfile::TempDir, Serve, u16) {
     let fake = FakeAws::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (serve, ports) = start_serve(1, |p| {
@@ -315,7 +326,7 @@ async fn imds_on_loopback(extra: &[&str]) -> (FakeAws, tempfile::TempDir, Serve,
         }
     })
     .await;
-    let mut args = identity(&fake.url());
+    let mut args = identity(&fake.url(), front);
     args.extend(
         [
             "--mode",
@@ -331,12 +342,13 @@ async fn imds_on_loopback(extra: &[&str]) -> (FakeAws, tempfile::TempDir, Serve,
 
 #[tokio::test(flavor = "multi_thread")]
 async fn imds_endpoint() {
-    let (fake, dir, serve, _) = imds_on_loopback(&[]).await;
+    let (fake, dir, serve, _) = imds_on_loopback(Front::ImdsEndpoint, &[]).await;
     let setup = Setup {
         env: client_env(read_env(&env_file(dir.path(), NAME)), &fake.url(), true),
         config: None,
         netns: None,
-        expected_arn: roles_anywhere_arn(),
+        expected_arn: roles_anywhere_arn(Front::ImdsEndpoint),
+        https_proxy: fake.https_proxy(),
     };
     finish(Front::ImdsEndpoint, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -344,7 +356,7 @@ async fn imds_endpoint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn imds_v1_fallback() {
-    let (fake, dir, serve, port) = imds_on_loopback(&["--imds-v1"]).await;
+    let (fake, dir, serve, port) = imds_on_loopback(Front::ImdsV1Fallback, &["--imds-v1"]).await;
     let proxy = ForwardingProxy::start(([127, 0, 0, 1], port).into()).await;
     let mut env = read_env(&env_file(dir.path(), NAME));
     env.remove("AWS_EC2_METADATA_V1_DISABLED");
@@ -356,7 +368,8 @@ async fn imds_v1_fallback() {
         env: client_env(env, &fake.url(), true),
         config: None,
         netns: None,
-        expected_arn: roles_anywhere_arn(),
+        expected_arn: roles_anywhere_arn(Front::ImdsV1Fallback),
+        https_proxy: fake.https_proxy(),
     };
     // Each client asked for a token, was refused, and then got the credentials without one.
     let verify = |k: &str| {
@@ -396,12 +409,13 @@ async fn imds_v1_fallback() {
 
 async fn desktop(front: Front, kind: &str) {
     let fake = FakeAws::start().await;
-    let server = Desktop::start(kind, &fake.url()).await;
+    let server = Desktop::start(kind, &fake.url(), &session_name(front)).await;
     let setup = Setup {
         env: client_env(server.exports.clone(), &fake.url(), kind == "ec2"),
         config: None,
         netns: None,
-        expected_arn: developer_arn(),
+        expected_arn: developer_arn(front),
+        https_proxy: fake.https_proxy(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     drop(server);

@@ -1056,18 +1056,39 @@ pub(crate) struct FakeAwsProcess {
     child: Child,
     /// `http://127.0.0.1:PORT` (reachable only inside the namespace).
     pub url: String,
+    /// With [`FakeAwsProcess::start_with_https_proxy`]: `http://127.0.0.1:PORT`, a CONNECT
+    /// proxy (inside the namespace) to the same fakes over HTTPS under AWS host names.
+    pub https_proxy: Option<String>,
     log: tempfile::NamedTempFile,
 }
 
 impl FakeAwsProcess {
     pub(crate) async fn start(netns: &str) -> FakeAwsProcess {
+        FakeAwsProcess::start_in(netns, false).await
+    }
+
+    /// Also serves HTTPS with the test PKI's `tls-server.pem` (issued by `tls-ca.pem` for
+    /// `sts.us-east-1.amazonaws.com`…) behind a CONNECT proxy: see `https_proxy`.
+    pub(crate) async fn start_with_https_proxy(netns: &str) -> FakeAwsProcess {
+        FakeAwsProcess::start_in(netns, true).await
+    }
+
+    async fn start_in(netns: &str, https_proxy: bool) -> FakeAwsProcess {
         let log = tempfile::NamedTempFile::new().expect("temporary log file");
-        let mut child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", netns])
             .arg(super::fake_aws_bin())
             .arg("--pki")
             .arg(pki())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"]);
+        if https_proxy {
+            command
+                .arg("--https-proxy")
+                .arg(super::pki_file("tls-server.pem"))
+                .arg(super::pki_file("tls-server.key"));
+        }
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1086,7 +1107,26 @@ impl FakeAwsProcess {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        FakeAwsProcess { child, url, log }
+        let https_proxy = if https_proxy {
+            let line = tokio::time::timeout(STEP, lines.next_line())
+                .await
+                .expect("needroleshere-fake-aws printed no proxy")
+                .expect("read its stdout")
+                .expect("needroleshere-fake-aws exited before its proxy listened");
+            Some(
+                line.strip_prefix("https proxy on ")
+                    .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        FakeAwsProcess {
+            child,
+            url,
+            https_proxy,
+            log,
+        }
     }
 
     /// What the fake logged: one line per request, with the access key id it issued.

@@ -16,7 +16,8 @@
 //! Clients run with a clean environment (no host AWS setting leaks in), an empty HOME, and
 //! instance metadata disabled on every front that is not IMDS, so nothing is ever sent to a
 //! link-local address outside a network namespace of the test's own, nor anywhere but
-//! loopback: the client programs refuse an STS endpoint that is not loopback.
+//! loopback: the client programs refuse an STS endpoint (or, for the AWS CLI v2, which calls
+//! AWS's own host names, an `HTTPS_PROXY`) that is not loopback.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use fake_aws::World;
+use fake_aws::proxy::ConnectProxy;
 use fake_aws::rolesanywhere::{ACCOUNT_ID, REGION, Running};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
@@ -34,17 +36,30 @@ use tokio::process::Command;
 use super::daemon::python;
 use super::pki;
 
-/// The role session name every front asks for, so the expected ARNs are fixed.
-pub(crate) const SESSION_NAME: &str = "needroleshere-matrix";
+/// The start of every front's role session name.
+const SESSION_NAME: &str = "needroleshere-matrix";
 
-/// What GetCallerIdentity must answer for credentials from IAM Roles Anywhere.
-pub(crate) fn roles_anywhere_arn() -> String {
-    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/needroleshere-test/{SESSION_NAME}")
+/// The role session name `front` asks for: its own, so the ARN GetCallerIdentity answers
+/// proves which front served the credentials.
+pub(crate) fn session_name(front: Front) -> String {
+    format!("{SESSION_NAME}-{}", front.id())
 }
 
-/// What GetCallerIdentity must answer for the desktop servers' `developer` profile.
-pub(crate) fn developer_arn() -> String {
-    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/developer/{SESSION_NAME}")
+/// What GetCallerIdentity must answer for credentials from IAM Roles Anywhere via `front`.
+pub(crate) fn roles_anywhere_arn(front: Front) -> String {
+    format!(
+        "arn:aws:sts::{ACCOUNT_ID}:assumed-role/needroleshere-test/{}",
+        session_name(front)
+    )
+}
+
+/// What GetCallerIdentity must answer for the desktop servers' `developer` profile via
+/// `front`.
+pub(crate) fn developer_arn(front: Front) -> String {
+    format!(
+        "arn:aws:sts::{ACCOUNT_ID}:assumed-role/developer/{}",
+        session_name(front)
+    )
 }
 
 /// How long one client run may take (resolution and proof) before it counts as failed.
@@ -63,6 +78,7 @@ pub(crate) fn repo_path(path: &str) -> PathBuf {
 pub(crate) enum Client {
     Boto3,
     AwsCli,
+    AwsCliV2,
     JsV3Chain,
     JsV3Http,
     JsV3ContainerMetadata,
@@ -70,12 +86,17 @@ pub(crate) enum Client {
     JsV3Process,
     JsV2Chain,
     RustChain,
+    GoV2Chain,
+    GoV1Chain,
+    MinioChain,
+    JavaV2Chain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 9] = [
+    pub(crate) const ALL: [Client; 14] = [
         Client::Boto3,
         Client::AwsCli,
+        Client::AwsCliV2,
         Client::JsV3Chain,
         Client::JsV3Http,
         Client::JsV3ContainerMetadata,
@@ -83,6 +104,10 @@ impl Client {
         Client::JsV3Process,
         Client::JsV2Chain,
         Client::RustChain,
+        Client::GoV2Chain,
+        Client::GoV1Chain,
+        Client::MinioChain,
+        Client::JavaV2Chain,
     ];
 
     /// A name without version.
@@ -90,6 +115,7 @@ impl Client {
         match self {
             Client::Boto3 => "boto3",
             Client::AwsCli => "AWS CLI v1",
+            Client::AwsCliV2 => "AWS CLI v2",
             Client::JsV3Chain => "JS v3 fromNodeProviderChain",
             Client::JsV3Http => "JS v3 fromHttp",
             Client::JsV3ContainerMetadata => "JS v3 fromContainerMetadata",
@@ -97,6 +123,10 @@ impl Client {
             Client::JsV3Process => "JS v3 fromProcess",
             Client::JsV2Chain => "JS v2 default chain",
             Client::RustChain => "Rust aws-config default chain",
+            Client::GoV2Chain => "Go v2 default chain",
+            Client::GoV1Chain => "Go v1 default chain",
+            Client::MinioChain => "minio-go IAM chain",
+            Client::JavaV2Chain => "Java v2 default chain",
         }
     }
 
@@ -106,6 +136,7 @@ impl Client {
         let version = match self {
             Client::Boto3 => format!("boto3 {}", v.boto3),
             Client::AwsCli => format!("awscli {}", v.awscli),
+            Client::AwsCliV2 => format!("Debian awscli {}", v.awscli_v2),
             Client::JsV3Chain
             | Client::JsV3Http
             | Client::JsV3ContainerMetadata
@@ -113,6 +144,10 @@ impl Client {
             | Client::JsV3Process => format!("credential-providers {}", v.js_v3_providers),
             Client::JsV2Chain => format!("aws-sdk {}", v.js_v2),
             Client::RustChain => format!("aws-config {}", v.rust_aws_config),
+            Client::GoV2Chain => format!("aws-sdk-go-v2/config {}", v.go_v2_config),
+            Client::GoV1Chain => format!("aws-sdk-go {}", v.go_v1),
+            Client::MinioChain => format!("minio-go {}", v.minio),
+            Client::JavaV2Chain => format!("AWS SDK for Java {}", v.java_v2),
         };
         format!("{} ({version})", self.name())
     }
@@ -122,6 +157,9 @@ impl Client {
         match self {
             Client::Boto3 => "`boto3.Session().get_credentials()`, the default chain",
             Client::AwsCli => "the `aws` command's own session (its bundled botocore)",
+            Client::AwsCliV2 => {
+                "the `aws` command's own session (Debian's `/usr/bin/aws`, its bundled botocore)"
+            }
             Client::JsV3Chain => "`fromNodeProviderChain()`, the default chain of v3 clients",
             Client::JsV3Http => "`fromHttp()`, the container provider of the default chain",
             Client::JsV3ContainerMetadata => {
@@ -134,6 +172,18 @@ impl Client {
                  (v2 reads `~/.aws/config` only then)"
             }
             Client::RustChain => "`aws_config::load_defaults(BehaviorVersion::latest())`",
+            Client::GoV2Chain => "`config.LoadDefaultConfig(ctx)`, then `cfg.Credentials.Retrieve`",
+            Client::GoV1Chain => {
+                "`session.NewSessionWithOptions` with `SharedConfigEnable` (v1 reads \
+                 `~/.aws/config` only then), then `sess.Config.Credentials.Get()`"
+            }
+            Client::JavaV2Chain => {
+                "`DefaultCredentialsProvider.builder().build().resolveCredentials()`"
+            }
+            Client::MinioChain => {
+                "`credentials.NewChainCredentials` of `EnvAWS`, `FileAWSCredentials` and `IAM` \
+                 (the container endpoint, else instance metadata)"
+            }
         }
     }
 
@@ -149,6 +199,13 @@ impl Client {
                 "`aws sts get-caller-identity` (bundled botocore {})",
                 v.awscli_botocore
             ),
+            Client::AwsCliV2 => format!(
+                "`aws sts get-caller-identity` (bundled botocore {}) at \
+                 `https://sts.us-east-1.amazonaws.com`: it ignores `AWS_ENDPOINT_URL_*`, so \
+                 `HTTPS_PROXY` tunnels it to the double, whose certificate `AWS_CA_BUNDLE` \
+                 trusts",
+                v.awscli_v2_botocore
+            ),
             Client::JsV3Chain
             | Client::JsV3Http
             | Client::JsV3ContainerMetadata
@@ -159,6 +216,14 @@ impl Client {
             ),
             Client::JsV2Chain => "`new AWS.STS().getCallerIdentity()`".to_owned(),
             Client::RustChain => format!("`aws-sdk-sts` {} `get_caller_identity()`", v.rust_sts),
+            Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
+            Client::GoV1Chain => "`sts.New(sess).GetCallerIdentity`".to_owned(),
+            Client::JavaV2Chain => format!("`sts` {} `getCallerIdentity()`", v.java_v2),
+            Client::MinioChain => {
+                "minio-go has no STS client: `GetCallerIdentity` signed by its own \
+                 `signer.SignV4WithServiceType(…, \"sts\")` with the session token"
+                    .to_owned()
+            }
         }
     }
 
@@ -183,6 +248,13 @@ impl Client {
         match self {
             Client::Boto3 => python_client("boto3"),
             Client::AwsCli => python_client("awscli"),
+            // Debian's python3, where its awscli package lives.
+            Client::AwsCliV2 => vec![
+                "/usr/bin/python3".into(),
+                repo_path("tests/clients/python/credentials.py").into(),
+                "awscli-v2".into(),
+                "prove".into(),
+            ],
             Client::JsV3Chain => node_client("credentials.cjs", "chain"),
             Client::JsV3Http => node_client("credentials.cjs", "http"),
             Client::JsV3ContainerMetadata => node_client("credentials.cjs", "container-metadata"),
@@ -194,7 +266,32 @@ impl Client {
                 "chain".into(),
                 "prove".into(),
             ],
+            Client::GoV2Chain => go_client("go-v2-client"),
+            Client::GoV1Chain => go_client("go-v1-client"),
+            Client::MinioChain => go_client("minio-go-client"),
+            // A quick start matters more than peak speed for one call.
+            Client::JavaV2Chain => vec![
+                "java".into(),
+                "-XX:TieredStopAtLevel=1".into(),
+                "-XX:+UseSerialGC".into(),
+                "-cp".into(),
+                format!(
+                    "{}:{}",
+                    repo_path("build/java-client/target/java-v2-client.jar").display(),
+                    repo_path("build/java-client/target/lib/*").display()
+                )
+                .into(),
+                "needroleshere.Client".into(),
+                "chain".into(),
+                "prove".into(),
+            ],
         }
+    }
+
+    /// Whether the client ignores `AWS_ENDPOINT_URL_*` (the AWS CLI v2 of Debian, 2.9.19), so
+    /// it must reach the double under AWS's host names through [`Setup::https_proxy`].
+    fn ignores_endpoint_variables(self) -> bool {
+        self == Client::AwsCliV2
     }
 
     /// Variables this client needs whatever the front.
@@ -213,11 +310,66 @@ pub(crate) struct Versions {
     pub botocore: String,
     pub awscli: String,
     pub awscli_botocore: String,
+    pub awscli_v2: String,
+    pub awscli_v2_botocore: String,
     pub js_v3_providers: String,
     pub js_v3_sts: String,
     pub js_v2: String,
     pub rust_aws_config: String,
     pub rust_sts: String,
+    pub go_v2_config: String,
+    pub go_v2_sts: String,
+    pub go_v1: String,
+    pub minio: String,
+    pub java_v2: String,
+}
+
+/// A Go client program of `tests/clients/go-*` and `tests/clients/minio-go`, built by
+/// scripts/test.sh into `build/go-clients/bin`, with `chain prove`.
+fn go_client(name: &str) -> Vec<OsString> {
+    vec![
+        repo_path("build/go-clients/bin").join(name).into(),
+        "chain".into(),
+        "prove".into(),
+    ]
+}
+
+/// The version `tests/clients/DIR/go.mod` requires of `module`.
+fn go_module_version(dir: &str, module: &str) -> String {
+    let path = repo_path("tests/clients").join(dir).join("go.mod");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let binary = repo_path("build/go-clients/bin").join(format!("{dir}-client"));
+    assert!(
+        binary.exists(),
+        "{} is missing: run scripts/test.sh (it builds tests/clients/{dir})",
+        binary.display()
+    );
+    text.lines()
+        .map(|line| line.trim().trim_start_matches("require").trim())
+        .find_map(|line| {
+            let (name, version) = line.split_once(' ')?;
+            (name == module).then(|| version.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .unwrap_or_else(|| panic!("{} requires no {module}", path.display()))
+}
+
+/// The AWS SDK for Java BOM version `tests/clients/java-v2/pom.xml` imports.
+fn java_sdk_version() -> String {
+    let path = repo_path("tests/clients/java-v2/pom.xml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let jar = repo_path("build/java-client/target/java-v2-client.jar");
+    assert!(
+        jar.exists(),
+        "{} is missing: run scripts/test.sh (it builds tests/clients/java-v2)",
+        jar.display()
+    );
+    let bom = text
+        .find("<artifactId>bom</artifactId>")
+        .unwrap_or_else(|| panic!("{} imports no software.amazon.awssdk:bom", path.display()));
+    let rest = &text[bom..];
+    let start = rest.find("<version>").expect("the BOM's version") + "<version>".len();
+    let end = rest[start..].find('<').expect("the BOM's version") + start;
+    rest[start..end].to_owned()
 }
 
 /// The installed clients' versions; panics, saying how to fix it, when one is missing.
@@ -241,6 +393,23 @@ pub(crate) fn versions() -> &'static Versions {
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         let words: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(words.len(), 4, "python printed {text:?}");
+        let output = std::process::Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                "import awscli, awscli.botocore; print(awscli.__version__, awscli.botocore.__version__)",
+            ])
+            .env_clear()
+            .stdin(Stdio::null())
+            .output()
+            .expect("run /usr/bin/python3");
+        assert!(
+            output.status.success(),
+            "Debian's awscli (the AWS CLI v2) must be installed (run scripts/test.sh): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let v2: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(v2.len(), 2, "/usr/bin/python3 printed {text:?}");
         let node_version = |package: &str| {
             let path = repo_path("build/node/node_modules")
                 .join(package)
@@ -279,11 +448,18 @@ pub(crate) fn versions() -> &'static Versions {
             botocore: words[1].to_owned(),
             awscli: words[2].to_owned(),
             awscli_botocore: words[3].to_owned(),
+            awscli_v2: v2[0].to_owned(),
+            awscli_v2_botocore: v2[1].to_owned(),
             js_v3_providers: node_version("@aws-sdk/credential-providers"),
             js_v3_sts: node_version("@aws-sdk/client-sts"),
             js_v2: node_version("aws-sdk"),
             rust_aws_config: crate_version("aws-config"),
             rust_sts: crate_version("aws-sdk-sts"),
+            go_v2_config: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/config"),
+            go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
+            go_v1: go_module_version("go-v1", "github.com/aws/aws-sdk-go"),
+            minio: go_module_version("minio-go", "github.com/minio/minio-go/v7"),
+            java_v2: java_sdk_version(),
         }
     })
 }
@@ -483,6 +659,47 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
             // serve answers 400 to a request without a token.
             evidence: "RemoteCredentials: (HTTP 400)",
         },
+        (MinioChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its IAM provider asks \
+                     `http://169.254.169.254` unless the program sets `IAM.Endpoint` \
+                     (minio-go v7.4.1 `pkg/credentials/iam_aws.go:400`, `getCredentials`); not \
+                     run, as it would ask the link-local address outside a namespace of the \
+                     test's own",
+        },
+        (AwsCliV2, EcsFullOtherLoopback) => Expect::Refuses {
+            reason: "accepts only `169.254.170.2`, `localhost` and `127.0.0.1` as the host of a \
+                     full URI (Debian awscli 2.9.19 `awscli/botocore/utils.py:2587`, \
+                     `ContainerMetadataFetcher._ALLOWED_HOSTS`)",
+            evidence: "Unsupported host '127.0.0.2'.  Can only retrieve metadata from these \
+                       hosts: 169.254.170.2, localhost, 127.0.0.1",
+        },
+        (AwsCliV2, EcsFullTokenFile | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (Debian awscli 2.9.19 \
+                     `awscli/botocore/credentials.py:1788`, `ContainerProvider.ENV_VAR_AUTH_TOKEN`), \
+                     so it sends no token; the header and query modes work",
+            // serve answers 400 to a request without a token.
+            evidence: "Received non 200 response (400) from ECS metadata",
+        },
+        (AwsCliV2, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::Refuses {
+            reason: "joins `AWS_EC2_METADATA_SERVICE_ENDPOINT` and `latest/api/token` without a \
+                     slash (Debian awscli 2.9.19 `awscli/botocore/utils.py:374`, \
+                     `url = self._base_url + self._TOKEN_PATH`), so `http://127.0.0.1:PORT` \
+                     becomes `http://127.0.0.1:PORTlatest/api/token`. A trailing slash in the \
+                     variable would suit it, but the JS v2 SDK then asks for \
+                     `//latest/api/token` (aws-sdk 2.1693.0 `lib/metadata_service.js:109`, \
+                     `this.endpoint + path`), so `bind` and `serve ec2` write none; the default \
+                     address (`imds-169.254.169.254`) works",
+            evidence: "Invalid endpoint EC2 Instance Metadata endpoint: http://127.0.0.1:",
+        },
+        (MinioChain, EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` only with a full URI (minio-go \
+                     v7.4.1 `pkg/credentials/iam_aws.go:224`); with a relative URI it sends only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (`iam_aws.go:222`), so no token here; \
+                     `ecs-relative` and `ecs-relative-query` work",
+            // serve answers 400 to a request without a token; minio-go says only its status.
+            evidence: "(IAM provider: 400 Bad Request)",
+        },
         (RustChain, ImdsV1Fallback) => Expect::Refuses {
             reason: "IMDSv2 only: no fallback to IMDSv1 when the token request is refused",
             evidence: "failed to load IMDS session token: service error: request forbidden",
@@ -506,6 +723,10 @@ pub(crate) struct Setup {
     pub netns: Option<String>,
     /// The ARN GetCallerIdentity must answer.
     pub expected_arn: String,
+    /// A CONNECT proxy (`http://127.0.0.1:PORT`, where the clients run) to the same double
+    /// over HTTPS, for clients that ignore `AWS_ENDPOINT_URL_STS` and call AWS's own host
+    /// names ([`Client::ignores_endpoint_variables`]).
+    pub https_proxy: String,
 }
 
 /// What a client printed.
@@ -594,6 +815,19 @@ pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Ru
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if client.ignores_endpoint_variables() {
+        // Only the STS call goes through the proxy: the fronts are on loopback or link-local
+        // addresses, never proxied. Without the endpoint variable (which 2.9 ignores anyway),
+        // the proxy is the client's only way to the double.
+        command
+            .env_remove("AWS_ENDPOINT_URL_STS")
+            .env("HTTPS_PROXY", &setup.https_proxy)
+            .env("AWS_CA_BUNDLE", super::pki_file("tls-ca.pem"))
+            .env(
+                "NO_PROXY",
+                "localhost,127.0.0.1,127.0.0.2,169.254.169.254,169.254.170.2",
+            );
+    }
     let started = Instant::now();
     let output = match tokio::time::timeout(CLIENT_TIMEOUT, command.output()).await {
         Ok(output) => output.unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}")),
@@ -796,9 +1030,12 @@ fn render(blocks: &BTreeMap<String, String>) -> String {
          needroleshere front, which then **proves** them: it signs STS `GetCallerIdentity` \
          with them against the strict STS test double, which verifies the SigV4 signature made \
          with the vended secret key and session token. A cell passes only when the answer \
-         names the expected assumed role (`assumed-role/needroleshere-test/needroleshere-matrix` \
-         from the IAM Roles Anywhere double, `assumed-role/developer/needroleshere-matrix` \
-         for the desktop servers) and the access key id is one the test's double issued. \
+         names the expected assumed role \
+         (`assumed-role/needroleshere-test/needroleshere-matrix-FRONT` from the IAM Roles \
+         Anywhere double, `assumed-role/developer/needroleshere-matrix-FRONT` for the desktop \
+         servers: each front asks for a role session name of its own, so the answer proves \
+         which front served the credentials) and the access key id is one the test's double \
+         issued. \
          \"Not supported\" says why a client cannot use a front; where the client could \
          have tried, it was run and its failure checked.\n\n",
     );
@@ -947,6 +1184,10 @@ pub(crate) fn record(front: Front, outcomes: &[Outcome]) {
 pub(crate) struct FakeAws {
     pub world: World,
     running: Running,
+    /// The same world over HTTPS (the test PKI's `tls-server.pem`, AWS host names)…
+    _tls: Running,
+    /// …behind a CONNECT proxy: see [`Setup::https_proxy`].
+    proxy: ConnectProxy,
 }
 
 impl std::fmt::Debug for FakeAws {
@@ -964,7 +1205,28 @@ impl FakeAws {
             .spawn("127.0.0.1:0".parse().expect("address"))
             .await
             .expect("start the fake AWS");
-        FakeAws { world, running }
+        let tls = world
+            .spawn_tls(
+                "127.0.0.1:0".parse().expect("address"),
+                &super::pki_file("tls-server.pem"),
+                &super::pki_file("tls-server.key"),
+            )
+            .await
+            .expect("start the fake AWS over HTTPS");
+        let proxy = ConnectProxy::spawn(tls.addr)
+            .await
+            .expect("start the CONNECT proxy");
+        FakeAws {
+            world,
+            running,
+            _tls: tls,
+            proxy,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: a CONNECT proxy to this world over HTTPS.
+    pub(crate) fn https_proxy(&self) -> String {
+        self.proxy.url()
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -1119,9 +1381,9 @@ pub(crate) struct Desktop {
 
 impl Desktop {
     /// Starts the server on a free port with an AWS config where profile `developer` is role
-    /// developer assumed (session name [`SESSION_NAME`]) with user bob's keys, and STS at
+    /// developer assumed (session name `session_name`) with user bob's keys, and STS at
     /// `sts_url`.
-    pub(crate) async fn start(kind: &str, sts_url: &str) -> Desktop {
+    pub(crate) async fn start(kind: &str, sts_url: &str, session_name: &str) -> Desktop {
         use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
         let home = tempfile::tempdir().expect("temporary HOME");
         let config = home.path().join("config");
@@ -1131,7 +1393,7 @@ impl Desktop {
             format!(
                 "[default]\nregion = us-east-1\n\n\
                  [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
-                 role_session_name = {SESSION_NAME}\n"
+                 role_session_name = {session_name}\n"
             ),
         )
         .expect("write config");

@@ -13,7 +13,12 @@
 //!   listener serves both: `POST {--path-prefix}/sessions` is `CreateSession`; `POST /` and
 //!   `GET /` are STS; any other request goes to the Roles Anywhere fake, which refuses it.
 //! * Once listening it prints exactly one line to stdout, `listening on http://ADDR` (or
-//!   `https://`), and flushes it. Nothing else goes to stdout.
+//!   `https://`), and flushes it. Nothing else goes to stdout, except with
+//!   `--https-proxy CERT KEY`: a second listener of the same world serves HTTPS with that
+//!   certificate and key, an HTTP `CONNECT` proxy on 127.0.0.1 tunnels every target to it
+//!   (`fake_aws::proxy`), and a second line follows the first: `https proxy on http://ADDR`.
+//!   So a client that must reach AWS under its real host names (it ignores
+//!   `AWS_ENDPOINT_URL_*`) reaches this world through `HTTPS_PROXY` and `AWS_CA_BUNDLE`.
 //! * Each request's result (status, error type, message; never a secret key or session token)
 //!   is logged to stderr (`RUST_LOG` filters, default `info`).
 //! * It runs until SIGTERM or SIGINT and then exits 0; a startup failure exits 1 with the
@@ -51,6 +56,11 @@ struct Args {
     #[arg(long, value_name = "REGION", default_value = REGION)]
     region: String,
 
+    /// Also serve HTTPS with this PEM certificate chain and key (the host names of AWS in it)
+    /// behind a CONNECT proxy on 127.0.0.1, and print the proxy's URL.
+    #[arg(long, num_args = 2, value_names = ["CERT_PEM", "KEY_PEM"])]
+    https_proxy: Option<Vec<PathBuf>>,
+
     /// Path prefix before /sessions (for example /rolesanywhere).
     #[arg(long, value_name = "PATH", default_value = "")]
     path_prefix: String,
@@ -81,9 +91,22 @@ async fn run(args: Args) -> std::io::Result<()> {
         (Some(cert), Some(key)) => world.spawn_tls(args.listen, cert, key).await?,
         _ => world.spawn(args.listen).await?,
     };
+    let https = match args.https_proxy.as_deref() {
+        Some([cert, key]) => {
+            let tls = world
+                .spawn_tls(SocketAddr::from(([127, 0, 0, 1], 0)), cert, key)
+                .await?;
+            let proxy = fake_aws::proxy::ConnectProxy::spawn(tls.addr).await?;
+            Some((tls, proxy))
+        }
+        _ => None,
+    };
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {}", running.url())?;
+        if let Some((_, proxy)) = &https {
+            writeln!(stdout, "https proxy on {}", proxy.url())?;
+        }
         stdout.flush()?;
     }
     wait_for_termination().await?;
@@ -95,6 +118,9 @@ async fn run(args: Args) -> std::io::Result<()> {
         "stopping"
     );
     running.shutdown();
+    if let Some((tls, _proxy)) = https {
+        tls.shutdown();
+    }
     Ok(())
 }
 

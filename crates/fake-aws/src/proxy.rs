@@ -4,7 +4,8 @@
 //! * [`ConnectProxy::spawn`] listens on `127.0.0.1:0` and serves until the proxy is dropped
 //!   (dropping it also ends open tunnels).
 //! * Per client: the request head is read (at most 8 KiB, else `431` and the connection is
-//!   closed). `CONNECT host:port HTTP/1.1` is answered with
+//!   closed). `CONNECT host:port HTTP/1.1` (or `HTTP/1.0`, which Python's `http.client`, and
+//!   so urllib3, botocore and the AWS CLI, send) is answered with
 //!   `HTTP/1.1 200 Connection Established\r\n\r\n` after a TCP connection to the *upstream*
 //!   given at spawn (whatever the target, so a test can reach a "real" AWS host name without
 //!   leaving the machine; `502` if the upstream refuses). Bytes are then copied both ways
@@ -177,7 +178,7 @@ async fn serve_client(
         lock(log).refused.push(request_line.clone());
         return respond(&mut client, "405 Method Not Allowed").await;
     }
-    if version != "HTTP/1.1" || !is_authority(target) {
+    if !matches!(version, "HTTP/1.1" | "HTTP/1.0") || !is_authority(target) {
         lock(log).refused.push(request_line.clone());
         return respond(&mut client, "400 Bad Request").await;
     }
@@ -262,6 +263,31 @@ mod tests {
         assert!(proxy.refused().is_empty());
     }
 
+    /// Python's `http.client` tunnels with `CONNECT host:port HTTP/1.0` (so does every
+    /// botocore, and the AWS CLI v2 behind `HTTPS_PROXY`); proxies accept it.
+    #[tokio::test]
+    async fn connect_with_http_1_0_as_python_sends_it() {
+        let upstream = echo_server().await;
+        let proxy = ConnectProxy::spawn(upstream).await.unwrap();
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        client
+            .write_all(b"CONNECT sts.us-east-1.amazonaws.com:443 HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_head(&mut client).await,
+            "HTTP/1.1 200 Connection Established\r\n\r\n"
+        );
+        client.write_all(b"bytes").await.unwrap();
+        let mut echoed = [0u8; 5];
+        client.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, b"bytes");
+        assert_eq!(
+            proxy.targets(),
+            vec!["sts.us-east-1.amazonaws.com:443".to_owned()]
+        );
+    }
+
     #[tokio::test]
     async fn other_methods_and_malformed_requests_are_refused_and_recorded() {
         let upstream = echo_server().await;
@@ -272,7 +298,7 @@ mod tests {
                 "405",
             ),
             (&b"CONNECT example.com HTTP/1.1\r\n\r\n"[..], "400"),
-            (&b"CONNECT example.com:443 HTTP/1.0\r\n\r\n"[..], "400"),
+            (&b"CONNECT example.com:443 HTTP/2\r\n\r\n"[..], "400"),
             (&b"nonsense\r\n\r\n"[..], "400"),
         ] {
             let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
@@ -289,7 +315,7 @@ mod tests {
             vec![
                 "GET http://example.com/ HTTP/1.1".to_owned(),
                 "CONNECT example.com HTTP/1.1".to_owned(),
-                "CONNECT example.com:443 HTTP/1.0".to_owned(),
+                "CONNECT example.com:443 HTTP/2".to_owned(),
                 "nonsense".to_owned(),
             ]
         );

@@ -1,5 +1,5 @@
-"""`python credentials.py boto3|awscli [prove]`: resolves AWS credentials the way boto3 or the
-AWS CLI v1 does, and prints one JSON line on stdout:
+"""`python credentials.py boto3|awscli|awscli-v2 [prove]`: resolves AWS credentials the way boto3,
+the AWS CLI v1 or the AWS CLI v2 does, and prints one JSON line on stdout:
 {"sdk":…,"version":…,"provider":METHOD,"access_key_id":…,"secret_sha256":…,"token_sha256":…,"expiration":UNIX}.
 The secret key and session token appear only as SHA-256 hex digests.
 
@@ -9,6 +9,8 @@ The secret key and session token appear only as SHA-256 hex digests.
   which it installs as `botocore` in sys.modules), so this resolves credentials with the
   CLI's code, not boto3's. (AWS CLI v1 has no `aws configure export-credentials`; its
   `aws configure list` shows only the last four characters of the key.)
+* awscli-v2: the same for the AWS CLI v2 as Debian packages it (run with /usr/bin/python3,
+  where its `awscli` package and bundled botocore live).
 
 Without `prove`, no AWS service is called. With `prove`, the credentials just resolved are
 used for STS GetCallerIdentity at the endpoint AWS_ENDPOINT_URL_STS names (which must be a
@@ -18,6 +20,10 @@ loopback http(s) URL: this program never calls real AWS), and the JSON gains
 * boto3: `session.client("sts", endpoint_url=…).get_caller_identity()` on the same session;
 * awscli: the CLI's own `aws sts get-caller-identity --output json --endpoint-url …`, run by
   the same driver (`driver.main([...])`, what the `aws` script runs), its output captured.
+* awscli-v2: the same without `--endpoint-url`, as a user would run it: the AWS CLI v2 2.9
+  ignores AWS_ENDPOINT_URL_*, so it calls https://sts.REGION.amazonaws.com, which
+  HTTPS_PROXY (required to be a loopback URL here) tunnels to the test double, whose
+  certificate AWS_CA_BUNDLE trusts.
 
 Errors go to stderr with exit status 1 (2 for a bad command line).
 """
@@ -37,7 +43,7 @@ def session_credentials(mode):
 
         session = boto3.Session()
         return boto3.__version__, session, session.get_credentials()
-    if mode == "awscli":
+    if mode in ("awscli", "awscli-v2"):
         import awscli
         from awscli.clidriver import create_clidriver
 
@@ -55,17 +61,28 @@ def sts_endpoint():
     return url
 
 
+def loopback_proxy():
+    """HTTPS_PROXY, which must point at this machine's loopback."""
+    url = os.environ.get("HTTPS_PROXY", "")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        raise ValueError(f"HTTPS_PROXY must be a loopback URL, not {url!r}")
+    return url
+
+
 def prove(mode, handle):
     """GetCallerIdentity with the credentials the session resolved."""
-    endpoint = sts_endpoint()
     if mode == "boto3":
-        answer = handle.client("sts", endpoint_url=endpoint).get_caller_identity()
+        answer = handle.client("sts", endpoint_url=sts_endpoint()).get_caller_identity()
     else:
+        args = ["sts", "get-caller-identity", "--output", "json"]
+        if mode == "awscli":
+            args += ["--endpoint-url", sts_endpoint()]
+        else:
+            loopback_proxy()
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            status = handle.main(
-                ["sts", "get-caller-identity", "--output", "json", "--endpoint-url", endpoint]
-            )
+            status = handle.main(args)
         if status != 0:
             raise RuntimeError(f"aws sts get-caller-identity exited {status}")
         answer = json.loads(out.getvalue())
@@ -83,8 +100,8 @@ def sha256(text):
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     extra = sys.argv[2:]
-    if mode not in ("boto3", "awscli") or extra not in ([], ["prove"]):
-        sys.stderr.write("usage: credentials.py boto3|awscli [prove]\n")
+    if mode not in ("boto3", "awscli", "awscli-v2") or extra not in ([], ["prove"]):
+        sys.stderr.write("usage: credentials.py boto3|awscli|awscli-v2 [prove]\n")
         return 2
     try:
         version, handle, credentials = session_credentials(mode)
