@@ -133,7 +133,7 @@ require wrk=wrk hyperfine=hyperfine systemd-socket-activate=systemd curl=curl \
 # Keys in devices (part 5): a SoftHSM2 token and a software TPM with the tpm2 OpenSSL
 # provider to make key files in it.
 require softhsm2-util=softhsm2 pkcs11-tool=opensc swtpm=swtpm tpm2_createprimary=tpm2-tools
-openssl list -providers -provider tpm2 >/dev/null 2>&1 || {
+dpkg -s tpm2-openssl >/dev/null 2>&1 || {
   command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     --no-install-recommends tpm2-openssl >/dev/null; }
 command -v cargo >/dev/null || die "cargo is needed (Rust $(sed -n 's/^rust-version = //p' Cargo.toml))"

@@ -22,7 +22,7 @@ command -v curl >/dev/null || need_apt+=(curl)
 pkg-config --exists tss2-esys tss2-tctildr tss2-mu 2>/dev/null || need_apt+=(libtss2-dev pkg-config)
 command -v swtpm >/dev/null || need_apt+=(swtpm swtpm-tools)
 command -v tpm2_createprimary >/dev/null || need_apt+=(tpm2-tools)
-openssl list -providers -provider tpm2 >/dev/null 2>&1 || need_apt+=(tpm2-openssl)
+dpkg -s tpm2-openssl >/dev/null 2>&1 || need_apt+=(tpm2-openssl)
 # tests/clock_skew.rs runs the binary with its clock minutes off through libfaketime.
 command -v faketime >/dev/null || need_apt+=(faketime)
 if [ ! -x build/venv/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
