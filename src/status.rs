@@ -11,17 +11,18 @@
 //! Nothing secret is in a report: no token, key or credentials, only times, names and the
 //! cause chains the log holds too.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::binding::{Binding, Store};
+use crate::binding::{Binding, BindingName, Store};
 use crate::credentials::format_rfc3339;
 use crate::front::vend::Vendor;
-use crate::identity::Certificate;
+use crate::identity::{Certificate, Location};
 use crate::system::clock::Clock;
+use crate::system::files::FileStamp;
 
 /// Days left under which `serve` warns about a certificate, once per threshold.
 pub const EXPIRY_WARNING_DAYS: [i64; 4] = [30, 14, 7, 1];
@@ -90,12 +91,27 @@ pub struct Served {
     pub next_attempt: Option<String>,
 }
 
+/// How long a certificate read from a token (PKCS#11) is reused: reading one opens a
+/// session with the token, which a scrape every few seconds should not do.
+const TOKEN_CERTIFICATE_REUSE: time::Duration = time::Duration::hours(1);
+
 /// Makes [`Report`]s; see the module docs.
 #[derive(Debug)]
 pub struct Survey {
     store: Arc<Store>,
     vendor: Option<Arc<Vendor>>,
     clock: Arc<dyn Clock>,
+    /// The leaf last read per binding: a certificate file is read again only when it
+    /// changed, one in a token once per [`TOKEN_CERTIFICATE_REUSE`].
+    leaves: Mutex<HashMap<BindingName, Leaf>>,
+}
+
+#[derive(Debug)]
+struct Leaf {
+    binding: Arc<Binding>,
+    stamp: Option<FileStamp>,
+    read_at: OffsetDateTime,
+    certificate: Result<Certificate, String>,
 }
 
 impl Survey {
@@ -105,6 +121,7 @@ impl Survey {
             store,
             vendor,
             clock,
+            leaves: Mutex::new(HashMap::new()),
         }
     }
 
@@ -129,6 +146,11 @@ impl Survey {
                 return report;
             }
         };
+        // Forget what was read for bindings that are gone.
+        self.leaves
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| names.contains(name));
         for name in names {
             let status = match self.store.load(&name) {
                 Ok(binding) => self.binding(&binding, now),
@@ -151,7 +173,7 @@ impl Survey {
 
     fn binding(&self, binding: &Arc<Binding>, now: OffsetDateTime) -> BindingStatus {
         let mut attention = Vec::new();
-        let certificate = match leaf_certificate(binding) {
+        let certificate = match self.leaf(binding, now) {
             Ok(cert) => {
                 let status = certificate_status(&cert, now);
                 if status.days_left < 0 {
@@ -196,6 +218,40 @@ impl Survey {
             served,
             attention,
         }
+    }
+}
+
+impl Survey {
+    /// [`leaf_certificate`], read again only when it may have changed (see `leaves`).
+    fn leaf(&self, binding: &Arc<Binding>, now: OffsetDateTime) -> Result<Certificate, String> {
+        let location = binding.files.certificates.first();
+        let stamp = match location {
+            Some(Location::File(path)) => FileStamp::read(path).ok(),
+            _ => None,
+        };
+        let lock = || self.leaves.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(leaf) = lock().get(&binding.name)
+            && Arc::ptr_eq(&leaf.binding, binding)
+        {
+            let unchanged = match location {
+                Some(Location::File(_)) => stamp.is_some() && leaf.stamp == stamp,
+                _ => now - leaf.read_at < TOKEN_CERTIFICATE_REUSE,
+            };
+            if unchanged {
+                return leaf.certificate.clone();
+            }
+        }
+        let certificate = leaf_certificate(binding);
+        lock().insert(
+            binding.name.clone(),
+            Leaf {
+                binding: binding.clone(),
+                stamp,
+                read_at: now,
+                certificate: certificate.clone(),
+            },
+        );
+        certificate
     }
 }
 
