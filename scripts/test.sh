@@ -57,6 +57,16 @@ if ! build/venv/bin/python3 -c "import boto3, botocore, sys; sys.exit((boto3.__v
   build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
     "boto3==$BOTO3_VERSION" "botocore==$BOTOCORE_VERSION"
 fi
+# Offline checks of contrib/kubernetes and contrib/prometheus (static checks below):
+# kubernetes-validate carries the Kubernetes OpenAPI schemas, yamllint the YAML style. Pinned,
+# in build/venv, installed when missing or another version.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+YAMLLINT_VERSION=1.38.0
+if ! build/venv/bin/python3 -c "import importlib.metadata as m, sys; sys.exit((m.version('kubernetes-validate'), m.version('yamllint')) != ('$KUBERNETES_VALIDATE_VERSION', '$YAMLLINT_VERSION'))" 2>/dev/null; then
+  echo "==> installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and yamllint $YAMLLINT_VERSION into build/venv"
+  build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "yamllint==$YAMLLINT_VERSION"
+fi
 # Real SDK clients for the IMDS and credentials-file tests (tests/imds_*.rs, tests/update_*.rs;
 # programs in tests/clients/). Each step is skipped when its result is already there and works.
 # The AWS CLI v1 (it ships its own botocore copy, so boto3's stays as it is) in build/venv:
@@ -67,16 +77,6 @@ if ! build/venv/bin/python3 -c "import awscli, sys; sys.exit(awscli.__version__ 
   build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check "awscli==$AWSCLI_VERSION"
   build/venv/bin/aws --version
   build/venv/bin/python3 -c 'import boto3; print("boto3 still imports:", boto3.__version__)'
-fi
-# Offline checks of contrib/kubernetes and contrib/prometheus (static checks below):
-# kubernetes-validate carries the Kubernetes OpenAPI schemas, yamllint the YAML style. Pinned,
-# in build/venv, installed when missing or another version.
-KUBERNETES_VALIDATE_VERSION=1.37.0
-YAMLLINT_VERSION=1.38.0
-if ! build/venv/bin/python3 -c "import importlib.metadata as m, sys; sys.exit((m.version('kubernetes-validate'), m.version('yamllint')) != ('$KUBERNETES_VALIDATE_VERSION', '$YAMLLINT_VERSION'))" 2>/dev/null; then
-  echo "==> installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and yamllint $YAMLLINT_VERSION into build/venv"
-  build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "yamllint==$YAMLLINT_VERSION"
 fi
 # The AWS SDK for JavaScript v3 (versions pinned by tests/clients/node/package-lock.json) in
 # build/node, reinstalled whenever that lock file changes.
