@@ -47,6 +47,7 @@ cp "${CARGO_TARGET_DIR:-target}/release/needroleshere" "$work/needroleshere-$ver
 for file in usr/bin/needroleshere usr/lib/systemd/system/needroleshere.service \
     usr/lib/systemd/system/needroleshere.socket usr/lib/systemd/system/needroleshere-ecs-relative.socket \
     usr/lib/systemd/system/needroleshere-imds@.socket usr/lib/systemd/system/needroleshere-bind@.service \
+    usr/lib/systemd/system/needroleshere-metrics.socket usr/lib/systemd/system/needroleshere-status.socket \
     usr/lib/sysusers.d/needroleshere.conf usr/lib/tmpfiles.d/needroleshere.conf etc/default/needroleshere \
     usr/share/man/man1/needroleshere.1 usr/share/man/man1/needroleshere-bind.1 \
     usr/share/bash-completion/completions/needroleshere usr/share/zsh/site-functions/_needroleshere \

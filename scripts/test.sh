@@ -57,6 +57,16 @@ if ! build/venv/bin/python3 -c "import boto3, botocore, sys; sys.exit((boto3.__v
   build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
     "boto3==$BOTO3_VERSION" "botocore==$BOTOCORE_VERSION"
 fi
+# Offline checks of contrib/kubernetes and contrib/prometheus (static checks below):
+# kubernetes-validate carries the Kubernetes OpenAPI schemas, yamllint the YAML style. Pinned,
+# in build/venv, installed when missing or another version.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+YAMLLINT_VERSION=1.38.0
+if ! build/venv/bin/python3 -c "import importlib.metadata as m, sys; sys.exit((m.version('kubernetes-validate'), m.version('yamllint')) != ('$KUBERNETES_VALIDATE_VERSION', '$YAMLLINT_VERSION'))" 2>/dev/null; then
+  echo "==> installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and yamllint $YAMLLINT_VERSION into build/venv"
+  build/venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "yamllint==$YAMLLINT_VERSION"
+fi
 # Real SDK clients for the IMDS and credentials-file tests (tests/imds_*.rs, tests/update_*.rs;
 # programs in tests/clients/). Each step is skipped when its result is already there and works.
 # The AWS CLI v1 (it ships its own botocore copy, so boto3's stays as it is) in build/venv:
@@ -197,6 +207,13 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # advisories: the RustSec database comes from GitHub, out of reach here (deny.toml says more).
 echo "==> cargo deny check licenses bans sources"
 cargo deny --locked --workspace check licenses bans sources
+
+# The manifests against the schemas of a Kubernetes release still supported (strict: an
+# unknown field fails); cert-manager's custom resources have no schema there and are only
+# linted. tests/kubernetes.rs runs the DaemonSet's command line and probes.
+echo "==> contrib/kubernetes and contrib/prometheus: yamllint, Kubernetes 1.33 schemas"
+build/venv/bin/yamllint -s -c contrib/.yamllint contrib/kubernetes contrib/prometheus
+build/venv/bin/kubernetes-validate --strict --quiet -k 1.33.0 contrib/kubernetes/*.yaml
 
 echo "==> signing vectors are what tests/vectors/generate.py produces"
 python3 tests/vectors/generate.py --check

@@ -153,6 +153,7 @@ impl Cache {
             Err(error) => {
                 return match self.peek(&key) {
                     Some(credentials) => {
+                        crate::metrics::cache_fallback();
                         tracing::warn!(error = %error.chain(), "serving cached credentials while {}", error.kind().describe());
                         Ok(credentials)
                     }
@@ -196,6 +197,21 @@ impl Cache {
             Some(retry_at) => Some(retry_at),
             None => state.current.as_ref()?.refresh_at,
         }
+    }
+
+    /// What the entry of `key` holds, for `status` and the metrics: when its credentials
+    /// were fetched and expire, and the last failure since. `None` for an unknown key.
+    pub fn report(&self, key: &Key) -> Option<EntryReport> {
+        let entry = lock(&self.entries).get(key)?.clone();
+        let state = lock(&entry.state);
+        Some(EntryReport {
+            fetched_at: state.current.as_ref().map(|c| c.fetched_at),
+            expiration: state.current.as_ref().and_then(|c| c.expiration),
+            last_error: state.last_error.clone(),
+            next_attempt: state
+                .retry_at
+                .or_else(|| state.current.as_ref()?.refresh_at),
+        })
     }
 
     /// Why the last fetch for `key` failed, while no fetch has succeeded since: for a caller
@@ -247,8 +263,22 @@ struct Entry {
     state: Mutex<State>,
 }
 
+/// What one entry holds; see [`Cache::report`].
+#[derive(Debug, Clone)]
+pub struct EntryReport {
+    /// When the current credentials were fetched.
+    pub fetched_at: Option<OffsetDateTime>,
+    /// When they expire.
+    pub expiration: Option<OffsetDateTime>,
+    /// Why the last fetch failed, while none has succeeded since.
+    pub last_error: Option<SourceError>,
+    /// When the entry will next call its source by itself.
+    pub next_attempt: Option<OffsetDateTime>,
+}
+
 struct Current {
     credentials: Arc<Credentials>,
+    fetched_at: OffsetDateTime,
     version: Version,
     expiration: Option<OffsetDateTime>,
     refresh_at: Option<OffsetDateTime>,
@@ -329,9 +359,11 @@ impl Entry {
                 && current.version == version
             {
                 if before(current.refresh_at, now) {
+                    crate::metrics::cache_hit();
                     return Ok(current.credentials.clone());
                 }
                 if want == Want::Any && before(current.block_at, now) {
+                    crate::metrics::cache_hit();
                     let credentials = current.credentials.clone();
                     if state.inflight.is_none() && may_retry {
                         self.start_fetch(&mut state, version);
@@ -343,8 +375,11 @@ impl Entry {
             let receiver = match &state.inflight {
                 Some(inflight) => inflight.outcome.clone(),
                 None if !may_retry => {
-                    return self
-                        .last_good(&state, now)
+                    let last_good = self.last_good(&state, now);
+                    if last_good.is_some() {
+                        crate::metrics::cache_fallback();
+                    }
+                    return last_good
                         .ok_or_else(|| state.last_error.clone().unwrap_or_else(aborted));
                 }
                 None => self.start_fetch(&mut state, version),
@@ -371,7 +406,11 @@ impl Entry {
                 return Err(error);
             }
             let state = lock(&self.state);
-            self.last_good(&state, self.clock.now()).ok_or(error)
+            let last_good = self.last_good(&state, self.clock.now());
+            if last_good.is_some() {
+                crate::metrics::cache_fallback();
+            }
+            last_good.ok_or(error)
         };
         match outcome {
             Ok(Some(Ok(credentials))) => Ok(credentials),
@@ -427,13 +466,19 @@ impl Entry {
         });
         let entry = self.clone();
         let fetch = state.source.fetch();
+        crate::metrics::cache_refresh();
         tokio::spawn(async move {
             // Clears the in-flight marker even if the fetch panics, so the entry never sticks.
             let guard = InflightGuard {
                 entry: entry.clone(),
                 generation,
             };
+            let started = tokio::time::Instant::now();
             let result = fetch.await;
+            crate::metrics::upstream(
+                result.as_ref().map(|_| ()).map_err(SourceError::category),
+                started.elapsed(),
+            );
             let outcome = entry.finish(result, version, generation);
             drop(guard);
             let _ = sender.send(Some(outcome));
@@ -462,6 +507,7 @@ impl Entry {
                 };
                 state.current = Some(Current {
                     credentials: credentials.clone(),
+                    fetched_at: now,
                     version,
                     expiration,
                     refresh_at,

@@ -30,6 +30,8 @@
 //! * **The process's edges** ([`system`]): socket activation, the environment read once, the
 //!   clock, logging and the HTTPS client — injected, so everything else is a function of its
 //!   inputs. HTTP serving (listeners, limits) is the crate-internal `http` module.
+//! * **Running a fleet**: [`metrics`] (counters, scraped on a listener of their own) and
+//!   [`status`] (every binding's certificate and cache state; certificate expiry warnings).
 //! * **The command line** ([`cli`]): one file per command, parsing flags into typed values
 //!   and calling the library; `check` reports on an identity.
 //!
@@ -47,6 +49,8 @@ pub mod credentials;
 pub mod front;
 pub(crate) mod http;
 pub mod identity;
+pub mod metrics;
 pub mod secret;
 pub mod source;
+pub mod status;
 pub mod system;

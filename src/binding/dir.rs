@@ -94,6 +94,32 @@ impl Store {
             .map_err(|source| BindingError::UntrustedDir { path, source })
     }
 
+    /// The configuration directory.
+    pub fn dir(&self) -> &ConfigDir {
+        &self.dir
+    }
+
+    /// The names of the binding files there now (`NAME.json` with a valid NAME), sorted; for
+    /// `status` and the metrics, not for serving (a request names its binding).
+    pub fn names(&self) -> Result<Vec<BindingName>, BindingError> {
+        self.check()?;
+        let path = self.dir.bindings_dir();
+        let entries = match std::fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(BindingError::Read { path, source }),
+        };
+        let mut names: Vec<BindingName> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let file = entry.file_name();
+                file.to_str()?.strip_suffix(".json")?.parse().ok()
+            })
+            .collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(names)
+    }
+
     /// The current binding `name`.
     pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
         self.check()?;

@@ -4,7 +4,8 @@
 //! * `args`: the flag groups several commands share ([`IdentityArgs`], [`EndpointArgs`],
 //!   [`TlsArgs`], [`ConfigDirArgs`]) and the [`RoleSource`] they resolve into;
 //! * `credential_process`, `bind`, `unbind`, `update`, `check`, `read_certificate_data`,
-//!   `exec`, `serve` (bindings or one identity) and `serve_desktop` (`serve ec2|ecs`).
+//!   `exec`, `serve` (bindings or one identity), `serve_desktop` (`serve ec2|ecs`) and
+//!   `status` (every binding, and what a running `serve` holds for it).
 //!
 //! `credential-process` accepts every file-based flag of the existing `needroleshere
 //! credential-process` and of the official `aws_signing_helper credential-process`, so
@@ -27,6 +28,7 @@ mod read_certificate_data;
 mod serve;
 mod serve_desktop;
 mod sign_string;
+mod status;
 mod unbind;
 mod update;
 
@@ -39,6 +41,7 @@ pub use read_certificate_data::ReadCertificateDataArgs;
 pub use serve::ServeArgs;
 pub use serve_desktop::{DesktopArgs, DesktopCommand};
 pub use sign_string::SignStringArgs;
+pub use status::StatusArgs;
 pub use unbind::UnbindArgs;
 pub use update::UpdateArgs;
 
@@ -121,6 +124,15 @@ pub enum Command {
     /// SIGHUP is logged and ignored: bindings, certificates and keys are read on each
     /// request, so there is nothing to reload.
     Serve(ServeArgs),
+
+    /// Show every binding, its certificate and, from a running serve, its credentials.
+    ///
+    /// Lists each binding's mode, role, certificate subject and days left; when serve is
+    /// running (asked over its root-only status socket), also its last refresh, its
+    /// credentials' expiry and its last error. Exits 1 when something needs attention: an
+    /// unreadable binding or certificate, a certificate with less than 14 days left, a failed
+    /// last fetch or expired credentials.
+    Status(StatusArgs),
 }
 
 impl Command {
@@ -129,7 +141,7 @@ impl Command {
         match self {
             Self::CredentialProcess(args) => args.debug,
             Self::Bind(args) => args.debug,
-            Self::Unbind(_) | Self::ReadCertificateData(_) => false,
+            Self::Unbind(_) | Self::ReadCertificateData(_) | Self::Status(_) => false,
             Self::Check(args) => args.debug,
             Self::Update(args) => args.debug,
             Self::Serve(args) => args.debug || args.desktop.as_ref().is_some_and(|d| d.debug()),
@@ -152,7 +164,8 @@ pub fn parse() -> Cli {
         | Command::Exec(_)
         | Command::Check(_)
         | Command::ReadCertificateData(_)
-        | Command::SignString(_) => None,
+        | Command::SignString(_)
+        | Command::Status(_) => None,
     };
     if let Some((identity, name)) = identity {
         let missing = identity.missing();
@@ -179,6 +192,7 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Exec(args) => return exec::run(&args, env, clock).await,
+        Command::Status(args) => return status::run(&args, &env, clock).await,
         Command::CredentialProcess(args) => credential_process::run(&args, &env, clock).await?,
         Command::Bind(args) => bind::run(&args, &env, clock).await?,
         Command::Unbind(args) => unbind::run(&args, &env)?,

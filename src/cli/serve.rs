@@ -48,6 +48,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR=NAME", value_parser = parse_imds_listen, conflicts_with = "identity")]
     pub listen_imds: Vec<(ListenAddr, BindingName)>,
 
+    /// Serve Prometheus metrics (GET /metrics) on ADDR (IP:PORT or unix:/path), a listener of
+    /// their own. A socket passed by systemd with FileDescriptorName=metrics does the same.
+    #[arg(long, value_name = "ADDR")]
+    pub listen_metrics: Vec<ListenAddr>,
+
+    /// Answer `needroleshere status` (GET /status) on the Unix socket PATH, made mode 0600.
+    /// A Unix socket passed by systemd with FileDescriptorName=status does the same.
+    #[arg(long, value_name = "unix:PATH", value_parser = parse_status_listen, conflicts_with = "identity")]
+    pub listen_status: Vec<ListenAddr>,
+
+    /// How often the bindings' certificates are checked for expiry (warnings at 30, 14, 7
+    /// and 1 day left).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub certificate_check_interval: u64,
+
     /// Answer IMDS requests that carry no session token (IMDSv1). Off by default.
     #[arg(long)]
     pub imds_v1: bool,
@@ -71,6 +86,16 @@ pub struct ServeArgs {
     pub debug: bool,
 }
 
+fn parse_status_listen(text: &str) -> Result<ListenAddr, String> {
+    match text.parse()? {
+        ListenAddr::Unix(path) => Ok(ListenAddr::Unix(path)),
+        ListenAddr::Tcp(_) => Err(format!(
+            "{text:?}: the status socket must be a Unix socket (unix:/path), so only local \
+             root can ask"
+        )),
+    }
+}
+
 fn parse_imds_listen(text: &str) -> Result<(ListenAddr, BindingName), String> {
     let (addr, name) = text
         .rsplit_once('=')
@@ -84,8 +109,9 @@ pub(crate) async fn run(
     env: Environment,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
-    use crate::front::{ecs, imds, vend};
+    use crate::front::{ecs, imds, metrics as metrics_front, status as status_front, vend};
     use crate::http::{self, Front};
+    use crate::metrics::Front as Counted;
     use crate::system::activation::{self, Listener, NamedListener};
     use sd_notify::NotifyState;
 
@@ -118,14 +144,46 @@ pub(crate) async fn run(
         let state = imds::ImdsState::new(vendor.clock().clone(), tokens.clone(), target, options);
         Front {
             listener,
-            router: imds::router(Arc::new(state)),
+            router: metrics_front::counted(imds::router(Arc::new(state)), Counted::Imds),
             ip_ttl: Some(args.hop_limit),
             callers: http::Callers::Anyone,
         }
     };
 
     let mut fronts = Vec::new();
-    let inherited = activation::inherited(&env)?;
+    // Sockets named `metrics` and `status` are not credential listeners: set apart first.
+    let (mut side, inherited): (Vec<_>, Vec<_>) = activation::inherited(&env)?
+        .into_iter()
+        .partition(|l| matches!(l.name.as_deref(), Some("metrics" | "status")));
+    let mut metrics_listeners = Vec::new();
+    let mut status_listeners = Vec::new();
+    for listener in side.drain(..) {
+        if listener.name.as_deref() == Some("status") {
+            if !matches!(listener.listener, Listener::Unix(_)) {
+                anyhow::bail!(
+                    "the socket named status ({}) must be a Unix socket (ListenStream=/path), \
+                     so only local root can ask",
+                    listener.describe()
+                );
+            }
+            status_listeners.push(listener);
+        } else {
+            metrics_listeners.push(listener);
+        }
+    }
+    for addr in &args.listen_metrics {
+        metrics_listeners.push(activation::bind(addr).await?);
+    }
+    for addr in &args.listen_status {
+        let listener = activation::bind(addr).await?;
+        if let ListenAddr::Unix(path) = addr {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} mode 0600", path.display()))?;
+        }
+        status_listeners.push(listener);
+    }
+    let mut survey = None;
     let status = if let Some(identity) = &args.identity {
         // The `aws_signing_helper serve` way: one identity, IMDSv2, no binding files.
         let source = identity.resolve(&args.endpoint, &args.device, &env)?;
@@ -156,7 +214,15 @@ pub(crate) async fn run(
     } else {
         let dir = args.dir.resolve(&env)?;
         let store = Arc::new(crate::binding::Store::new(dir.clone()));
-        let ecs_router = ecs::router(Arc::new(ecs::EcsState::new(store.clone(), vendor.clone())));
+        let ecs_router = metrics_front::counted(
+            ecs::router(Arc::new(ecs::EcsState::new(store.clone(), vendor.clone()))),
+            Counted::Ecs,
+        );
+        survey = Some(Arc::new(crate::status::Survey::new(
+            store.clone(),
+            Some(vendor.clone()),
+            vendor.clock().clone(),
+        )));
         let ecs_front = |listener| Front {
             listener,
             router: ecs_router.clone(),
@@ -204,6 +270,31 @@ pub(crate) async fn run(
             }
         }
     };
+    if !status_listeners.is_empty() && survey.is_none() {
+        anyhow::bail!("a status socket serves bindings' status: it cannot go with one identity");
+    }
+    if let Some(survey) = &survey {
+        for listener in status_listeners {
+            fronts.push(Front {
+                listener,
+                router: status_front::router(survey.clone()),
+                ip_ttl: None,
+                callers: http::Callers::Anyone,
+            });
+        }
+        spawn_expiry_checks(
+            survey.clone(),
+            std::time::Duration::from_secs(args.certificate_check_interval),
+        );
+    }
+    for listener in metrics_listeners {
+        fronts.push(Front {
+            listener,
+            router: metrics_front::router(survey.clone()),
+            ip_ttl: None,
+            callers: http::Callers::Anyone,
+        });
+    }
     if fronts.is_empty() {
         anyhow::bail!(
             "nothing to listen on: start under systemd socket activation or give --listen ADDR"
@@ -218,4 +309,24 @@ pub(crate) async fn run(
     // STOPPING=1 goes out as the drain begins (see http::shutdown_signal).
     http::serve(fronts, http::Limits::default(), shutdown).await;
     Ok(())
+}
+
+/// Checks the bindings' certificates for expiry now and every `interval`, warning once per
+/// threshold per certificate ([`crate::status::ExpiryWarnings`]); never per request.
+fn spawn_expiry_checks(survey: Arc<crate::status::Survey>, interval: std::time::Duration) {
+    let warnings = Arc::new(crate::status::ExpiryWarnings::default());
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let (survey, warnings) = (survey.clone(), warnings.clone());
+            // Reads binding and certificate files: off the async threads.
+            let _ = tokio::task::spawn_blocking(move || {
+                let report = survey.report();
+                warnings.check(&report, survey.now());
+            })
+            .await;
+        }
+    });
 }

@@ -9,6 +9,8 @@
 //!   page;
 //! * `exec`: a command run with a profile's credentials;
 //! * `update`: the shared credentials file kept fresh;
+//! * [`metrics`] and [`status`]: `serve`'s metrics endpoint and status socket, each on a
+//!   listener of its own;
 //! * `credential_process` output is [`crate::credentials::Credentials::to_credential_process_json`].
 
 pub mod answer;
@@ -16,9 +18,11 @@ pub mod desktop;
 pub mod ecs;
 pub(crate) mod exec;
 pub mod imds;
+pub mod metrics;
 pub(crate) mod page;
 pub mod profiles;
 pub(crate) mod rendered;
+pub mod status;
 pub mod token_file;
 pub(crate) mod update;
 pub mod vend;

@@ -54,6 +54,13 @@ impl Vendor {
         result
     }
 
+    /// What the cache holds for `binding` (see [`crate::cache::Cache::report`]); `None`
+    /// when nothing was asked for it yet.
+    pub fn report(&self, binding: &Arc<Binding>) -> Option<crate::cache::EntryReport> {
+        let source = self.bindings.source(binding).ok()?;
+        self.cache.report(&source.key())
+    }
+
     /// The region `binding` calls.
     pub fn region_for(&self, binding: &Binding) -> Region {
         self.bindings.region_for(binding)

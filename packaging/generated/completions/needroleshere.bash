@@ -40,6 +40,9 @@ _needroleshere() {
             needroleshere,sign-string)
                 cmd="needroleshere__subcmd__sign__subcmd__string"
                 ;;
+            needroleshere,status)
+                cmd="needroleshere__subcmd__status"
+                ;;
             needroleshere,unbind)
                 cmd="needroleshere__subcmd__unbind"
                 ;;
@@ -69,6 +72,9 @@ _needroleshere() {
                 ;;
             needroleshere__subcmd__help,sign-string)
                 cmd="needroleshere__subcmd__help__subcmd__sign__subcmd__string"
+                ;;
+            needroleshere__subcmd__help,status)
+                cmd="needroleshere__subcmd__help__subcmd__status"
                 ;;
             needroleshere__subcmd__help,unbind)
                 cmd="needroleshere__subcmd__help__subcmd__unbind"
@@ -107,7 +113,7 @@ _needroleshere() {
 
     case "${cmd}" in
         needroleshere)
-            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data sign-string exec serve help"
+            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data sign-string exec serve status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -437,7 +443,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__help)
-            opts="credential-process bind unbind update check read-certificate-data sign-string exec serve help"
+            opts="credential-process bind unbind update check read-certificate-data sign-string exec serve status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +596,20 @@ _needroleshere() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        needroleshere__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         needroleshere__subcmd__help__subcmd__unbind)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -661,7 +681,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__serve)
-            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --listen --listen-imds --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
+            opts="-h --configuration-directory --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --listen --listen-imds --listen-metrics --listen-status --certificate-check-interval --imds-v1 --hop-limit --port --debug --log-format --help ec2 ecs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -748,6 +768,18 @@ _needroleshere() {
                     return 0
                     ;;
                 --listen-imds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-check-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -947,6 +979,32 @@ _needroleshere() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "json text bin" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__status)
+            opts="-h --configuration-directory --status-socket --json --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --configuration-directory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-format)
