@@ -24,7 +24,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_aws::rolesanywhere::{PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN};
@@ -157,8 +157,9 @@ fn scenario_dir(deb: &Path) -> tempfile::TempDir {
 }
 
 /// Boots `tree` with the scenario and waits for it to power off (or kills it after
-/// [`BOOT_TIMEOUT`]). Returns the console output and whether it finished in time.
-fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, bool) {
+/// [`BOOT_TIMEOUT`]). Returns the console output and how `systemd-nspawn` exited (`None`:
+/// killed after the timeout).
+fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, Option<ExitStatus>) {
     let console = out.join("console.txt");
     let console_file = std::fs::File::create(&console).unwrap();
     let mut child = Command::new("systemd-nspawn")
@@ -193,13 +194,13 @@ fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, bool) {
              systemd-container)",
         );
     let started = Instant::now();
-    let finished = loop {
+    let exit = loop {
         if let Some(status) = child.try_wait().expect("wait for systemd-nspawn") {
             eprintln!(
                 "systemd-nspawn exited {status} after {:.0?}",
                 started.elapsed()
             );
-            break true;
+            break Some(status);
         }
         if started.elapsed() > BOOT_TIMEOUT {
             // SIGTERM asks nspawn to power the container off; then it is killed.
@@ -209,12 +210,12 @@ fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, bool) {
             std::thread::sleep(Duration::from_secs(10));
             let _ = child.kill();
             let _ = child.wait();
-            break false;
+            break None;
         }
         std::thread::sleep(Duration::from_millis(500));
     };
     let console = std::fs::read_to_string(&console).unwrap_or_default();
-    (console, finished)
+    (console, exit)
 }
 
 #[test]
@@ -231,16 +232,20 @@ fn the_documented_setup_works_in_a_booted_debian() {
     eprintln!("booting {} with {}", tree.display(), deb.display());
 
     let started = Instant::now();
-    let (console, finished) = boot(&tree, scenario.path(), out.path());
+    let (console, exit) = boot(&tree, scenario.path(), out.path());
     eprintln!("booted scenario took {:.0?}", started.elapsed());
     let results = std::fs::read_to_string(out.path().join("results")).unwrap_or_default();
     let journal = std::fs::read_to_string(out.path().join("journal.txt")).unwrap_or_default();
 
     let mut problems = Vec::new();
-    if !finished {
-        problems.push(format!(
+    match exit {
+        None => problems.push(format!(
             "the container did not power off within {BOOT_TIMEOUT:?}"
-        ));
+        )),
+        Some(status) if !status.success() => {
+            problems.push(format!("systemd-nspawn exited {status}"));
+        }
+        Some(_) => {}
     }
     if results.is_empty() {
         problems.push(
@@ -248,17 +253,19 @@ fn the_documented_setup_works_in_a_booted_debian() {
              needroleshere-scenario.service (see the console below)"
                 .to_owned(),
         );
-    } else if !results.lines().any(|line| line == "done") {
-        problems.push("the scenario did not reach its end".to_owned());
-    }
-    for step in STEPS {
-        let pass = format!("PASS {step}");
-        if !results.lines().any(|line| line == pass) {
-            let reported = results
-                .lines()
-                .find(|line| line.starts_with(&format!("FAIL {step}:")))
-                .unwrap_or("no result");
-            problems.push(format!("step {step}: {reported}"));
+    } else {
+        if !results.lines().any(|line| line == "done") {
+            problems.push("the scenario did not reach its end".to_owned());
+        }
+        for step in STEPS {
+            let pass = format!("PASS {step}");
+            if !results.lines().any(|line| line == pass) {
+                let reported = results
+                    .lines()
+                    .find(|line| line.starts_with(&format!("FAIL {step}:")))
+                    .unwrap_or("no result");
+                problems.push(format!("step {step}: {reported}"));
+            }
         }
     }
     for line in results.lines() {
