@@ -175,6 +175,12 @@ fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, Option<ExitStatus>
             "--volatile=overlay",
             "--console=pipe",
         ])
+        // A name of its own, so that runs of this test from several checkouts at once do
+        // not share nspawn's state directory (they share the read-only tree).
+        .arg(format!(
+            "--machine=needroleshere-test-{}",
+            std::process::id()
+        ))
         .arg("--directory")
         .arg(tree)
         .arg(format!("--bind-ro={}:/scenario", scenario.display()))
