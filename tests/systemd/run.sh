@@ -103,6 +103,8 @@ step ready-notify '
   # A Type=notify service is "active" only once it sent READY=1.
   test "$(systemctl show -p ActiveState --value needroleshere.service)" = active
   test "$(systemctl show -p WatchdogUSec --value needroleshere.service)" = 30s
+  # STATUS= reached systemd too (NotifyAccess=main: from the daemon itself).
+  systemctl show -p StatusText --value needroleshere.service | grep "^serving bindings from /run/needroleshere"
 '
 
 # Section 2: certificate and key with the documented ownership.
