@@ -41,6 +41,7 @@ const STEPS: &[&str] = &[
     "stop-bind-unbinds",
     "relative-mode",
     "imds-mode",
+    "status-and-metrics-sockets",
     "stop-drains-in-flight-request",
     "restart-on-failure",
     "watchdog-keeps-alive",

@@ -275,6 +275,18 @@ UNIT
   test "$(curl -fsS http://127.0.0.1:7224/healthz)" = ok
 '
 
+# The fleet sockets of contrib/systemd/README.md section 6, added to a running daemon in the
+# documented order.
+step status-and-metrics-sockets '
+  curl -fsS http://127.0.0.1:7224/healthz
+  systemctl stop needroleshere.service
+  systemctl enable --now needroleshere-status.socket needroleshere-metrics.socket
+  needroleshere status | tee /tmp/status.txt || true
+  grep -q batch /tmp/status.txt
+  curl -fsS http://127.0.0.1:9713/metrics | grep -m 3 "^needroleshere_"
+  test "$(stat -c "%U %a" /run/needroleshere-status.sock)" = "root 600"
+'
+
 # SIGTERM drains: a request waiting for an upstream that never answers gets its answer
 # (504 after the cache gives up waiting) instead of a reset connection.
 step stop-drains-in-flight-request '
