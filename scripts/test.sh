@@ -34,6 +34,9 @@ command -v softhsm2-util >/dev/null || need_apt+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
 command -v p11tool >/dev/null || need_apt+=(gnutls-bin)
 [ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || need_apt+=(p11-kit p11-kit-modules)
+# tests/systemd_booted.rs boots a debootstrapped Debian 12 with systemd-nspawn.
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
 if ((${#need_apt[@]})); then
   echo "==> installing ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -186,6 +189,15 @@ if ! [ -f build/java-client/target/java-v2-client.jar ] \
     -Dclient.target="$PWD/build/java-client/target" clean package)
   "${java_build[@]}" -o >/dev/null 2>&1 || "${java_build[@]}"
   printf '%s\n' "$java_inputs" >build/java-client/java-v2.stamp
+fi
+# The Debian 12 tree tests/systemd_booted.rs boots, cached in build/nspawn/ (debootstrap from
+# the Debian mirror apt uses, about 3 minutes; reused while its package list is unchanged).
+tests/systemd/build-tree.sh
+# cargo-deb: packaging/test-packages.sh and tests/systemd_booted.rs build the .deb with it.
+CARGO_DEB_VERSION=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+  echo "==> installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
