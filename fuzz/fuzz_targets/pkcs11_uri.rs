@@ -33,9 +33,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(location) = Location::parse(std::ffi::OsStr::new(text))
         && !matches!(&location, Location::Pkcs11(uri) if uri.pin_value.is_some())
     {
-        let stored = location.to_stored();
-        let back = Location::parse(std::ffi::OsStr::new(&stored)).expect("stored form parses");
-        assert_eq!(back, location, "{stored}");
+        let stored = location.to_os_string();
+        let back = Location::parse(&stored).expect("stored form parses");
+        assert_eq!(back, location, "{stored:?}");
     }
     if let Ok(source) = SecretSource::parse(text)
         && let Some(stored) = source.to_stored()

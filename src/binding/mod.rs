@@ -343,10 +343,10 @@ impl Binding {
                 .files
                 .certificates
                 .iter()
-                .map(stored_location)
+                .map(|l| PathBuf::from(l.to_os_string()))
                 .chain(self.files.intermediates.iter().cloned())
                 .collect(),
-            private_key_file: stored_location(&self.files.private_key),
+            private_key_file: PathBuf::from(self.files.private_key.to_os_string()),
             request: RequestFields {
                 duration_seconds: Some(i64::from(self.session.duration.seconds())),
                 profile_arn: self.session.profile_arn.to_string(),
@@ -497,14 +497,6 @@ impl Binding {
             region,
             endpoint: file.endpoint,
         })
-    }
-}
-
-/// A location as a binding file stores it: a path as it is, a URI or handle as text.
-fn stored_location(location: &Location) -> PathBuf {
-    match location {
-        Location::File(path) => path.clone(),
-        other => PathBuf::from(other.to_stored()),
     }
 }
 

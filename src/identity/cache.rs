@@ -33,10 +33,7 @@ impl IdentityCache {
             .collect();
         let key: Vec<OsString> = locations
             .iter()
-            .map(|l| match l {
-                Location::File(path) => path.as_os_str().to_owned(),
-                other => other.to_string().into(),
-            })
+            .map(|l| l.to_os_string())
             .chain(files.intermediates.iter().map(|p| p.as_os_str().to_owned()))
             .collect();
         let paths = locations

@@ -114,10 +114,14 @@ impl Location {
         }
     }
 
-    /// The text a binding file stores (a URI keeps its module and `pin-source`, never a
-    /// `pin-value`).
-    pub fn to_stored(&self) -> String {
-        self.to_string()
+    /// The form a binding file stores and identities are keyed by: a path exactly as given
+    /// (it need not be UTF-8), a URI (with its module and `pin-source`, never a `pin-value`)
+    /// or handle as text.
+    pub fn to_os_string(&self) -> std::ffi::OsString {
+        match self {
+            Self::File(path) => path.as_os_str().to_owned(),
+            other => other.to_string().into(),
+        }
     }
 }
 

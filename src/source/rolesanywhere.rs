@@ -109,14 +109,6 @@ pub fn service_error(error: RolesAnywhereError) -> SourceError {
     SourceError::new(kind, error)
 }
 
-/// A location as the key hashes it: a path as it is, a URI or handle as text.
-fn location_text(location: &Location) -> std::ffi::OsString {
-    match location {
-        Location::File(path) => path.as_os_str().to_owned(),
-        other => other.to_string().into(),
-    }
-}
-
 /// What decides an identity's credentials besides its certificate's content: the identity
 /// files, the request, the region and the endpoint.
 fn request_digest(files: &IdentityFiles, session: &SessionRequest, client: &Client) -> Key {
@@ -124,9 +116,9 @@ fn request_digest(files: &IdentityFiles, session: &SessionRequest, client: &Clie
     let locations: Vec<std::ffi::OsString> = files
         .certificates
         .iter()
-        .map(location_text)
+        .map(Location::to_os_string)
         .chain(files.intermediates.iter().map(|p| p.as_os_str().to_owned()))
-        .chain([location_text(&files.private_key)])
+        .chain([files.private_key.to_os_string()])
         .collect();
     let paths = locations.iter().map(|text| text.as_encoded_bytes());
     let request = [

@@ -743,17 +743,13 @@ impl TokenKey {
             reason,
         };
         let mut key_type = None;
-        let (mut sign, mut always, mut sensitive, mut never_extractable, mut extractable) =
-            (true, false, false, false, true);
+        let (mut sign, mut always) = (true, false);
         let (mut modulus, mut exponent, mut ec_params) = (None, None, None);
         for attribute in &found.attributes {
             match attribute {
                 Attribute::KeyType(t) => key_type = Some(*t),
                 Attribute::Sign(b) => sign = *b,
                 Attribute::AlwaysAuthenticate(b) => always = *b,
-                Attribute::Sensitive(b) => sensitive = *b,
-                Attribute::NeverExtractable(b) => never_extractable = *b,
-                Attribute::Extractable(b) => extractable = *b,
                 Attribute::Modulus(m) => modulus = Some(m.clone()),
                 Attribute::PublicExponent(e) => exponent = Some(e.clone()),
                 Attribute::EcParams(p) => ec_params = Some(p.clone()),
@@ -795,23 +791,7 @@ impl TokenKey {
         .ok_or_else(|| {
             bad("cannot find its public key (no public-key object with its id)".into())
         })?;
-        let mut facts = Vec::new();
-        facts.push(
-            if sensitive {
-                "sensitive"
-            } else {
-                "NOT sensitive"
-            }
-            .to_owned(),
-        );
-        facts.push(
-            match (extractable, never_extractable) {
-                (false, true) => "never extractable",
-                (false, false) => "not extractable (but was once)",
-                (true, _) => "EXTRACTABLE",
-            }
-            .to_owned(),
-        );
+        let mut facts = protection(&found.attributes);
         if always {
             facts.push("asks for the PIN at each signature (CKA_ALWAYS_AUTHENTICATE)".to_owned());
         }
@@ -834,6 +814,31 @@ impl TokenKey {
             facts,
         })
     }
+}
+
+/// What protects a private key, from its `CKA_SENSITIVE`, `CKA_EXTRACTABLE` and
+/// `CKA_NEVER_EXTRACTABLE` (a token that does not say is taken at its weakest).
+fn protection(attributes: &[Attribute]) -> Vec<String> {
+    let (mut sensitive, mut extractable, mut never_extractable) = (false, true, false);
+    for attribute in attributes {
+        match attribute {
+            Attribute::Sensitive(b) => sensitive = *b,
+            Attribute::Extractable(b) => extractable = *b,
+            Attribute::NeverExtractable(b) => never_extractable = *b,
+            _ => {}
+        }
+    }
+    let sensitive = if sensitive {
+        "sensitive"
+    } else {
+        "NOT sensitive"
+    };
+    let extractable = match (extractable, never_extractable) {
+        (false, true) => "never extractable",
+        (false, false) => "not extractable (but was once)",
+        (true, _) => "EXTRACTABLE",
+    };
+    vec![sensitive.to_owned(), extractable.to_owned()]
 }
 
 /// The named curve's OID in `CKA_EC_PARAMS` (DER `ECParameters`).
@@ -1019,37 +1024,7 @@ pub fn list_objects(
         )?
         .into_iter()
         .map(|f| {
-            let flag = |t: AttributeType| {
-                f.attributes.iter().any(|a| {
-                    matches!(
-                        (a, t),
-                        (Attribute::Sensitive(true), AttributeType::Sensitive)
-                            | (Attribute::Extractable(true), AttributeType::Extractable)
-                            | (
-                                Attribute::NeverExtractable(true),
-                                AttributeType::NeverExtractable
-                            )
-                    )
-                })
-            };
-            let mut facts = vec![
-                if flag(AttributeType::Sensitive) {
-                    "sensitive"
-                } else {
-                    "NOT sensitive"
-                }
-                .to_owned(),
-            ];
-            facts.push(
-                if flag(AttributeType::Extractable) {
-                    "EXTRACTABLE"
-                } else if flag(AttributeType::NeverExtractable) {
-                    "never extractable"
-                } else {
-                    "not extractable"
-                }
-                .to_owned(),
-            );
+            let facts = protection(&f.attributes);
             ObjectSummary {
                 uri: f.uri.to_string(),
                 facts,
