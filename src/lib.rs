@@ -51,6 +51,7 @@ pub(crate) mod http;
 pub mod identity;
 pub mod metrics;
 pub mod secret;
+pub mod signin;
 pub mod source;
 pub mod status;
 pub mod system;

@@ -4,8 +4,10 @@
 //!
 //! * `GET /list-profiles` (profiles without `role_arn`), `GET /list-roles`, `GET /profile`,
 //!   `POST /profile` (body: a profile name; 401 with `X-AwsRunas-Authentication-Type: MFA`
-//!   when a code is needed — the switch happens once `POST /mfa` gives it), `POST /mfa` (form
-//!   field `mfa`), `POST /auth`, `POST /refresh`;
+//!   when a code is needed, `AUTH` when a sign-in is — the switch happens once `POST /mfa`
+//!   gives the code or a sign-in ends), `POST /mfa` (form field `mfa`), `POST /refresh`;
+//! * sign-ins to identity providers: `POST /auth`, `GET|POST|DELETE /signin`,
+//!   `GET /signin/callback` ([`super::signin`]);
 //! * `GET /manage/profiles`, `GET /manage/profiles/NAME`, `GET|POST|DELETE /manage/session`
 //!   (POST: `token` and/or `profile` — or `session`, as aws-mock-metadata names it — as a
 //!   form or JSON; 400 for a bad code or unknown profile, 403 for a wrong code);
@@ -69,6 +71,8 @@ pub struct Desktop {
     token: Secret,
     /// Names this server answers to in `Host` and `Origin` (`host:port`).
     authorities: Vec<String>,
+    /// Where it listens.
+    addr: SocketAddr,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -98,7 +102,23 @@ impl Desktop {
             pending: Mutex::new(None),
             token,
             authorities,
+            addr,
         }
+    }
+
+    /// The address of this server's page.
+    pub fn page_url(&self) -> String {
+        format!("http://{}/", self.authorities[0])
+    }
+
+    /// Where this server takes a browser sign-in's redirect: its own
+    /// `/signin/callback` when it listens on loopback (RFC 8252 §7.3), else nowhere (a
+    /// listener of its own takes it).
+    pub fn redirect_uri(&self) -> Option<url::Url> {
+        if !self.addr.ip().is_loopback() {
+            return None;
+        }
+        url::Url::parse(&format!("http://{}/signin/callback", self.authorities[0])).ok()
     }
 
     pub fn profiles(&self) -> &Arc<Profiles> {
@@ -113,19 +133,19 @@ impl Desktop {
             .clone()
     }
 
-    fn set_active(&self, profile: &str) {
+    pub(super) fn set_active(&self, profile: &str) {
         *self.active.lock().unwrap_or_else(|p| p.into_inner()) = profile.to_owned();
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn pending(&self) -> Option<String> {
+    pub(super) fn pending(&self) -> Option<String> {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    fn set_pending(&self, profile: Option<&str>) {
+    pub(super) fn set_pending(&self, profile: Option<&str>) {
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = profile.map(str::to_owned);
     }
 
@@ -201,7 +221,6 @@ pub fn management(desktop: Arc<Desktop>) -> axum::Router {
         .route("/list-roles", get(list_roles))
         .route("/profile", get(get_profile).post(post_profile))
         .route("/mfa", post(post_mfa))
-        .route("/auth", post(post_auth))
         .route("/refresh", post(post_refresh))
         .route("/manage/profiles", get(manage_profiles))
         .route("/manage/profiles/{name}", get(manage_profile))
@@ -211,6 +230,7 @@ pub fn management(desktop: Arc<Desktop>) -> axum::Router {
         )
         // The browser page (`GET /`, `GET /page/…`), behind the same Host/Origin guard.
         .merge(super::page::routes())
+        .merge(super::signin::routes())
         .layer(axum::middleware::from_fn_with_state(desktop.clone(), guard))
         .with_state(desktop)
 }
@@ -334,6 +354,8 @@ struct ActiveView {
     profile: ProfileView,
     /// Whether getting credentials now needs an MFA code from a person.
     mfa_required: bool,
+    /// Whether getting credentials now needs a person to sign in.
+    sign_in_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pending: Option<String>,
 }
@@ -344,6 +366,7 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
         Ok(profile) => axum::Json(ActiveView {
             profile,
             mfa_required: desktop.profiles.needs_mfa_code(&active).unwrap_or(false),
+            sign_in_required: desktop.profiles.needs_sign_in(&active).unwrap_or(false),
             pending: desktop.pending(),
         })
         .into_response(),
@@ -352,7 +375,7 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
 }
 
 /// How a profile switch gets its credentials.
-enum Fetch {
+pub(super) enum Fetch {
     /// From the cache, fetched if needed.
     Cached,
     /// Fetched anew.
@@ -362,7 +385,7 @@ enum Fetch {
 }
 
 /// Switches to `profile` once its credentials can be had.
-async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
+pub(super) async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
     if let Err(api_error) = view(desktop, profile) {
         return api_error.into_response();
     }
@@ -381,7 +404,10 @@ async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
             }
         }
         Err(e) => {
-            if matches!(e.kind(), Kind::NeedsMfa | Kind::MfaRejected) {
+            if matches!(
+                e.kind(),
+                Kind::NeedsMfa | Kind::MfaRejected | Kind::NeedsSignIn | Kind::SignInRejected
+            ) {
                 desktop.set_pending(Some(profile));
             }
             answer::log(&format!("profile {profile}"), &e);
@@ -408,13 +434,6 @@ async fn post_mfa(State(desktop): State<Arc<Desktop>>, body: String) -> Response
     };
     let target = desktop.pending().unwrap_or_else(|| desktop.active());
     switch(&desktop, &target, Fetch::Code(code)).await
-}
-
-async fn post_auth() -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "no profile source of this server takes a username and password",
-    )
 }
 
 async fn post_refresh(State(desktop): State<Arc<Desktop>>) -> Response {
@@ -561,6 +580,6 @@ async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> R
     }
     match desktop.credentials(profile).await {
         Ok(credentials) => super::ecs::document(&credentials, None, None),
-        Err(error) => answer::ecs(&error),
+        Err(error) => answer::ecs_at(&error, Some(&desktop.page_url())),
     }
 }

@@ -524,13 +524,15 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
 }
 
 async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response {
-    let result = match &view.identity {
-        Identity::Binding { vendor, binding } => vendor.credentials(binding).await,
-        Identity::Desktop { desktop, profile } => desktop.credentials(profile).await,
+    let (result, page) = match &view.identity {
+        Identity::Binding { vendor, binding } => (vendor.credentials(binding).await, None),
+        Identity::Desktop { desktop, profile } => {
+            (desktop.credentials(profile).await, Some(desktop.page_url()))
+        }
     };
     let credentials = match result {
         Ok(credentials) => credentials,
-        Err(error) => return super::answer::imds(&error),
+        Err(error) => return super::answer::imds_at(&error, page.as_deref()),
     };
     let account = extended.then(|| credentials.account_id().unwrap_or(&view.account));
     let render = || credential_document(&credentials, account, state.clock.now());

@@ -110,6 +110,10 @@ pub enum Kind {
     TimedOut,
     /// An MFA code is needed.
     NeedsMfa,
+    /// Someone must sign in to the profile's identity provider.
+    NeedsSignIn,
+    /// The identity provider refused a sign-in (wrong password, refused grant, wrong user).
+    SignInRejected,
     /// The fetch itself broke (a bug): it ended without an outcome.
     Internal,
 }
@@ -136,6 +140,10 @@ impl Kind {
             Self::NeedsMfa => {
                 "an MFA code is needed: POST it to /mfa, or open this server's page in a browser"
             }
+            Self::NeedsSignIn => {
+                "a sign-in to the identity provider is needed: open this server's page in a browser, or POST a username and password to /auth"
+            }
+            Self::SignInRejected => "the identity provider refused the sign-in",
             Self::Internal => "the credential fetch failed",
         }
     }
@@ -149,12 +157,14 @@ impl Kind {
             | Self::UnknownProfile
             | Self::Internal => Category::Misconfigured,
             // Not transient: until someone fixes the clock every call is refused alike.
-            Self::Refused | Self::MfaRejected | Self::ClockSkew => Category::Refused,
+            Self::Refused | Self::MfaRejected | Self::ClockSkew | Self::SignInRejected => {
+                Category::Refused
+            }
             Self::Unavailable | Self::InvalidAnswer | Self::DeviceUnavailable => {
                 Category::Unavailable
             }
             Self::TimedOut => Category::TimedOut,
-            Self::NeedsMfa => Category::NeedsPerson,
+            Self::NeedsMfa | Self::NeedsSignIn => Category::NeedsPerson,
         }
     }
 }
