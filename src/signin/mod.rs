@@ -250,10 +250,8 @@ impl SignIns {
         match (password, &settings.username) {
             (Some(password), Some(username)) => {
                 let username = username.clone();
-                self.password(settings, &username, password, None).await?;
-                self.valid_token(&key).ok_or_else(|| {
-                    SignInError::Rejected("the provider's ID token is already expired".to_owned())
-                })
+                self.password_grant(settings, &username, password, None)
+                    .await
             }
             _ => Err(SignInError::NeedsPerson {
                 issuer: key.issuer,
@@ -314,6 +312,20 @@ impl SignIns {
                 "the profile signs in as {wanted}, not {username}"
             )));
         }
+        self.password_grant(settings, username, password, otp)
+            .await?;
+        Ok(self
+            .signed_in_user(settings)
+            .unwrap_or_else(|| username.to_owned()))
+    }
+
+    async fn password_grant(
+        self: &Arc<Self>,
+        settings: &SignInSettings,
+        username: &str,
+        password: &Secret,
+        otp: Option<&str>,
+    ) -> Result<Secret, SignInError> {
         let metadata = self.metadata(&settings.issuer).await?;
         let mut form = vec![
             ("grant_type", "password"),
@@ -326,10 +338,7 @@ impl SignIns {
             form.push(("totp", otp));
         }
         let answer = oidc::token(&self.http, &metadata, &form).await?;
-        self.keep(settings, answer, None)?;
-        Ok(self
-            .signed_in_user(settings)
-            .unwrap_or_else(|| username.to_owned()))
+        self.keep(settings, answer, None)
     }
 
     /// Starts a browser sign-in that comes back to `redirect_uri` (a loopback address this
@@ -444,7 +453,9 @@ impl SignIns {
         settings: &SignInSettings,
     ) -> Result<(DevicePrompt, DevicePoll), SignInError> {
         let metadata = self.metadata(&settings.issuer).await?;
-        let start = oidc::start_device(&self.http, &metadata, &settings.client_id).await?;
+        let verifier = oidc::random_string(32)?;
+        let start =
+            oidc::start_device(&self.http, &metadata, &settings.client_id, &verifier).await?;
         let prompt = DevicePrompt {
             user_code: start.user_code.clone(),
             verification_uri: start.verification_uri.clone(),
@@ -467,6 +478,7 @@ impl SignIns {
                 settings: settings.clone(),
                 metadata,
                 start,
+                verifier: Secret::new(verifier),
                 generation,
             },
         ))
@@ -614,6 +626,7 @@ pub struct DevicePoll {
     settings: SignInSettings,
     metadata: Arc<Metadata>,
     start: DeviceStart,
+    verifier: Secret,
     generation: u64,
 }
 
@@ -669,6 +682,7 @@ impl DevicePoll {
                     ("grant_type", oidc::GRANT_DEVICE),
                     ("client_id", &self.settings.client_id),
                     ("device_code", self.start.device_code.expose()),
+                    ("code_verifier", self.verifier.expose()),
                 ],
             )
             .await;

@@ -446,11 +446,13 @@ pub async fn token(
     })
 }
 
-/// Starts the device authorization grant.
+/// Starts the device authorization grant, with a PKCE challenge for `verifier` (providers
+/// that require PKCE of the client, as Keycloak does, require it here too; others ignore it).
 pub async fn start_device(
     http: &reqwest::Client,
     metadata: &Metadata,
     client_id: &str,
+    verifier: &str,
 ) -> Result<DeviceStart, OidcError> {
     let endpoint = metadata
         .device_authorization_endpoint
@@ -462,10 +464,16 @@ pub async fn start_device(
                 metadata.issuer
             ))
         })?;
+    let challenge = code_challenge(verifier);
     let body = post_form(
         http,
         endpoint,
-        &[("client_id", client_id), ("scope", SCOPES)],
+        &[
+            ("client_id", client_id),
+            ("scope", SCOPES),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
     )
     .await?;
     DeviceStart::parse(&body).map_err(|reason| OidcError::Invalid {
