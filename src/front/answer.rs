@@ -183,5 +183,10 @@ mod tests {
         let api = desktop_api(&needs);
         assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(api.headers()[AUTH_TYPE_HEADER], "MFA");
+        let sign_in = SourceError::message(Kind::NeedsSignIn, "x");
+        assert_eq!(desktop_api(&sign_in).status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(desktop_api(&sign_in).headers()[AUTH_TYPE_HEADER], "AUTH");
+        assert_eq!(super::ecs(&sign_in).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(super::imds(&sign_in).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }
