@@ -116,7 +116,10 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
     // Nobody signed in: a credential request answers at once, naming the page.
     let (status, body) = server.credentials("/credentials").await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("SignInRequired") && body.contains(&server.url()), "{body}");
+    assert!(
+        body.contains("SignInRequired") && body.contains(&server.url()),
+        "{body}"
+    );
     let (status, body) = server.request("GET", "/profile", &[], "").await;
     assert_eq!(status, 200);
     assert!(body.contains("\"signInRequired\":true"), "{body}");
@@ -132,7 +135,10 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
     assert!(body.contains("refused the username"), "{body}");
 
     let (status, body) = server
-        .post("/auth", &format!("username=alice&password={}", keycloak::ALICE_PASSWORD))
+        .post(
+            "/auth",
+            &format!("username=alice&password={}", keycloak::ALICE_PASSWORD),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -142,7 +148,14 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
 
     let output = world
         .command(awscli())
-        .args(["sts", "get-caller-identity", "--query", "Arn", "--output", "text"])
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ])
         .envs(server.exports.iter().map(|(k, v)| (k, v)))
         .output()
         .await
@@ -160,7 +173,12 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
     let (status, body) = server.post("/profile", "sso-jump").await;
     assert_eq!(status, 200, "{body}");
     let arn = boto3_caller(&world, &server.exports).await;
-    assert!(arn.starts_with(&format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/signin-target/")), "{arn}");
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:sts::{ACCOUNT_ID}:assumed-role/signin-target/"
+        )),
+        "{arn}"
+    );
     assert!(world.sts.calls("AssumeRoleWithWebIdentity") >= 2);
 
     // A role whose trust names another subject refuses alice's token.
@@ -179,7 +197,10 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("does not allow signing in with a username and password"), "{body}");
+    assert!(
+        body.contains("does not allow signing in with a username and password"),
+        "{body}"
+    );
 
     // A provider that cannot be reached: unavailable, not a wrong password.
     let (status, body) = server
@@ -212,7 +233,10 @@ async fn a_sign_in_the_provider_ends_needs_a_person_again() {
     std::fs::write(&config, text).unwrap();
     let server = Desktop::start(&world, "ecs", "sso-brief").await;
     let (status, body) = server
-        .post("/auth", &format!("username=bob&password={}", keycloak::BOB_PASSWORD))
+        .post(
+            "/auth",
+            &format!("username=bob&password={}", keycloak::BOB_PASSWORD),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = server.post("/refresh", "").await;
@@ -225,7 +249,10 @@ async fn a_sign_in_the_provider_ends_needs_a_person_again() {
     assert_eq!(status, 401, "{body}");
     let (status, body) = server.request("GET", "/signin", &[], "").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"signedIn\":false"), "the sign-in is forgotten: {body}");
+    assert!(
+        body.contains("\"signedIn\":false"),
+        "the sign-in is forgotten: {body}"
+    );
     // Credentials issued before stay good until they expire, as AWS keeps honouring them.
     let (status, body) = server.credentials("/credentials/sso-brief").await;
     assert_eq!(status, 200, "{body}");

@@ -186,7 +186,13 @@ mod tests {
         let sign_in = SourceError::message(Kind::NeedsSignIn, "x");
         assert_eq!(desktop_api(&sign_in).status(), StatusCode::UNAUTHORIZED);
         assert_eq!(desktop_api(&sign_in).headers()[AUTH_TYPE_HEADER], "AUTH");
-        assert_eq!(super::ecs(&sign_in).status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(super::imds(&sign_in).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            super::ecs(&sign_in).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            super::imds(&sign_in).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -253,11 +253,16 @@ impl SignIns {
                 self.password_grant(settings, &username, password, None)
                     .await
             }
-            _ => Err(SignInError::NeedsPerson {
-                issuer: key.issuer,
-                client_id: key.client_id,
-                reason: None,
-            }),
+            _ => {
+                // An expired token that nothing can renew is no sign-in: the page must say
+                // that one is needed.
+                let expired = self.state().sessions.remove(&key).is_some();
+                Err(SignInError::NeedsPerson {
+                    issuer: key.issuer,
+                    client_id: key.client_id,
+                    reason: expired.then(|| "the sign-in has expired".to_owned()),
+                })
+            }
         }
     }
 
@@ -697,5 +702,80 @@ impl DevicePoll {
                 Err(other) => return Err(other.into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(issuer: &str) -> SignInSettings {
+        SignInSettings {
+            issuer: Url::parse(issuer).unwrap(),
+            client_id: "app".into(),
+            redirect_uri: None,
+            username: None,
+            provider: None,
+        }
+    }
+
+    fn sign_ins() -> Arc<SignIns> {
+        let transport = crate::system::transport::TransportSettings {
+            ca_bundle: None,
+            verify_tls: true,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            https_proxy: None,
+            http_proxy: None,
+            no_proxy: None,
+        };
+        let http = crate::system::transport::build_client(&transport).unwrap();
+        SignIns::new(http, Arc::new(crate::system::clock::SystemClock))
+    }
+
+    #[tokio::test]
+    async fn without_a_sign_in_a_person_is_needed_at_once() {
+        // Nothing listens on port 9: a call to the provider would fail differently.
+        let sign_ins = sign_ins();
+        let error = sign_ins
+            .id_token(&settings("http://127.0.0.1:9/realms/r"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, SignInError::NeedsPerson { .. }), "{error}");
+        assert_eq!(error.kind(), Kind::NeedsSignIn);
+        // A password alone (no username to use it with) changes nothing.
+        let password = Secret::new("pw");
+        let error = sign_ins
+            .id_token(&settings("http://127.0.0.1:9/realms/r"), Some(&password))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, SignInError::NeedsPerson { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_with_a_state_not_issued_here_is_refused() {
+        let sign_ins = sign_ins();
+        for query in [
+            vec![],
+            vec![
+                ("state".to_owned(), "forged".to_owned()),
+                ("code".to_owned(), "c".to_owned()),
+            ],
+        ] {
+            let error = sign_ins.finish_browser(&query).await.unwrap_err();
+            assert!(matches!(error, SignInError::UnknownState), "{error}");
+        }
+    }
+
+    #[test]
+    fn one_sign_in_per_provider_client_and_user() {
+        let a = settings("https://idp.example/realms/r/");
+        let b = settings("https://idp.example/realms/r");
+        assert_eq!(SessionKey::of(&a), SessionKey::of(&b));
+        let c = SignInSettings {
+            username: Some("alice".into()),
+            ..b.clone()
+        };
+        assert_ne!(SessionKey::of(&b), SessionKey::of(&c));
     }
 }
