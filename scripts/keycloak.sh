@@ -7,15 +7,21 @@
 #   scripts/keycloak.sh install          download (once, checksum checked) and unpack into
 #                                        build/keycloak/; prints the Keycloak home
 #   scripts/keycloak.sh java             prints the JAVA_HOME this Keycloak runs with
-#   scripts/keycloak.sh start STATE_DIR  starts Keycloak in the background on a free
-#                                        127.0.0.1 port with its H2 database, logs and pid
-#                                        under STATE_DIR, waits until the realm's discovery
-#                                        document answers, prints http://127.0.0.1:PORT
+#   scripts/keycloak.sh start STATE_DIR  starts Keycloak in the background on 127.0.0.1
+#                                        (port KEYCLOAK_PORT, else a free one) with its H2
+#                                        database, log and pid under STATE_DIR, waits until
+#                                        the realm's discovery document answers, prints
+#                                        http://127.0.0.1:PORT. With KEYCLOAK_PARENT_PID, a
+#                                        watchdog ends Keycloak when that process is gone
+#                                        (and removes STATE_DIR if KEYCLOAK_REMOVE_STATE=1).
 #   scripts/keycloak.sh stop STATE_DIR   stops the one `start` left in STATE_DIR
+#   scripts/keycloak.sh wait URL [STATE_DIR]
+#                                        waits until that Keycloak is ready (or its `start`
+#                                        failed)
 #
 # scripts/test.sh starts one for the whole test command and exports
 # NEEDROLESHERE_TEST_KEYCLOAK; tests/common/keycloak.rs uses it, or runs `start` itself.
-# Environment: KEYCLOAK_START_TIMEOUT (seconds, default 300): how long `start` waits.
+# Environment: KEYCLOAK_START_TIMEOUT (seconds, default 600): how long to wait for readiness.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -27,6 +33,9 @@ MAVEN_CENTRAL=${MAVEN_CENTRAL:-https://repo.maven.apache.org/maven2}
 cache=$root/build/keycloak
 home=$cache/keycloak-$KEYCLOAK_VERSION
 augmented=$cache/dev-augmented-$KEYCLOAK_VERSION
+# The bootstrap admin of the master realm (tests/common/keycloak.rs has the same).
+ADMIN_USERNAME=admin
+ADMIN_PASSWORD=admin-Password-1
 
 install() {
   if [ -x "$home/bin/kc.sh" ] && [ -f "$home/.complete" ]; then
@@ -85,13 +94,34 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Waits until the realm's discovery document answers at URL; fails at once when the `start`
+# writing STATE gave up (STATE/failed), or after KEYCLOAK_START_TIMEOUT seconds.
+wait_ready() {
+  local url=$1 state=${2:-}
+  local deadline=$((SECONDS + ${KEYCLOAK_START_TIMEOUT:-600}))
+  until curl -fsS -o /dev/null "$url/realms/needroleshere/.well-known/openid-configuration" 2>/dev/null; do
+    if [ -n "$state" ] && [ -f "$state/failed" ]; then
+      cat "$state/failed" >&2
+      [ -f "$state/keycloak.log" ] && tail -n 40 "$state/keycloak.log" >&2
+      return 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "Keycloak at $url was not ready within ${KEYCLOAK_START_TIMEOUT:-600} s" >&2
+      [ -n "$state" ] && [ -f "$state/keycloak.log" ] && tail -n 40 "$state/keycloak.log" >&2
+      return 1
+    fi
+    sleep 1
+  done
+}
+
 start() {
   local state=$1
   mkdir -p "$state"
   state=$(cd "$state" && pwd)
   local kc java port
-  kc=$(install)
-  java=$(java_home)
+  fail() { echo "$1" | tee "$state/failed" >&2; exit 1; }
+  kc=$(install) || fail "Keycloak could not be installed"
+  java=$(java_home) || fail "no Java 21 or later for Keycloak"
   # Dev mode keeps its H2 database under the home's data/ directory and re-augments into
   # lib/quarkus/; a copy of the home per run keeps runs apart and the cache untouched. The
   # 170 MB of jars (lib/lib) are only read, so they are linked, not copied.
@@ -99,46 +129,55 @@ start() {
   mkdir -p "$state/home/lib"
   cp -a "$kc/bin" "$kc/conf" "$kc/providers" "$kc/themes" "$kc/version.txt" "$state/home/"
   cp -a "$kc/lib/app" "$kc/lib/quarkus-run.jar" "$state/home/lib/"
-  # Dev mode first re-augments the server (about a minute here); the result is kept in
+  # Dev mode first re-augments the server (a minute or more here); the result is kept in
   # build/keycloak/ after the first start (below) and copied, so later starts skip it.
   if [ -f "$augmented/.complete" ]; then
     cp -a "$augmented" "$state/home/lib/quarkus"
+    rm -f "$state/home/lib/quarkus/.complete"
   else
     cp -a "$kc/lib/quarkus" "$state/home/lib/quarkus"
   fi
   ln -s "$kc/lib/lib" "$state/home/lib/lib"
   mkdir -p "$state/home/data/import"
   cp "$root/tests/keycloak/realm.json" "$state/home/data/import/realm.json"
-  port=$(free_port)
+  port=${KEYCLOAK_PORT:-$(free_port)}
   local url=http://127.0.0.1:$port
   echo "$url" >"$state/url"
-  # Bound to loopback only; the management interface (health, metrics) is off, so only the
-  # one port is used. The bootstrap admin exists in the master realm for the admin REST API.
+  [ -e "$state/stop" ] && fail "stopped before Keycloak started"
+  # Bound to loopback only (the management interface too). The bootstrap admin exists in the
+  # master realm for the admin REST API. setsid: Keycloak (kc.sh and its JVM) is a process
+  # group of its own, which `stop` and the watchdog end as a whole.
   (
     export JAVA_HOME=$java PATH=$java/bin:$PATH
-    export KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin-Password-1
-    exec "$state/home/bin/kc.sh" start-dev --import-realm \
+    export KC_BOOTSTRAP_ADMIN_USERNAME=$ADMIN_USERNAME KC_BOOTSTRAP_ADMIN_PASSWORD=$ADMIN_PASSWORD
+    exec setsid "$state/home/bin/kc.sh" start-dev --import-realm \
       --http-host=127.0.0.1 --http-port="$port" --hostname-strict=false \
-      --http-management-port="$(free_port)" \
-      >"$state/keycloak.log" 2>&1
+      --http-management-host=127.0.0.1 --http-management-port="$(free_port)" \
+      </dev/null >"$state/keycloak.log" 2>&1
   ) &
   local pid=$!
   echo "$pid" >"$state/pid"
-  local deadline=$((SECONDS + ${KEYCLOAK_START_TIMEOUT:-300}))
-  until curl -fsS -o /dev/null "$url/realms/needroleshere/.well-known/openid-configuration" 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 40 "$state/keycloak.log" >&2
-      echo "Keycloak exited before it was ready (log: $state/keycloak.log)" >&2
-      exit 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      tail -n 40 "$state/keycloak.log" >&2
-      stop "$state"
-      echo "Keycloak was not ready within ${KEYCLOAK_START_TIMEOUT:-300} s (log: $state/keycloak.log)" >&2
-      exit 1
-    fi
-    sleep 1
-  done
+  # The watchdog: ends Keycloak when the process that asked for it (KEYCLOAK_PARENT_PID) is
+  # gone, when `stop` asks (STATE/stop), or when Keycloak died; then removes STATE if
+  # KEYCLOAK_REMOVE_STATE=1. Its own session, so a signal to the test's process group
+  # leaves it to clean up.
+  if [ -n "${KEYCLOAK_PARENT_PID:-}" ]; then
+    setsid bash -c '
+      parent=$1 pid=$2 state=$3 remove=$4
+      while kill -0 "$parent" 2>/dev/null && kill -0 "$pid" 2>/dev/null && ! [ -e "$state/stop" ]; do
+        sleep 2
+      done
+      kill -TERM -- "-$pid" 2>/dev/null
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -KILL -- "-$pid" 2>/dev/null
+      [ "$remove" = 1 ] && rm -rf "$state"
+      exit 0' keycloak-watchdog "$KEYCLOAK_PARENT_PID" "$pid" "$state" "${KEYCLOAK_REMOVE_STATE:-0}" \
+      </dev/null >/dev/null 2>&1 &
+  fi
+  if ! wait_ready "$url" "$state"; then
+    stop "$state"
+    fail "Keycloak did not start (log: $state/keycloak.log)"
+  fi
   if ! [ -f "$augmented/.complete" ] && [ -f "$state/home/lib/quarkus/generated-bytecode.jar" ]; then
     local work
     work=$(mktemp -d "$cache/.augmented.XXXXXX")
@@ -152,11 +191,12 @@ start() {
 
 stop() {
   local state=$1 pid
+  touch "$state/stop" 2>/dev/null || true
   pid=$(cat "$state/pid" 2>/dev/null) || return 0
-  # kc.sh execs java, so the pid is the JVM's.
-  if kill "$pid" 2>/dev/null; then
+  # The pid is kc.sh's and its process group's (setsid); kc.sh passes TERM on to the JVM.
+  if kill -TERM -- "-$pid" 2>/dev/null; then
     for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -9 "$pid" 2>/dev/null || true
+    kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   rm -f "$state/pid"
 }
@@ -166,5 +206,6 @@ case "${1:-}" in
   java) java_home ;;
   start) [ $# -eq 2 ] || { echo "usage: $0 start STATE_DIR" >&2; exit 2; }; start "$2" ;;
   stop) [ $# -eq 2 ] || { echo "usage: $0 stop STATE_DIR" >&2; exit 2; }; stop "$2" ;;
-  *) echo "usage: $0 install | java | start STATE_DIR | stop STATE_DIR" >&2; exit 2 ;;
+  wait) [ $# -ge 2 ] || { echo "usage: $0 wait URL [STATE_DIR]" >&2; exit 2; }; wait_ready "$2" "${3:-}" ;;
+  *) echo "usage: $0 install | java | start STATE_DIR | stop STATE_DIR | wait URL [STATE_DIR]" >&2; exit 2 ;;
 esac
