@@ -14,7 +14,6 @@
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -80,14 +79,12 @@ pub(crate) fn base_url() -> &'static str {
             );
             return url;
         }
-        let state = std::env::temp_dir().join(format!(
-            "needroleshere-keycloak-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|elapsed| elapsed.as_nanos())
-                .unwrap_or_default()
-        ));
+        // Kept (not removed on drop): the watchdog removes it after Keycloak stops.
+        let state = tempfile::Builder::new()
+            .prefix("needroleshere-keycloak-")
+            .tempdir()
+            .expect("a temporary directory for Keycloak")
+            .keep();
         let output = std::process::Command::new("bash")
             .arg(script())
             .arg("start")
@@ -125,11 +122,10 @@ pub(crate) fn endpoint(name: &str) -> String {
 
 /// carol's TOTP code now.
 pub(crate) fn carol_totp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    fake_aws::totp::hotp(CAROL_TOTP_SECRET.as_bytes(), now / 30, 6)
+    use fake_aws::clock::Clock as _;
+    let now = fake_aws::clock::SystemClock.now().unix_timestamp();
+    let step = u64::try_from(now / 30).expect("after 1970");
+    fake_aws::totp::hotp(CAROL_TOTP_SECRET.as_bytes(), step, 6)
 }
 
 /// carol's TOTP secret in base32, as an authenticator app takes it.

@@ -366,6 +366,28 @@ pub fn check_token(
     })
 }
 
+/// The signing keys of a JWKS document (`{"keys": [...]}`): those with `use` absent or `sig`,
+/// of type RSA or EC, that parse; the others are skipped. Refused: no `keys` array.
+pub fn parse_key_set(set: &serde_json::Value) -> Result<Vec<Jwk>, String> {
+    let keys = set
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| "no 'keys' array".to_owned())?;
+    Ok(keys
+        .iter()
+        .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
+        .filter(|key| {
+            matches!(
+                key.common.public_key_use,
+                None | Some(PublicKeyUse::Signature)
+            ) && matches!(
+                key.algorithm,
+                AlgorithmParameters::RSA(_) | AlgorithmParameters::EllipticCurve(_)
+            )
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone, Default)]
 struct IssuerKeys {
     keys: Vec<Jwk>,
@@ -494,23 +516,7 @@ impl JwksCache {
             .ok_or_else(|| format!("The discovery document {discovery_url} has no jwks_uri"))?
             .to_owned();
         let set = self.get_json(&jwks_uri).await?;
-        let keys = set
-            .get("keys")
-            .and_then(serde_json::Value::as_array)
-            .ok_or_else(|| format!("The key set {jwks_uri} has no 'keys' array"))?;
-        Ok(keys
-            .iter()
-            .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
-            .filter(|key| {
-                matches!(
-                    key.common.public_key_use,
-                    None | Some(PublicKeyUse::Signature)
-                ) && matches!(
-                    key.algorithm,
-                    AlgorithmParameters::RSA(_) | AlgorithmParameters::EllipticCurve(_)
-                )
-            })
-            .collect())
+        parse_key_set(&set).map_err(|error| format!("The key set {jwks_uri}: {error}"))
     }
 
     async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
