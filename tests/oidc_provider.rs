@@ -16,8 +16,9 @@ use std::net::SocketAddr;
 
 use common::daemon::{assert_success, free_port, python};
 use common::keycloak::{
-    self, ALICE, ALICE_ID, ALICE_PASSWORD, BOB_ID, CAROL, CAROL_ID, CAROL_PASSWORD, DESKTOP_CLIENT,
-    RUNAS_CLIENT,
+    self, ALICE, ALICE_ID, ALICE_PASSWORD, BOB, BOB_ID, BOB_PASSWORD, CAROL, CAROL_ID,
+    CAROL_PASSWORD, DESKTOP_CLIENT, RUNAS_CLIENT, SHORT_SESSION_IDLE_SECONDS, SHORT_TOKEN_SECONDS,
+    SHORTLIVED_CLIENT,
 };
 use fake_aws::registry::Registry;
 use fake_aws::sts::{FakeSts, OidcTrust, Role, StsConfig};
@@ -199,7 +200,7 @@ async fn a_token_for_another_audience_is_refused_when_no_role_accepts_that_audie
         .spawn_http(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
-    let bob = keycloak::password_grant(RUNAS_CLIENT, "bob", "bob-Password-1", None)
+    let bob = keycloak::password_grant(RUNAS_CLIENT, BOB, BOB_PASSWORD, None)
         .await
         .unwrap();
     let answer = assume(&running.url(), DESKTOP_ROLE, &bob.id_token).await;
@@ -211,10 +212,10 @@ async fn a_token_for_another_audience_is_refused_when_no_role_accepts_that_audie
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_tokens_stop_working_when_the_session_ends() {
     // One session deleted: its refresh token is refused, another session of the user goes on.
-    let first = keycloak::password_grant(RUNAS_CLIENT, "bob", "bob-Password-1", None)
+    let first = keycloak::password_grant(RUNAS_CLIENT, BOB, BOB_PASSWORD, None)
         .await
         .unwrap();
-    let second = keycloak::password_grant(RUNAS_CLIENT, "bob", "bob-Password-1", None)
+    let second = keycloak::password_grant(RUNAS_CLIENT, BOB, BOB_PASSWORD, None)
         .await
         .unwrap();
     keycloak::refresh(RUNAS_CLIENT, &first.refresh_token)
@@ -257,6 +258,33 @@ async fn refresh_tokens_stop_working_when_the_session_ends() {
     assert_eq!(refused.error, "invalid_grant", "{refused:?}");
     assert!(
         refused.description.contains("Session not active"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_short_lived_clients_refresh_token_expires_when_left_unused() {
+    let tokens = keycloak::password_grant(SHORTLIVED_CLIENT, BOB, BOB_PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(tokens.expires_in, SHORT_TOKEN_SECONDS);
+    assert_eq!(tokens.refresh_expires_in, SHORT_SESSION_IDLE_SECONDS);
+    let claims = tokens.id_claims();
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        SHORT_TOKEN_SECONDS
+    );
+    // Waiting past the idle time is the point of this test (no timing is asserted).
+    tokio::time::sleep(std::time::Duration::from_secs(
+        SHORT_SESSION_IDLE_SECONDS + 2,
+    ))
+    .await;
+    let refused = keycloak::refresh(SHORTLIVED_CLIENT, &tokens.refresh_token)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.status, refused.error.as_str()),
+        (400, "invalid_grant"),
         "{refused:?}"
     );
 }

@@ -33,6 +33,14 @@ pub(crate) const DESKTOP_CLIENT: &str = "needroleshere-desktop";
 /// Public client: the password grant (direct access grants) and the authorization code flow
 /// (PKCE S256 required); no device grant.
 pub(crate) const RUNAS_CLIENT: &str = "needroleshere-runas";
+/// Public client for expiry tests: every flow of the other two (password grant, code with
+/// PKCE S256, device grant), but ID and access tokens live [`SHORT_TOKEN_SECONDS`] and a
+/// session idle for [`SHORT_SESSION_IDLE_SECONDS`] ends, so its refresh token really expires.
+pub(crate) const SHORTLIVED_CLIENT: &str = "needroleshere-shortlived";
+/// The lifetime of [`SHORTLIVED_CLIENT`]'s ID and access tokens.
+pub(crate) const SHORT_TOKEN_SECONDS: u64 = 10;
+/// How long [`SHORTLIVED_CLIENT`]'s refresh token lives unused (its `refresh_expires_in`).
+pub(crate) const SHORT_SESSION_IDLE_SECONDS: u64 = 20;
 
 /// `alice`: password only.
 pub(crate) const ALICE: &str = "alice";
