@@ -150,6 +150,10 @@ start() {
   (
     export JAVA_HOME=$java PATH=$java/bin:$PATH
     export KC_BOOTSTRAP_ADMIN_USERNAME=$ADMIN_USERNAME KC_BOOTSTRAP_ADMIN_PASSWORD=$ADMIN_PASSWORD
+    # A bounded heap on a shared 2-core machine, and only the quick JIT tier: Keycloak
+    # starts with far less CPU and a test's few hundred requests do not need the rest.
+    export JAVA_OPTS_KC_HEAP="-Xms64m -Xmx768m"
+    export JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1"
     exec setsid "$state/home/bin/kc.sh" start-dev --import-realm \
       --http-host=127.0.0.1 --http-port="$port" --hostname-strict=false \
       --http-management-host=127.0.0.1 --http-management-port="$(free_port)" \
