@@ -118,8 +118,9 @@ fn invalid(message: impl Into<String>) -> TokenProblem {
     TokenProblem::Invalid(message.into())
 }
 
-/// The parts of a token read before any check: its header and claims.
-#[derive(Debug, Clone)]
+/// The parts of a token read before any check: its header and claims. Debug shows the
+/// algorithm, key id and issuer, never the token (a bearer credential).
+#[derive(Clone)]
 pub struct UnverifiedToken {
     header: jsonwebtoken::Header,
     claims: RawClaims,
@@ -129,7 +130,17 @@ pub struct UnverifiedToken {
     signature: String,
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
+impl std::fmt::Debug for UnverifiedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnverifiedToken")
+            .field("alg", &self.header.alg)
+            .field("kid", &self.header.kid)
+            .field("iss", &self.issuer())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, serde::Deserialize)]
 struct RawClaims {
     iss: Option<serde_json::Value>,
     sub: Option<serde_json::Value>,
@@ -964,6 +975,21 @@ mod tests {
             (error.code.as_str(), error.status()),
             ("IDPCommunicationError", 400)
         );
+    }
+
+    #[test]
+    fn debug_output_shows_no_token() {
+        let (rsa, _) = rsa_key("k");
+        let token = sign_rs256(&rsa, "k", &claims("https://issuer.example"));
+        let parsed = UnverifiedToken::parse(&token).unwrap();
+        let debug = format!("{parsed:?}");
+        assert!(
+            debug.contains("https://issuer.example") && debug.contains("RS256"),
+            "{debug}"
+        );
+        for part in token.split('.') {
+            assert!(!debug.contains(part), "{debug}");
+        }
     }
 
     #[tokio::test]
