@@ -786,9 +786,16 @@ impl FakeSts {
     ///      for a role session caller, within 3600 (`ValidationError`); a valid code if one
     ///      is given; MFA when the role requires it (`AccessDenied`, same message).
     ///    * `AssumeRoleWithWebIdentity`: `RoleArn`, `RoleSessionName`, `WebIdentityToken`
-    ///      (4–20000 characters), `DurationSeconds` 900–43200 (`ValidationError`); a token
-    ///      some role accepts (`InvalidIdentityToken`); the role accepts it (`AccessDenied`);
-    ///      duration within the role's maximum (`ValidationError`).
+    ///      (4–20000 characters), `DurationSeconds` 900–43200 (`ValidationError`). Then an
+    ///      opaque token some role lists in `web_identity_tokens`, or else an OIDC ID token
+    ///      checked by [`check_token`] against the keys fetched for its issuer
+    ///      (`InvalidIdentityToken`: malformed, issuer no role trusts, unknown `kid`,
+    ///      algorithm, signature, `nbf`, audience no trust names; `ExpiredTokenException`:
+    ///      `exp`; `IDPCommunicationError`: keys not to be had); the named role trusts the
+    ///      token (opaque: lists it; OIDC: an [`OidcTrust`] matching `iss`, `aud` and `sub`)
+    ///      (`AccessDenied`); duration within the role's maximum (`ValidationError`). The
+    ///      answer's `SubjectFromWebIdentityToken`, `Audience` and `Provider` are the token's
+    ///      `sub`, accepted `aud` and `iss`.
     ///
     /// MFA: the code must be 6 digits, equal to the device's TOTP code of the previous,
     /// current or next 30 s step of the fake's clock, and of a later step than the last code
