@@ -190,6 +190,12 @@ if ! [ -f build/java-client/target/java-v2-client.jar ] \
   "${java_build[@]}" -o >/dev/null 2>&1 || "${java_build[@]}"
   printf '%s\n' "$java_inputs" >build/java-client/java-v2.stamp
 fi
+# Keycloak for the OIDC tests (tests/common/keycloak.rs, tests/oidc_provider.rs): the
+# keycloak-quarkus-dist archive from Maven Central, SHA-1 checked and unpacked once into
+# build/keycloak/ by scripts/keycloak.sh, which also finds the Java 21+ it needs under
+# /usr/lib/jvm. It is started below, before cargo test.
+scripts/keycloak.sh install >/dev/null
+echo "$(head -1 "$(scripts/keycloak.sh install)/version.txt"), Java from $(scripts/keycloak.sh java)"
 # The Debian 12 tree tests/systemd_booted.rs boots, cached in build/nspawn/ (debootstrap from
 # the Debian mirror apt uses, about 3 minutes; reused while its package list is unchanged).
 tests/systemd/build-tree.sh
@@ -235,7 +241,20 @@ echo "==> cargo test"
 # The whole workspace: the product and the test doubles (crates/fake-aws) with their own
 # unit tests. tests/common builds the needroleshere-fake-aws binary when a test needs it.
 cargo build --locked -p needroleshere-fake-aws
+# One Keycloak for the whole test command, started in the background now so that it boots
+# (a minute or two) while the tests build; tests wait for it through
+# NEEDROLESHERE_TEST_KEYCLOAK. Its watchdog ends it if this script dies; it is stopped
+# right after the tests. A failed start leaves its log in $keycloak_state.
+keycloak_state=$(mktemp -d /tmp/needroleshere-keycloak.XXXXXX)
+keycloak_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+KEYCLOAK_PARENT_PID=$$ KEYCLOAK_PORT=$keycloak_port \
+  scripts/keycloak.sh start "$keycloak_state" >/dev/null 2>&1 &
+export NEEDROLESHERE_TEST_KEYCLOAK=http://127.0.0.1:$keycloak_port
+export NEEDROLESHERE_TEST_KEYCLOAK_STATE=$keycloak_state
 cargo test --workspace --all-features --locked
+scripts/keycloak.sh stop "$keycloak_state"
+rm -rf "$keycloak_state"
+unset NEEDROLESHERE_TEST_KEYCLOAK NEEDROLESHERE_TEST_KEYCLOAK_STATE
 
 # Fuzzing (fuzz/, its own cargo-fuzz workspace): every target for a short, bounded time
 # (FUZZ_SECONDS, default 20) from its corpus (fuzz/corpus, kept between runs), the hand-made
