@@ -90,10 +90,16 @@ pub(crate) enum Client {
     GoV1Chain,
     MinioChain,
     JavaV2Chain,
+    JavaV1Chain,
+    CrtChain,
+    RubySdkChain,
+    FogAws,
+    AsyncAwsChain,
+    RusotoChain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 14] = [
+    pub(crate) const ALL: [Client; 20] = [
         Client::Boto3,
         Client::AwsCli,
         Client::AwsCliV2,
@@ -108,6 +114,12 @@ impl Client {
         Client::GoV1Chain,
         Client::MinioChain,
         Client::JavaV2Chain,
+        Client::JavaV1Chain,
+        Client::CrtChain,
+        Client::RubySdkChain,
+        Client::FogAws,
+        Client::AsyncAwsChain,
+        Client::RusotoChain,
     ];
 
     /// A name without version.
@@ -127,6 +139,12 @@ impl Client {
             Client::GoV1Chain => "Go v1 default chain",
             Client::MinioChain => "minio-go IAM chain",
             Client::JavaV2Chain => "Java v2 default chain",
+            Client::JavaV1Chain => "Java v1 default chain",
+            Client::CrtChain => "AWS CRT default chain",
+            Client::RubySdkChain => "Ruby aws-sdk-core default chain",
+            Client::FogAws => "fog-aws `use_iam_profile` (third-party)",
+            Client::AsyncAwsChain => "AsyncAws PHP default chain (third-party)",
+            Client::RusotoChain => "Rusoto ChainProvider (deprecated)",
         }
     }
 
@@ -148,6 +166,12 @@ impl Client {
             Client::GoV1Chain => format!("aws-sdk-go {}", v.go_v1),
             Client::MinioChain => format!("minio-go {}", v.minio),
             Client::JavaV2Chain => format!("AWS SDK for Java {}", v.java_v2),
+            Client::JavaV1Chain => format!("AWS SDK for Java {}", v.java_v1),
+            Client::CrtChain => format!("Debian python3-awscrt {}", v.awscrt),
+            Client::RubySdkChain => format!("Debian ruby-aws-sdk-core {}", v.ruby_sdk),
+            Client::FogAws => format!("Debian ruby-fog-aws {}", v.fog_aws),
+            Client::AsyncAwsChain => format!("Debian php-async-aws-core {}", v.async_aws),
+            Client::RusotoChain => format!("rusoto_credential {}", v.rusoto),
         };
         format!("{} ({version})", self.name())
     }
@@ -180,6 +204,24 @@ impl Client {
             Client::JavaV2Chain => {
                 "`DefaultCredentialsProvider.builder().build().resolveCredentials()`"
             }
+            Client::JavaV1Chain => "`new DefaultAWSCredentialsProviderChain().getCredentials()`",
+            Client::CrtChain => {
+                "`awscrt.auth.AwsCredentialsProvider.new_default_chain()` (aws-c-auth: \
+                 environment, profile, container endpoint, instance metadata), the providers of \
+                 the CRT-based clients"
+            }
+            Client::RubySdkChain => {
+                "`Aws::STS::Client.new`: its `config.credentials`, from \
+                 `Aws::CredentialProviderChain`"
+            }
+            Client::FogAws => {
+                "`Fog::AWS::STS.new(use_iam_profile: true)`: `Fog::AWS::CredentialFetcher` \
+                 (the container endpoint, else instance metadata), as every fog-aws service"
+            }
+            Client::AsyncAwsChain => {
+                "`ChainProvider::createDefaultChain()`, what every AsyncAws client uses"
+            }
+            Client::RusotoChain => "`rusoto_credential::ChainProvider::new().credentials()`",
             Client::MinioChain => {
                 "`credentials.NewChainCredentials` of `EnvAWS`, `FileAWSCredentials` and `IAM` \
                  (the container endpoint, else instance metadata)"
@@ -219,6 +261,23 @@ impl Client {
             Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
             Client::GoV1Chain => "`sts.New(sess).GetCallerIdentity`".to_owned(),
             Client::JavaV2Chain => format!("`sts` {} `getCallerIdentity()`", v.java_v2),
+            Client::JavaV1Chain => {
+                format!("`aws-java-sdk-sts` {} `getCallerIdentity()`", v.java_v1)
+            }
+            Client::CrtChain => "`GetCallerIdentity` signed by the CRT's own SigV4 signer \
+                 (`awscrt.auth.aws_sign_request`, session token included), sent with urllib"
+                .to_owned(),
+            Client::RubySdkChain => "`Aws::STS::Client#get_caller_identity`".to_owned(),
+            Client::FogAws => {
+                "fog-aws has no `GetCallerIdentity` request: its STS service's own signed \
+                 request (`Fog::AWS.signed_params_v4`, session token included) with \
+                 `Action=GetCallerIdentity`"
+                    .to_owned()
+            }
+            Client::AsyncAwsChain => {
+                "`AsyncAws\\Core\\Sts\\StsClient::getCallerIdentity()`".to_owned()
+            }
+            Client::RusotoChain => format!("`rusoto_sts` {} `get_caller_identity`", v.rusoto),
             Client::MinioChain => {
                 "minio-go has no STS client: `GetCallerIdentity` signed by its own \
                  `signer.SignV4WithServiceType(…, \"sts\")` with the session token"
@@ -285,6 +344,45 @@ impl Client {
                 "chain".into(),
                 "prove".into(),
             ],
+            Client::JavaV1Chain => vec![
+                "java".into(),
+                "-XX:TieredStopAtLevel=1".into(),
+                "-XX:+UseSerialGC".into(),
+                "-cp".into(),
+                format!(
+                    "{}:{}",
+                    repo_path("build/java-client/target-v1/java-v1-client.jar").display(),
+                    repo_path("build/java-client/target-v1/lib/*").display()
+                )
+                .into(),
+                "needroleshere.Client".into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            // Debian's python3, where python3-awscrt lives.
+            Client::CrtChain => vec![
+                "/usr/bin/python3".into(),
+                repo_path("tests/clients/python/crt.py").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            Client::RubySdkChain | Client::FogAws => vec![
+                "/usr/bin/ruby".into(),
+                repo_path("tests/clients/ruby/credentials.rb").into(),
+                if self == Client::FogAws { "fog" } else { "sdk" }.into(),
+                "prove".into(),
+            ],
+            Client::AsyncAwsChain => vec![
+                "/usr/bin/php".into(),
+                repo_path("tests/clients/php/credentials.php").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            Client::RusotoChain => vec![
+                repo_path("build/rust-client-target/debug/rusoto-client").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
         }
     }
 
@@ -322,6 +420,12 @@ pub(crate) struct Versions {
     pub go_v1: String,
     pub minio: String,
     pub java_v2: String,
+    pub java_v1: String,
+    pub awscrt: String,
+    pub ruby_sdk: String,
+    pub fog_aws: String,
+    pub async_aws: String,
+    pub rusoto: String,
 }
 
 /// A Go client program of `tests/clients/go-*` and `tests/clients/minio-go`, built by
@@ -353,23 +457,65 @@ fn go_module_version(dir: &str, module: &str) -> String {
         .unwrap_or_else(|| panic!("{} requires no {module}", path.display()))
 }
 
-/// The AWS SDK for Java BOM version `tests/clients/java-v2/pom.xml` imports.
-fn java_sdk_version() -> String {
-    let path = repo_path("tests/clients/java-v2/pom.xml");
+/// The AWS SDK for Java BOM version `tests/clients/DIR/pom.xml` imports (artifact `bom`), the
+/// client built into `build/java-client/TARGET/DIR-client.jar`.
+fn java_sdk_version(dir: &str, target: &str, bom: &str) -> String {
+    let path = repo_path("tests/clients").join(dir).join("pom.xml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let jar = repo_path("build/java-client/target/java-v2-client.jar");
+    let jar = repo_path("build/java-client")
+        .join(target)
+        .join(format!("{dir}-client.jar"));
     assert!(
         jar.exists(),
-        "{} is missing: run scripts/test.sh (it builds tests/clients/java-v2)",
+        "{} is missing: run scripts/test.sh (it builds tests/clients/{dir})",
         jar.display()
     );
     let bom = text
-        .find("<artifactId>bom</artifactId>")
-        .unwrap_or_else(|| panic!("{} imports no software.amazon.awssdk:bom", path.display()));
+        .find(&format!("<artifactId>{bom}</artifactId>"))
+        .unwrap_or_else(|| panic!("{} imports no {bom}", path.display()));
     let rest = &text[bom..];
     let start = rest.find("<version>").expect("the BOM's version") + "<version>".len();
     let end = rest[start..].find('<').expect("the BOM's version") + start;
     rest[start..end].to_owned()
+}
+
+/// The installed version of Debian package `package`.
+fn debian_version(package: &str) -> String {
+    let output = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dpkg-query");
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && !version.is_empty(),
+        "Debian's {package} must be installed (run scripts/test.sh): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    version
+}
+
+/// The rusoto_credential version `tests/clients/rusoto/Cargo.lock` pins; the program must be
+/// built.
+fn rusoto_version() -> String {
+    let program = repo_path("build/rust-client-target/debug/rusoto-client");
+    assert!(
+        program.exists(),
+        "{} is missing: run scripts/test.sh (it builds tests/clients/rusoto)",
+        program.display()
+    );
+    let lock = std::fs::read_to_string(repo_path("tests/clients/rusoto/Cargo.lock"))
+        .expect("tests/clients/rusoto/Cargo.lock");
+    let marker = "name = \"rusoto_credential\"\nversion = \"";
+    let start = lock
+        .find(marker)
+        .expect("rusoto_credential is in tests/clients/rusoto/Cargo.lock")
+        + marker.len();
+    lock[start..]
+        .split('"')
+        .next()
+        .expect("a version")
+        .to_owned()
 }
 
 /// The installed clients' versions; panics, saying how to fix it, when one is missing.
@@ -459,7 +605,13 @@ pub(crate) fn versions() -> &'static Versions {
             go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
             go_v1: go_module_version("go-v1", "github.com/aws/aws-sdk-go"),
             minio: go_module_version("minio-go", "github.com/minio/minio-go/v7"),
-            java_v2: java_sdk_version(),
+            java_v2: java_sdk_version("java-v2", "target", "bom"),
+            java_v1: java_sdk_version("java-v1", "target-v1", "aws-java-sdk-bom"),
+            awscrt: debian_version("python3-awscrt"),
+            ruby_sdk: debian_version("ruby-aws-sdk-core"),
+            fog_aws: debian_version("ruby-fog-aws"),
+            async_aws: debian_version("php-async-aws-core"),
+            rusoto: rusoto_version(),
         }
     })
 }
@@ -592,6 +744,14 @@ impl Front {
         )
     }
 
+    /// An ECS front with a relative URI (served at 169.254.170.2).
+    fn is_relative(self) -> bool {
+        matches!(
+            self,
+            Front::EcsRelative | Front::EcsRelativeQuery | Front::EcsRelativeTokenFile
+        )
+    }
+
     fn is_container(self) -> bool {
         matches!(
             self,
@@ -699,6 +859,150 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
                      `ecs-relative` and `ecs-relative-query` work",
             // serve answers 400 to a request without a token; minio-go says only its status.
             evidence: "(IAM provider: 400 Bad Request)",
+        },
+        (CrtChain, CredentialProcess) => Expect::Refuses {
+            reason: "its default chain runs no `credential_process`: environment, a profile's keys \
+                     or `role_arn`, web identity, then the container endpoint or instance \
+                     metadata (aws-c-auth as python3-awscrt 0.16.8 bundles it, \
+                     `source/credentials_provider_default_chain.c:309`, \
+                     `source/credentials_provider_profile.c:406`)",
+            // The profile provider's last error: no shared credentials file.
+            evidence: "awscrt: no credentials: FileNotFoundError",
+        },
+        (JavaV1Chain, CredentialProcess) => Expect::Refuses {
+            reason: "reads profiles only from `AWS_CREDENTIAL_PROFILES_FILE`, else \
+                     `~/.aws/credentials`, else `~/.aws/config`, never the file `AWS_CONFIG_FILE` \
+                     names (aws-java-sdk-core 1.12.780 \
+                     `com/amazonaws/profile/path/AwsProfileFileLocationProvider.java:39`); \
+                     `AWS_CREDENTIAL_PROFILES_FILE` naming the same file is what it needs",
+            evidence: "profile file cannot be null",
+        },
+        (CrtChain, EcsFullTokenFile | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (aws-c-auth as python3-awscrt 0.16.8 \
+                     bundles it, `source/credentials_provider_default_chain.c:30`), so it sends \
+                     no token; the header and query modes work",
+            // serve answers 400 to a request without a token.
+            evidence: "AWS_AUTH_CREDENTIALS_PROVIDER_HTTP_STATUS_FAILURE",
+        },
+        (JavaV1Chain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends a token only with a full URI: its relative-URI endpoint has no \
+                     headers (aws-java-sdk-core 1.12.780 \
+                     `com/amazonaws/auth/ContainerCredentialsProvider.java:124`, \
+                     `ECSCredentialsEndpointProvider`; the full URI's `getHeaders` is at `:168`); \
+                     `ecs-relative-query` works",
+            evidence: "Bad Request (Service",
+        },
+        (
+            RubySdkChain,
+            EcsFull | EcsFullTokenFile | EcsFullQuery | EcsFullOtherLoopback | DesktopEcs,
+        ) => Expect::Refuses {
+            reason: "reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, never a full URI \
+                         (aws-sdk-core 3.168.1 `lib/aws-sdk-core/credential_provider_chain.rb:164`, \
+                         `lib/aws-sdk-core/ecs_credentials.rb:60`)",
+            evidence: "sdk: RuntimeError: no credentials found",
+        },
+        (RubySdkChain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends no token at all: a bare GET of the relative URI (aws-sdk-core 3.168.1 \
+                     `lib/aws-sdk-core/ecs_credentials.rb:131`); `ecs-relative-query` works",
+            // serve answers 400 to a request without a token; the provider then has nothing.
+            evidence: "sdk: RuntimeError: no credentials found",
+        },
+        (RubySdkChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::Refuses {
+            reason: "ignores the port of `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it connects to \
+                     port 80 of its host (aws-sdk-core 3.168.1 \
+                     `lib/aws-sdk-core/instance_profile_credentials.rb:79`, \
+                     `@port = options[:port] || 80`, and `:240`, `@port || uri.port`); the \
+                     default address (`imds-169.254.169.254`) works",
+            evidence: "sdk: RuntimeError: no credentials found",
+        },
+        (FogAws, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends no token at all: a bare GET of the relative URI (fog-aws 3.15.0 \
+                     `lib/fog/aws/credential_fetcher.rb:29`); `ecs-relative-query` works",
+            evidence: "Unable to fetch credentials: Expected(200) <=> Actual(400 Bad Request)",
+        },
+        (AsyncAwsChain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends no token at all: a bare GET of the relative URI (async-aws/core \
+                     1.18.1 `Credentials/ContainerProvider.php:48`); `ecs-relative-query` works",
+            evidence: "HTTP/1.1 400 Bad Request returned for \"http://169.254.170.2/",
+        },
+        (AsyncAwsChain, ImdsDefaultAddress) => Expect::Refuses {
+            reason: "IMDSv1 only: it asks for the role without a token (async-aws/core 1.18.1 \
+                     `Credentials/InstanceProvider.php:47`), which `serve` refuses unless \
+                     started with `--imds-v1`",
+            evidence: "HTTP/1.1 401 Unauthorized returned for \"http://169.254.169.254/",
+        },
+        (RusotoChain, EcsFullTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (rusoto_credential 0.48.0 \
+                     `src/container.rs:107`), so it sends no token; `ecs-full` and \
+                     `ecs-full-query` work",
+            // serve's 400 answer, read as credentials.
+            evidence: "missing field `AccessKeyId`",
+        },
+        (RusotoChain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends a token only with a full URI (rusoto_credential 0.48.0 \
+                     `src/container.rs:103`, and `:107` for the full URI); \
+                     `ecs-relative-query` works",
+            evidence: "missing field `AccessKeyId`",
+        },
+        (RusotoChain, ImdsDefaultAddress) => Expect::Refuses {
+            reason: "IMDSv1 only: it asks for the role without a token (rusoto_credential 0.48.0 \
+                     `src/instance_metadata.rs:102`, `get_role_name`), which `serve` refuses \
+                     unless started with `--imds-v1`",
+            evidence: "the instance metadata provider alone:",
+        },
+        (CrtChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its IMDS client always asks \
+                     `169.254.169.254` (aws-c-auth as python3-awscrt 0.16.8 bundles it, \
+                     `source/aws_imds_client.c:160`); not run, as it would ask the link-local \
+                     address outside a namespace of the test's own",
+        },
+        (RusotoChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its instance metadata provider \
+                     always asks `169.254.169.254` (rusoto_credential 0.48.0 \
+                     `src/instance_metadata.rs:12`); not run, as it would ask the link-local \
+                     address outside a namespace of the test's own",
+        },
+        (FogAws, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it always asks \
+                     `http://169.254.169.254` (fog-aws 3.15.0 `lib/fog/aws/credential_fetcher.rb:9`); \
+                     not run, as it would ask the link-local address outside a namespace of the \
+                     test's own",
+        },
+        (FogAws, f)
+            if !matches!(
+                f,
+                EcsRelative | EcsRelativeQuery | EcsRelativeTokenFile | ImdsDefaultAddress
+            ) =>
+        {
+            Expect::NotApplicable {
+                reason: "reads neither the AWS config files nor a full URI: with \
+                         `use_iam_profile` it reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, \
+                         else asks instance metadata at `169.254.169.254` whatever \
+                         `AWS_EC2_METADATA_DISABLED` says (fog-aws 3.15.0 \
+                         `lib/fog/aws/credential_fetcher.rb:26` and `:69`); not run, as it would \
+                         ask the link-local address outside a namespace of the test's own",
+            }
+        }
+        (AsyncAwsChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it always asks \
+                     `http://169.254.169.254` (async-aws/core 1.18.1 \
+                     `Credentials/InstanceProvider.php:28`); not run, as it would ask the \
+                     link-local address outside a namespace of the test's own",
+        },
+        (AsyncAwsChain, CredentialProcess) => Expect::NotApplicable {
+            reason: "no `credential_process`: its ini file provider reads only keys and \
+                     `role_arn` (async-aws/core 1.18.1 `Credentials/IniFileProvider.php:70` and \
+                     `:78`); not run, as its chain then asks instance metadata at \
+                     `169.254.169.254` whatever `AWS_EC2_METADATA_DISABLED` says \
+                     (`Credentials/ChainProvider.php:78`, `Credentials/InstanceProvider.php:28`)",
+        },
+        (AsyncAwsChain, f) if f.is_container() && !f.is_relative() => Expect::NotApplicable {
+            reason: "reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, never the full URI \
+                     (async-aws/core 1.18.1 `Credentials/ContainerProvider.php:40`); not run, as \
+                     its chain then asks instance metadata at `169.254.169.254` whatever \
+                     `AWS_EC2_METADATA_DISABLED` says (`Credentials/InstanceProvider.php:28`)",
         },
         (RustChain, ImdsV1Fallback) => Expect::Refuses {
             reason: "IMDSv2 only: no fallback to IMDSv1 when the token request is refused",
