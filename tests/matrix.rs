@@ -193,13 +193,14 @@ async fn ecs_full_127_0_0_2() {
 // Link-local fronts, inside a network namespace of the test's own.
 
 /// In a new namespace: `needroleshere-fake-aws` on its 127.0.0.1, `bind NAME ARGS` run there
-/// (it checks the binding against that fake), and serve socket-activated on `socket`
-/// (`ADDR:80`, fd name `fdname`), started by a first connection from inside.
+/// (it checks the binding against that fake), and serve (with `serve_args`) socket-activated
+/// on `socket` (`ADDR:80`, fd name `fdname`), started by a first connection from inside.
 async fn in_namespace(
     front: Front,
     extra_address: Option<&str>,
     bind_args: &[String],
     socket: (&str, &str),
+    serve_args: &[&str],
 ) -> (NetNs, FakeAwsProcess, tempfile::TempDir, Serve) {
     let ns = NetNs::create();
     if let Some(address) = extra_address {
@@ -221,6 +222,7 @@ async fn in_namespace(
         dir: dir.path().to_owned(),
         sockets: vec![(format!("{}:80", socket.0), socket.1.to_owned())],
         netns: Some(ns.name.clone()),
+        args: serve_args.iter().map(|s| s.to_string()).collect(),
         ..ServeOptions::default()
     });
     connect_in(&ns.name, socket.0, 80, Duration::from_millis(100)).await;
@@ -237,7 +239,7 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
         args.push("--token-file".to_owned());
     }
     let (ns, fake, dir, serve) =
-        in_namespace(front, None, &args, ("169.254.170.2", "ecs-relative")).await;
+        in_namespace(front, None, &args, ("169.254.170.2", "ecs-relative"), &[]).await;
     let env = read_env(&env_file(dir.path(), NAME));
     assert!(
         env.contains_key("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
@@ -271,7 +273,16 @@ async fn ecs_relative_token_file_at_169_254_170_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn imds_at_169_254_169_254() {
-    let front = Front::ImdsDefaultAddress;
+    imds_at_default_address(Front::ImdsDefaultAddress, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imds_at_169_254_169_254_with_v1() {
+    imds_at_default_address(Front::ImdsDefaultAddressV1, &["--imds-v1"]).await;
+}
+
+/// `serve SERVE_ARGS` on 169.254.169.254:80 in a namespace, no endpoint variable.
+async fn imds_at_default_address(front: Front, serve_args: &[&str]) {
     if !can_use_namespaces(front) {
         return;
     }
@@ -283,6 +294,7 @@ async fn imds_at_169_254_169_254() {
         Some("169.254.169.254/32"),
         &bind_args,
         ("169.254.169.254", &format!("imds-{NAME}")),
+        serve_args,
     )
     .await;
     let mut env = read_env(&env_file(dir.path(), NAME));
@@ -291,6 +303,9 @@ async fn imds_at_169_254_169_254() {
         env.remove("AWS_EC2_METADATA_SERVICE_ENDPOINT").as_deref(),
         Some("http://169.254.169.254")
     );
+    if serve_args.contains(&"--imds-v1") {
+        env.remove("AWS_EC2_METADATA_V1_DISABLED");
+    }
     let setup = Setup {
         env: client_env(env, &fake.url, true),
         config: None,

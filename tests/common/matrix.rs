@@ -631,6 +631,7 @@ pub(crate) enum Front {
     EcsRelativeQuery,
     EcsRelativeTokenFile,
     ImdsDefaultAddress,
+    ImdsDefaultAddressV1,
     ImdsEndpoint,
     ImdsV1Fallback,
     DesktopEcs,
@@ -638,7 +639,7 @@ pub(crate) enum Front {
 }
 
 impl Front {
-    pub(crate) const ALL: [Front; 13] = [
+    pub(crate) const ALL: [Front; 14] = [
         Front::CredentialProcess,
         Front::EcsFull,
         Front::EcsFullTokenFile,
@@ -648,6 +649,7 @@ impl Front {
         Front::EcsRelativeQuery,
         Front::EcsRelativeTokenFile,
         Front::ImdsDefaultAddress,
+        Front::ImdsDefaultAddressV1,
         Front::ImdsEndpoint,
         Front::ImdsV1Fallback,
         Front::DesktopEcs,
@@ -666,6 +668,7 @@ impl Front {
             Front::EcsRelativeQuery => "ecs-relative-query",
             Front::EcsRelativeTokenFile => "ecs-relative-token-file",
             Front::ImdsDefaultAddress => "imds-169.254.169.254",
+            Front::ImdsDefaultAddressV1 => "imds-169.254.169.254-v1",
             Front::ImdsEndpoint => "imds-endpoint",
             Front::ImdsV1Fallback => "imds-v1-fallback",
             Front::DesktopEcs => "serve-ecs",
@@ -709,6 +712,10 @@ impl Front {
                  `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, `serve` on 169.254.170.2:80 inside a \
                  network namespace"
             }
+            Front::ImdsDefaultAddressV1 => {
+                "the same with `serve --imds-v1`: IMDSv2 still, and IMDSv1 for clients that ask \
+                 without a token; `AWS_EC2_METADATA_V1_DISABLED` unset"
+            }
             Front::ImdsDefaultAddress => {
                 "`bind --mode imds`, `serve` on 169.254.169.254:80 inside a network namespace, \
                  no endpoint variable (the SDK's default address), \
@@ -738,6 +745,7 @@ impl Front {
         matches!(
             self,
             Front::ImdsDefaultAddress
+                | Front::ImdsDefaultAddressV1
                 | Front::ImdsEndpoint
                 | Front::ImdsV1Fallback
                 | Front::DesktopEc2
@@ -929,7 +937,7 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
         (AsyncAwsChain, ImdsDefaultAddress) => Expect::Refuses {
             reason: "IMDSv1 only: it asks for the role without a token (async-aws/core 1.18.1 \
                      `Credentials/InstanceProvider.php:47`), which `serve` refuses unless \
-                     started with `--imds-v1`",
+                     started with `--imds-v1` (`imds-169.254.169.254-v1` works)",
             evidence: "HTTP/1.1 401 Unauthorized returned for \"http://169.254.169.254/",
         },
         (RusotoChain, EcsFullTokenFile) => Expect::Refuses {
@@ -949,8 +957,10 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
         (RusotoChain, ImdsDefaultAddress) => Expect::Refuses {
             reason: "IMDSv1 only: it asks for the role without a token (rusoto_credential 0.48.0 \
                      `src/instance_metadata.rs:102`, `get_role_name`), which `serve` refuses \
-                     unless started with `--imds-v1`",
-            evidence: "the instance metadata provider alone:",
+                     unless started with `--imds-v1` (`imds-169.254.169.254-v1` works)",
+            // It reads serve's 401 answer as a role name (it checks no status).
+            evidence: "the instance metadata provider alone: Could not get credentials from \
+                       iam: invalid uri character",
         },
         (CrtChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
             reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its IMDS client always asks \
@@ -973,7 +983,11 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
         (FogAws, f)
             if !matches!(
                 f,
-                EcsRelative | EcsRelativeQuery | EcsRelativeTokenFile | ImdsDefaultAddress
+                EcsRelative
+                    | EcsRelativeQuery
+                    | EcsRelativeTokenFile
+                    | ImdsDefaultAddress
+                    | ImdsDefaultAddressV1
             ) =>
         {
             Expect::NotApplicable {
@@ -1315,6 +1329,154 @@ fn grid_cell(block: Option<&String>, client: Client) -> &'static str {
     }
 }
 
+/// An official AWS SDK that cannot be installed here, and what its source says.
+pub(crate) struct Untested {
+    pub name: &'static str,
+    /// (kind of front, what the source says, with file and line).
+    pub claims: &'static [(&'static str, &'static str)],
+}
+
+/// The official SDKs the matrix cannot run, read with the code search tools.
+pub(crate) const UNTESTED: &[Untested] = &[
+    Untested {
+        name: "AWS SDK for .NET",
+        claims: &[
+            (
+                "credential_process",
+                "a profile's `credential_process` is read (aws/aws-sdk-net \
+                 `sdk/src/Core/Amazon.Runtime/CredentialManagement/SharedCredentialsFile.cs:46`)",
+            ),
+            (
+                "ECS",
+                "the relative URI, the full URI, `AWS_CONTAINER_AUTHORIZATION_TOKEN` and \
+                 `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (the file first) \
+                 (`sdk/src/Core/Amazon.Runtime/Credentials/GenericContainerCredentials.cs:47`-`51`); \
+                 an http full URI must be loopback (`:203`, `IsLoopback`, so 127.0.0.2 too); the \
+                 relative URI is set as a `UriBuilder` path (`:183`), which escapes a `?`, so \
+                 `ecs-relative-query` probably does not work",
+            ),
+            (
+                "IMDS",
+                "`AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
+                 (`sdk/src/Core/Amazon.Runtime/Internal/InternalConfiguration.cs:98`)",
+            ),
+        ],
+    },
+    Untested {
+        name: "AWS SDK for PHP",
+        claims: &[
+            (
+                "credential_process",
+                "the default chain runs `credential_process` from the `AWS_PROFILE` profile of \
+                 the shared credentials file, but from the config file only for \
+                 `[profile default]` of `~/.aws/config` (aws/aws-sdk-php \
+                 `src/Credentials/CredentialProvider.php:61`-`64`, `defaultProvider`)",
+            ),
+            (
+                "ECS",
+                "the provider reads the relative URI, the full URI, the token and the token file \
+                 (`src/Credentials/EcsCredentialProvider.php:20`-`23`), but the default chain \
+                 uses it only when `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is set \
+                 (`CredentialProvider.php`, `defaultProvider`), so the relative modes are the \
+                 ones to use",
+            ),
+            (
+                "IMDS",
+                "`AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
+                 (`src/Credentials/InstanceProfileProvider.php:27`), with a fallback to IMDSv1 \
+                 (`:61`, `$secureMode`)",
+            ),
+        ],
+    },
+    Untested {
+        name: "AWS SDK for C++",
+        claims: &[
+            (
+                "credential_process",
+                "the default chain has a process provider (aws/aws-sdk-cpp \
+                 `src/aws-cpp-sdk-core/source/auth/AWSCredentialsProviderChain.cpp:48`)",
+            ),
+            (
+                "ECS",
+                "the relative URI, the full URI, `AWS_CONTAINER_AUTHORIZATION_TOKEN` and \
+                 `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` \
+                 (`AWSCredentialsProviderChain.cpp:65`-`68`, \
+                 `source/auth/GeneralHTTPCredentialsProvider.cpp:20`-`23`); an http full URI must \
+                 be 127.0.0.x (`GeneralHTTPCredentialsProvider.cpp:43`)",
+            ),
+            (
+                "IMDS",
+                "only when no container variable is set (`AWSCredentialsProviderChain.cpp:82`); \
+                 `AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
+                 (`source/internal/AWSHttpResourceClient.cpp`, `InitEC2MetadataClient`). Its \
+                 CRT-based S3 client takes credentials from this chain, not from the AWS CRT's \
+                 own providers",
+            ),
+        ],
+    },
+];
+
+/// What the matrix says in short: which tested clients each front serves, and which fronts
+/// each client works with. COMPATIBILITY.md and README.md carry it.
+pub(crate) fn summary(blocks: &BTreeMap<String, String>) -> String {
+    let total = Client::ALL.len();
+    let mut out = format!("Fronts, by the tested clients (of {total}) that work with them:\n\n");
+    let mut fronts: Vec<(usize, Front, Vec<Client>)> = Front::ALL
+        .iter()
+        .map(|&front| {
+            let passing: Vec<Client> = Client::ALL
+                .iter()
+                .copied()
+                .filter(|&c| grid_cell(blocks.get(front.id()), c) == "✅")
+                .collect();
+            (passing.len(), front, passing)
+        })
+        .collect();
+    fronts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let names = |clients: &[Client]| {
+        clients
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (count, front, passing) in &fronts {
+        let others: Vec<Client> = Client::ALL
+            .iter()
+            .copied()
+            .filter(|c| !passing.contains(c))
+            .collect();
+        let who = if others.is_empty() {
+            "all".to_owned()
+        } else if others.len() <= passing.len() {
+            format!("all but {}", names(&others))
+        } else if passing.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("only {}", names(passing))
+        };
+        out.push_str(&format!("* `{}`: {count} — {who}\n", front.id()));
+    }
+    out.push_str("\nClients, by the fronts they work with:\n\n");
+    for client in Client::ALL {
+        let working: Vec<String> = Front::ALL
+            .iter()
+            .filter(|f| grid_cell(blocks.get(f.id()), client) == "✅")
+            .map(|f| format!("`{}`", f.id()))
+            .collect();
+        out.push_str(&format!(
+            "* {}: {}\n",
+            client.name(),
+            if working.is_empty() {
+                "none".to_owned()
+            } else {
+                working.join(", ")
+            }
+        ));
+    }
+    out
+}
+
 /// The whole document from the sections.
 fn render(blocks: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
@@ -1356,7 +1518,11 @@ fn render(blocks: &BTreeMap<String, String>) -> String {
     for front in Front::ALL {
         out.push_str(&format!("| `{}` | {} |\n", front.id(), front.description()));
     }
-    out.push_str("\n## Matrix\n\n✅ pass, ❌ fail, — not supported (the reason is in the front's section below).\n\n");
+    out.push_str(
+        "\n## Matrix\n\n✅ pass, ❌ fail, — not supported (the reason is in the front's section \
+         below), · not tested here (an SDK this machine cannot install: what its source says is \
+         under [SDKs not tested here](#sdks-not-tested-here)).\n\n",
+    );
     out.push_str("| client |");
     for front in Front::ALL {
         out.push_str(&format!(" `{}` |", front.id()));
@@ -1372,6 +1538,30 @@ fn render(blocks: &BTreeMap<String, String>) -> String {
             out.push_str(&format!(" {} |", grid_cell(blocks.get(front.id()), client)));
         }
         out.push('\n');
+    }
+    for sdk in UNTESTED {
+        out.push_str(&format!("| {} (not tested here) |", sdk.name));
+        for _ in Front::ALL {
+            out.push_str(" · |");
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n## Summary\n\nDerived from the matrix above (README.md carries the same text).\n\n{}",
+        summary(blocks)
+    ));
+    out.push_str("\n## SDKs not tested here\n\n");
+    out.push_str(
+        "No package of these SDKs can be installed on the test machines, so no cell of theirs is \
+         tested and none is ever counted as passing. What their source says about each kind of \
+         front, with the file and line it says it in (the versions the code search index \
+         holds):\n",
+    );
+    for sdk in UNTESTED {
+        out.push_str(&format!("\n### {}\n\n", sdk.name));
+        for (what, says) in sdk.claims {
+            out.push_str(&format!("* {what}: {says}\n"));
+        }
     }
     out.push_str("\n## Results by front\n");
     for front in Front::ALL {
@@ -1419,6 +1609,41 @@ fn write_atomically(path: &Path, text: &str) {
     tmp.persist(path).expect("rename the matrix into place");
 }
 
+const README_BEGIN: &str =
+    "<!-- matrix-summary: generated by tests/matrix.rs from the matrix; do not edit -->\n";
+const README_END: &str = "<!-- /matrix-summary -->";
+
+/// Checks (or, with `update`, rewrites) README.md's copy of the summary, between
+/// [`README_BEGIN`] and [`README_END`]; says what is wrong, if anything.
+fn readme_summary(summary: &str, update: bool) -> Option<String> {
+    let path = repo_path("README.md");
+    let readme = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    let Some(start) = readme.find(README_BEGIN).map(|i| i + README_BEGIN.len()) else {
+        return Some(format!("README.md has no {README_BEGIN:?} marker"));
+    };
+    let Some(end) = readme[start..].find(README_END).map(|i| i + start) else {
+        return Some(format!("README.md has no {README_END:?} marker"));
+    };
+    if &readme[start..end] == summary {
+        return None;
+    }
+    if update {
+        let mut text = readme[..start].to_owned();
+        text.push_str(summary);
+        text.push_str(&readme[end..]);
+        write_atomically(&path, &text);
+        return None;
+    }
+    Some(format!(
+        "README.md's matrix summary differs from the generated one:\n--- README.md\n{}--- \
+         generated\n{summary}Copy it into README.md (or run with NEEDROLESHERE_UPDATE_MATRIX=1).",
+        &readme[start..end]
+    ))
+}
+
 /// Puts `front`'s column into the generated document (`build/COMPATIBILITY.md`, and
 /// `COMPATIBILITY.md` when `NEEDROLESHERE_UPDATE_MATRIX=1`), then fails the test when a
 /// cell is not as expected or the column (or, once every front has run in this process,
@@ -1446,6 +1671,11 @@ pub(crate) fn record(front: Front, outcomes: &[Outcome]) {
         doc.run.insert(front);
         let text = render(&doc.blocks);
         write_atomically(&generated, &text);
+        if doc.run.len() == Front::ALL.len() {
+            if let Some(problem) = readme_summary(&summary(&doc.blocks), update) {
+                problems.push(problem);
+            }
+        }
         if update {
             write_atomically(&repo_path("COMPATIBILITY.md"), &text);
         } else {
