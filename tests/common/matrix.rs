@@ -1671,10 +1671,10 @@ pub(crate) fn record(front: Front, outcomes: &[Outcome]) {
         doc.run.insert(front);
         let text = render(&doc.blocks);
         write_atomically(&generated, &text);
-        if doc.run.len() == Front::ALL.len() {
-            if let Some(problem) = readme_summary(&summary(&doc.blocks), update) {
-                problems.push(problem);
-            }
+        if doc.run.len() == Front::ALL.len()
+            && let Some(problem) = readme_summary(&summary(&doc.blocks), update)
+        {
+            problems.push(problem);
         }
         if update {
             write_atomically(&repo_path("COMPATIBILITY.md"), &text);
