@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use common::daemon::{
     BIN, FakeAwsProcess, NetNs, Serve, ServeOptions, assert_success, bind_ok, env_file, free_port,
-    identity_args, is_root, mode_args, read_env,
+    identity_args, is_root, mode_args, read_env, run as run_needroleshere,
 };
 use common::imds::{connect_in, ip, run_in, start_serve};
 use common::matrix::{
-    Desktop, FakeAws, ForwardingProxy, Front, Setup, Verify, column, developer_arn, record,
-    roles_anywhere_arn, session_name,
+    Desktop, DeveloperProfiles, FakeAws, ForwardingProxy, Front, Setup, Verify, column,
+    developer_arn, record, roles_anywhere_arn, session_name,
 };
 
 /// The binding every front uses.
@@ -123,6 +123,7 @@ async fn credential_process() {
         netns: None,
         expected_arn: roles_anywhere_arn(Front::CredentialProcess),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(Front::CredentialProcess, &setup, &|k| fake.issued(k)).await;
 }
@@ -159,6 +160,7 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
         netns: None,
         expected_arn: roles_anywhere_arn(front),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -251,6 +253,7 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
         netns: Some(ns.name.clone()),
         expected_arn: roles_anywhere_arn(front),
         https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -312,6 +315,7 @@ async fn imds_at_default_address(front: Front, serve_args: &[&str]) {
         netns: Some(ns.name.clone()),
         expected_arn: roles_anywhere_arn(front),
         https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -364,6 +368,7 @@ async fn imds_endpoint() {
         netns: None,
         expected_arn: roles_anywhere_arn(Front::ImdsEndpoint),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(Front::ImdsEndpoint, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -385,6 +390,7 @@ async fn imds_v1_fallback() {
         netns: None,
         expected_arn: roles_anywhere_arn(Front::ImdsV1Fallback),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     // Each client asked for a token, was refused, and then got the credentials without one.
     let verify = |k: &str| {
@@ -431,6 +437,7 @@ async fn desktop(front: Front, kind: &str) {
         netns: None,
         expected_arn: developer_arn(front),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     drop(server);
@@ -444,4 +451,72 @@ async fn serve_ecs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_ec2() {
     desktop(Front::DesktopEc2, "ec2").await;
+}
+
+// ------------------------------------------------------------------------------------------
+// The credentials file and `exec`.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_credentials_file() {
+    let front = Front::Update;
+    let fake = FakeAws::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials").display().to_string();
+    let mut args: Vec<String> = ["update", "--once", "--profile", "matrix"]
+        .map(String::from)
+        .into();
+    args.extend(identity(&fake.url(), front));
+    let output = run_needroleshere(&args, &[("AWS_SHARED_CREDENTIALS_FILE", &file)]).await;
+    assert_success(&output, "update --once");
+    let setup = Setup {
+        env: client_env(
+            [
+                ("AWS_PROFILE".to_owned(), "matrix".to_owned()),
+                ("AWS_SHARED_CREDENTIALS_FILE".to_owned(), file),
+            ]
+            .into(),
+            &fake.url(),
+            false,
+        ),
+        // As `aws configure` leaves it. The JS SDK v2, told to read the config file
+        // (AWS_SDK_LOAD_CONFIG=1, which it needs for `credential_process`), finds no
+        // credentials at all when that file is missing.
+        config: Some("[profile matrix]\nregion = us-east-1\n".to_owned()),
+        netns: None,
+        expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
+    };
+    finish(front, &setup, &|k| fake.issued(k)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_developer() {
+    let front = Front::Exec;
+    let fake = FakeAws::start().await;
+    let profiles = DeveloperProfiles::write(&session_name(front));
+    let mut env = client_env(BTreeMap::new(), &fake.url(), false);
+    env.extend(profiles.env());
+    // exec calls STS itself; `env` gives it the double's endpoint even for the AWS CLI v2,
+    // whose own environment has none (it ignores the variable anyway).
+    let wrapper = vec![
+        "/usr/bin/env".into(),
+        format!("AWS_ENDPOINT_URL_STS={}", fake.url()).into(),
+        BIN.into(),
+        "exec".into(),
+        "developer".into(),
+        "--".into(),
+    ];
+    let setup = Setup {
+        env,
+        // The clients see the same files (no AWS_PROFILE: exec removes it), whose default
+        // profile names no credentials, so what they prove can only be what exec put in
+        // their environment.
+        config: None,
+        netns: None,
+        expected_arn: developer_arn(front),
+        https_proxy: fake.https_proxy(),
+        wrapper,
+    };
+    finish(front, &setup, &|k| fake.issued(k)).await;
 }

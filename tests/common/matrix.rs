@@ -219,9 +219,15 @@ impl Client {
                  (the container endpoint, else instance metadata), as every fog-aws service"
             }
             Client::AsyncAwsChain => {
-                "`ChainProvider::createDefaultChain()`, what every AsyncAws client uses"
+                "`ChainProvider::createDefaultChain()`, what every AsyncAws client uses; it \
+                 ignores `AWS_EC2_METADATA_DISABLED`, so where the test sets it the program runs \
+                 the same chain without its last provider, instance metadata"
             }
-            Client::RusotoChain => "`rusoto_credential::ChainProvider::new().credentials()`",
+            Client::RusotoChain => {
+                "`rusoto_credential::ChainProvider::new().credentials()`; it ignores \
+                 `AWS_EC2_METADATA_DISABLED`, so where the test sets it the program runs the \
+                 same chain without its last provider, instance metadata"
+            }
             Client::MinioChain => {
                 "`credentials.NewChainCredentials` of `EnvAWS`, `FileAWSCredentials` and `IAM` \
                  (the container endpoint, else instance metadata)"
@@ -636,10 +642,12 @@ pub(crate) enum Front {
     ImdsV1Fallback,
     DesktopEcs,
     DesktopEc2,
+    Update,
+    Exec,
 }
 
 impl Front {
-    pub(crate) const ALL: [Front; 14] = [
+    pub(crate) const ALL: [Front; 16] = [
         Front::CredentialProcess,
         Front::EcsFull,
         Front::EcsFullTokenFile,
@@ -654,6 +662,8 @@ impl Front {
         Front::ImdsV1Fallback,
         Front::DesktopEcs,
         Front::DesktopEc2,
+        Front::Update,
+        Front::Exec,
     ];
 
     /// A stable short name: the column header and the section marker.
@@ -673,6 +683,8 @@ impl Front {
             Front::ImdsV1Fallback => "imds-v1-fallback",
             Front::DesktopEcs => "serve-ecs",
             Front::DesktopEc2 => "serve-ec2",
+            Front::Update => "update",
+            Front::Exec => "exec",
         }
     }
 
@@ -737,6 +749,15 @@ impl Front {
             }
             Front::DesktopEc2 => {
                 "`serve ec2 -p PORT developer`: the `AWS_EC2_METADATA_SERVICE_ENDPOINT` it prints"
+            }
+            Front::Update => {
+                "`update --once --profile matrix …`: the keys and session token in `[matrix]` of \
+                 the file `AWS_SHARED_CREDENTIALS_FILE` names, `AWS_PROFILE=matrix`"
+            }
+            Front::Exec => {
+                "`exec developer -- CLIENT` (the desktop servers' `developer` profile): \
+                 `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` in the \
+                 client's environment"
             }
         }
     }
@@ -877,7 +898,7 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
             // The profile provider's last error: no shared credentials file.
             evidence: "awscrt: no credentials: FileNotFoundError",
         },
-        (JavaV1Chain, CredentialProcess) => Expect::Refuses {
+        (JavaV1Chain, CredentialProcess | Update) => Expect::Refuses {
             reason: "reads profiles only from `AWS_CREDENTIAL_PROFILES_FILE`, else \
                      `~/.aws/credentials`, else `~/.aws/config`, never the file `AWS_CONFIG_FILE` \
                      names (aws-java-sdk-core 1.12.780 \
@@ -974,6 +995,13 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
                      `src/instance_metadata.rs:12`); not run, as it would ask the link-local \
                      address outside a namespace of the test's own",
         },
+        (FogAws, Exec) => Expect::NotApplicable {
+            reason: "with `use_iam_profile` it ignores the keys in the environment: it fetches \
+                     from the container endpoint or instance metadata (fog-aws 3.15.0 \
+                     `lib/fog/aws/credential_fetcher.rb:21`), else takes the keys the program \
+                     passes; not run, as it would ask `169.254.169.254` outside a namespace of \
+                     the test's own",
+        },
         (FogAws, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
             reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it always asks \
                      `http://169.254.169.254` (fog-aws 3.15.0 `lib/fog/aws/credential_fetcher.rb:9`); \
@@ -1005,18 +1033,16 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
                      `Credentials/InstanceProvider.php:28`); not run, as it would ask the \
                      link-local address outside a namespace of the test's own",
         },
-        (AsyncAwsChain, CredentialProcess) => Expect::NotApplicable {
+        (AsyncAwsChain, CredentialProcess) => Expect::Refuses {
             reason: "no `credential_process`: its ini file provider reads only keys and \
                      `role_arn` (async-aws/core 1.18.1 `Credentials/IniFileProvider.php:70` and \
-                     `:78`); not run, as its chain then asks instance metadata at \
-                     `169.254.169.254` whatever `AWS_EC2_METADATA_DISABLED` says \
-                     (`Credentials/ChainProvider.php:78`, `Credentials/InstanceProvider.php:28`)",
+                     `:78`)",
+            evidence: "async-aws: no credentials found",
         },
-        (AsyncAwsChain, f) if f.is_container() && !f.is_relative() => Expect::NotApplicable {
+        (AsyncAwsChain, f) if f.is_container() && !f.is_relative() => Expect::Refuses {
             reason: "reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, never the full URI \
-                     (async-aws/core 1.18.1 `Credentials/ContainerProvider.php:40`); not run, as \
-                     its chain then asks instance metadata at `169.254.169.254` whatever \
-                     `AWS_EC2_METADATA_DISABLED` says (`Credentials/InstanceProvider.php:28`)",
+                     (async-aws/core 1.18.1 `Credentials/ContainerProvider.php:40`)",
+            evidence: "async-aws: no credentials found",
         },
         (RustChain, ImdsV1Fallback) => Expect::Refuses {
             reason: "IMDSv2 only: no fallback to IMDSv1 when the token request is refused",
@@ -1041,6 +1067,8 @@ pub(crate) struct Setup {
     pub netns: Option<String>,
     /// The ARN GetCallerIdentity must answer.
     pub expected_arn: String,
+    /// A program and arguments the client runs under (`needroleshere exec …`), if any.
+    pub wrapper: Vec<OsString>,
     /// A CONNECT proxy (`http://127.0.0.1:PORT`, where the clients run) to the same double
     /// over HTTPS, for clients that ignore `AWS_ENDPOINT_URL_STS` and call AWS's own host
     /// names ([`Client::ignores_endpoint_variables`]).
@@ -1099,7 +1127,8 @@ pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Ru
     if let Some(text) = &setup.config {
         std::fs::write(&config, text).expect("write the AWS config file");
     }
-    let argv = client.argv();
+    let mut argv = setup.wrapper.clone();
+    argv.extend(client.argv());
     let mut command = match &setup.netns {
         Some(ns) => {
             let mut command = Command::new("ip");
@@ -1905,6 +1934,62 @@ async fn forward(
     }))
 }
 
+/// An AWS config where profile `developer` is role developer assumed (with a given session
+/// name) with user bob's keys, as the desktop servers and `exec` read it. Removed when
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct DeveloperProfiles {
+    dir: tempfile::TempDir,
+}
+
+impl DeveloperProfiles {
+    pub(crate) fn write(session_name: &str) -> DeveloperProfiles {
+        use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "[default]\nregion = us-east-1\n\n\
+                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
+                 role_session_name = {session_name}\n"
+            ),
+        )
+        .expect("write config");
+        std::fs::write(
+            dir.path().join("credentials"),
+            format!(
+                "[bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\n\
+                 aws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
+            ),
+        )
+        .expect("write credentials");
+        DeveloperProfiles { dir }
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    pub(crate) fn credentials(&self) -> PathBuf {
+        self.dir.path().join("credentials")
+    }
+
+    /// `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` naming them.
+    pub(crate) fn env(&self) -> BTreeMap<String, String> {
+        [
+            (
+                "AWS_CONFIG_FILE".to_owned(),
+                self.config().display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".to_owned(),
+                self.credentials().display().to_string(),
+            ),
+        ]
+        .into()
+    }
+}
+
 /// A running `needroleshere serve ecs|ec2 -p PORT PROFILE` and the variables it printed.
 #[derive(Debug)]
 pub(crate) struct Desktop {
@@ -1918,27 +2003,10 @@ impl Desktop {
     /// developer assumed (session name `session_name`) with user bob's keys, and STS at
     /// `sts_url`.
     pub(crate) async fn start(kind: &str, sts_url: &str, session_name: &str) -> Desktop {
-        use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
-        let home = tempfile::tempdir().expect("temporary HOME");
+        let profiles = DeveloperProfiles::write(session_name);
+        let home = profiles.dir;
         let config = home.path().join("config");
         let credentials = home.path().join("credentials");
-        std::fs::write(
-            &config,
-            format!(
-                "[default]\nregion = us-east-1\n\n\
-                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
-                 role_session_name = {session_name}\n"
-            ),
-        )
-        .expect("write config");
-        std::fs::write(
-            &credentials,
-            format!(
-                "[bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\n\
-                 aws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
-            ),
-        )
-        .expect("write credentials");
         let port = super::daemon::free_port();
         let mut child = Command::new(super::daemon::BIN)
             .args(["serve", kind, "-p", &port.to_string(), "developer"])

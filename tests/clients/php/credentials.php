@@ -5,7 +5,8 @@
 // shared ini files, the container endpoint, instance metadata — and prints one JSON line:
 // {"sdk":"async-aws/core","version":…,"provider":…,"access_key_id":…,"secret_sha256":…,"token_sha256":…}.
 // The secret key and session token appear only as SHA-256 hex digests. The providers' own log
-// (why one found nothing) goes to stderr.
+// (why one found nothing) goes to stderr. Where AWS_EC2_METADATA_DISABLED is true (which
+// AsyncAws ignores), the chain stops before instance metadata: see below.
 //
 // With `prove`, AsyncAws's own `StsClient::getCallerIdentity()` signs GetCallerIdentity with
 // the same provider and sends it to AWS_ENDPOINT_URL_STS, which must be a loopback http(s)
@@ -18,8 +19,13 @@ require_once 'AsyncAws/Core/autoload.php';
 
 use AsyncAws\Core\Configuration;
 use AsyncAws\Core\Credentials\ChainProvider;
+use AsyncAws\Core\Credentials\ConfigurationProvider;
+use AsyncAws\Core\Credentials\ContainerProvider;
+use AsyncAws\Core\Credentials\IniFileProvider;
+use AsyncAws\Core\Credentials\WebIdentityProvider;
 use AsyncAws\Core\Sts\StsClient;
 use Psr\Log\AbstractLogger;
+use Symfony\Component\HttpClient\HttpClient;
 
 final class StderrLogger extends AbstractLogger
 {
@@ -60,7 +66,21 @@ try {
         $options['endpoint'] = sts_endpoint();
     }
     $configuration = Configuration::create($options);
-    $provider = ChainProvider::createDefaultChain(null, new StderrLogger());
+    $logger = new StderrLogger();
+    if (strtolower((string) getenv('AWS_EC2_METADATA_DISABLED')) === 'true') {
+        // AsyncAws ignores this variable: its chain always ends by asking 169.254.169.254.
+        // Where the matrix sets it, nothing may go there, so this runs the same chain
+        // (ChainProvider::createDefaultChain) without its last provider.
+        $http = HttpClient::create();
+        $provider = new ChainProvider([
+            new ConfigurationProvider(),
+            new WebIdentityProvider($logger, null, $http),
+            new IniFileProvider($logger, null, $http),
+            new ContainerProvider($http, $logger),
+        ]);
+    } else {
+        $provider = ChainProvider::createDefaultChain(null, $logger);
+    }
     $credentials = $provider->getCredentials($configuration);
     if ($credentials === null) {
         fwrite(STDERR, "async-aws: no credentials found\n");
