@@ -1412,8 +1412,7 @@ pub(crate) const UNTESTED: &[Untested] = &[
             (
                 "IMDS",
                 "`AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
-                 (`src/Credentials/InstanceProfileProvider.php:27`), with a fallback to IMDSv1 \
-                 (`:61`, `$secureMode`)",
+                 (`src/Credentials/InstanceProfileProvider.php:27`)",
             ),
         ],
     },
@@ -1437,9 +1436,8 @@ pub(crate) const UNTESTED: &[Untested] = &[
                 "IMDS",
                 "only when no container variable is set (`AWSCredentialsProviderChain.cpp:82`); \
                  `AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
-                 (`source/internal/AWSHttpResourceClient.cpp`, `InitEC2MetadataClient`). Its \
-                 CRT-based S3 client takes credentials from this chain, not from the AWS CRT's \
-                 own providers",
+                 (`source/internal/AWSHttpResourceClient.cpp`, `InitEC2MetadataClient`; line not \
+                 pinned)",
             ),
         ],
     },
