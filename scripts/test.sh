@@ -127,6 +127,17 @@ AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1 node -e '
     require(dir);
     console.log(pkg.name, pkg.version);
   }' "$PWD/build/node/node_modules/@aws-sdk/client-sts" "$PWD/build/node/node_modules/aws-sdk"
+# The AWS Common Runtime for Node.js (npm aws-crt, its prebuilt binary; pinned by
+# tests/clients/node-crt/package-lock.json) for the matrix, in build/node-crt, reinstalled
+# whenever that lock file changes.
+if ! cmp -s tests/clients/node-crt/package-lock.json build/node-crt/package-lock.json \
+   || ! [ -f build/node-crt/node_modules/aws-crt/package.json ]; then
+  echo "==> npm ci in build/node-crt (aws-crt)"
+  rm -rf build/node-crt
+  mkdir -p build/node-crt
+  cp tests/clients/node-crt/package.json tests/clients/node-crt/package-lock.json build/node-crt/
+  (cd build/node-crt && npm ci --no-audit --no-fund --loglevel=error)
+fi
 # The browser page tests (tests/browser_page.rs): Debian's Chromium, driven by playwright-core
 # (pinned by tests/browser/package-lock.json) in build/browser, reinstalled whenever that lock
 # file changes. playwright-core downloads no browser; the tests use /usr/bin/chromium.

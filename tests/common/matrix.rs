@@ -92,6 +92,7 @@ pub(crate) enum Client {
     JavaV2Chain,
     JavaV1Chain,
     CrtChain,
+    CrtNodeChain,
     RubySdkChain,
     FogAws,
     AsyncAwsChain,
@@ -99,7 +100,7 @@ pub(crate) enum Client {
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 20] = [
+    pub(crate) const ALL: [Client; 21] = [
         Client::Boto3,
         Client::AwsCli,
         Client::AwsCliV2,
@@ -116,6 +117,7 @@ impl Client {
         Client::JavaV2Chain,
         Client::JavaV1Chain,
         Client::CrtChain,
+        Client::CrtNodeChain,
         Client::RubySdkChain,
         Client::FogAws,
         Client::AsyncAwsChain,
@@ -140,7 +142,8 @@ impl Client {
             Client::MinioChain => "minio-go IAM chain",
             Client::JavaV2Chain => "Java v2 default chain",
             Client::JavaV1Chain => "Java v1 default chain",
-            Client::CrtChain => "AWS CRT default chain",
+            Client::CrtChain => "AWS CRT default chain (Python)",
+            Client::CrtNodeChain => "AWS CRT default chain (Node.js)",
             Client::RubySdkChain => "Ruby aws-sdk-core default chain",
             Client::FogAws => "fog-aws `use_iam_profile` (third-party)",
             Client::AsyncAwsChain => "AsyncAws PHP default chain (third-party)",
@@ -168,6 +171,7 @@ impl Client {
             Client::JavaV2Chain => format!("AWS SDK for Java {}", v.java_v2),
             Client::JavaV1Chain => format!("AWS SDK for Java {}", v.java_v1),
             Client::CrtChain => format!("Debian python3-awscrt {}", v.awscrt),
+            Client::CrtNodeChain => format!("npm aws-crt {}", v.aws_crt_node),
             Client::RubySdkChain => format!("Debian ruby-aws-sdk-core {}", v.ruby_sdk),
             Client::FogAws => format!("Debian ruby-fog-aws {}", v.fog_aws),
             Client::AsyncAwsChain => format!("Debian php-async-aws-core {}", v.async_aws),
@@ -209,6 +213,10 @@ impl Client {
                 "`awscrt.auth.AwsCredentialsProvider.new_default_chain()` (aws-c-auth: \
                  environment, profile, container endpoint, instance metadata), the providers of \
                  the CRT-based clients"
+            }
+            Client::CrtNodeChain => {
+                "`auth.AwsCredentialsProvider.newDefault()`, the same chain in the current \
+                 aws-c-auth; the Node.js CRT never hands credentials out, a provider only signs"
             }
             Client::RubySdkChain => {
                 "`Aws::STS::Client.new`: its `config.credentials`, from \
@@ -273,6 +281,11 @@ impl Client {
             Client::CrtChain => "`GetCallerIdentity` signed by the CRT's own SigV4 signer \
                  (`awscrt.auth.aws_sign_request`, session token included), sent with urllib"
                 .to_owned(),
+            Client::CrtNodeChain => {
+                "`GetCallerIdentity` signed by `auth.aws_sign_request` with the chain itself \
+                 (the access key id is the one the signature names), sent with `fetch`"
+                    .to_owned()
+            }
             Client::RubySdkChain => "`Aws::STS::Client#get_caller_identity`".to_owned(),
             Client::FogAws => {
                 "fog-aws has no `GetCallerIdentity` request: its STS service's own signed \
@@ -372,6 +385,12 @@ impl Client {
                 "chain".into(),
                 "prove".into(),
             ],
+            Client::CrtNodeChain => vec![
+                "node".into(),
+                repo_path("tests/clients/node-crt/credentials.cjs").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
             Client::RubySdkChain | Client::FogAws => vec![
                 "/usr/bin/ruby".into(),
                 repo_path("tests/clients/ruby/credentials.rb").into(),
@@ -402,6 +421,8 @@ impl Client {
     fn env(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Client::JsV2Chain => &[("AWS_SDK_LOAD_CONFIG", "1")],
+            // Its notice that Node.js 20 support ends (stderr, once per run) says nothing here.
+            Client::CrtNodeChain => &[("NODE_NO_WARNINGS", "1")],
             _ => &[],
         }
     }
@@ -428,6 +449,7 @@ pub(crate) struct Versions {
     pub java_v2: String,
     pub java_v1: String,
     pub awscrt: String,
+    pub aws_crt_node: String,
     pub ruby_sdk: String,
     pub fog_aws: String,
     pub async_aws: String,
@@ -499,6 +521,20 @@ fn debian_version(package: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     version
+}
+
+/// The aws-crt version installed in `build/node-crt` (pinned by
+/// `tests/clients/node-crt/package-lock.json`).
+fn node_crt_version() -> String {
+    let path = repo_path("build/node-crt/node_modules/aws-crt/package.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: run scripts/test.sh (it runs npm ci in build/node-crt)",
+            path.display()
+        )
+    });
+    let json: serde_json::Value = serde_json::from_str(&text).expect("package.json");
+    json["version"].as_str().expect("a version").to_owned()
 }
 
 /// The rusoto_credential version `tests/clients/rusoto/Cargo.lock` pins; the program must be
@@ -614,6 +650,7 @@ pub(crate) fn versions() -> &'static Versions {
             java_v2: java_sdk_version("java-v2", "target", "bom"),
             java_v1: java_sdk_version("java-v1", "target-v1", "aws-java-sdk-bom"),
             awscrt: debian_version("python3-awscrt"),
+            aws_crt_node: node_crt_version(),
             ruby_sdk: debian_version("ruby-aws-sdk-core"),
             fog_aws: debian_version("ruby-fog-aws"),
             async_aws: debian_version("php-async-aws-core"),
@@ -1155,6 +1192,10 @@ pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Ru
         .env(
             "NEEDROLESHERE_NODE_MODULES",
             repo_path("build/node/node_modules"),
+        )
+        .env(
+            "NEEDROLESHERE_NODE_CRT_MODULES",
+            repo_path("build/node-crt/node_modules"),
         )
         .envs(client.env().iter().copied())
         .envs(&setup.env)
