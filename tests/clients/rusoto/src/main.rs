@@ -110,7 +110,11 @@ async fn resolve() -> Result<AwsCredentials, CredentialsError> {
     })
 }
 
-async fn prove(credentials: &AwsCredentials, region: String, endpoint: String) -> Result<String, String> {
+async fn prove(
+    credentials: &AwsCredentials,
+    region: String,
+    endpoint: String,
+) -> Result<String, String> {
     let fixed = StaticProvider::new(
         credentials.aws_access_key_id().to_owned(),
         credentials.aws_secret_access_key().to_owned(),
@@ -150,7 +154,9 @@ fn sts_endpoint() -> Result<String, String> {
     if host == "localhost" || host.starts_with("127.") {
         Ok(url)
     } else {
-        Err(format!("AWS_ENDPOINT_URL_STS must be a loopback URL, not {url:?}"))
+        Err(format!(
+            "AWS_ENDPOINT_URL_STS must be a loopback URL, not {url:?}"
+        ))
     }
 }
 
