@@ -15,7 +15,9 @@
 //!
 //! Answers never carry secrets except the credential endpoints themselves, which require the
 //! `Authorization` token printed at start-up. Against web pages: the `Host` header must name
-//! this server, an `Origin` must be this server's, and every state-changing call must carry
+//! this server (`ADDRESS:PORT` or `localhost:PORT`; also the bare address, without the port,
+//! which the AWS CRT's container provider sends and no browser can be made to send to this
+//! port), an `Origin` must be this server's, and every state-changing call must carry
 //! `X-Requested-By: needroleshere`, which an HTML form cannot send (and a script on another
 //! origin cannot without a CORS preflight this server never grants). Credentials come from
 //! the one cache, through [`Profiles`]; failures are answered by [`super::answer`]. A
@@ -73,6 +75,8 @@ pub struct Desktop {
     authorities: Vec<String>,
     /// Where it listens.
     addr: SocketAddr,
+    /// Its address without the port, also accepted in `Host` (never in `Origin`).
+    bare_address: String,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -103,6 +107,7 @@ impl Desktop {
             token,
             authorities,
             addr,
+            bare_address: host_literal(addr),
         }
     }
 
@@ -163,11 +168,7 @@ impl Desktop {
         headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .is_some_and(|host| {
-                self.authorities
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(host))
-            })
+            .is_some_and(|host| names_this_server(&self.authorities, &self.bare_address, host))
     }
 
     fn origin_allowed(&self, headers: &HeaderMap) -> bool {
@@ -181,6 +182,14 @@ impl Desktop {
             Some(Err(_)) => false,
         }
     }
+}
+
+/// Whether a `Host` value names this server: one of its `authorities`, or its bare address.
+/// A DNS-rebinding page makes the browser send the attacker's name; a browser sends a bare
+/// address only for port 80, where this server is not unless `authorities` say so. The AWS
+/// CRT's container provider (aws-c-auth 0.6) sends the URI's host without its port.
+fn names_this_server(authorities: &[String], bare_address: &str, host: &str) -> bool {
+    host == bare_address || authorities.iter().any(|a| a.eq_ignore_ascii_case(host))
 }
 
 fn host_literal(addr: SocketAddr) -> String {
@@ -581,5 +590,31 @@ async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> R
     match desktop.credentials(profile).await {
         Ok(credentials) => super::ecs::document(&credentials, None, None),
         Err(error) => answer::ecs_at(&error, Some(&desktop.page_url())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_this_server_with_or_without_its_port() {
+        let addr: SocketAddr = "127.0.0.1:9911".parse().unwrap_or_else(|e| panic!("{e}"));
+        let authorities = vec!["127.0.0.1:9911".to_owned(), "localhost:9911".to_owned()];
+        let bare = host_literal(addr);
+        let names = |host: &str| names_this_server(&authorities, &bare, host);
+        assert!(names("127.0.0.1:9911"));
+        assert!(names("LOCALHOST:9911"));
+        // The AWS CRT's container provider: the address, no port.
+        assert!(names("127.0.0.1"));
+        // Another port, another address, a bare name: never.
+        assert!(!names("127.0.0.1:9912"));
+        assert!(!names("127.0.0.2"));
+        assert!(!names("localhost"));
+        assert!(!names("rebind.example:9911"));
+        assert!(!names("rebind.example"));
+        let v6: SocketAddr = "[::1]:9911".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert!(names_this_server(&[], &host_literal(v6), "[::1]"));
+        assert!(!names_this_server(&[], &host_literal(v6), "::1"));
     }
 }
