@@ -19,10 +19,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::daemon::{assert_success, python};
-use common::keycloak::{self, Keycloak};
+use common::keycloak;
 use common::profiles::{Desktop, World};
 use fake_aws::oidc::OidcTrust;
-use fake_aws::sts::{ACCOUNT_ID, Role};
+use fake_aws::rolesanywhere::ACCOUNT_ID;
+use fake_aws::sts::Role;
 use tokio::io::AsyncBufReadExt as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
@@ -33,20 +34,27 @@ const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/signin-target";
 const BOBS_ROLE: &str = "arn:aws:iam::123456789012:role/signin-bob";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The realm's issuer, once Keycloak is up (starting it blocks, so not on this runtime's
+/// worker).
+async fn keycloak_issuer() -> String {
+    tokio::task::spawn_blocking(keycloak::issuer).await.unwrap()
+}
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The STS double trusting `keycloak` for the sign-in roles, and a home whose profiles
 /// sign in to it.
-async fn world(keycloak: &Keycloak) -> World {
-    let issuer = keycloak.issuer();
+async fn world(issuer: &str) -> World {
+    let issuer = issuer.to_owned();
     let trust = |client: &str, subject: &str| OidcTrust::new(&issuer, client, subject);
     let world = World::with_sts(|config| {
         let mut signin = Role::trusting_account(SIGNIN_ROLE, ACCOUNT_ID);
         signin.web_identity_providers = vec![
             trust(keycloak::DESKTOP_CLIENT, "*"),
             trust(keycloak::RUNAS_CLIENT, "*"),
+            trust(keycloak::SHORTLIVED_CLIENT, "*"),
         ];
         let mut jump = Role::trusting_account(JUMP_ROLE, ACCOUNT_ID);
         jump.web_identity_providers = vec![trust(keycloak::RUNAS_CLIENT, "*")];
@@ -109,8 +117,8 @@ fn assumed(role: &str, session: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
-    let keycloak = keycloak::shared().await;
-    let world = world(keycloak).await;
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
     let server = Desktop::start(&world, "ecs", "sso-runas").await;
 
     // Nobody signed in: a credential request answers at once, naming the page.
@@ -218,20 +226,21 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sign_in_the_provider_ends_needs_a_person_again() {
-    let keycloak = keycloak::shared().await;
-    let world = world(keycloak).await;
-    // The brief client's ID tokens live less than the renewal margin: every fetch renews
-    // the sign-in with the refresh token.
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
+    // The short-lived client's ID tokens live less than the renewal margin: every fetch
+    // renews the sign-in with the refresh token (and its sessions idle out in seconds, so
+    // the sign-in lives only as long as it is renewed).
     let config = world.home.path().join(".aws/config");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
-        "\n[profile sso-brief]\nrole_arn = {SIGNIN_ROLE}\n\
+        "\n[profile sso-short]\nrole_arn = {SIGNIN_ROLE}\n\
          web_identity_auth_url = {}\nweb_identity_client_id = {}\n",
-        keycloak.issuer(),
-        keycloak::BRIEF_CLIENT,
+        issuer,
+        keycloak::SHORTLIVED_CLIENT,
     ));
     std::fs::write(&config, text).unwrap();
-    let server = Desktop::start(&world, "ecs", "sso-brief").await;
+    let server = Desktop::start(&world, "ecs", "sso-short").await;
     let (status, body) = server
         .post(
             "/auth",
@@ -244,7 +253,7 @@ async fn a_sign_in_the_provider_ends_needs_a_person_again() {
 
     // Keycloak ends bob's sessions: the refresh token stops working, and the next fetch
     // needs a person again — at once, not after a wait.
-    keycloak.logout_user(keycloak::BOB).await;
+    keycloak::logout_user(keycloak::BOB_ID).await;
     let (status, body) = server.post("/refresh", "").await;
     assert_eq!(status, 401, "{body}");
     let (status, body) = server.request("GET", "/signin", &[], "").await;
@@ -254,12 +263,28 @@ async fn a_sign_in_the_provider_ends_needs_a_person_again() {
         "the sign-in is forgotten: {body}"
     );
     // Credentials issued before stay good until they expire, as AWS keeps honouring them.
-    let (status, body) = server.credentials("/credentials/sso-brief").await;
+    let (status, body) = server.credentials("/credentials/sso-short").await;
     assert_eq!(status, 200, "{body}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_with_a_second_factor_gives_its_code_with_the_password() {
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
+    let server = Desktop::start(&world, "ecs", "sso-runas").await;
+    let password = format!("username=carol&password={}", keycloak::CAROL_PASSWORD);
+    let (status, body) = server.post("/auth", &password).await;
+    assert_eq!(status, 401, "no code: {body}");
+    let (status, body) = server
+        .post("/auth", &format!("{password}&otp={}", keycloak::carol_totp()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let arn = boto3_caller(&world, &server.exports).await;
+    assert_eq!(arn, assumed(SIGNIN_ROLE, "carol"));
+}
+
 /// Runs `tests/browser/signin.cjs MODE` with `env`; panics with its output on failure.
-async fn signin_script(world: &World, keycloak: &Keycloak, mode: &str, env: &[(&str, String)]) {
+async fn signin_script(world: &World, mode: &str, env: &[(&str, String)]) {
     let modules = root().join("build/browser/node_modules");
     assert!(
         modules.join("playwright-core/package.json").exists(),
@@ -273,7 +298,7 @@ async fn signin_script(world: &World, keycloak: &Keycloak, mode: &str, env: &[(&
         .arg(root().join("tests/browser/signin.cjs"))
         .arg(mode)
         .env("NODE_PATH", &modules)
-        .env("IDP_URL", keycloak.url())
+        .env("IDP_URL", keycloak::base_url())
         .env("PROXY_TRAP", trap.local_addr().unwrap().to_string())
         .env("SCREENSHOT_DIR", &screenshots)
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -293,8 +318,8 @@ async fn signin_script(world: &World, keycloak: &Keycloak, mode: &str, env: &[(&
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_signs_in_through_the_browser_with_pkce() {
-    let keycloak = keycloak::shared().await;
-    let world = world(keycloak).await;
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
     let server = Desktop::start(&world, "ecs", "sso-desktop").await;
     let docs = root().join("docs/screenshot-signin-dialog.png");
     let mut env = vec![
@@ -306,19 +331,18 @@ async fn the_page_signs_in_through_the_browser_with_pkce() {
     if !docs.exists() || std::env::var_os("NEEDROLESHERE_UPDATE_SCREENSHOT").is_some() {
         env.push(("DOCS_SCREENSHOT", docs.display().to_string()));
     }
-    signin_script(&world, keycloak, "page-browser", &env).await;
+    signin_script(&world, "page-browser", &env).await;
     let arn = boto3_caller(&world, &server.exports).await;
     assert_eq!(arn, assumed(SIGNIN_ROLE, "alice"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_ec2_signs_in_with_a_device_code_on_the_page() {
-    let keycloak = keycloak::shared().await;
-    let world = world(keycloak).await;
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
     let server = Desktop::start(&world, "ec2", "sso-desktop").await;
     signin_script(
         &world,
-        keycloak,
         "page-device",
         &[
             ("PAGE_URL", server.url()),
@@ -346,8 +370,8 @@ async fn serve_ec2_signs_in_with_a_device_code_on_the_page() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_signs_in_on_the_terminal_with_a_device_code() {
-    let keycloak = keycloak::shared().await;
-    let world = world(keycloak).await;
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
     let script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])";
     let mut child = world
         .command(BIN)
@@ -371,17 +395,13 @@ async fn exec_signs_in_on_the_terminal_with_a_device_code() {
             break (url.to_owned(), code.trim().to_owned());
         }
     };
-    let approve = signin_script(
-        &world,
-        keycloak,
-        "approve",
-        &[
-            ("DEVICE_URL", url),
-            ("USER_CODE", code),
-            ("USERNAME", keycloak::ALICE.to_owned()),
-            ("PASSWORD", keycloak::ALICE_PASSWORD.to_owned()),
-        ],
-    );
+    let approve_env = [
+        ("DEVICE_URL", url),
+        ("USER_CODE", code),
+        ("USERNAME", keycloak::ALICE.to_owned()),
+        ("PASSWORD", keycloak::ALICE_PASSWORD.to_owned()),
+    ];
+    let approve = signin_script(&world, "approve", &approve_env);
     let rest = tokio::spawn(async move {
         let mut lines = Vec::new();
         while let Ok(Some(line)) = stderr.next_line().await {
