@@ -276,7 +276,10 @@ async fn an_account_with_a_second_factor_gives_its_code_with_the_password() {
     let (status, body) = server.post("/auth", &password).await;
     assert_eq!(status, 401, "no code: {body}");
     let (status, body) = server
-        .post("/auth", &format!("{password}&otp={}", keycloak::carol_totp()))
+        .post(
+            "/auth",
+            &format!("{password}&otp={}", keycloak::carol_totp()),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let arn = boto3_caller(&world, &server.exports).await;
@@ -352,14 +355,16 @@ async fn serve_ec2_signs_in_with_a_device_code_on_the_page() {
         ],
     )
     .await;
-    let arn = boto3_caller(&world, &server.exports).await;
+    let mut imds = server.exports.clone();
+    imds.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
+    let arn = boto3_caller(&world, &imds).await;
     assert_eq!(arn, assumed(SIGNIN_ROLE, "bob"));
     // The JavaScript SDK v3 through IMDS too.
     let output = world
         .command("node")
         .arg(root().join("tests/clients/node/credentials.cjs"))
         .args(["instance-metadata", "prove"])
-        .envs(server.exports.iter().map(|(k, v)| (k, v)))
+        .envs(imds.iter().map(|(k, v)| (k, v)))
         .output()
         .await
         .unwrap();

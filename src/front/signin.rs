@@ -297,11 +297,16 @@ async fn get_signin(
 ) -> Response {
     let profile = target(&desktop, query.profile);
     match provider_of(&desktop, &profile) {
-        Ok(provider) => axum::Json(serde_json::json!({
+        Ok(provider) => {
+            // Whether the provider offers a device code is known once its discovery
+            // document is read; a provider that cannot be reached now just leaves it unknown.
+            let _ = sign_ins(&desktop).metadata(&provider.issuer).await;
+            axum::Json(serde_json::json!({
             "profile": profile,
             "signIn": sign_ins(&desktop).view(&provider),
-        }))
-        .into_response(),
+            }))
+            .into_response()
+        }
         Err(refusal) => answer_refusal(refusal),
     }
 }

@@ -110,11 +110,12 @@ async function atProvider(page, done) {
       await Promise.all([page.waitForEvent('framenavigated'), page.click('#kc-login')]);
       continue;
     }
-    if (await page.locator('#device-user-code').isVisible().catch(() => false)) {
-      const code = await page.inputValue('#device-user-code');
-      if (!code) await page.fill('#device-user-code', process.env.USER_CODE || '');
+    // Keycloak's device page names its field device_user_code (id and name alike).
+    const codeField = page.locator('input[name=device_user_code]');
+    if (await codeField.isVisible().catch(() => false)) {
+      if (!(await codeField.inputValue())) await codeField.fill(process.env.USER_CODE || '');
       log('ok - the provider asks for the device code');
-      await Promise.all([page.waitForEvent('framenavigated'), page.click('input[type=submit], button[type=submit]')]);
+      await Promise.all([page.waitForEvent('framenavigated'), page.click('#kc-login')]);
       continue;
     }
     const grant = page.locator('input[name=accept], button[name=accept], #kc-login');
