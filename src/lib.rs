@@ -13,7 +13,8 @@
 //!   its implementations: an X.509 identity through IAM Roles Anywhere
 //!   ([`source::rolesanywhere`]), the identity of a binding file ([`source::binding`]), an
 //!   AWS profile's plan of keys, MFA session and roles ([`source::profile`], with the codes of
-//!   [`aws::mfa`]). Failures are [`source::SourceError`]s in a few categories.
+//!   [`aws::mfa`] and the identity-provider sign-ins of [`signin`]). Failures are
+//!   [`source::SourceError`]s in a few categories.
 //! * **The cache** ([`cache`]): one for every source — single flight per identity, proactive
 //!   refresh, last good credentials, backoff, each fetch in its own task. A source that
 //!   builds on another (roles on an MFA session) takes its credentials from the cache
