@@ -139,6 +139,20 @@ fn form_or_json<T: for<'de> Deserialize<'de>>(
     parsed.map_err(|e| (StatusCode::BAD_REQUEST, format!("unreadable body: {e}")))
 }
 
+/// A sign-in call's form, the profile it is for (named by `profile_of`, else the waiting
+/// or active one), and that profile's provider.
+fn sign_in_request<T: for<'de> Deserialize<'de>>(
+    desktop: &Desktop,
+    headers: &HeaderMap,
+    body: &str,
+    profile_of: impl Fn(&T) -> Option<String>,
+) -> Result<(T, String, Box<SignInSettings>), Refusal> {
+    let form: T = form_or_json(headers, body)?;
+    let profile = target(desktop, profile_of(&form));
+    let provider = provider_of(desktop, &profile)?;
+    Ok((form, profile, provider))
+}
+
 #[derive(Deserialize)]
 struct AuthForm {
     username: Option<String>,
@@ -153,15 +167,11 @@ async fn post_auth(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let form: AuthForm = match form_or_json(&headers, &body) {
-        Ok(form) => form,
-        Err(refusal) => return answer_refusal(refusal),
-    };
-    let profile = target(&desktop, form.profile);
-    let provider = match provider_of(&desktop, &profile) {
-        Ok(provider) => provider,
-        Err(refusal) => return answer_refusal(refusal),
-    };
+    let (form, profile, provider) =
+        match sign_in_request(&desktop, &headers, &body, |f: &AuthForm| f.profile.clone()) {
+            Ok(request) => request,
+            Err(refusal) => return answer_refusal(refusal),
+        };
     let username = form
         .username
         .filter(|u| !u.is_empty())
@@ -199,15 +209,11 @@ async fn post_signin(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let form: StartForm = match form_or_json(&headers, &body) {
-        Ok(form) => form,
-        Err(refusal) => return answer_refusal(refusal),
-    };
-    let profile = target(&desktop, form.profile);
-    let provider = match provider_of(&desktop, &profile) {
-        Ok(provider) => provider,
-        Err(refusal) => return answer_refusal(refusal),
-    };
+    let (form, profile, provider) =
+        match sign_in_request(&desktop, &headers, &body, |f: &StartForm| f.profile.clone()) {
+            Ok(request) => request,
+            Err(refusal) => return answer_refusal(refusal),
+        };
     desktop.set_pending(Some(&profile));
     match form.flow.as_deref().unwrap_or("browser") {
         "browser" => start_browser(desktop, profile, *provider).await,

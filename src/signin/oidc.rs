@@ -362,22 +362,12 @@ pub async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<Metadata, 
         "{}/.well-known/openid-configuration",
         issuer.as_str().trim_end_matches('/')
     );
-    let unavailable = |reason: String| OidcError::Unavailable {
-        url: url.clone(),
-        reason,
-    };
-    let response = http
-        .get(&url)
-        .timeout(CALL_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let status = response.status();
-    let body = read_body(response)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+    let (status, body) = send(http.get(&url), &url).await?;
     if !status.is_success() {
-        return Err(unavailable(format!("status {status}")));
+        return Err(OidcError::Unavailable {
+            url,
+            reason: format!("status {status}"),
+        });
     }
     Metadata::parse(issuer, &body).map_err(|reason| OidcError::Invalid {
         url: url.clone(),
@@ -392,26 +382,15 @@ pub async fn post_form(
     url: &Url,
     form: &[(&str, &str)],
 ) -> Result<Vec<u8>, OidcError> {
-    let unavailable = |reason: String| OidcError::Unavailable {
-        url: url.to_string(),
-        reason,
-    };
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
-    let response = http
+    let request = http
         .post(url.clone())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
-        .body(body)
-        .timeout(CALL_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let status = response.status();
-    let body = read_body(response)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .body(body);
+    let (status, body) = send(request, url.as_str()).await?;
     if status.is_success() {
         return Ok(body);
     }
@@ -430,7 +409,30 @@ pub async fn post_form(
             });
         }
     }
-    Err(unavailable(format!("status {status}")))
+    Err(OidcError::Unavailable {
+        url: url.to_string(),
+        reason: format!("status {status}"),
+    })
+}
+
+/// Sends `request` (to `url`, for errors) with the call timeout; its status and body, read
+/// up to [`MAX_ANSWER`] bytes.
+async fn send(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(reqwest::StatusCode, Vec<u8>), OidcError> {
+    let unavailable = |reason: String| OidcError::Unavailable {
+        url: url.to_owned(),
+        reason,
+    };
+    let response = request
+        .timeout(CALL_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let status = response.status();
+    let body = read_body(response).await.map_err(unavailable)?;
+    Ok((status, body))
 }
 
 /// The token endpoint's answer to `form`, parsed.
