@@ -457,7 +457,11 @@ async fn files_have_safe_modes_and_rebinds_keep_owner_and_mode() {
     let env = daemon::env_file(dir.path(), "perm");
     let token = daemon::token_file(dir.path(), "perm");
     assert_eq!(mode_of(&binding), 0o644, "binding file: readable by serve");
-    assert_eq!(mode_of(&env), 0o600, "new env file");
+    assert_eq!(
+        mode_of(&env),
+        0o644,
+        "new env file: only the URI, no secret"
+    );
     assert_eq!(mode_of(&token), 0o600, "new token file");
     for sub in ["bindings", "env", "token"] {
         assert_eq!(mode_of(&dir.path().join(sub)), 0o755, "{sub}/");

@@ -146,17 +146,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn this_process_is_found_in_the_real_tables() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// The uid this process runs as (the owner of /proc/self).
+    fn own_uid() -> u32 {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").unwrap().uid()
+    }
+
+    /// Connects to a listener on `listen` (port 0) from `connect_to` (`None`: the listener's
+    /// own address) and looks the client up from the server's end of the connection; the
+    /// client's own end must not be taken for it.
+    fn look_up_a_real_connection(listen: &str, connect_to: Option<&str>) -> Option<u32> {
+        let listener = std::net::TcpListener::bind(listen).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = match connect_to {
+            Some(host) => SocketAddr::new(host.parse().unwrap(), port),
+            None => listener.local_addr().unwrap(),
+        };
+        let client = std::net::TcpStream::connect(target).unwrap();
         let (server_side, peer) = listener.accept().unwrap();
+        assert_eq!(canonical(peer), canonical(client.local_addr().unwrap()));
         let uid = tcp_peer_uid(server_side.local_addr().unwrap(), peer).unwrap();
-        let own = std::fs::metadata("/proc/self").map(|m| {
-            use std::os::unix::fs::MetadataExt as _;
-            m.uid()
-        });
-        assert_eq!(uid, Some(own.unwrap()));
+        // A client that is not connected is nobody.
+        let unknown = SocketAddr::new(peer.ip(), peer.port().wrapping_add(1).max(1));
+        assert!(peer.is_ipv6() == listen.starts_with('['), "{peer}");
+        assert_eq!(
+            tcp_peer_uid(server_side.local_addr().unwrap(), unknown).unwrap(),
+            None
+        );
         drop(client);
+        uid
+    }
+
+    #[test]
+    fn this_process_is_found_in_the_real_tables_on_ipv4_loopback() {
+        assert_eq!(
+            look_up_a_real_connection("127.0.0.1:0", None),
+            Some(own_uid())
+        );
+    }
+
+    #[test]
+    fn this_process_is_found_in_the_real_tables_on_ipv6_loopback() {
+        assert_eq!(look_up_a_real_connection("[::1]:0", None), Some(own_uid()));
+    }
+
+    #[test]
+    fn an_ipv4_client_of_a_dual_stack_listener_is_found() {
+        // Linux listens on both families on [::] unless bindv6only is set; the client then
+        // shows in tcp6 with an IPv4-mapped address.
+        let probe = std::net::TcpListener::bind("[::]:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            eprintln!("[::] does not take IPv4 here (bindv6only); skipping");
+            return;
+        }
+        drop(probe);
+        assert_eq!(
+            look_up_a_real_connection("[::]:0", Some("127.0.0.1")),
+            Some(own_uid())
+        );
     }
 }
