@@ -1,7 +1,7 @@
 //! Who is at the other end of a local connection.
 //!
 //! * Unix sockets: `SO_PEERCRED`.
-//! * Loopback TCP: the kernel's socket tables, `/proc/net/tcp` and `/proc/net/tcp6`
+//! * Loopback TCP: the kernel's socket tables, `/proc/self/net/tcp` and `/proc/self/net/tcp6`
 //!   (<https://www.kernel.org/doc/Documentation/networking/proc_net_tcp.txt>). The client's
 //!   socket is the row whose local address is our peer's and whose remote address is our
 //!   own; its `uid` column is the user that made it. Addresses are hexadecimal, each 32-bit
@@ -16,7 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// The uid owning the TCP client socket connected from `peer` to our `local` address, if it
 /// is in this namespace's tables.
 pub fn tcp_peer_uid(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Option<u32>> {
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    // Through /proc/self: the daemon's unit mounts /proc with ProcSubset=pid, which hides
+    // /proc/net but keeps each process's own net directory (the same tables).
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         let text = match std::fs::read_to_string(table) {
             Ok(text) => text,
             // No IPv6 in this kernel: no tcp6 table.
