@@ -287,3 +287,107 @@ async fn check_says_how_the_token_travels_and_whom_it_serves() {
     assert!(token.contains("environment"), "{report}");
     assert!(line(&report, "users").contains("not pinned"), "{report}");
 }
+
+/// A daemon in a user namespace that maps only root (as systemd's `PrivateUsers=yes` maps
+/// only root and the unit's user) sees every other client as the overflow uid, nobody
+/// (65534). That uid is no answer: a binding pinned to nobody must not be served to every
+/// unmapped user through it. Without the check, the request below gets credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_that_cannot_see_real_uids_refuses_pinned_bindings() {
+    if !can_switch_users() {
+        return;
+    }
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    bind_pinned(
+        dir.path(),
+        "nobody-only",
+        &url,
+        &fake,
+        &["--allow-uid", &CONSUMER.to_string()],
+    )
+    .await;
+    bind_pinned(dir.path(), "open", &url, &fake, &[]).await;
+    let log_path = dir.path().join("serve.log");
+    let mut command = tokio::process::Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", daemon::BIN, "serve"])
+        .arg("--configuration-directory")
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    for name in daemon::SCRUBBED {
+        command.env_remove(name);
+    }
+    let mut serve = command
+        .env("HTTPS_PROXY", daemon::NOWHERE_PROXY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run serve through unshare (util-linux)");
+    // Up once /healthz answers (a wait for the process, not a timing assertion).
+    let up = wait_for_healthz(&url, &mut serve, &log_path).await;
+    assert!(up, "serve in a user namespace did not start");
+
+    // The unpinned binding works: the daemon itself is fine.
+    let token = token_of(dir.path(), "open");
+    assert_served(
+        &get_as(CONSUMER, &url, &token).await,
+        "unpinned, from nobody",
+    );
+    // The pinned one is refused to the real nobody too: the daemon cannot tell it from
+    // any other unmapped user.
+    let token = token_of(dir.path(), "nobody-only");
+    assert_forbidden(
+        &get_as(CONSUMER, &url, &token).await,
+        "pinned to nobody, daemon without the mapping",
+    );
+    assert_forbidden(
+        &get_as(OTHER, &url, &token).await,
+        "another user, who also shows as nobody",
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("does not map (PrivateUsers=yes?)"),
+        "the log says why:\n{log}"
+    );
+}
+
+/// Polls `GET URL/healthz` with curl until it answers 200 (true) or serve exits (false).
+async fn wait_for_healthz(
+    url: &str,
+    serve: &mut tokio::process::Child,
+    log: &std::path::Path,
+) -> bool {
+    for _ in 0..300 {
+        if let Ok(Some(status)) = serve.try_wait() {
+            eprintln!(
+                "serve exited {status}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            return false;
+        }
+        let output = tokio::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--noproxy",
+                "*",
+            ])
+            .arg(format!("{url}/healthz"))
+            .output()
+            .await
+            .expect("run curl");
+        if output.stdout == b"200" {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

@@ -21,7 +21,7 @@ use common::daemon::{self, BIN};
 use common::pki_file;
 
 /// The highest `systemd-analyze security` exposure accepted for the daemon (0 = fully
-/// locked down, 10 = unprotected). It scores 1.1 with systemd 252.
+/// locked down, 10 = unprotected). It scores 1.2 with systemd 252.
 const MAX_SERVE_EXPOSURE: f64 = 1.5;
 /// The same for the bind template, which runs as root.
 const MAX_BIND_EXPOSURE: f64 = 2.0;

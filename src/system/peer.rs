@@ -10,6 +10,11 @@
 //!
 //! Only the network namespace of this process is searched: a peer in another namespace
 //! (or on another host) is not found, and is nobody.
+//!
+//! The uid column is shown in this process's user namespace: in one that does not map the
+//! client's user (systemd's `PrivateUsers=yes` maps only root and the unit's own user), it
+//! reads as the overflow uid, nobody. Such a uid, one outside every range of
+//! `/proc/self/uid_map`, is not an answer: the lookup fails, saying why.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -26,10 +31,31 @@ pub fn tcp_peer_uid(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Opti
             Err(error) => return Err(error),
         };
         if let Some(uid) = find_uid(&text, peer, local) {
+            let map = std::fs::read_to_string("/proc/self/uid_map")?;
+            if !is_mapped(&map, uid) {
+                return Err(std::io::Error::other(format!(
+                    "the client's user shows as uid {uid}, which this process's user namespace \
+                     does not map (PrivateUsers=yes?): its real user cannot be told"
+                )));
+            }
             return Ok(Some(uid));
         }
     }
     Ok(None)
+}
+
+/// Whether `uid` lies in a range of a `/proc/PID/uid_map` (`INSIDE OUTSIDE COUNT` lines):
+/// whether it stands for one user in that namespace rather than for every unmapped one.
+pub fn is_mapped(uid_map: &str, uid: u32) -> bool {
+    uid_map.lines().any(|line| {
+        let mut fields = line.split_whitespace().map(str::parse::<u64>);
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some(Ok(inside)), Some(Ok(_)), Some(Ok(count))) => {
+                inside <= u64::from(uid) && u64::from(uid) < inside + count
+            }
+            _ => false,
+        }
+    })
 }
 
 /// The uid of the row of a `/proc/net/tcp{,6}` table with local address `local` and remote
@@ -131,6 +157,25 @@ mod tests {
         ]
         .join("\n");
         assert_eq!(find_uid(&table, v6, "[::1]:80".parse().unwrap()), Some(7));
+    }
+
+    #[test]
+    fn only_mapped_uids_are_users() {
+        // The initial namespace maps everything.
+        let all = "         0          0 4294967295\n";
+        for uid in [0, 999, 65534, u32::MAX - 1] {
+            assert!(is_mapped(all, uid), "{uid}");
+        }
+        // systemd's PrivateUsers=yes for a unit of user 998: root and 998 only; every other
+        // user reads as the overflow uid 65534, which stands for nobody in particular.
+        let private = "         0          0          1\n       998        998          1\n";
+        assert!(is_mapped(private, 0) && is_mapped(private, 998));
+        for uid in [1, 997, 999, 65534] {
+            assert!(!is_mapped(private, uid), "{uid}");
+        }
+        for garbage in ["", "x y z", "0 0", "-1 0 5"] {
+            assert!(!is_mapped(garbage, 0), "{garbage:?}");
+        }
     }
 
     #[test]
