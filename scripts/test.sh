@@ -237,6 +237,9 @@ echo "$(head -1 "$(scripts/keycloak.sh install)/version.txt"), Java from $(scrip
 # The Debian 12 tree tests/systemd_booted.rs boots, cached in build/nspawn/ (debootstrap from
 # the Debian mirror apt uses, about 3 minutes; reused while its package list is unchanged).
 tests/systemd/build-tree.sh
+# The boto3 its credential consumers use (Debian 12's reads no AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE),
+# cached in build/nspawn-boto3/ by version (pip from build/venv, a few seconds).
+tests/systemd/build-boto3.sh
 # cargo-deb: packaging/test-packages.sh and tests/systemd_booted.rs build the .deb with it.
 CARGO_DEB_VERSION=3.8.0
 if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then

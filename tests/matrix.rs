@@ -155,7 +155,7 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
     }
     bind_ok(dir.path(), NAME, &args).await;
     let setup = Setup {
-        env: client_env(read_env(&env_file(dir.path(), NAME)), &fake.url(), false),
+        env: client_env(consumer_env(dir.path(), token_file), &fake.url(), false),
         config: None,
         netns: None,
         expected_arn: roles_anywhere_arn(front),
@@ -164,6 +164,25 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
+}
+
+/// What the consumer of binding NAME in `dir` has: its env file, and with a token file
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` naming it (the env file then holds only the URI;
+/// a systemd consumer sets the variable to its `LoadCredential=` copy).
+fn consumer_env(dir: &std::path::Path, token_file: bool) -> BTreeMap<String, String> {
+    let mut env = read_env(&env_file(dir, NAME));
+    if token_file {
+        assert!(
+            !env.keys()
+                .any(|k| k.starts_with("AWS_CONTAINER_AUTHORIZATION_TOKEN")),
+            "the env file of a token-file binding names no token: {env:?}"
+        );
+        env.insert(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".to_owned(),
+            common::daemon::token_file(dir, NAME).display().to_string(),
+        );
+    }
+    env
 }
 
 fn assert_serve_clean(serve: &Serve) {
@@ -242,7 +261,7 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
     }
     let (ns, fake, dir, serve) =
         in_namespace(front, None, &args, ("169.254.170.2", "ecs-relative"), &[]).await;
-    let env = read_env(&env_file(dir.path(), NAME));
+    let env = consumer_env(dir.path(), token_file);
     assert!(
         env.contains_key("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
         "{env:?}"
