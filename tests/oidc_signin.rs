@@ -86,20 +86,6 @@ async fn world(issuer: &str) -> World {
     world
 }
 
-/// GetCallerIdentity by boto3 with `extra` variables; the ARN it printed.
-async fn boto3_caller(world: &World, extra: &[(String, String)]) -> String {
-    let script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])";
-    let output = world
-        .command(python())
-        .args(["-c", script])
-        .envs(extra.iter().map(|(k, v)| (k, v)))
-        .output()
-        .await
-        .unwrap();
-    assert_success(&output, "boto3");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 /// The AWS CLI v1 of `build/venv`, else the one on PATH.
 fn awscli() -> PathBuf {
     let venv = root().join("build/venv/bin/aws");
@@ -151,7 +137,7 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
     assert_eq!(status, 200, "{body}");
 
     // The role session is named after the signed-in user, as aws-runas names it.
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert_eq!(arn, assumed(SIGNIN_ROLE, "alice"));
 
     let output = world
@@ -180,7 +166,7 @@ async fn post_auth_signs_in_with_a_password_and_every_client_gets_the_role() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = server.post("/profile", "sso-jump").await;
     assert_eq!(status, 200, "{body}");
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert!(
         arn.starts_with(&format!(
             "arn:aws:sts::{ACCOUNT_ID}:assumed-role/signin-target/"
@@ -282,7 +268,7 @@ async fn an_account_with_a_second_factor_gives_its_code_with_the_password() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert_eq!(arn, assumed(SIGNIN_ROLE, "carol"));
 }
 
@@ -335,7 +321,7 @@ async fn the_page_signs_in_through_the_browser_with_pkce() {
         env.push(("DOCS_SCREENSHOT", docs.display().to_string()));
     }
     signin_script(&world, "page-browser", &env).await;
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert_eq!(arn, assumed(SIGNIN_ROLE, "alice"));
 }
 
@@ -357,7 +343,7 @@ async fn serve_ec2_signs_in_with_a_device_code_on_the_page() {
     .await;
     let mut imds = server.exports.clone();
     imds.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
-    let arn = boto3_caller(&world, &imds).await;
+    let arn = world.boto3_caller(&imds).await;
     assert_eq!(arn, assumed(SIGNIN_ROLE, "bob"));
     // The JavaScript SDK v3 through IMDS too.
     let output = world

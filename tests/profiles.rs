@@ -22,20 +22,6 @@ use fake_aws::sts::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
 
-/// GetCallerIdentity by boto3 with `extra` variables; the ARN it printed.
-async fn boto3_caller(world: &World, extra: &[(String, String)]) -> String {
-    let script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])";
-    let output = world
-        .command(python())
-        .args(["-c", script])
-        .envs(extra.iter().map(|(k, v)| (k, v)))
-        .output()
-        .await
-        .unwrap();
-    assert_success(&output, "boto3");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_ecs_vends_a_role_that_needs_no_mfa() {
     let world = World::new().await;
@@ -44,7 +30,7 @@ async fn serve_ecs_vends_a_role_that_needs_no_mfa() {
         server.export("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
         format!("http://127.0.0.1:{}/credentials", server.port)
     );
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert!(
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/developer/"),
         "{arn}"
@@ -73,7 +59,7 @@ async fn serve_ecs_keeps_its_token_across_restarts_unless_asked_for_a_new_one() 
 
     let restarted = Desktop::start(&world, "ecs", "developer").await;
     assert_eq!(restarted.export(TOKEN), token);
-    let arn = boto3_caller(&world, &restarted.exports).await;
+    let arn = world.boto3_caller(&restarted.exports).await;
     assert!(arn.contains("assumed-role/developer/"), "{arn}");
     drop(restarted);
 
@@ -152,7 +138,7 @@ async fn mfa_is_asked_once_per_session_and_switching_changes_the_credentials() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = server.post("/mfa", &format!("mfa={}", world.code())).await;
     assert_eq!(status, 200, "{body}");
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert!(
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/admin/"),
         "{arn}"
@@ -171,7 +157,7 @@ async fn mfa_is_asked_once_per_session_and_switching_changes_the_credentials() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert!(
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/auditor/"),
         "{arn}"
@@ -232,7 +218,7 @@ async fn a_failed_switch_leaves_the_active_profile() {
     assert_eq!(status, 401);
     let (_, body) = server.request("GET", "/profile", &[], "").await;
     assert!(body.contains("\"name\":\"developer\""), "{body}");
-    let arn = boto3_caller(&world, &server.exports).await;
+    let arn = world.boto3_caller(&server.exports).await;
     assert!(arn.contains("assumed-role/developer/"), "{arn}");
 }
 
@@ -317,7 +303,7 @@ async fn serve_ec2_vends_through_imds_with_a_generated_code() {
     assert_eq!(endpoint, format!("http://127.0.0.1:{}", server.port));
     let mut extra = server.exports.clone();
     extra.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
-    let arn = boto3_caller(&world, &extra).await;
+    let arn = world.boto3_caller(&extra).await;
     assert!(
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/admin/"),
         "{arn}"
@@ -564,7 +550,7 @@ async fn no_secret_reaches_the_log() {
             token.clone(),
         ),
     ];
-    let arn = boto3_caller(&world, &exports).await;
+    let arn = world.boto3_caller(&exports).await;
     assert!(arn.contains("assumed-role/admin/"), "{arn}");
     child.start_kill().unwrap();
     let output = child.wait_with_output().await.unwrap();

@@ -19,6 +19,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
+const { launchOptions } = require('./chromium.cjs');
 
 const MODE = process.argv[2];
 const URL_ = process.env.PAGE_URL;
@@ -61,51 +62,7 @@ const problems = []; // console errors, page errors, CSP violations
 
 async function launch() {
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'needroleshere-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // Playwright's own list (one --disable-features wins over another, so it is repeated
-      // here) and the services that would call Google: autofill's form queries, network
-      // time, translation, on-device models.
-      `--disable-features=${[
-        'AvoidUnnecessaryBeforeUnloadCheckSync',
-        'DestroyProfileOnBrowserClose',
-        'HttpsUpgrades',
-        'HttpsFirstBalancedModeAutoEnable',
-        'LensOverlay',
-        'MediaRouter',
-        'PaintHolding',
-        'ThirdPartyStoragePartitioning',
-        'AvoidCorsURLLoaderRestartOnRedirect',
-        'OptimizationHints',
-        'NetworkTimeServiceQuerying',
-        'AimEnabled',
-        'PreconnectToSearch',
-        'AutofillServerCommunication',
-        'Translate',
-        'OptimizationGuideOnDeviceModel',
-      ].join(',')}`,
-      // Belt and braces: anything not on loopback goes to the test's trap (which records
-      // and drops it), and no name resolves but the server's address.
-      `--proxy-server=http://${process.env.PROXY_TRAP}`,
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-    viewport: { width: 1280, height: 900 },
-    locale: 'en-US',
-    timezoneId: 'UTC',
-    colorScheme: 'light',
-    serviceWorkers: 'block',
-    timeout: 30000,
-  });
+  const context = await chromium.launchPersistentContext(profileDir, launchOptions(process.env.PROXY_TRAP));
   context.setDefaultTimeout(STEP_TIMEOUT);
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -422,8 +379,9 @@ async function ecs(context) {
   await screenshot(page, 'page-ecs-375-error.png', 375);
   await page.setViewportSize({ width: 1280, height: 900 });
 
-  // X-AwsRunas-Authentication-Type: AUTH. No source asks for it, so the answer to one
-  // switch is replaced; the dialog then posts to the real /auth, which refuses in words.
+  // X-AwsRunas-Authentication-Type: AUTH. No profile here signs in to an identity provider
+  // (tests/oidc_signin.rs has those), so the answer to one switch is replaced; the dialog
+  // then posts to the real /auth, which refuses in words.
   let replaced = false;
   await page.route(`${ORIGIN}/profile`, (route) => {
     if (route.request().method() !== 'POST' || replaced) return route.fallback();
@@ -438,6 +396,9 @@ async function ecs(context) {
   const auth = page.locator('#auth-dialog');
   await auth.waitFor({ state: 'visible' });
   await page.unroute(`${ORIGIN}/profile`);
+  // The browser sign-in comes first; the username and password follow.
+  assert.equal(await focusedId(page), 'auth-browser');
+  await page.keyboard.press('Tab');
   assert.equal(await focusedId(page), 'auth-username');
   await page.keyboard.type('alice');
   await page.keyboard.press('Tab');
@@ -445,7 +406,7 @@ async function ecs(context) {
   await page.keyboard.type('not-a-real-password');
   await page.keyboard.press('Enter');
   await waitText(page, '#auth-error', (t) => t.includes('cannot sign in with a username and password'), 'the /auth refusal');
-  assert.match(await text(page, '#auth-error'), /no profile source of this server takes a username and password/);
+  assert.match(await text(page, '#auth-error'), /profile auditor does not sign in to an identity provider/);
   const authPost = requests.filter((r) => r.method === 'POST' && r.url === `${ORIGIN}/auth`).pop();
   assert.ok(authPost, 'no POST /auth');
   assert.equal(new URLSearchParams(authPost.body).get('username'), 'alice');

@@ -25,6 +25,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
+const { launchOptions } = require('./chromium.cjs');
 
 const MODE = process.argv[2];
 const IDP = new URL(process.env.IDP_URL).origin;
@@ -45,29 +46,7 @@ const problems = [];
 
 async function launch() {
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'needroleshere-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-features=AutofillServerCommunication,Translate,OptimizationHints,NetworkTimeServiceQuerying,HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
-      `--proxy-server=http://${process.env.PROXY_TRAP}`,
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-    viewport: { width: 1280, height: 900 },
-    locale: 'en-US',
-    timezoneId: 'UTC',
-    colorScheme: 'light',
-    serviceWorkers: 'block',
-    timeout: 30000,
-  });
+  const context = await chromium.launchPersistentContext(profileDir, launchOptions(process.env.PROXY_TRAP));
   context.setDefaultTimeout(STEP_TIMEOUT);
   // Only the server and the provider: everything else is refused and reported.
   await context.route('**/*', (route) => {

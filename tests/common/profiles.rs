@@ -103,6 +103,20 @@ impl World {
         command
     }
 
+    /// GetCallerIdentity by boto3 with `extra` variables; the ARN it printed.
+    pub(crate) async fn boto3_caller(&self, extra: &[(String, String)]) -> String {
+        let script = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])";
+        let output = self
+            .command(super::daemon::python())
+            .args(["-c", script])
+            .envs(extra.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .unwrap();
+        super::daemon::assert_success(&output, "boto3");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     /// alice's MFA code now.
     pub(crate) fn code(&self) -> String {
         let now = std::time::SystemTime::UNIX_EPOCH

@@ -571,7 +571,7 @@
     const target = state.authTarget;
     el.authSubmit.disabled = true;
     await busy(async () => {
-      const answer = await call('POST', '/auth', form({ username, password }), FORM);
+      const answer = await call('POST', '/auth', form({ username, password, profile: target }), FORM);
       el.authPassword.value = '';
       if (answer.ok) {
         el.authDialog.close();
