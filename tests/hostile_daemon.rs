@@ -683,7 +683,7 @@ async fn imds_tokens_and_ttls_of_every_wrong_shape() {
         format!("localhost.evil.example:{port}"),
         format!("127.0.0.2:{port}"),
         format!("[::1]:{port}"),
-        "127.0.0.1".to_owned(),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
         String::new(),
     ] {
         let response = request_with_host(
@@ -696,6 +696,17 @@ async fn imds_tokens_and_ttls_of_every_wrong_shape() {
         .await;
         assert_eq!(response.status, 403, "Host {host:?}: {response:?}");
     }
+    // The listener's own address without its port names it too (today's AWS CRT sends
+    // that); no DNS-rebinding page can send an address literal as its Host.
+    let response = request_with_host(
+        addr,
+        "PUT",
+        "/latest/api/token",
+        Some("127.0.0.1"),
+        &[(TTL_HEADER, "60")],
+    )
+    .await;
+    assert_eq!(response.status, 200, "{response:?}");
     daemon.assert_alive("after wrong IMDS tokens").await;
 }
 
