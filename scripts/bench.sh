@@ -628,16 +628,30 @@ while IFS=$'\t' read -r tag algorithm sign_ns ring_ns load_ns; do
 done <"$raw/signing.tsv"
 
 log "5. credential-process end to end (hyperfine, $HYPERFINE_RUNS runs each)"
+# The runs' shared credential cache lives under XDG_RUNTIME_DIR: one of the harness's own,
+# so neither the host user's cache nor an earlier run's can answer. `cp-KIND` runs are
+# uncached (--no-cache: CreateSession every run); `cached-KIND` runs share the cache, each
+# kind with a role session name of its own so that its CreateSession calls can be counted
+# (the target: one, in the first warm-up run).
+export XDG_RUNTIME_DIR=$work/xdg-runtime
+mkdir -m 0700 -p "$XDG_RUNTIME_DIR"
+unset XDG_CACHE_HOME
 hf=(hyperfine -N --warmup 3 --runs "$HYPERFINE_RUNS" --export-csv "$raw/hyperfine.csv"
   -n version "$nrh --version")
 for kind in rsa2048 rsa4096 p256 p384; do
-  hf+=(-n "cp-$kind" "$nrh credential-process $(identity_flags "$kind" | tr '\n' ' ')")
+  hf+=(-n "cp-$kind" "$nrh credential-process --no-cache $(identity_flags "$kind" | tr '\n' ' ')")
+done
+for kind in rsa2048 rsa4096 p256 p384; do
+  hf+=(-n "cached-$kind" "$nrh credential-process --role-session-name cp-cached-$kind $(identity_flags "$kind" | tr '\n' ' ')")
 done
 "${hf[@]}" >"$raw/hyperfine.txt" 2>&1 || die "hyperfine failed: $(cat "$raw/hyperfine.txt")"
 while IFS=, read -r name _mean _stddev median _rest; do
   [ "$name" = command ] && continue
   R[hf_$name]=$(calc "$median * 1000")
 done <"$raw/hyperfine.csv"
+for kind in rsa2048 rsa4096 p256 p384; do
+  R[hf_calls_$kind]=$(calls_matching "cp-cached-$kind")
+done
 
 # ------------------------------------------------------------------------------------------
 # 6. (--profile) Where a cached ECS fetch goes: callgrind and strace, serve and baseline.
@@ -833,7 +847,14 @@ table=$work/table.md
     echo "| 5. signing with a key in $device (µs, wall clock; baseline: a P-256 key file) | $(fmt "$(calc "${R[device_$device]} / 1000")" 1) | $(fmt "$(calc "${R[device_file_$device]} / 1000")" 1) | $(fmt "$(calc "${R[device_$device]} / ${R[device_file_$device]}")" 1) | — | — |"
   done
   for kind in rsa2048 rsa4096 p256 p384; do
-    echo "| 5. \`credential-process\` end to end, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cp-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$(calc "${R[hf_cp-$kind]} / ${R[hf_version]}")" 2) | — | — |"
+    echo "| 5. \`credential-process --no-cache\` end to end, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cp-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$(calc "${R[hf_cp-$kind]} / ${R[hf_version]}")" 2) | — | — |"
+  done
+  for kind in rsa2048 rsa4096 p256 p384; do
+    ratio=$(calc "${R[hf_cached-$kind]} / ${R[hf_version]}")
+    echo "| 5. \`credential-process\` from the shared cache, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cached-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$ratio" 2) | ≤ 2× | $(pass "$ratio <= 2") |"
+  done
+  for kind in rsa2048 rsa4096 p256 p384; do
+    echo "| 5. CreateSession calls of $((HYPERFINE_RUNS + 3)) cached \`credential-process\` runs, $kind | ${R[hf_calls_$kind]} | — | — | 1 | $(pass "${R[hf_calls_$kind]} == 1") |"
   done
 } >"$table"
 
@@ -921,7 +942,10 @@ EOF
    \`tests/pki/generate.sh\` (PKCS#8), against ring's bare signature of a message of the
    same length with the same key (for P-384 ring signs with SHA-384), and
    \`IdentityFiles::load\`. \`credential-process\`: \`hyperfine -N\` ($HYPERFINE_RUNS runs,
-   3 warm-ups) against the fake over plain HTTP on loopback. Keys in devices: an RSA-2048
+   3 warm-ups) against the fake over plain HTTP on loopback, with \`--no-cache\` (a
+   CreateSession call every run) and from the shared cache (a private
+   \`XDG_RUNTIME_DIR\` of the harness's; the first warm-up run of each key fetches, the
+   others read the cache: what the AWS CLI gets from its second command on). Keys in devices: an RSA-2048
    and a P-256 key generated in a SoftHSM2 token and in swtpm (on loopback), each timed
    signing a 400-byte message with SHA-256 in wall-clock time (the TPM works in another
    process) against the P-256 key file doing the same.

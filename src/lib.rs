@@ -50,6 +50,7 @@ pub mod front;
 pub(crate) mod http;
 pub mod identity;
 pub mod metrics;
+pub mod process_cache;
 pub mod secret;
 pub mod source;
 pub mod status;
