@@ -619,6 +619,9 @@ while IFS=$'\t' read -r tag algorithm sign_ns ring_ns load_ns; do
     R[ring_${algorithm}]=$ring_ns
     R[load_${algorithm}]=$load_ns
     ;;
+  previous)
+    R[previous_${algorithm}]=$sign_ns
+    ;;
   device)
     DEVICES+=("$algorithm")
     R["device_$algorithm"]=$sign_ns
@@ -840,6 +843,9 @@ table=$work/table.md
   for algorithm in "${ALGORITHMS[@]}"; do
     echo "| 5. signing a CreateSession request, $algorithm (µs; baseline: ring's bare signature) | $(fmt "$(calc "${R[sign_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[ring_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[sign_$algorithm]} / ${R[ring_$algorithm]}")" 2) | — | — |"
   done
+  if [ -n "${R[previous_P-256]:-}" ]; then
+    echo "| 5. P-256 signature through RustCrypto, the signer before ring (µs; baseline: ring's bare signature) | $(fmt "$(calc "${R[previous_P-256]} / 1000")" 1) | $(fmt "$(calc "${R[ring_P-256]} / 1000")" 1) | $(fmt "$(calc "${R[previous_P-256]} / ${R[ring_P-256]}")" 2) | — | — |"
+  fi
   for algorithm in "${ALGORITHMS[@]}"; do
     echo "| 5. reading the identity files, $algorithm (µs; baseline: signing it) | $(fmt "$(calc "${R[load_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[sign_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[load_$algorithm]} / ${R[sign_$algorithm]}")" 2) | — | — |"
   done
@@ -941,7 +947,9 @@ EOF
    \`needroleshere::sign::sign\` of a CreateSession request with keys from
    \`tests/pki/generate.sh\` (PKCS#8), against ring's bare signature of a message of the
    same length with the same key (for P-384 ring signs with SHA-384), and
-   \`IdentityFiles::load\`. \`credential-process\`: \`hyperfine -N\` ($HYPERFINE_RUNS runs,
+   \`IdentityFiles::load\`. P-256 keys in files sign through ring; P-384 keys (ring has no
+   P-384/SHA-256 signer) and other digests through the RustCrypto crates, whose bare P-256
+   signature (the signer before ring) is timed beside ring's. \`credential-process\`: \`hyperfine -N\` ($HYPERFINE_RUNS runs,
    3 warm-ups) against the fake over plain HTTP on loopback, with \`--no-cache\` (a
    CreateSession call every run) and from the shared cache (a private
    \`XDG_RUNTIME_DIR\` of the harness's; the first warm-up run of each key fetches, the

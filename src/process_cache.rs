@@ -527,7 +527,10 @@ mod tests {
     fn debug_shows_no_secret() {
         let shown = format!("{:?}", entry(T0, time::Duration::hours(1)));
         assert!(shown.contains("ASIAEXAMPLE"), "{shown}");
-        assert!(!shown.contains("secret/key+value") && !shown.contains("token=="), "{shown}");
+        assert!(
+            !shown.contains("secret/key+value") && !shown.contains("token=="),
+            "{shown}"
+        );
     }
 
     #[test]
