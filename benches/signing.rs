@@ -14,8 +14,11 @@
 //! with SHA-256 against the P-256 key file doing the same; in wall-clock time, since a TPM
 //! (swtpm, here) works in another process. One line each: `device LABEL DEVICE_NS FILE_NS`.
 //!
+//! P-256 signs through ring; the RustCrypto signer it used before (still used for P-384) is
+//! timed bare beside it, for the before/after comparison.
+//!
 //! Output: a human table on stderr, and on stdout one tab-separated line per algorithm,
-//! `signing ALGORITHM SIGN_NS RING_NS LOAD_NS` (median nanoseconds per operation, in CPU time
+//! `signing ALGORITHM SIGN_NS RING_NS LOAD_NS` (and `previous P-256 NS RING_NS`) (median nanoseconds per operation, in CPU time
 //! of the benchmarking thread so that a busy machine does not inflate them), which
 //! `scripts/bench.sh` reads. The ring baseline of P-384 signs with SHA-384 (ring has no
 //! P-384/SHA-256 signer); the hash is a negligible part of the cost.
@@ -201,8 +204,38 @@ fn main() {
             load_ns / 1e3
         );
         println!("signing\t{label}\t{sign_ns:.0}\t{ring_ns:.0}\t{load_ns:.0}");
+        if kind == "p256" {
+            previous_p256(budget, &dir, &message, ring_ns);
+        }
     }
     devices(&dir, budget);
+}
+
+/// The P-256 signer `sign::sign` used before it went through ring: the RustCrypto crate's
+/// signature of the SHA-256 prehash (P-384 keys and other digests still sign this way),
+/// bare, on a message of the same length, against ring's. One line:
+/// `previous P-256 RUSTCRYPTO_NS RING_NS`.
+fn previous_p256(budget: Duration, dir: &Path, message: &[u8], ring_ns: f64) {
+    use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+    use p256::pkcs8::DecodePrivateKey as _;
+    use sha2::Digest as _;
+    let der = pem_der(&dir.join("p256.pkcs8.key"));
+    let key = p256::ecdsa::SigningKey::from(
+        p256::SecretKey::from_pkcs8_der(&der).expect("RustCrypto reads the P-256 key"),
+    );
+    let previous_ns = measure(budget, || {
+        let digest = sha2::Sha256::digest(black_box(message));
+        let signature: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+        black_box(signature.to_der());
+    });
+    eprintln!(
+        "{:<9} {:>11.1} µs {:>11.1} µs {:>6.2}×   (RustCrypto alone: the P-256 signer before ring)",
+        "P-256 old",
+        previous_ns / 1e3,
+        ring_ns / 1e3,
+        previous_ns / ring_ns
+    );
+    println!("previous\tP-256\t{previous_ns:.0}\t{ring_ns:.0}");
 }
 
 /// Median wall-clock nanoseconds of `op` over `budget` (at least 5 runs).

@@ -33,10 +33,11 @@
 # Environment overrides: BENCH_DURATION (s per wrk point, default 5), BENCH_COLD_RUNS (30),
 # BENCH_BINDINGS (1000), BENCH_REQUESTS (10000), BENCH_SIGN_SECONDS (1),
 # BENCH_HYPERFINE_RUNS (20), BENCH_PROFILE_REQUESTS (5000), BENCH_SETTLE_SECONDS (120: after
-# building, wait up to this long for the 1-minute load average to fall under 1.0).
+# building, wait up to this long for the 1-minute load average to fall under 1.0),
+# BENCH_SCALE_BINDINGS (10000: the bindings of the scale measurement).
 #
 # All traffic stays on 127.0.0.1. Every process started here is stopped by its PID on exit.
-# Once the binaries are built the run takes about 5 minutes (plus up to BENCH_SETTLE_SECONDS
+# Once the binaries are built the run takes about 8 minutes (plus up to BENCH_SETTLE_SECONDS
 # waiting for a quiet machine); building from scratch adds several minutes on 2 cores (three
 # builds: the release binaries as shipped, the fake (crates/fake-aws, built apart so its
 # dependencies' features cannot change the product's), and the harness, whose
@@ -75,10 +76,10 @@ done
 
 # Defaults of a full run and of --quick, in the order of the BENCH_* variables below.
 if ((quick)); then
-  defaults=(1 5 100 2000 0.2 5 1000 0)
+  defaults=(1 5 100 2000 0.2 5 1000 0 300)
   output=${output:-target/bench/BENCHMARKS.$( ((smoke)) && echo smoke || echo quick).md}
 else
-  defaults=(5 30 1000 10000 1 20 5000 120)
+  defaults=(5 30 1000 10000 1 20 5000 120 10000)
   output=${output:-BENCHMARKS.md}
 fi
 DURATION=${BENCH_DURATION:-${defaults[0]}}
@@ -89,6 +90,7 @@ SIGN_SECONDS=${BENCH_SIGN_SECONDS:-${defaults[4]}}
 HYPERFINE_RUNS=${BENCH_HYPERFINE_RUNS:-${defaults[5]}}
 PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-${defaults[6]}}
 SETTLE_SECONDS=${BENCH_SETTLE_SECONDS:-${defaults[7]}}
+SCALE_BINDINGS=${BENCH_SCALE_BINDINGS:-${defaults[8]}}
 CONNECTIONS=(1 16 64)
 started_at=$(date +%s)
 
@@ -546,6 +548,48 @@ log "  RSS ${R[rss_many]} KiB after $BINDINGS bindings (${R[many_calls]} CreateS
 stop "$pid_m"
 
 # ------------------------------------------------------------------------------------------
+# 4 (scale). SCALE_BINDINGS bindings: start-up, the cost of a request, memory.
+#
+# serve reads a binding when a request names it, never scans the directory to answer, so
+# neither start-up nor a cached request may grow with the number of bindings. Measured:
+# cold start to /healthz with SCALE_BINDINGS binding files; server CPU per request of a
+# first pass (each binding fetched once: CreateSession, cache entry, rendering) and of a
+# cached pass (each binding twice more), each against the same passes over 100 bindings
+# (the ratio is the growth); VmRSS after it all.
+
+log "4. scale: $SCALE_BINDINGS bindings (binding them takes a while)"
+# scale_pass NAME PID PORT TOKENS REQUESTS: loadgen with 16 connections; R[NAME_cpu] is the server's
+# CPU per request (µs).
+scale_pass() {
+  local before after
+  before=$(cpu_ns "$2")
+  load "$1" "$3" "$4" "$5" 16
+  after=$(cpu_ns "$2")
+  R[$1_cpu]=$(calc "($after - $before) / $5 / 1000")
+  grep -q "\"errors\":0" "$raw/$1.json" || log "  $1: $(cat "$raw/$1.json")"
+}
+for spec in "scale $SCALE_BINDINGS x-" "ref 100 y-"; do
+  read -r tag count prefix <<<"$spec"
+  dir_s=$work/$tag
+  port_s=$(free_port)
+  bind_many "$dir_s" "$prefix" "$count"
+  "$coldstart" --runs "$COLD_RUNS" --path /healthz -- \
+    "$nrh" serve --configuration-directory "$dir_s" >"$raw/cold-$tag.json" ||
+    die "cold start ($tag) failed"
+  R[${tag}_cold]=$(sed -n 's/.*"median_ms":\([0-9.eE+-]*\).*/\1/p' "$raw/cold-$tag.json")
+  start_serve "serve-$tag" "$dir_s" "$port_s"
+  pid_s=$serve_pid
+  scale_pass "${tag}_first" "$pid_s" "$port_s" "$dir_s/tokens" "$count"
+  R[${tag}_calls]=$(calls_matching "$prefix[0-9]+")
+  # The cached pass makes as many requests however many bindings: 2 × SCALE_BINDINGS.
+  scale_pass "${tag}_cached" "$pid_s" "$port_s" "$dir_s/tokens" "$((2 * SCALE_BINDINGS))"
+  sleep 1
+  memory "${tag}_rss" "$pid_s"
+  log "  $count bindings: cold start ${R[${tag}_cold]} ms; CPU per request ${R[${tag}_first_cpu]} µs first, ${R[${tag}_cached_cpu]} µs cached; ${R[${tag}_calls]} CreateSession calls; RSS ${R[${tag}_rss]} KiB"
+  stop "$pid_s"
+done
+
+# ------------------------------------------------------------------------------------------
 # 3. Cold start under systemd-socket-activate.
 
 log "3. cold start: $COLD_RUNS runs each, a fresh systemd-socket-activate per run"
@@ -619,6 +663,9 @@ while IFS=$'\t' read -r tag algorithm sign_ns ring_ns load_ns; do
     R[ring_${algorithm}]=$ring_ns
     R[load_${algorithm}]=$load_ns
     ;;
+  previous)
+    R[previous_${algorithm}]=$sign_ns
+    ;;
   device)
     DEVICES+=("$algorithm")
     R["device_$algorithm"]=$sign_ns
@@ -628,16 +675,30 @@ while IFS=$'\t' read -r tag algorithm sign_ns ring_ns load_ns; do
 done <"$raw/signing.tsv"
 
 log "5. credential-process end to end (hyperfine, $HYPERFINE_RUNS runs each)"
+# The runs' shared credential cache lives under XDG_RUNTIME_DIR: one of the harness's own,
+# so neither the host user's cache nor an earlier run's can answer. `cp-KIND` runs are
+# uncached (--no-cache: CreateSession every run); `cached-KIND` runs share the cache, each
+# kind with a role session name of its own so that its CreateSession calls can be counted
+# (the target: one, in the first warm-up run).
+export XDG_RUNTIME_DIR=$work/xdg-runtime
+mkdir -m 0700 -p "$XDG_RUNTIME_DIR"
+unset XDG_CACHE_HOME
 hf=(hyperfine -N --warmup 3 --runs "$HYPERFINE_RUNS" --export-csv "$raw/hyperfine.csv"
   -n version "$nrh --version")
 for kind in rsa2048 rsa4096 p256 p384; do
-  hf+=(-n "cp-$kind" "$nrh credential-process $(identity_flags "$kind" | tr '\n' ' ')")
+  hf+=(-n "cp-$kind" "$nrh credential-process --no-cache $(identity_flags "$kind" | tr '\n' ' ')")
+done
+for kind in rsa2048 rsa4096 p256 p384; do
+  hf+=(-n "cached-$kind" "$nrh credential-process --role-session-name cp-cached-$kind $(identity_flags "$kind" | tr '\n' ' ')")
 done
 "${hf[@]}" >"$raw/hyperfine.txt" 2>&1 || die "hyperfine failed: $(cat "$raw/hyperfine.txt")"
 while IFS=, read -r name _mean _stddev median _rest; do
   [ "$name" = command ] && continue
   R[hf_$name]=$(calc "$median * 1000")
 done <"$raw/hyperfine.csv"
+for kind in rsa2048 rsa4096 p256 p384; do
+  R[hf_calls_$kind]=$(calls_matching "cp-cached-$kind")
+done
 
 # ------------------------------------------------------------------------------------------
 # 6. (--profile) Where a cached ECS fetch goes: callgrind and strace, serve and baseline.
@@ -823,9 +884,17 @@ table=$work/table.md
   echo "| 4. RSS, peak during the 64-connection IMDS run (MiB) | $(kib_to_mib "${R[imds_nrh_64_rss]}") | $(kib_to_mib "${R[imds_base_64_rss]}") | $(fmt "$(calc "${R[imds_nrh_64_rss]} / ${R[imds_base_64_rss]}")" 2) | — | — |"
   echo "| 4. RSS, idle after all of part 1 (MiB) | $(kib_to_mib "${R[rss_after_load]}") (anon $(kib_to_mib "${R[rss_after_load_anon]}")) | $(kib_to_mib "${R[base_rss_idle]}") (anon $(kib_to_mib "${R[base_rss_idle_anon]}")) | $(fmt "$(calc "${R[rss_after_load]} / ${R[base_rss_idle]}")" 2) | — | — |"
   echo "| 4. RSS, $BINDINGS bindings each fetched once (${R[many_calls]} CreateSession calls) (MiB) | $(kib_to_mib "${R[rss_many]}") (anon $(kib_to_mib "${R[rss_many_anon]}")) | $(kib_to_mib "${R[base_rss_idle]}") (anon $(kib_to_mib "${R[base_rss_idle_anon]}")) | $(fmt "$(calc "${R[rss_many]} / ${R[base_rss_idle]}")" 2) | < 30 MiB | $(pass "${R[rss_many]} < 30720") |"
+  echo "| 4. scale: cold start → first byte of \`GET /healthz\` with $SCALE_BINDINGS binding files, median (ms; baseline: 100 bindings) | $(fmt "${R[scale_cold]}" 2) | $(fmt "${R[ref_cold]}" 2) | $(fmt "$(calc "${R[scale_cold]} / ${R[ref_cold]}")" 2) | ≤ 1.5× | $(pass "${R[scale_cold]} <= 1.5 * ${R[ref_cold]}") |"
+  echo "| 4. scale: server CPU per request, first request of each of $SCALE_BINDINGS bindings (µs; baseline: 100 bindings) | $(fmt "${R[scale_first_cpu]}" 1) | $(fmt "${R[ref_first_cpu]}" 1) | $(fmt "$(calc "${R[scale_first_cpu]} / ${R[ref_first_cpu]}")" 2) | — | — |"
+  echo "| 4. scale: server CPU per cached request, rotating over $SCALE_BINDINGS bindings (µs; baseline: 100 bindings) | $(fmt "${R[scale_cached_cpu]}" 2) | $(fmt "${R[ref_cached_cpu]}" 2) | $(fmt "$(calc "${R[scale_cached_cpu]} / ${R[ref_cached_cpu]}")" 2) | ≤ 1.5× | $(pass "${R[scale_cached_cpu]} <= 1.5 * ${R[ref_cached_cpu]}") |"
+  echo "| 4. scale: CreateSession calls for $SCALE_BINDINGS bindings, each asked 3 times | ${R[scale_calls]} | — | — | $SCALE_BINDINGS | $(pass "${R[scale_calls]} == $SCALE_BINDINGS") |"
+  echo "| 4. scale: RSS, $SCALE_BINDINGS bindings each fetched (MiB; baseline: 100 bindings) | $(kib_to_mib "${R[scale_rss]}") (anon $(kib_to_mib "${R[scale_rss_anon]}")) | $(kib_to_mib "${R[ref_rss]}") (anon $(kib_to_mib "${R[ref_rss_anon]}")) | $(fmt "$(calc "${R[scale_rss]} / ${R[ref_rss]}")" 2) | < 60 MiB | $(pass "${R[scale_rss]} < 61440") |"
   for algorithm in "${ALGORITHMS[@]}"; do
     echo "| 5. signing a CreateSession request, $algorithm (µs; baseline: ring's bare signature) | $(fmt "$(calc "${R[sign_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[ring_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[sign_$algorithm]} / ${R[ring_$algorithm]}")" 2) | — | — |"
   done
+  if [ -n "${R[previous_P-256]:-}" ]; then
+    echo "| 5. P-256 signature through RustCrypto, the signer before ring (µs; baseline: ring's bare signature) | $(fmt "$(calc "${R[previous_P-256]} / 1000")" 1) | $(fmt "$(calc "${R[ring_P-256]} / 1000")" 1) | $(fmt "$(calc "${R[previous_P-256]} / ${R[ring_P-256]}")" 2) | — | — |"
+  fi
   for algorithm in "${ALGORITHMS[@]}"; do
     echo "| 5. reading the identity files, $algorithm (µs; baseline: signing it) | $(fmt "$(calc "${R[load_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[sign_$algorithm]} / 1000")" 1) | $(fmt "$(calc "${R[load_$algorithm]} / ${R[sign_$algorithm]}")" 2) | — | — |"
   done
@@ -833,7 +902,14 @@ table=$work/table.md
     echo "| 5. signing with a key in $device (µs, wall clock; baseline: a P-256 key file) | $(fmt "$(calc "${R[device_$device]} / 1000")" 1) | $(fmt "$(calc "${R[device_file_$device]} / 1000")" 1) | $(fmt "$(calc "${R[device_$device]} / ${R[device_file_$device]}")" 1) | — | — |"
   done
   for kind in rsa2048 rsa4096 p256 p384; do
-    echo "| 5. \`credential-process\` end to end, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cp-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$(calc "${R[hf_cp-$kind]} / ${R[hf_version]}")" 2) | — | — |"
+    echo "| 5. \`credential-process --no-cache\` end to end, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cp-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$(calc "${R[hf_cp-$kind]} / ${R[hf_version]}")" 2) | — | — |"
+  done
+  for kind in rsa2048 rsa4096 p256 p384; do
+    ratio=$(calc "${R[hf_cached-$kind]} / ${R[hf_version]}")
+    echo "| 5. \`credential-process\` from the shared cache, $kind, median (ms; baseline: \`needroleshere --version\`) | $(fmt "${R[hf_cached-$kind]}" 2) | $(fmt "${R[hf_version]}" 2) | $(fmt "$ratio" 2) | ≤ 2× | $(pass "$ratio <= 2") |"
+  done
+  for kind in rsa2048 rsa4096 p256 p384; do
+    echo "| 5. CreateSession calls of $((HYPERFINE_RUNS + 3)) cached \`credential-process\` runs, $kind | ${R[hf_calls_$kind]} | — | — | 1 | $(pass "${R[hf_calls_$kind]} == 1") |"
   done
 } >"$table"
 
@@ -916,12 +992,24 @@ EOF
    idle after its bindings were fetched; peak sampled every 0.2 s during the 64-connection
    runs; after $BINDINGS bindings (each its own role session name) were fetched once by
    loadgen. The baseline is baseline_server's (idle, or peak in the same run).
+   **Scale** (the \`4. scale\` rows): $SCALE_BINDINGS \`ecs-full\` bindings of one P-256
+   identity, each with a role session name of its own (so each is its own credential),
+   against the same measurements with 100 bindings: cold start to \`/healthz\`
+   (coldstart, as in 3); the server's CPU time per request (from schedstat) of loadgen
+   (16 connections) asking each binding once (a CreateSession call each), then
+   2 × $SCALE_BINDINGS cached requests rotating over the bindings; VmRSS at the end. A
+   request names its binding, so its cost must not grow with their number.
 5. **Signing.** \`benches/signing.rs\` (\`cargo bench --bench signing\`): median CPU time of
    \`needroleshere::sign::sign\` of a CreateSession request with keys from
    \`tests/pki/generate.sh\` (PKCS#8), against ring's bare signature of a message of the
    same length with the same key (for P-384 ring signs with SHA-384), and
-   \`IdentityFiles::load\`. \`credential-process\`: \`hyperfine -N\` ($HYPERFINE_RUNS runs,
-   3 warm-ups) against the fake over plain HTTP on loopback. Keys in devices: an RSA-2048
+   \`IdentityFiles::load\`. P-256 keys in files sign through ring; P-384 keys (ring has no
+   P-384/SHA-256 signer) and other digests through the RustCrypto crates, whose bare P-256
+   signature (the signer before ring) is timed beside ring's. \`credential-process\`: \`hyperfine -N\` ($HYPERFINE_RUNS runs,
+   3 warm-ups) against the fake over plain HTTP on loopback, with \`--no-cache\` (a
+   CreateSession call every run) and from the shared cache (a private
+   \`XDG_RUNTIME_DIR\` of the harness's; the first warm-up run of each key fetches, the
+   others read the cache: what the AWS CLI gets from its second command on). Keys in devices: an RSA-2048
    and a P-256 key generated in a SoftHSM2 token and in swtpm (on loopback), each timed
    signing a 400-byte message with SHA-256 in wall-clock time (the TPM works in another
    process) against the P-256 key file doing the same.

@@ -131,6 +131,12 @@ impl Arn {
     }
 }
 
+/// Field `index` of an ARN already checked by [`Arn::parse`] (0 is `arn`, 5 the resource,
+/// which may hold colons).
+fn arn_field(text: &str, index: usize) -> &str {
+    text.splitn(6, ':').nth(index).unwrap_or_default()
+}
+
 /// The partition and account of any ARN (an MFA device's, an assumed role's), if it is one.
 pub fn partition_and_account(value: &str) -> Option<(String, String)> {
     let arn = Arn::parse("ARN", value).ok()?;
@@ -140,10 +146,11 @@ pub fn partition_and_account(value: &str) -> Option<(String, String)> {
 macro_rules! arn_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $service:literal, $prefix:literal, regional: $regional:literal) => {
         $(#[$doc])*
+        // Only the text is kept: every binding holds several ARNs, and five copies of their
+        // fields besides cost more than finding a field again when asked (issue 21).
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name {
             text: String,
-            arn: Arn,
         }
 
         impl $name {
@@ -153,11 +160,11 @@ macro_rules! arn_type {
             }
             /// The 12-digit account ID.
             pub fn account(&self) -> &str {
-                &self.arn.account
+                arn_field(&self.text, 4)
             }
             /// The partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
             pub fn partition(&self) -> &str {
-                &self.arn.partition
+                arn_field(&self.text, 1)
             }
         }
 
@@ -168,7 +175,7 @@ macro_rules! arn_type {
                 if $regional && arn.region.is_empty() {
                     return Err(NameError::MissingRegion { kind: $kind, value: value.to_owned() });
                 }
-                Ok(Self { text: value.to_owned(), arn })
+                Ok(Self { text: value.to_owned() })
             }
         }
 
@@ -198,7 +205,8 @@ impl TrustAnchorArn {
     pub fn region(&self) -> Region {
         // Checked non-empty at parse time; a malformed region falls back to the text so the
         // endpoint error names it.
-        Region::from_str(&self.arn.region).unwrap_or(Region(self.arn.region.clone()))
+        let region = arn_field(&self.text, 3);
+        Region::from_str(region).unwrap_or_else(|_| Region(region.to_owned()))
     }
 }
 

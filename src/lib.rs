@@ -51,6 +51,7 @@ pub mod front;
 pub(crate) mod http;
 pub mod identity;
 pub mod metrics;
+pub mod process_cache;
 pub mod secret;
 pub mod signin;
 pub mod source;

@@ -71,6 +71,10 @@ async fn run(args: &[String], env: &[(&str, &str)]) -> Output {
     for name in SCRUBBED {
         command.env_remove(name);
     }
+    // A cold shared cache for every run: each is to call the double (the cache has its own
+    // tests, tests/credential_process_cache.rs).
+    command.env("XDG_RUNTIME_DIR", common::fresh_runtime_dir());
+    command.env_remove("XDG_CACHE_HOME");
     command.envs(env.iter().copied());
     command.output().await.unwrap()
 }

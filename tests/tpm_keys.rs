@@ -78,6 +78,9 @@ async fn run(tpm: &Swtpm, args: &[String], env: &[(&str, &str)]) -> Output {
         command.env_remove(name);
     }
     command.env("TPM2TOOLS_TCTI", tpm.tcti());
+    // A cold shared credential cache for every run of credential-process: each is to sign.
+    command.env("XDG_RUNTIME_DIR", common::fresh_runtime_dir());
+    command.env_remove("XDG_CACHE_HOME");
     command.envs(env.iter().copied());
     command.output().await.unwrap()
 }

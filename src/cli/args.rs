@@ -331,6 +331,16 @@ impl IdentityArgs {
 }
 
 impl RoleSource {
+    /// The key of these credentials: sources and runs that agree on it share them.
+    pub(crate) fn key(&self) -> crate::source::Key {
+        crate::source::rolesanywhere::identity_key(
+            &self.files,
+            &self.session,
+            &self.region,
+            &self.endpoint,
+        )
+    }
+
     /// The Roles Anywhere source these flags describe.
     pub(crate) fn source(&self, clock: Arc<dyn Clock>) -> anyhow::Result<IdentitySource> {
         let http = transport::build_client(&self.transport)?;

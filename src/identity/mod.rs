@@ -208,6 +208,27 @@ impl IdentityFiles {
         })
     }
 
+    /// A digest of every certificate as read now (certificate locations, then intermediate
+    /// files, in order), without reading the key: changes whenever a certificate is renewed.
+    /// What `credential-process` checks its shared cache against, for less than loading the
+    /// identity costs.
+    pub fn certificates_digest(&self) -> Result<[u8; 32], IdentityError> {
+        let mut hash = Sha256::new();
+        let mut add = |certificates: Vec<Certificate>| {
+            for cert in certificates {
+                hash.update((cert.der.len() as u64).to_be_bytes());
+                hash.update(&cert.der);
+            }
+        };
+        for location in &self.certificates {
+            add(self.read_certificates(location)?);
+        }
+        for path in &self.intermediates {
+            add(load_certificates(path)?);
+        }
+        Ok(hash.finalize().into())
+    }
+
     /// The first certificate of the certificate files, without reading the key.
     pub fn first_certificate(&self) -> Result<Certificate, IdentityError> {
         let location = self

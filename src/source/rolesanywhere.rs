@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use crate::arn::Region;
 use crate::aws::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
 use crate::credentials::Credentials;
 use crate::identity::{IdentityCache, IdentityError, IdentityFiles, Location};
@@ -33,7 +34,7 @@ impl IdentitySource {
         session: SessionRequest,
         identities: Arc<IdentityCache>,
     ) -> Self {
-        let key = request_digest(&files, &session, &client);
+        let key = identity_key(&files, &session, client.region(), client.endpoint());
         Self {
             client,
             files,
@@ -110,8 +111,14 @@ pub fn service_error(error: RolesAnywhereError) -> SourceError {
 }
 
 /// What decides an identity's credentials besides its certificate's content: the identity
-/// files, the request, the region and the endpoint.
-fn request_digest(files: &IdentityFiles, session: &SessionRequest, client: &Client) -> Key {
+/// files, the request, the region and the endpoint. The key of [`IdentitySource`], and of
+/// the entries `credential-process` shares ([`crate::process_cache`]).
+pub fn identity_key(
+    files: &IdentityFiles,
+    session: &SessionRequest,
+    region: &Region,
+    endpoint: &url::Url,
+) -> Key {
     let duration = session.duration.seconds().to_string();
     let locations: Vec<std::ffi::OsString> = files
         .certificates
@@ -130,8 +137,8 @@ fn request_digest(files: &IdentityFiles, session: &SessionRequest, client: &Clie
             .role_session_name
             .as_ref()
             .map_or("", |n| n.as_str()),
-        client.region().as_str(),
-        client.endpoint().as_str(),
+        region.as_str(),
+        endpoint.as_str(),
     ]
     .map(str::as_bytes);
     // The number of paths first, so paths and request parts cannot trade places.

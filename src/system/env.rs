@@ -37,6 +37,8 @@ pub struct Environment {
     pub xdg_runtime_dir: Option<PathBuf>,
     /// `XDG_CONFIG_HOME`: the user's configuration directory, else `~/.config`.
     pub xdg_config_home: Option<PathBuf>,
+    /// `XDG_CACHE_HOME`: the user's cache directory, else `~/.cache`.
+    pub xdg_cache_home: Option<PathBuf>,
     /// `AWS_SHARED_CREDENTIALS_FILE`.
     pub shared_credentials_file: Option<PathBuf>,
     /// `JOURNAL_STREAM` (`DEVICE:INODE` of journald's socket when stderr goes there).
@@ -178,6 +180,7 @@ impl Environment {
             home: get(&["HOME"]).map(PathBuf::from),
             xdg_runtime_dir: get(&["XDG_RUNTIME_DIR"]).map(PathBuf::from),
             xdg_config_home: get(&["XDG_CONFIG_HOME"]).map(PathBuf::from),
+            xdg_cache_home: get(&["XDG_CACHE_HOME"]).map(PathBuf::from),
             shared_credentials_file: get(&["AWS_SHARED_CREDENTIALS_FILE"]).map(PathBuf::from),
             journal_stream: get(&["JOURNAL_STREAM"]),
             pkcs8_password: get(&["NEEDROLESHERE_PKCS8_PASSWORD"]).map(crate::secret::Secret::new),

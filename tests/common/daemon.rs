@@ -58,6 +58,7 @@ pub(crate) const SCRUBBED: &[&str] = &[
     "ALL_PROXY",
     "all_proxy",
     "RUST_LOG",
+    "XDG_CACHE_HOME",
     "RUNTIME_DIRECTORY",
     "NOTIFY_SOCKET",
     "LISTEN_FDS",
@@ -158,6 +159,10 @@ pub(crate) fn command(args: &[String], env: &[(&str, &str)]) -> Command {
     // A safety net: should a test forget --endpoint, a call to the real AWS endpoint goes
     // to a closed loopback port instead of leaving the machine.
     command.env("HTTPS_PROXY", NOWHERE_PROXY);
+    if args.first().is_some_and(|a| a == "credential-process") {
+        // Every run fetches, as the tests expect, unless they give a runtime directory.
+        command.env("XDG_RUNTIME_DIR", super::fresh_runtime_dir());
+    }
     command.envs(env.iter().copied());
     command.stdin(Stdio::null()).kill_on_drop(true);
     command

@@ -63,6 +63,22 @@ pub(crate) fn pki_file(name: &str) -> PathBuf {
     pki().join(name)
 }
 
+/// A new empty directory to stand for the user's runtime directory (`XDG_RUNTIME_DIR`) in
+/// one run of `credential-process`: the run starts with a cold shared credential cache of
+/// its own (src/process_cache.rs), never reads one a run of another test left under the
+/// same endpoint (ports are reused), and never writes into the host user's.
+pub(crate) fn fresh_runtime_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let root = ROOT.get_or_init(|| tempfile::tempdir().expect("temporary directory"));
+    let dir = root
+        .path()
+        .join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+    std::fs::create_dir(&dir).expect("a runtime directory");
+    dir
+}
+
 /// The password of every `*.pkcs8-encrypted.key` in the test PKI.
 pub(crate) const PKCS8_PASSWORD: &str = "correct horse battery staple";
 pub(crate) mod daemon;
