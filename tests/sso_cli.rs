@@ -13,7 +13,8 @@
 //! from the portal, signed with which the strict fake STS accepts the call.
 //!
 //! What the CLI leaves in `~/.aws/sso/cache/` is checked exactly: these tests are the record
-//! of the cache format `src/aws_files/sso_cache.rs` shares with it.
+//! of the cache format `src/aws_files/sso_cache.rs` shares with it. Both ways: our reader
+//! reads what the CLI wrote, and the CLI uses (and renews) a token only our writer wrote.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,10 +29,19 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderValue};
 use common::matrix::FakeAws;
 use fake_aws::rolesanywhere::ACCOUNT_ID;
-use fake_aws::sso::{SSO_ALICE, SSO_DEVELOPER_ROLE, SSO_READ_ONLY_ROLE, SSO_START_URL};
+use fake_aws::sso::{
+    BEARER_HEADER, DEVICE_CODE_GRANT, SSO_ALICE, SSO_DEVELOPER_ROLE, SSO_READ_ONLY_ROLE,
+    SSO_START_URL,
+};
+use needroleshere::aws_files::sso_cache::{
+    CachedToken, SsoCache, TokenClient, TokenKey, registration_file_name,
+};
+use needroleshere::secret::Secret;
 use serde_json::Value;
+use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
@@ -143,11 +153,7 @@ impl Cli {
                         vec![line.trim().to_owned()],
                         "the code the CLI printed is the one waiting"
                     );
-                    self.fake
-                        .world
-                        .sso
-                        .approve(line.trim(), SSO_ALICE)
-                        .unwrap();
+                    self.fake.world.sso.approve(line.trim(), SSO_ALICE).unwrap();
                     approved = true;
                 }
             }
@@ -165,7 +171,9 @@ impl Cli {
             self.fake.world.sso.rejections()
         );
         assert!(
-            printed.contains(&format!("Successfully logged into Start URL: {SSO_START_URL}")),
+            printed.contains(&format!(
+                "Successfully logged into Start URL: {SSO_START_URL}"
+            )),
             "{printed}"
         );
         printed
@@ -206,6 +214,77 @@ impl Cli {
         match serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() {
             Value::Object(map) => map,
             other => panic!("{} holds {other}", path.display()),
+        }
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the real CLI compares the cache's times with the wall clock"
+)]
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl Cli {
+    /// Whether the portal accepts `access_token` (ListAccounts).
+    fn portal_accepts(&self, access_token: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(BEARER_HEADER, HeaderValue::from_str(access_token).unwrap());
+        self.fake
+            .world
+            .sso
+            .handle("GET", "/assignment/accounts", None, &headers, b"")
+            .is_ok()
+    }
+
+    /// Signs `alice` in through the doubles' API directly, as our own sign-in will, and
+    /// returns the token file our writer makes of the answers (registered with scopes when
+    /// `scopes`).
+    fn sign_in_directly(&self, scopes: bool) -> CachedToken {
+        let sso = &self.fake.world.sso;
+        let post = |path: &str, body: Value| {
+            sso.handle(
+                "POST",
+                path,
+                None,
+                &HeaderMap::new(),
+                body.to_string().as_bytes(),
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let mut register =
+            serde_json::json!({"clientName": "needroleshere", "clientType": "public"});
+        if scopes {
+            register["scopes"] = serde_json::json!(["sso:account:access"]);
+        }
+        let client = post("/client/register", register);
+        let (id, secret) = (&client["clientId"], &client["clientSecret"]);
+        let device = post(
+            "/device_authorization",
+            serde_json::json!({"clientId": id, "clientSecret": secret, "startUrl": SSO_START_URL}),
+        );
+        sso.approve(device["userCode"].as_str().unwrap(), SSO_ALICE)
+            .unwrap();
+        let token = post(
+            "/token",
+            serde_json::json!({"clientId": id, "clientSecret": secret,
+                "grantType": DEVICE_CODE_GRANT, "deviceCode": device["deviceCode"]}),
+        );
+        let at = |seconds: i64| OffsetDateTime::from_unix_timestamp(seconds).unwrap();
+        CachedToken {
+            start_url: Some(SSO_START_URL.to_owned()),
+            region: Some("us-east-1".to_owned()),
+            access_token: Secret::new(token["accessToken"].as_str().unwrap()),
+            expires_at: now() + time::Duration::seconds(token["expiresIn"].as_i64().unwrap()),
+            client: Some(TokenClient {
+                client_id: id.as_str().unwrap().to_owned(),
+                client_secret: Secret::new(secret.as_str().unwrap()),
+                expires_at: at(client["clientSecretExpiresAt"].as_i64().unwrap()),
+            }),
+            refresh_token: token["refreshToken"].as_str().map(Secret::new),
+            other: serde_json::Map::new(),
         }
     }
 }
@@ -302,7 +381,11 @@ async fn aws_cli_signs_in_with_an_sso_session_and_uses_the_role() {
     );
     assert_eq!(token["startUrl"], SSO_START_URL);
     assert_eq!(token["region"], "us-east-1");
-    assert!(is_utc_timestamp(&token["expiresAt"]), "{:?}", token["expiresAt"]);
+    assert!(
+        is_utc_timestamp(&token["expiresAt"]),
+        "{:?}",
+        token["expiresAt"]
+    );
     assert!(is_utc_timestamp(&token["registrationExpiresAt"]));
     let registration = cli.read_cache(&registration_file);
     assert_eq!(
@@ -310,8 +393,42 @@ async fn aws_cli_signs_in_with_an_sso_session_and_uses_the_role() {
         BTreeSet::from(["clientId", "clientSecret", "expiresAt", "scopes"])
     );
     assert_eq!(registration["clientId"], token["clientId"]);
-    assert_eq!(registration["scopes"], serde_json::json!(["sso:account:access"]));
+    assert_eq!(
+        registration["scopes"],
+        serde_json::json!(["sso:account:access"])
+    );
     assert!(is_utc_timestamp(&registration["expiresAt"]));
+
+    // Our reader reads what the CLI wrote, and the token it finds is live at the portal.
+    let cache = SsoCache::new(cli.cache_dir());
+    let ours = cache
+        .read_token(&TokenKey::Session("corp".into()))
+        .unwrap()
+        .expect("the CLI's token file");
+    assert_eq!(ours.start_url.as_deref(), Some(SSO_START_URL));
+    assert_eq!(ours.region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        ours.access_token.expose(),
+        token["accessToken"].as_str().unwrap()
+    );
+    assert!(ours.renewable(now()).is_some());
+    assert!(ours.other.is_empty(), "{:?}", ours.other.keys());
+    assert!(cli.portal_accepts(ours.access_token.expose()));
+    let scopes = ["sso:account:access".to_owned()];
+    let registration = cache
+        .read_registration(&registration_file_name(
+            SSO_START_URL,
+            "us-east-1",
+            Some("corp"),
+            Some(&scopes),
+        ))
+        .unwrap()
+        .expect("the CLI's registration file");
+    assert_eq!(
+        registration.client_id,
+        ours.client.as_ref().unwrap().client_id
+    );
+    assert_eq!(registration.scopes.as_deref(), Some(&scopes[..]));
 
     let identity = cli.caller_identity("dev").await.unwrap();
     assert_developer(&identity);
@@ -354,6 +471,27 @@ async fn aws_cli_signs_in_with_the_legacy_profile_form() {
         BTreeSet::from(["clientId", "clientSecret", "expiresAt"])
     );
 
+    let cache = SsoCache::new(cli.cache_dir());
+    let ours = cache
+        .read_token(&TokenKey::Legacy {
+            start_url: SSO_START_URL.to_owned(),
+        })
+        .unwrap()
+        .expect("the CLI's token file");
+    assert!(ours.refresh_token.is_none() && ours.renewable(now()).is_none());
+    assert!(cli.portal_accepts(ours.access_token.expose()));
+    assert!(
+        cache
+            .read_registration(&registration_file_name(
+                SSO_START_URL,
+                "us-east-1",
+                None,
+                None
+            ))
+            .unwrap()
+            .is_some()
+    );
+
     let identity = cli.caller_identity("legacy").await.unwrap();
     assert_eq!(identity["Account"], ACCOUNT_ID);
     assert!(
@@ -375,4 +513,65 @@ async fn aws_cli_without_a_sign_in_is_refused_and_calls_nothing() {
     );
     assert_eq!(cli.fake.world.sso.request_count(), 0);
     assert!(!Path::new(&cli.cache_dir()).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_cli_uses_a_token_only_our_writer_wrote() {
+    let cli = Cli::start().await;
+    let cache = SsoCache::new(cli.cache_dir());
+    let token = cli.sign_in_directly(true);
+    let written = cache
+        .write_token(&TokenKey::Session("corp".into()), &token, now())
+        .unwrap();
+    assert_eq!(written.set_aside, None);
+    assert_eq!(
+        cli.cache_files(),
+        BTreeSet::from([format!("{}.json", sha1_hex("corp"))])
+    );
+
+    let identity = cli.caller_identity("dev").await.unwrap();
+    assert_developer(&identity);
+    // It used the token as it was: no renewal, no sign-in.
+    assert_eq!(cli.fake.world.sso.calls("CreateToken"), 1);
+    assert_eq!(cli.fake.world.sso.calls("GetRoleCredentials"), 1);
+
+    // The legacy form, from a file of ours too.
+    let token = cli.sign_in_directly(false);
+    cache
+        .write_token(
+            &TokenKey::Legacy {
+                start_url: SSO_START_URL.to_owned(),
+            },
+            &token,
+            now(),
+        )
+        .unwrap();
+    let identity = cli.caller_identity("legacy").await.unwrap();
+    assert_eq!(identity["Account"], ACCOUNT_ID);
+    assert_eq!(cli.fake.world.sso.calls("GetRoleCredentials"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_cli_renews_our_token_with_its_refresh_token_and_we_read_the_renewal() {
+    let cli = Cli::start().await;
+    let cache = SsoCache::new(cli.cache_dir());
+    let key = TokenKey::Session("corp".into());
+    let mut token = cli.sign_in_directly(true);
+    // Within the CLI's 15-minute renewal window.
+    token.expires_at = now() + time::Duration::minutes(5);
+    let first_refresh = token.refresh_token.clone().unwrap();
+    cache.write_token(&key, &token, now()).unwrap();
+
+    let identity = cli.caller_identity("dev").await.unwrap();
+    assert_developer(&identity);
+    assert_eq!(cli.fake.world.sso.calls("CreateToken"), 2, "a renewal");
+    let renewed = cache
+        .read_token(&key)
+        .unwrap()
+        .expect("the CLI rewrote the token");
+    assert_ne!(renewed.access_token, token.access_token);
+    assert_ne!(renewed.refresh_token.as_ref(), Some(&first_refresh));
+    assert!(renewed.expires_at > now() + time::Duration::minutes(30));
+    assert_eq!(renewed.client, token.client);
+    assert!(cli.portal_accepts(renewed.access_token.expose()));
 }
