@@ -14,7 +14,8 @@
 //! | unavailable | 503 | `UpstreamUnavailable` | 503 |
 //! | unreadable answer | 502 | `UpstreamInvalid` | 502 |
 //! | timed out | 504 | `UpstreamTimeout` | 504 |
-//! | needs a person | 503 | `MfaRequired` | 401, `X-AwsRunas-Authentication-Type: MFA` |
+//! | needs a person: an MFA code | 503 | `MfaRequired` | 401, `X-AwsRunas-Authentication-Type: MFA` |
+//! | needs a person: an IAM Identity Center sign-in | 503 | `SignInRequired` | 401 |
 //!
 //! IMDS never answers 401 for these: SDKs take a 401 for an expired metadata token. The
 //! commands (`credential-process`, `update`, `exec`) print the cause chain on stderr and
@@ -47,6 +48,7 @@ pub fn status_and_code(kind: Kind) -> (StatusCode, &'static str) {
         Kind::InvalidAnswer => (StatusCode::BAD_GATEWAY, "UpstreamInvalid"),
         Kind::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "UpstreamTimeout"),
         Kind::NeedsMfa => (StatusCode::SERVICE_UNAVAILABLE, "MfaRequired"),
+        Kind::NeedsSignIn => (StatusCode::SERVICE_UNAVAILABLE, "SignInRequired"),
         Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
     }
 }
@@ -98,7 +100,7 @@ pub fn api_body(status: StatusCode, message: impl Into<String>) -> Response {
 pub fn desktop_api(error: &SourceError) -> Response {
     let kind = error.kind();
     let status = match kind {
-        Kind::NeedsMfa => StatusCode::UNAUTHORIZED,
+        Kind::NeedsMfa | Kind::NeedsSignIn => StatusCode::UNAUTHORIZED,
         Kind::MfaRejected => StatusCode::FORBIDDEN,
         Kind::Identity
         | Kind::CertificateNotValid
@@ -130,7 +132,7 @@ pub fn log(subject: &str, error: &SourceError) {
     // The cause is part of the kind: a new cause is a new line, not a count.
     let kind = format!("{subject}: {chain}");
     match error.kind() {
-        Kind::NeedsMfa => {
+        Kind::NeedsMfa | Kind::NeedsSignIn => {
             summarised!(info, Some(&kind), "no credentials", subject, error = %chain)
         }
         _ => summarised!(error, Some(&kind), "no credentials", subject, error = %chain),
@@ -153,5 +155,13 @@ mod tests {
         let api = desktop_api(&needs);
         assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(api.headers()[AUTH_TYPE_HEADER], "MFA");
+        let sign_in = SourceError::message(Kind::NeedsSignIn, "x");
+        assert_eq!(super::ecs(&sign_in).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(desktop_api(&sign_in).status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            !desktop_api(&sign_in)
+                .headers()
+                .contains_key(AUTH_TYPE_HEADER)
+        );
     }
 }

@@ -17,11 +17,12 @@
 //! The sources: [`rolesanywhere::IdentitySource`] (an X.509 certificate and key, through IAM
 //! Roles Anywhere `CreateSession`), [`binding::Bindings`] (the identity of a binding file,
 //! for `serve`), and [`profile::ProfileSources`] (an AWS profile's plan: keys, MFA session, role
-//! chain, web identity, `credential_process`).
+//! chain, web identity, `credential_process`, IAM Identity Center through [`sso`]).
 
 pub mod binding;
 pub mod profile;
 pub mod rolesanywhere;
+pub mod sso;
 
 use std::fmt;
 use std::future::Future;
@@ -110,6 +111,9 @@ pub enum Kind {
     TimedOut,
     /// An MFA code is needed.
     NeedsMfa,
+    /// A sign-in to IAM Identity Center is needed: no usable token is cached and it cannot
+    /// be renewed without a person.
+    NeedsSignIn,
     /// The fetch itself broke (a bug): it ended without an outcome.
     Internal,
 }
@@ -136,6 +140,9 @@ impl Kind {
             Self::NeedsMfa => {
                 "an MFA code is needed: POST it to /mfa, or open this server's page in a browser"
             }
+            Self::NeedsSignIn => {
+                "a sign-in to IAM Identity Center is needed: run aws sso login, or sign in from this server's page"
+            }
             Self::Internal => "the credential fetch failed",
         }
     }
@@ -154,7 +161,7 @@ impl Kind {
                 Category::Unavailable
             }
             Self::TimedOut => Category::TimedOut,
-            Self::NeedsMfa => Category::NeedsPerson,
+            Self::NeedsMfa | Self::NeedsSignIn => Category::NeedsPerson,
         }
     }
 }

@@ -83,6 +83,8 @@ pub enum ProfileFetchError {
     },
     #[error("profile {profile:?}: {arn:?} is not a role ARN once the user name is filled in")]
     FilledRoleArn { profile: String, arn: String },
+    #[error(transparent)]
+    Sso(#[from] super::sso::SsoFetchError),
 }
 
 impl ProfileFetchError {
@@ -100,6 +102,7 @@ impl ProfileFetchError {
             Self::Sts { source, .. } => sts_kind(source),
             // The command may work on a later try (a helper that was not logged in).
             Self::Process { .. } => Kind::Unavailable,
+            Self::Sso(error) => error.kind(),
         }
     }
 }
@@ -658,6 +661,14 @@ async fn first_credentials(
             }
         },
         Base::Process { command } => process(&plan.base_profile, command).await?,
+        Base::Sso(sso) => {
+            let step = super::sso::SsoStep {
+                profile,
+                sso,
+                endpoint_url: plan.endpoint_url.as_deref(),
+            };
+            super::sso::role_credentials(&shared.http, &shared.env, &shared.clock, &step).await?
+        }
         Base::WebIdentity { token_file, role } => {
             let token = std::fs::read_to_string(token_file).map_err(|e| {
                 ProfileFetchError::WebIdentityToken {
