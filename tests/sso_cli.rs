@@ -33,15 +33,10 @@ use axum::http::{HeaderMap, HeaderValue};
 use common::matrix::FakeAws;
 use fake_aws::rolesanywhere::ACCOUNT_ID;
 use fake_aws::sso::{
-    BEARER_HEADER, DEVICE_CODE_GRANT, SSO_ALICE, SSO_DEVELOPER_ROLE, SSO_READ_ONLY_ROLE,
-    SSO_START_URL,
+    BEARER_HEADER, SSO_ALICE, SSO_DEVELOPER_ROLE, SSO_READ_ONLY_ROLE, SSO_START_URL,
 };
-use needroleshere::aws_files::sso_cache::{
-    CachedToken, SsoCache, TokenClient, TokenKey, registration_file_name,
-};
-use needroleshere::secret::Secret;
+use needroleshere::aws_files::sso_cache::{SsoCache, TokenKey, registration_file_name};
 use serde_json::Value;
-use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
@@ -218,13 +213,7 @@ impl Cli {
     }
 }
 
-#[allow(
-    clippy::disallowed_methods,
-    reason = "the real CLI compares the cache's times with the wall clock"
-)]
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
+use common::sso::now;
 
 impl Cli {
     /// Whether the portal accepts `access_token` (ListAccounts).
@@ -236,56 +225,6 @@ impl Cli {
             .sso
             .handle("GET", "/assignment/accounts", None, &headers, b"")
             .is_ok()
-    }
-
-    /// Signs `alice` in through the doubles' API directly, as our own sign-in will, and
-    /// returns the token file our writer makes of the answers (registered with scopes when
-    /// `scopes`).
-    fn sign_in_directly(&self, scopes: bool) -> CachedToken {
-        let sso = &self.fake.world.sso;
-        let post = |path: &str, body: Value| {
-            sso.handle(
-                "POST",
-                path,
-                None,
-                &HeaderMap::new(),
-                body.to_string().as_bytes(),
-            )
-            .unwrap()
-            .unwrap()
-        };
-        let mut register =
-            serde_json::json!({"clientName": "needroleshere", "clientType": "public"});
-        if scopes {
-            register["scopes"] = serde_json::json!(["sso:account:access"]);
-        }
-        let client = post("/client/register", register);
-        let (id, secret) = (&client["clientId"], &client["clientSecret"]);
-        let device = post(
-            "/device_authorization",
-            serde_json::json!({"clientId": id, "clientSecret": secret, "startUrl": SSO_START_URL}),
-        );
-        sso.approve(device["userCode"].as_str().unwrap(), SSO_ALICE)
-            .unwrap();
-        let token = post(
-            "/token",
-            serde_json::json!({"clientId": id, "clientSecret": secret,
-                "grantType": DEVICE_CODE_GRANT, "deviceCode": device["deviceCode"]}),
-        );
-        let at = |seconds: i64| OffsetDateTime::from_unix_timestamp(seconds).unwrap();
-        CachedToken {
-            start_url: Some(SSO_START_URL.to_owned()),
-            region: Some("us-east-1".to_owned()),
-            access_token: Secret::new(token["accessToken"].as_str().unwrap()),
-            expires_at: now() + time::Duration::seconds(token["expiresIn"].as_i64().unwrap()),
-            client: Some(TokenClient {
-                client_id: id.as_str().unwrap().to_owned(),
-                client_secret: Secret::new(secret.as_str().unwrap()),
-                expires_at: at(client["clientSecretExpiresAt"].as_i64().unwrap()),
-            }),
-            refresh_token: token["refreshToken"].as_str().map(Secret::new),
-            other: serde_json::Map::new(),
-        }
     }
 }
 
@@ -519,7 +458,7 @@ async fn aws_cli_without_a_sign_in_is_refused_and_calls_nothing() {
 async fn aws_cli_uses_a_token_only_our_writer_wrote() {
     let cli = Cli::start().await;
     let cache = SsoCache::new(cli.cache_dir());
-    let token = cli.sign_in_directly(true);
+    let token = common::sso::sign_in_directly(&cli.fake.world, true);
     let written = cache
         .write_token(&TokenKey::Session("corp".into()), &token, now())
         .unwrap();
@@ -536,7 +475,7 @@ async fn aws_cli_uses_a_token_only_our_writer_wrote() {
     assert_eq!(cli.fake.world.sso.calls("GetRoleCredentials"), 1);
 
     // The legacy form, from a file of ours too.
-    let token = cli.sign_in_directly(false);
+    let token = common::sso::sign_in_directly(&cli.fake.world, false);
     cache
         .write_token(
             &TokenKey::Legacy {
@@ -556,7 +495,7 @@ async fn aws_cli_renews_our_token_with_its_refresh_token_and_we_read_the_renewal
     let cli = Cli::start().await;
     let cache = SsoCache::new(cli.cache_dir());
     let key = TokenKey::Session("corp".into());
-    let mut token = cli.sign_in_directly(true);
+    let mut token = common::sso::sign_in_directly(&cli.fake.world, true);
     // Within the CLI's 15-minute renewal window.
     token.expires_at = now() + time::Duration::minutes(5);
     let first_refresh = token.refresh_token.clone().unwrap();
