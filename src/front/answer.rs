@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(api.headers()[AUTH_TYPE_HEADER], "MFA");
         let sign_in = SourceError::message(Kind::NeedsSignIn, "x");
-        assert_eq!(super::ecs(&sign_in).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            super::ecs(&sign_in).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(desktop_api(&sign_in).status(), StatusCode::UNAUTHORIZED);
         assert!(
             !desktop_api(&sign_in)
