@@ -141,7 +141,7 @@ pub async fn role_credentials(
         .map_err(|source| step.service(source))?;
     let client = Client::new(http.clone(), endpoints, clock.clone());
     let token = usable_token(&cache, &client, clock.as_ref(), step).await?;
-    let mut credentials = client
+    client
         .get_role_credentials(
             &token.access_token,
             &step.sso.account_id,
@@ -156,9 +156,7 @@ pub async fn role_credentials(
             } else {
                 step.service(source)
             }
-        })?;
-    credentials.role_arn = None;
-    Ok(credentials)
+        })
 }
 
 /// The cached token, renewed when within [`RENEW_BEFORE`] of expiring.
