@@ -514,3 +514,110 @@ async fn aws_cli_renews_our_token_with_its_refresh_token_and_we_read_the_renewal
     assert_eq!(renewed.client, token.client);
     assert!(cli.portal_accepts(renewed.access_token.expose()));
 }
+
+/// Our own client does the device flow (through the proxy, with the test CA, under AWS's
+/// host names, as a person's machine reaches AWS), our writer caches the sign-in, and the
+/// AWS CLI uses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn our_sign_in_through_the_proxy_is_used_by_the_aws_cli() {
+    use needroleshere::aws::sso::{Client, Endpoints};
+    use needroleshere::aws_files::sso_cache::{CachedToken, TokenClient};
+    use needroleshere::system::env::Environment;
+    use needroleshere::system::transport::{TransportSettings, build_client};
+
+    let cli = Cli::start().await;
+    let ca = common::pki_file("tls-ca.pem");
+    let env = Environment::from_pairs([
+        ("HTTPS_PROXY", cli.fake.https_proxy().as_str()),
+        ("AWS_CA_BUNDLE", ca.to_str().unwrap()),
+    ]);
+    let http = build_client(&TransportSettings::from_environment(&env)).unwrap();
+    let endpoints = Endpoints::resolve(&env, None, &"us-east-1".parse().unwrap()).unwrap();
+    assert_eq!(
+        endpoints.oidc.as_str(),
+        "https://oidc.us-east-1.amazonaws.com/"
+    );
+    let client = Client::new(
+        http,
+        endpoints,
+        std::sync::Arc::new(needroleshere::system::clock::SystemClock),
+    );
+    let scopes = ["sso:account:access".to_owned()];
+    let registration = client
+        .register_client("needroleshere", Some(&scopes))
+        .await
+        .unwrap();
+
+    // The polling protocol as our client sees it.
+    let waiting = client
+        .start_device_authorization(&registration, SSO_START_URL)
+        .await
+        .unwrap();
+    let poll = || client.create_token_with_device_code(&registration, &waiting.device_code);
+    assert_eq!(
+        poll().await.unwrap_err().oauth_error(),
+        Some("authorization_pending")
+    );
+    assert_eq!(poll().await.unwrap_err().oauth_error(), Some("slow_down"));
+    cli.fake.world.sso.deny(&waiting.user_code).unwrap();
+
+    let device = client
+        .start_device_authorization(&registration, SSO_START_URL)
+        .await
+        .unwrap();
+    assert_eq!(device.interval_seconds, 1);
+    assert!(
+        device
+            .verification_uri
+            .starts_with("https://device.sso.us-east-1.")
+    );
+    cli.fake
+        .world
+        .sso
+        .approve(&device.user_code, SSO_ALICE)
+        .unwrap();
+    let tokens = client
+        .create_token_with_device_code(&registration, &device.device_code)
+        .await
+        .unwrap();
+    let accounts = client.list_accounts(&tokens.access_token).await.unwrap();
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(
+        client
+            .list_account_roles(&tokens.access_token, ACCOUNT_ID)
+            .await
+            .unwrap(),
+        [SSO_DEVELOPER_ROLE, SSO_READ_ONLY_ROLE]
+    );
+    let credentials = client
+        .get_role_credentials(&tokens.access_token, ACCOUNT_ID, SSO_DEVELOPER_ROLE)
+        .await
+        .unwrap();
+    assert!(cli.fake.world.issued(&credentials.access_key_id));
+
+    SsoCache::new(cli.cache_dir())
+        .write_token(
+            &TokenKey::Session("corp".into()),
+            &CachedToken {
+                start_url: Some(SSO_START_URL.to_owned()),
+                region: Some("us-east-1".to_owned()),
+                access_token: tokens.access_token,
+                expires_at: tokens.expires_at,
+                client: Some(TokenClient {
+                    client_id: registration.client_id,
+                    client_secret: registration.client_secret,
+                    expires_at: registration.expires_at,
+                }),
+                refresh_token: tokens.refresh_token,
+                other: serde_json::Map::new(),
+            },
+            now(),
+        )
+        .unwrap();
+    assert_developer(&cli.caller_identity("dev").await.unwrap());
+    assert_eq!(
+        cli.fake.world.sso.calls("CreateToken"),
+        3,
+        "the CLI renewed nothing"
+    );
+}
