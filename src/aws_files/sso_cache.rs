@@ -797,6 +797,15 @@ mod tests {
     }
 
     #[test]
+    fn regression_a_large_number_in_an_unknown_member_survives_a_rewrite() {
+        // Found by the sso_cache fuzz target: without serde_json's float_roundtrip, a
+        // 45-digit integer read as a float wrote back as a slightly different number.
+        let text = r#"{"accessToken": "a", "expiresAt": "2026-12-03T19:00:00Z", "n": [111111111111111111111111111111111111111111111, 2.0]}"#;
+        let token = parse_token(text.as_bytes()).unwrap();
+        assert_eq!(parse_token(&token_json(&token)).unwrap(), token);
+    }
+
+    #[test]
     fn refusals_name_what_is_wrong_and_never_a_secret() {
         for (text, expected) in [
             ("", "not JSON"),
