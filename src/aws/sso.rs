@@ -704,4 +704,39 @@ mod tests {
             .is_retryable()
         );
     }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            Registration {
+                client_id: "id".into(),
+                client_secret: Secret::new("client-secret-value"),
+                expires_at: at,
+            },
+            DeviceAuthorization {
+                device_code: Secret::new("device-code-value"),
+                user_code: "ABCD-EFGH".into(),
+                verification_uri: "https://device.sso.us-east-1.amazonaws.com/".into(),
+                verification_uri_complete: None,
+                expires_at: at,
+                interval_seconds: 1,
+            },
+            Tokens {
+                access_token: Secret::new("access-token-value"),
+                expires_at: at,
+                refresh_token: Some(Secret::new("refresh-token-value")),
+            }
+        );
+        for secret in [
+            "client-secret-value",
+            "device-code-value",
+            "access-token-value",
+            "refresh-token-value",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("ABCD-EFGH"));
+    }
 }
