@@ -89,6 +89,20 @@ if ! /usr/bin/python3 -c 'import awscli, sys; sys.exit(not awscli.__version__.st
   else sudo apt-get update -qq && sudo apt-get install -y -qq awscli; fi
   /usr/bin/aws --version
 fi
+# More clients of the compatibility matrix, from Debian 12 (the versions tests/matrix.rs
+# records): the AWS Common Runtime's credential providers (python3-awscrt, run with
+# /usr/bin/python3), the AWS SDK for Ruby (ruby-aws-sdk-core), fog-aws (ruby-fog-aws) and
+# AsyncAws for PHP (php-async-aws-core, with php-cli). Installed when missing.
+matrix_debian=()
+/usr/bin/python3 -c 'import awscrt.auth' 2>/dev/null || matrix_debian+=(python3-awscrt)
+for package in ruby-aws-sdk-core ruby-fog-aws php-async-aws-core php-cli; do
+  dpkg -s "$package" >/dev/null 2>&1 || matrix_debian+=("$package")
+done
+if ((${#matrix_debian[@]})); then
+  echo "==> installing ${matrix_debian[*]}"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq "${matrix_debian[@]}"
+  else sudo apt-get update -qq && sudo apt-get install -y -qq "${matrix_debian[@]}"; fi
+fi
 # The AWS SDK for JavaScript v3 (versions pinned by tests/clients/node/package-lock.json) in
 # build/node, reinstalled whenever that lock file changes.
 command -v node >/dev/null && command -v npm >/dev/null || {
@@ -113,6 +127,17 @@ AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1 node -e '
     require(dir);
     console.log(pkg.name, pkg.version);
   }' "$PWD/build/node/node_modules/@aws-sdk/client-sts" "$PWD/build/node/node_modules/aws-sdk"
+# The AWS Common Runtime for Node.js (npm aws-crt, its prebuilt binary; pinned by
+# tests/clients/node-crt/package-lock.json) for the matrix, in build/node-crt, reinstalled
+# whenever that lock file changes.
+if ! cmp -s tests/clients/node-crt/package-lock.json build/node-crt/package-lock.json \
+   || ! [ -f build/node-crt/node_modules/aws-crt/package.json ]; then
+  echo "==> npm ci in build/node-crt (aws-crt)"
+  rm -rf build/node-crt
+  mkdir -p build/node-crt
+  cp tests/clients/node-crt/package.json tests/clients/node-crt/package-lock.json build/node-crt/
+  (cd build/node-crt && npm ci --no-audit --no-fund --loglevel=error)
+fi
 # The browser page tests (tests/browser_page.rs): Debian's Chromium, driven by playwright-core
 # (pinned by tests/browser/package-lock.json) in build/browser, reinstalled whenever that lock
 # file changes. playwright-core downloads no browser; the tests use /usr/bin/chromium.
@@ -139,6 +164,13 @@ CARGO_TARGET_DIR=build/rust-client-target cargo build --quiet --locked \
   --manifest-path tests/clients/rust/Cargo.toml
 [ -x build/rust-client-target/debug/rust-client ] || {
   echo "tests/clients/rust built no build/rust-client-target/debug/rust-client" >&2; exit 1; }
+# Rusoto (deprecated; pinned to its last release, 0.48.0) for the matrix: its own crate and lock
+# file, built into the same target directory, so the dependencies both share build once.
+echo "==> building tests/clients/rusoto into build/rust-client-target"
+CARGO_TARGET_DIR=build/rust-client-target cargo build --quiet --locked \
+  --manifest-path tests/clients/rusoto/Cargo.toml
+[ -x build/rust-client-target/debug/rusoto-client ] || {
+  echo "tests/clients/rusoto built no build/rust-client-target/debug/rusoto-client" >&2; exit 1; }
 # The official aws_signing_helper, whose sign-string output tests/sign_string.rs compares
 # with ours byte for byte (Go module proxy; built once, about a minute).
 SIGNING_HELPER_VERSION=v1.4.0
@@ -181,18 +213,33 @@ command -v mvn >/dev/null || {
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq maven
   else sudo apt-get update -qq && sudo apt-get install -y -qq maven; fi
 }
-java_inputs=$( (java -version 2>&1; cd tests/clients/java-v2 && find pom.xml src -type f | sort | xargs sha256sum) )
-if ! [ -f build/java-client/target/java-v2-client.jar ] \
-   || [ "$(cat build/java-client/java-v2.stamp 2>/dev/null)" != "$java_inputs" ]; then
-  echo "==> building tests/clients/java-v2 into build/java-client"
-  java_build=(mvn -q -B -Dstyle.color=never -f tests/clients/java-v2/pom.xml -Dmaven.repo.local="$PWD/build/java-client/m2"
-    -Dclient.target="$PWD/build/java-client/target" clean package)
+# The AWS SDK for Java 1.x client (tests/clients/java-v1, the aws-java-sdk-bom its pom.xml
+# imports) is built the same way into build/java-client/target-v1, sharing the repository.
+for client in java-v2:target java-v1:target-v1; do
+  dir=${client%%:*} target=${client#*:}
+  java_inputs=$( (java -version 2>&1; cd "tests/clients/$dir" && find pom.xml src -type f | sort | xargs sha256sum) )
+  if [ -f "build/java-client/$target/$dir-client.jar" ] \
+     && [ "$(cat "build/java-client/$dir.stamp" 2>/dev/null)" = "$java_inputs" ]; then
+    continue
+  fi
+  echo "==> building tests/clients/$dir into build/java-client/$target"
+  java_build=(mvn -q -B -Dstyle.color=never -f "tests/clients/$dir/pom.xml" -Dmaven.repo.local="$PWD/build/java-client/m2"
+    -Dclient.target="$PWD/build/java-client/$target" clean package)
   "${java_build[@]}" -o >/dev/null 2>&1 || "${java_build[@]}"
-  printf '%s\n' "$java_inputs" >build/java-client/java-v2.stamp
-fi
+  printf '%s\n' "$java_inputs" >"build/java-client/$dir.stamp"
+done
+# Keycloak for the OIDC tests (tests/common/keycloak.rs, tests/oidc_provider.rs): the
+# keycloak-quarkus-dist archive from Maven Central, SHA-1 checked and unpacked once into
+# build/keycloak/ by scripts/keycloak.sh, which also finds the Java 21+ it needs under
+# /usr/lib/jvm. It is started below, before cargo test.
+scripts/keycloak.sh install >/dev/null
+echo "$(head -1 "$(scripts/keycloak.sh install)/version.txt"), Java from $(scripts/keycloak.sh java)"
 # The Debian 12 tree tests/systemd_booted.rs boots, cached in build/nspawn/ (debootstrap from
 # the Debian mirror apt uses, about 3 minutes; reused while its package list is unchanged).
 tests/systemd/build-tree.sh
+# The boto3 its credential consumers use (Debian 12's reads no AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE),
+# cached in build/nspawn-boto3/ by version (pip from build/venv, a few seconds).
+tests/systemd/build-boto3.sh
 # cargo-deb: packaging/test-packages.sh and tests/systemd_booted.rs build the .deb with it.
 CARGO_DEB_VERSION=3.8.0
 if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
@@ -235,7 +282,20 @@ echo "==> cargo test"
 # The whole workspace: the product and the test doubles (crates/fake-aws) with their own
 # unit tests. tests/common builds the needroleshere-fake-aws binary when a test needs it.
 cargo build --locked -p needroleshere-fake-aws
+# One Keycloak for the whole test command, started in the background now so that it boots
+# (a minute or two) while the tests build; tests wait for it through
+# NEEDROLESHERE_TEST_KEYCLOAK. Its watchdog ends it if this script dies; it is stopped
+# right after the tests. A failed start leaves its log in $keycloak_state.
+keycloak_state=$(mktemp -d /tmp/needroleshere-keycloak.XXXXXX)
+keycloak_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+KEYCLOAK_PARENT_PID=$$ KEYCLOAK_PORT=$keycloak_port \
+  scripts/keycloak.sh start "$keycloak_state" >/dev/null 2>&1 &
+export NEEDROLESHERE_TEST_KEYCLOAK=http://127.0.0.1:$keycloak_port
+export NEEDROLESHERE_TEST_KEYCLOAK_STATE=$keycloak_state
 cargo test --workspace --all-features --locked
+scripts/keycloak.sh stop "$keycloak_state"
+rm -rf "$keycloak_state"
+unset NEEDROLESHERE_TEST_KEYCLOAK NEEDROLESHERE_TEST_KEYCLOAK_STATE
 
 # Fuzzing (fuzz/, its own cargo-fuzz workspace): every target for a short, bounded time
 # (FUZZ_SECONDS, default 20) from its corpus (fuzz/corpus, kept between runs), the hand-made

@@ -277,6 +277,23 @@ impl RoleSessionName {
         // Letters, digits and '-' in at most 34 characters: always valid.
         Self(format!("needroleshere-{unix_time}"))
     }
+
+    /// A signed-in user's name as a session name: characters outside the allowed set become
+    /// `_`, cut to 64; `None` when nothing usable is left.
+    pub fn from_user(user: &str) -> Option<Self> {
+        let name: String = user
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        name.parse().ok().filter(|_| name.chars().any(|c| c != '_'))
+    }
 }
 
 impl FromStr for RoleSessionName {

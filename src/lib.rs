@@ -12,8 +12,9 @@
 //! * **Sources** ([`source`]): the [`source::Source`] trait — a key, a version, a fetch — and
 //!   its implementations: an X.509 identity through IAM Roles Anywhere
 //!   ([`source::rolesanywhere`]), the identity of a binding file ([`source::binding`]), an
-//!   AWS profile's plan of keys, MFA session, IAM Identity Center and roles
-//!   ([`source::profile`], with the codes of [`aws::mfa`] and the sign-in of [`source::sso`]). Failures are [`source::SourceError`]s in a few categories.
+//!   AWS profile's plan of keys, MFA session, IAM Identity Center ([`source::sso`]) and roles
+//!   ([`source::profile`], with the codes of [`aws::mfa`] and the identity-provider sign-ins
+//!   of [`signin`]). Failures are [`source::SourceError`]s in a few categories.
 //! * **The cache** ([`cache`]): one for every source — single flight per identity, proactive
 //!   refresh, last good credentials, backoff, each fetch in its own task. A source that
 //!   builds on another (roles on an MFA session) takes its credentials from the cache
@@ -52,6 +53,7 @@ pub(crate) mod http;
 pub mod identity;
 pub mod metrics;
 pub mod secret;
+pub mod signin;
 pub mod source;
 pub mod status;
 pub mod system;

@@ -179,9 +179,14 @@ async fn our_binding_files_read_as_the_existing_tools_struct() {
             "compat".into(),
             "--session-duration".into(),
             "1800".into(),
+            // A field of ours, which the existing tool's struct ignores.
+            "--allow-uid".into(),
+            "0".into(),
         ]);
         bind_ok(dir.path(), &name, &args).await;
         let bytes = std::fs::read(daemon::binding_file(dir.path(), &name)).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["allowed_uids"], serde_json::json!([0]), "{name}");
 
         let newer: existing_tool::RoleBinding = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{name}: not readable by the existing tool: {e}"));
@@ -457,7 +462,11 @@ async fn files_have_safe_modes_and_rebinds_keep_owner_and_mode() {
     let env = daemon::env_file(dir.path(), "perm");
     let token = daemon::token_file(dir.path(), "perm");
     assert_eq!(mode_of(&binding), 0o644, "binding file: readable by serve");
-    assert_eq!(mode_of(&env), 0o600, "new env file");
+    assert_eq!(
+        mode_of(&env),
+        0o644,
+        "new env file: only the URI, no secret"
+    );
     assert_eq!(mode_of(&token), 0o600, "new token file");
     for sub in ["bindings", "env", "token"] {
         assert_eq!(mode_of(&dir.path().join(sub)), 0o755, "{sub}/");

@@ -14,6 +14,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use common::daemon::{
@@ -286,7 +287,7 @@ async fn serve_listens_on_listen_addresses_without_activation() {
 }
 
 /// The exact env file of `mode`, as a list of (key, value-pattern) where `TOKEN` stands for
-/// the token and `DIR` for the configuration directory.
+/// the token.
 fn expected_env(mode: &str, token_file: bool, url: &str) -> Vec<(&'static str, String)> {
     let full = format!("{url}/ecs/credentials");
     let mut lines = match mode {
@@ -318,10 +319,10 @@ fn expected_env(mode: &str, token_file: bool, url: &str) -> Vec<(&'static str, S
         other => panic!("unknown mode {other}"),
     };
     if token_file {
-        lines[0] = (
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-            "DIR/token/NAME".into(),
-        );
+        // The token is in the token file only: the env file holds the URI and no secret
+        // (the consumer names the token file, e.g. as a systemd credential).
+        assert_eq!(lines[0].0, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        lines.remove(0);
     }
     lines
 }
@@ -359,6 +360,12 @@ fn check_env_file(
         !text.ends_with("\n\n"),
         "env file of {name} ends with a blank line"
     );
+    let mut env: BTreeMap<String, String> = daemon::parse_env(&text).into_iter().collect();
+    let env_mode = std::fs::metadata(daemon::env_file(dir, name))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     if token_file {
         let bytes = std::fs::read(daemon::token_file(dir, name)).unwrap();
         assert_eq!(
@@ -366,10 +373,19 @@ fn check_env_file(
             format!("Bearer {token}"),
             "token file of {name}: exactly the header value, no newline"
         );
+        assert!(!text.contains(&token), "env file of {name} holds the token");
+        assert_eq!(env_mode, 0o644, "env file of {name}: no secret, 0644");
+        // What the consumer's unit adds (Environment=AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=
+        // %d/aws-token with LoadCredential=, here the file itself).
+        env.insert(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".to_owned(),
+            daemon::token_file(dir, name).display().to_string(),
+        );
     } else {
         assert!(!daemon::token_file(dir, name).exists());
+        assert_eq!(env_mode, 0o600, "env file of {name}: holds the token, 0600");
     }
-    (daemon::parse_env(&text).into_iter().collect(), token)
+    (env, token)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -509,8 +525,8 @@ async fn relative_modes_at_169_254_170_2_in_a_network_namespace() {
     serve.wait_for_notification("READY=1").await;
     assert!(matches!(serve.target(), Target::Tcp(_)));
 
-    for (name, _, _) in cases {
-        let env = read_env(&daemon::env_file(dir.path(), name));
+    for (name, mode, token_file) in cases {
+        let (env, _) = check_env_file(dir.path(), name, mode, token_file, "");
         assert!(env.contains_key("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
         let first = boto3_credentials(&env, Some(&ns.name)).await;
         assert_eq!(first.method, "container-role", "{name}");

@@ -3,8 +3,8 @@
 //!
 //! * `PUT /latest/api/token`: TTL 1..21600 echoed; a missing, 0, 21601 or non-numeric TTL is
 //!   400; `X-Forwarded-For` is 403;
-//! * a `Host` that does not name the listener is 403 (DNS-rebinding defence); no `Host` is
-//!   served (the AWS CRT sends none);
+//! * a `Host` that does not name the listener is 403 (DNS-rebinding defence); no `Host`, or
+//!   the listener's address without its port, is served (the AWS CRT sends one or the other);
 //! * tokens: forged, tampered, expired or from another listener or process are 401; no
 //!   token is 401 unless `--imds-v1`;
 //! * every metadata path, with and without a trailing slash; unknown role 404;
@@ -185,7 +185,8 @@ async fn a_host_header_not_naming_the_listener_is_403() {
         "evil.example".to_owned(),
         format!("evil.example:{port}"),
         format!("127.0.0.1:{other_port}"),
-        "127.0.0.1".to_owned(),
+        "127.0.0.2".to_owned(),
+        "localhost".to_owned(),
         format!("127.0.0.2:{port}"),
         format!("169.254.169.254:{port}"),
     ] {
@@ -209,12 +210,14 @@ async fn a_host_header_not_naming_the_listener_is_403() {
         assert_eq!(get.status, 403, "GET with Host {host:?}: {get:?}");
         assert_not_credentials(&get, &format!("Host {host:?}"));
     }
-    // Its own address and, on loopback, localhost are fine, and so is no Host at all: the
-    // AWS CRT's IMDS client sends none, and browsers (DNS rebinding) always send one.
+    // Its own address and, on loopback, localhost are fine, and so is no Host at all (the
+    // AWS CRT's IMDS client of 2023 sends none) or its address without the port (today's
+    // sends that): browsers (DNS rebinding) always send a name, and a port unless it is 80.
     for host in [
         Some(addr.to_string()),
         Some(format!("localhost:{port}")),
         None,
+        Some(addr.ip().to_string()),
     ] {
         let get = request_with_host(
             addr,

@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use common::daemon::{
     BIN, FakeAwsProcess, NetNs, Serve, ServeOptions, assert_success, bind_ok, env_file, free_port,
-    identity_args, is_root, mode_args, read_env,
+    identity_args, is_root, mode_args, read_env, run as run_needroleshere,
 };
 use common::imds::{connect_in, ip, run_in, start_serve};
 use common::matrix::{
-    Desktop, FakeAws, ForwardingProxy, Front, Setup, Verify, column, developer_arn, record,
-    roles_anywhere_arn, session_name,
+    Desktop, DeveloperProfiles, FakeAws, ForwardingProxy, Front, Setup, Verify, column,
+    developer_arn, record, roles_anywhere_arn, session_name,
 };
 
 /// The binding every front uses.
@@ -123,6 +123,7 @@ async fn credential_process() {
         netns: None,
         expected_arn: roles_anywhere_arn(Front::CredentialProcess),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(Front::CredentialProcess, &setup, &|k| fake.issued(k)).await;
 }
@@ -154,14 +155,34 @@ async fn full_uri(front: Front, host: &str, mode: &str, token_file: bool) {
     }
     bind_ok(dir.path(), NAME, &args).await;
     let setup = Setup {
-        env: client_env(read_env(&env_file(dir.path(), NAME)), &fake.url(), false),
+        env: client_env(consumer_env(dir.path(), token_file), &fake.url(), false),
         config: None,
         netns: None,
         expected_arn: roles_anywhere_arn(front),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
+}
+
+/// What the consumer of binding NAME in `dir` has: its env file, and with a token file
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` naming it (the env file then holds only the URI;
+/// a systemd consumer sets the variable to its `LoadCredential=` copy).
+fn consumer_env(dir: &std::path::Path, token_file: bool) -> BTreeMap<String, String> {
+    let mut env = read_env(&env_file(dir, NAME));
+    if token_file {
+        assert!(
+            !env.keys()
+                .any(|k| k.starts_with("AWS_CONTAINER_AUTHORIZATION_TOKEN")),
+            "the env file of a token-file binding names no token: {env:?}"
+        );
+        env.insert(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".to_owned(),
+            common::daemon::token_file(dir, NAME).display().to_string(),
+        );
+    }
+    env
 }
 
 fn assert_serve_clean(serve: &Serve) {
@@ -193,13 +214,14 @@ async fn ecs_full_127_0_0_2() {
 // Link-local fronts, inside a network namespace of the test's own.
 
 /// In a new namespace: `needroleshere-fake-aws` on its 127.0.0.1, `bind NAME ARGS` run there
-/// (it checks the binding against that fake), and serve socket-activated on `socket`
-/// (`ADDR:80`, fd name `fdname`), started by a first connection from inside.
+/// (it checks the binding against that fake), and serve (with `serve_args`) socket-activated
+/// on `socket` (`ADDR:80`, fd name `fdname`), started by a first connection from inside.
 async fn in_namespace(
     front: Front,
     extra_address: Option<&str>,
     bind_args: &[String],
     socket: (&str, &str),
+    serve_args: &[&str],
 ) -> (NetNs, FakeAwsProcess, tempfile::TempDir, Serve) {
     let ns = NetNs::create();
     if let Some(address) = extra_address {
@@ -221,6 +243,7 @@ async fn in_namespace(
         dir: dir.path().to_owned(),
         sockets: vec![(format!("{}:80", socket.0), socket.1.to_owned())],
         netns: Some(ns.name.clone()),
+        args: serve_args.iter().map(|s| s.to_string()).collect(),
         ..ServeOptions::default()
     });
     connect_in(&ns.name, socket.0, 80, Duration::from_millis(100)).await;
@@ -237,8 +260,8 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
         args.push("--token-file".to_owned());
     }
     let (ns, fake, dir, serve) =
-        in_namespace(front, None, &args, ("169.254.170.2", "ecs-relative")).await;
-    let env = read_env(&env_file(dir.path(), NAME));
+        in_namespace(front, None, &args, ("169.254.170.2", "ecs-relative"), &[]).await;
+    let env = consumer_env(dir.path(), token_file);
     assert!(
         env.contains_key("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
         "{env:?}"
@@ -249,6 +272,7 @@ async fn ecs_relative(front: Front, mode: &str, token_file: bool) {
         netns: Some(ns.name.clone()),
         expected_arn: roles_anywhere_arn(front),
         https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -271,7 +295,16 @@ async fn ecs_relative_token_file_at_169_254_170_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn imds_at_169_254_169_254() {
-    let front = Front::ImdsDefaultAddress;
+    imds_at_default_address(Front::ImdsDefaultAddress, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imds_at_169_254_169_254_with_v1() {
+    imds_at_default_address(Front::ImdsDefaultAddressV1, &["--imds-v1"]).await;
+}
+
+/// `serve SERVE_ARGS` on 169.254.169.254:80 in a namespace, no endpoint variable.
+async fn imds_at_default_address(front: Front, serve_args: &[&str]) {
     if !can_use_namespaces(front) {
         return;
     }
@@ -283,6 +316,7 @@ async fn imds_at_169_254_169_254() {
         Some("169.254.169.254/32"),
         &bind_args,
         ("169.254.169.254", &format!("imds-{NAME}")),
+        serve_args,
     )
     .await;
     let mut env = read_env(&env_file(dir.path(), NAME));
@@ -291,12 +325,16 @@ async fn imds_at_169_254_169_254() {
         env.remove("AWS_EC2_METADATA_SERVICE_ENDPOINT").as_deref(),
         Some("http://169.254.169.254")
     );
+    if serve_args.contains(&"--imds-v1") {
+        env.remove("AWS_EC2_METADATA_V1_DISABLED");
+    }
     let setup = Setup {
         env: client_env(env, &fake.url, true),
         config: None,
         netns: Some(ns.name.clone()),
         expected_arn: roles_anywhere_arn(front),
         https_proxy: fake.https_proxy.clone().expect("the fake's HTTPS proxy"),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| issued_by(&fake, k)).await;
     assert_serve_clean(&serve);
@@ -349,6 +387,7 @@ async fn imds_endpoint() {
         netns: None,
         expected_arn: roles_anywhere_arn(Front::ImdsEndpoint),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(Front::ImdsEndpoint, &setup, &|k| fake.issued(k)).await;
     assert_serve_clean(&serve);
@@ -370,6 +409,7 @@ async fn imds_v1_fallback() {
         netns: None,
         expected_arn: roles_anywhere_arn(Front::ImdsV1Fallback),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     // Each client asked for a token, was refused, and then got the credentials without one.
     let verify = |k: &str| {
@@ -416,6 +456,7 @@ async fn desktop(front: Front, kind: &str) {
         netns: None,
         expected_arn: developer_arn(front),
         https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
     };
     finish(front, &setup, &|k| fake.issued(k)).await;
     drop(server);
@@ -429,4 +470,72 @@ async fn serve_ecs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_ec2() {
     desktop(Front::DesktopEc2, "ec2").await;
+}
+
+// ------------------------------------------------------------------------------------------
+// The credentials file and `exec`.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_credentials_file() {
+    let front = Front::Update;
+    let fake = FakeAws::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials").display().to_string();
+    let mut args: Vec<String> = ["update", "--once", "--profile", "matrix"]
+        .map(String::from)
+        .into();
+    args.extend(identity(&fake.url(), front));
+    let output = run_needroleshere(&args, &[("AWS_SHARED_CREDENTIALS_FILE", &file)]).await;
+    assert_success(&output, "update --once");
+    let setup = Setup {
+        env: client_env(
+            [
+                ("AWS_PROFILE".to_owned(), "matrix".to_owned()),
+                ("AWS_SHARED_CREDENTIALS_FILE".to_owned(), file),
+            ]
+            .into(),
+            &fake.url(),
+            false,
+        ),
+        // As `aws configure` leaves it. The JS SDK v2, told to read the config file
+        // (AWS_SDK_LOAD_CONFIG=1, which it needs for `credential_process`), finds no
+        // credentials at all when that file is missing.
+        config: Some("[profile matrix]\nregion = us-east-1\n".to_owned()),
+        netns: None,
+        expected_arn: roles_anywhere_arn(front),
+        https_proxy: fake.https_proxy(),
+        wrapper: Vec::new(),
+    };
+    finish(front, &setup, &|k| fake.issued(k)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_developer() {
+    let front = Front::Exec;
+    let fake = FakeAws::start().await;
+    let profiles = DeveloperProfiles::write(&session_name(front));
+    let mut env = client_env(BTreeMap::new(), &fake.url(), false);
+    env.extend(profiles.env());
+    // exec calls STS itself; `env` gives it the double's endpoint even for the AWS CLI v2,
+    // whose own environment has none (it ignores the variable anyway).
+    let wrapper = vec![
+        "/usr/bin/env".into(),
+        format!("AWS_ENDPOINT_URL_STS={}", fake.url()).into(),
+        BIN.into(),
+        "exec".into(),
+        "developer".into(),
+        "--".into(),
+    ];
+    let setup = Setup {
+        env,
+        // The clients see the same files (no AWS_PROFILE: exec removes it), whose default
+        // profile names no credentials, so what they prove can only be what exec put in
+        // their environment.
+        config: None,
+        netns: None,
+        expected_arn: developer_arn(front),
+        https_proxy: fake.https_proxy(),
+        wrapper,
+    };
+    finish(front, &setup, &|k| fake.issued(k)).await;
 }

@@ -6,7 +6,9 @@
 //!
 //! The container (`--private-network`: its own loopback, 169.254.170.2 and network
 //! namespaces, nothing reaches the host's) boots the cached tree of
-//! `tests/systemd/build-tree.sh` with `--volatile=overlay`, so the cache is never changed.
+//! `tests/systemd/build-tree.sh` with `--volatile=overlay`, so the cache is never changed,
+//! and mounts the boto3 of `tests/systemd/build-boto3.sh` (one that reads
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) at /opt/boto3 for the credential consumers.
 //! The scenario writes one `PASS NAME` or `FAIL NAME: why` line per step into a directory
 //! shared with the host, then the journal, then powers off. This test checks that every
 //! step in [`STEPS`] passed; on failure it prints the results, the console and the journal.
@@ -45,6 +47,8 @@ const STEPS: &[&str] = &[
     "stop-drains-in-flight-request",
     "restart-on-failure",
     "watchdog-keeps-alive",
+    "token-as-systemd-credential",
+    "pinned-binding-serves-only-its-user",
     "journal-priorities",
     "no-secret-in-journal",
     "analyze-security",
@@ -127,6 +131,16 @@ fn debian_tree() -> PathBuf {
     PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
 }
 
+/// The boto3 that reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, for the container's
+/// /opt/boto3 (built on first use by tests/systemd/build-boto3.sh; Debian 12's is too old).
+fn boto3_dir() -> PathBuf {
+    let stdout = run(
+        &mut Command::new(manifest_dir().join("tests/systemd/build-boto3.sh")),
+        "tests/systemd/build-boto3.sh (boto3 for the credential consumers)",
+    );
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
 fn copy(from: &Path, to: &Path) {
     std::fs::copy(from, to)
         .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
@@ -160,7 +174,7 @@ fn scenario_dir(deb: &Path) -> tempfile::TempDir {
 /// Boots `tree` with the scenario and waits for it to power off (or kills it after
 /// [`BOOT_TIMEOUT`]). Returns the console output and how `systemd-nspawn` exited (`None`:
 /// killed after the timeout).
-fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, Option<ExitStatus>) {
+fn boot(tree: &Path, boto3: &Path, scenario: &Path, out: &Path) -> (String, Option<ExitStatus>) {
     let console = out.join("console.txt");
     let console_file = std::fs::File::create(&console).unwrap();
     let mut child = Command::new("systemd-nspawn")
@@ -185,6 +199,7 @@ fn boot(tree: &Path, scenario: &Path, out: &Path) -> (String, Option<ExitStatus>
         .arg("--directory")
         .arg(tree)
         .arg(format!("--bind-ro={}:/scenario", scenario.display()))
+        .arg(format!("--bind-ro={}:/opt/boto3", boto3.display()))
         .arg(format!("--bind={}:/scenario-out", out.display()))
         .arg(format!(
             "--bind-ro={}:/etc/systemd/system/needroleshere-scenario.service",
@@ -234,12 +249,13 @@ fn the_documented_setup_works_in_a_booted_debian() {
     assert!(is_root, "booting a container needs root");
     let deb = build_deb();
     let tree = debian_tree();
+    let boto3 = boto3_dir();
     let scenario = scenario_dir(&deb);
     let out = tempfile::tempdir().expect("temporary directory");
     eprintln!("booting {} with {}", tree.display(), deb.display());
 
     let started = Instant::now();
-    let (console, exit) = boot(&tree, scenario.path(), out.path());
+    let (console, exit) = boot(&tree, &boto3, scenario.path(), out.path());
     eprintln!("booted scenario took {:.0?}", started.elapsed());
     let results = std::fs::read_to_string(out.path().join("results")).unwrap_or_default();
     let journal = std::fs::read_to_string(out.path().join("journal.txt")).unwrap_or_default();

@@ -21,7 +21,7 @@ use common::daemon::{self, BIN};
 use common::pki_file;
 
 /// The highest `systemd-analyze security` exposure accepted for the daemon (0 = fully
-/// locked down, 10 = unprotected). It scores 1.1 with systemd 252.
+/// locked down, 10 = unprotected). It scores 1.2 with systemd 252.
 const MAX_SERVE_EXPOSURE: f64 = 1.5;
 /// The same for the bind template, which runs as root.
 const MAX_BIND_EXPOSURE: f64 = 2.0;
@@ -362,12 +362,22 @@ fn expand_exec(
     let mut argv = Vec::new();
     for word in line.split_whitespace() {
         let word = word.replace("%i", instance);
-        if let Some(name) = word.strip_prefix("${").and_then(|w| w.strip_suffix('}')) {
-            argv.push(
-                env.get(name)
-                    .unwrap_or_else(|| panic!("${{{name}}} is not set"))
-                    .clone(),
-            );
+        if word.contains("${") {
+            // Each ${NAME} is replaced by its value; the word stays one argument.
+            let mut out = String::new();
+            let mut rest = word.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..].find('}').expect("a closing brace") + start;
+                let name = &rest[start + 2..end];
+                out.push_str(
+                    env.get(name)
+                        .unwrap_or_else(|| panic!("${{{name}}} is not set")),
+                );
+                rest = &rest[end + 1..];
+            }
+            out.push_str(rest);
+            argv.push(out);
         } else if let Some(name) = word.strip_prefix('$') {
             if let Some(value) = env.get(name) {
                 argv.extend(value.split_whitespace().map(str::to_owned));
@@ -404,6 +414,7 @@ async fn bind_template_command_lines_work_as_systemd_runs_them() {
             &[
                 ("MODE", "ecs-relative"),
                 ("BIND_ARGS", "--token-file  --session-duration 900"),
+                ("User", "nobody root"),
             ],
         ),
     ];
@@ -442,18 +453,20 @@ async fn bind_template_command_lines_work_as_systemd_runs_them() {
             );
             assert!(env_file.contains_key("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
             assert_eq!(binding["request"]["durationSeconds"], 3600);
+            // No User= in the configuration: not pinned.
+            assert!(binding.get("allowed_uids").is_none(), "{binding}");
         } else {
             assert_eq!(
                 env_file["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
                 "/ecs/credentials"
             );
-            assert_eq!(
-                env_file["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"],
-                daemon::token_file(runtime.path(), name)
-                    .display()
-                    .to_string()
-            );
+            // The env file holds no secret: the consumer names the token file itself.
+            assert!(!env_file.contains_key("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+            assert!(!env_file.contains_key("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
+            assert!(daemon::token_file(runtime.path(), name).is_file());
             assert_eq!(binding["request"]["durationSeconds"], 900);
+            // User= pins the binding to those users.
+            assert_eq!(binding["allowed_uids"], serde_json::json!([0, 65534]));
         }
 
         let (prefix, argv) = expand_exec(&exec_stop, name, &env);

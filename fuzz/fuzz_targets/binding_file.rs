@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(back.files, binding.files);
         assert_eq!(back.region, binding.region);
         assert_eq!(back.endpoint, binding.endpoint);
+        assert_eq!(back.allowed_uids, binding.allowed_uids);
         assert_eq!(back.to_json(), json);
     }
 });

@@ -67,7 +67,7 @@ pub enum ProfileError {
     #[error("profiles loop through source_profile: {}", .0.join(" -> "))]
     Loop(Vec<String>),
     #[error(
-        "profile {0:?} has no credentials: give aws_access_key_id and aws_secret_access_key, source_profile, credential_process or web_identity_token_file"
+        "profile {0:?} has no credentials: give aws_access_key_id and aws_secret_access_key, source_profile, credential_process, web_identity_token_file or web_identity_auth_url"
     )]
     NoCredentials(String),
     #[error("profile {profile:?} has {present} without {missing}")]
@@ -82,6 +82,12 @@ pub enum ProfileError {
         key: &'static str,
         value: String,
         reason: String,
+    },
+    #[error("profile {profile:?} has {present} without {missing}")]
+    MissingKey {
+        profile: String,
+        present: &'static str,
+        missing: &'static str,
     },
     #[error(
         "profile {profile:?}: credential_source = {source_name} is not supported here (use Environment, or source_profile)"
@@ -328,6 +334,13 @@ pub enum Base {
     WebIdentity { token_file: PathBuf, role: RoleStep },
     /// `credential_source = Environment`: the process's own AWS_* variables.
     Environment,
+    /// `web_identity_auth_url` + `role_arn` (aws-runas): an ID token from signing in to an
+    /// OpenID Connect provider, then AssumeRoleWithWebIdentity of `role` (the
+    /// `jump_role_arn` when there is one; the profile's role is then the first of the roles).
+    SignIn {
+        provider: Box<SignInSettings>,
+        role: RoleStep,
+    },
     /// IAM Identity Center: role credentials from the portal with the AWS CLI's cached
     /// sign-in.
     Sso(SsoProfile),
@@ -348,6 +361,34 @@ pub struct SsoProfile {
     pub role_name: String,
     /// `sso_registration_scopes` of the session (`None` for the older form, or none given).
     pub registration_scopes: Option<Vec<String>>,
+}
+
+/// How to sign in to an OpenID Connect provider (aws-runas's `web_identity_*` keys).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SignInSettings {
+    /// The issuer (`web_identity_auth_url`): endpoints come from its discovery document.
+    pub issuer: url::Url,
+    /// `web_identity_client_id`: a public client.
+    pub client_id: String,
+    /// `web_identity_redirect_uri`: where the provider sends the browser back; it must be
+    /// an `http` loopback address (RFC 8252), which a listener of this process takes.
+    pub redirect_uri: Option<url::Url>,
+    /// `web_identity_username`: the user to sign in as (the sign-in is theirs alone).
+    pub username: Option<String>,
+    /// `web_identity_provider`: accepted for aws-runas's files; the flows are standard ones.
+    pub provider: Option<String>,
+}
+
+/// Whether `url` may be used without TLS: `http` only to a loopback address, where nobody
+/// else can listen in (RFC 8252 §8.3).
+pub fn is_loopback_http(url: &url::Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
 }
 
 /// Where an MFA code comes from when one is needed.
@@ -423,6 +464,25 @@ impl ConfigFiles {
                         });
                     }
                     current = source.to_owned();
+                }
+                (Some(_), None, None)
+                    if self
+                        .sign_in_value(&current, env, "web_identity_auth_url")
+                        .is_some() =>
+                {
+                    let (provider, role) = self.sign_in(&current, env)?;
+                    let provider = Box::new(provider);
+                    if let Some(jump) = role {
+                        roles.push(self.role_step(&current)?);
+                        break Base::SignIn {
+                            provider,
+                            role: jump,
+                        };
+                    }
+                    break Base::SignIn {
+                        provider,
+                        role: self.role_step(&current)?,
+                    };
                 }
                 (Some(_), None, Some(source)) => {
                     roles.push(self.role_step(&current)?);
@@ -660,6 +720,86 @@ impl ConfigFiles {
         }))
     }
 
+    /// A sign-in key of `profile`: its own, else `[default]`'s (aws-runas inherits them),
+    /// else the environment's.
+    fn sign_in_value<'a>(
+        &'a self,
+        profile: &str,
+        env: &'a Environment,
+        key: &str,
+    ) -> Option<&'a str> {
+        self.get(profile, key)
+            .or_else(|| self.get("default", key))
+            .or_else(|| env.web_identity.get(key))
+    }
+
+    /// The provider of a sign-in profile, and its jump role when it has one.
+    fn sign_in(
+        &self,
+        profile: &str,
+        env: &Environment,
+    ) -> Result<(SignInSettings, Option<RoleStep>), ProfileError> {
+        let get = |key| self.sign_in_value(profile, env, key);
+        let bad = |key: &'static str, value: &str, reason: &str| ProfileError::BadValue {
+            profile: profile.to_owned(),
+            key,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let url = |key: &'static str| -> Result<Option<url::Url>, ProfileError> {
+            let Some(value) = get(key) else {
+                return Ok(None);
+            };
+            let parsed = url::Url::parse(value).map_err(|e| bad(key, value, &e.to_string()))?;
+            Ok(Some(parsed))
+        };
+        let Some(issuer) = url("web_identity_auth_url")? else {
+            return Err(ProfileError::NoCredentials(profile.to_owned()));
+        };
+        if issuer.scheme() != "https" && !is_loopback_http(&issuer) {
+            return Err(bad(
+                "web_identity_auth_url",
+                issuer.as_str(),
+                "it must be https (http only on a loopback address)",
+            ));
+        }
+        let client_id = get("web_identity_client_id").ok_or_else(|| ProfileError::MissingKey {
+            profile: profile.to_owned(),
+            present: "web_identity_auth_url",
+            missing: "web_identity_client_id",
+        })?;
+        let redirect_uri = url("web_identity_redirect_uri")?;
+        if let Some(redirect) = &redirect_uri
+            && !is_loopback_http(redirect)
+        {
+            return Err(bad(
+                "web_identity_redirect_uri",
+                redirect.as_str(),
+                "it must be an http address on this machine's loopback (RFC 8252), such as http://127.0.0.1:8080/callback",
+            ));
+        }
+        let jump = match get("jump_role_arn") {
+            None => None,
+            Some(arn) => Some(RoleStep {
+                profile: profile.to_owned(),
+                role_arn: RoleArn::from_str(arn)
+                    .map_err(|e| bad("jump_role_arn", arn, &e.to_string()))?,
+                external_id: None,
+                session_name: None,
+            }),
+        };
+        Ok((
+            SignInSettings {
+                issuer,
+                client_id: client_id.to_owned(),
+                redirect_uri,
+                username: get("web_identity_username").map(str::to_owned),
+                provider: get("web_identity_provider").map(str::to_owned),
+            },
+            jump,
+        ))
+    }
+
     fn role_step(&self, profile: &str) -> Result<RoleStep, ProfileError> {
         let bad = |key: &'static str, value: &str, reason: String| ProfileError::BadValue {
             profile: profile.to_owned(),
@@ -829,6 +969,93 @@ aws_access_key_id = AKIAHALF
             matches!(plan.base, Base::Static { ref access_key_id, .. } if access_key_id == "AKIASELF")
         );
         assert_eq!(plan.roles.len(), 1);
+    }
+
+    fn sign_in_files(text: &str) -> (tempfile::TempDir, ConfigFiles) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, text).unwrap();
+        let files = ConfigFiles::load(&config, &dir.path().join("credentials")).unwrap();
+        (dir, files)
+    }
+
+    #[test]
+    fn sign_in_profiles_as_aws_runas_writes_them() {
+        let (_dir, files) = sign_in_files(
+            "[default]\nweb_identity_auth_url = https://idp.example/realms/r\n\
+             web_identity_client_id = app\n\n\
+             [profile direct]\nrole_arn = arn:aws:iam::123456789012:role/web\n\
+             web_identity_username = alice\n\n\
+             [profile jumped]\nrole_arn = arn:aws:iam::123456789012:role/admin\n\
+             jump_role_arn = arn:aws:iam::123456789012:role/jump\n\n\
+             [profile chained]\nrole_arn = arn:aws:iam::123456789012:role/auditor\n\
+             source_profile = direct\n\n\
+             [profile local]\nrole_arn = arn:aws:iam::123456789012:role/web\n\
+             web_identity_auth_url = http://idp.example/realms/r\n",
+        );
+        let env = Environment::default();
+        let plan = files.plan("direct", &env).unwrap();
+        let Base::SignIn { provider, role } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(provider.issuer.as_str(), "https://idp.example/realms/r");
+        assert_eq!(provider.client_id, "app", "inherited from [default]");
+        assert_eq!(provider.username.as_deref(), Some("alice"));
+        assert_eq!(role.role_arn.as_str(), "arn:aws:iam::123456789012:role/web");
+        assert!(plan.roles.is_empty());
+
+        let plan = files.plan("jumped", &env).unwrap();
+        let Base::SignIn { role, .. } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            role.role_arn.as_str(),
+            "arn:aws:iam::123456789012:role/jump"
+        );
+        let roles: Vec<&str> = plan.roles.iter().map(|r| r.role_arn.as_str()).collect();
+        assert_eq!(roles, ["arn:aws:iam::123456789012:role/admin"]);
+
+        let plan = files.plan("chained", &env).unwrap();
+        assert!(matches!(plan.base, Base::SignIn { .. }));
+        assert_eq!(plan.roles.len(), 1);
+
+        let err = files.plan("local", &env).unwrap_err().to_string();
+        assert!(
+            err.contains("https (http only on a loopback address)"),
+            "{err}"
+        );
+
+        // The environment stands in for keys no file sets.
+        let env = Environment::from_pairs([
+            ("WEB_IDENTITY_USERNAME", "bob"),
+            ("JUMP_ROLE_ARN", "arn:aws:iam::123456789012:role/jump"),
+        ]);
+        let plan = files.plan("direct", &env).unwrap();
+        let Base::SignIn { provider, role } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(provider.username.as_deref(), Some("alice"), "the file wins");
+        assert_eq!(
+            role.role_arn.as_str(),
+            "arn:aws:iam::123456789012:role/jump"
+        );
+
+        let (_dir, files) = sign_in_files(
+            "[profile x]\nrole_arn = arn:aws:iam::123456789012:role/web\n\
+             web_identity_auth_url = https://idp.example\n\
+             web_identity_redirect_uri = https://app.example/cb\n",
+        );
+        let err = files
+            .plan("x", &Environment::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without web_identity_client_id"), "{err}");
+        let env = Environment::from_pairs([("WEB_IDENTITY_CLIENT_ID", "app")]);
+        let err = files.plan("x", &env).unwrap_err().to_string();
+        assert!(
+            err.contains("web_identity_redirect_uri") && err.contains("loopback"),
+            "{err}"
+        );
     }
 
     #[test]

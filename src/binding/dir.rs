@@ -13,7 +13,8 @@
 //!   the old secret keeps working until the next `bind` (which finishes the change).
 //! * The binding file has mode 0644 (no secret in it; an unprivileged `serve` reads it).
 //! * The env file and the token file hold the secret: mode 0600 (an existing regular file
-//!   keeps its mode and owner; a link in its place is refused, see [`write_atomic`]).
+//!   keeps its mode and owner; a link in its place is refused, see [`write_atomic`]). With a
+//!   token file, the env file holds only the URI and is written 0644.
 //! * Every write is atomic, so a reader never sees half a file; the temporary files of a
 //!   `bind` or `unbind` that was killed are removed by the next one.
 //! * Removal parses nothing: a corrupt or half-written binding goes all the same.
@@ -37,6 +38,8 @@ const DIR_MODE: u32 = 0o755;
 const SECRET_MODE: u32 = 0o600;
 /// Mode of the binding file: no secret, and an unprivileged `serve` reads it.
 const BINDING_MODE: u32 = 0o644;
+/// Mode of an env file that holds no secret (the token is in the token file).
+const PUBLIC_ENV_MODE: u32 = 0o644;
 
 /// The configuration directory and the paths inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,9 +184,8 @@ impl Store {
 impl ConfigDir {
     /// Writes `binding`, its env file (`env_text`, from [`super::render_env`]) and, when
     /// `token_file` is given, its token file holding the `Authorization` value (`env_text`
-    /// must then point `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` at
-    /// [`ConfigDir::token_path`]). Without one, a token file left by an earlier binding of
-    /// the same name is removed: it holds a dead secret.
+    /// then holds no secret, and is written 0644). Without one, a token file left by an
+    /// earlier binding of the same name is removed: it holds a dead secret.
     ///
     /// Refuses directories another user could change, and links in place of any file.
     pub fn install(
@@ -247,7 +249,11 @@ impl ConfigDir {
         write(
             &self.env_path(name),
             env_text.expose().as_bytes(),
-            SECRET_MODE,
+            if token_file.is_some() {
+                PUBLIC_ENV_MODE
+            } else {
+                SECRET_MODE
+            },
         )?;
         if token_file.is_none() {
             // The env file no longer points at it, so it holds a dead secret. Best effort:
@@ -440,11 +446,12 @@ mod tests {
         let (binding, token) = sample(Mode::EcsFull);
         let name = binding.name.clone();
         let token_path = dir.token_path(&name);
-        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, Some(&token_path)).unwrap();
+        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, true).unwrap();
         dir.install(&binding, &env_text, Some(&token)).unwrap();
 
         assert_eq!(mode_of(&dir.binding_path(&name)), 0o644);
-        assert_eq!(mode_of(&dir.env_path(&name)), 0o600);
+        // No secret in it: the token is in the token file.
+        assert_eq!(mode_of(&dir.env_path(&name)), 0o644);
         assert_eq!(mode_of(&token_path), 0o600);
         for d in [dir.bindings_dir(), dir.env_dir(), dir.token_dir()] {
             assert_eq!(mode_of(&d), 0o755, "{}", d.display());
@@ -469,12 +476,12 @@ mod tests {
         let (binding, token) = sample(Mode::EcsFull);
         let name = binding.name.clone();
         let token_path = dir.token_path(&name);
-        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, Some(&token_path)).unwrap();
+        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, true).unwrap();
         dir.install(&binding, &env_text, Some(&token)).unwrap();
         assert!(token_path.exists());
 
         let (binding, token) = sample(Mode::EcsFull);
-        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, None).unwrap();
+        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, false).unwrap();
         dir.install(&binding, &env_text, None).unwrap();
         assert!(!token_path.exists());
         assert!(
@@ -493,7 +500,7 @@ mod tests {
         let name = a.name.clone();
         dir.install(
             &a,
-            &render_env(Mode::EcsRelative, None, &token_a, None).unwrap(),
+            &render_env(Mode::EcsRelative, None, &token_a, false).unwrap(),
             None,
         )
         .unwrap();
@@ -501,9 +508,8 @@ mod tests {
 
         // Stopped after step 1, as a kill there would: the env file still holds A, which
         // stays accepted next to B.
-        let token_path = dir.token_path(&name);
         let (b, token_b) = sample(Mode::EcsRelative);
-        let env_b = render_env(Mode::EcsRelative, None, &token_b, Some(&token_path)).unwrap();
+        let env_b = render_env(Mode::EcsRelative, None, &token_b, true).unwrap();
         dir.install_until(&b, &env_b, Some(&token_b), Step::Overlap)
             .unwrap();
         let stored = load(&name);
@@ -516,7 +522,7 @@ mod tests {
 
         // Stopped again: what the consumer holds (A) is kept, B (never handed out) is not.
         let (c, token_c) = sample(Mode::EcsRelative);
-        let env_c = render_env(Mode::EcsRelative, None, &token_c, Some(&token_path)).unwrap();
+        let env_c = render_env(Mode::EcsRelative, None, &token_c, true).unwrap();
         dir.install_until(&c, &env_c, Some(&token_c), Step::Overlap)
             .unwrap();
         let stored = load(&name);
@@ -526,7 +532,7 @@ mod tests {
         let (d, token_d) = sample(Mode::EcsRelative);
         dir.install(
             &d,
-            &render_env(Mode::EcsRelative, None, &token_d, None).unwrap(),
+            &render_env(Mode::EcsRelative, None, &token_d, false).unwrap(),
             None,
         )
         .unwrap();
@@ -547,7 +553,7 @@ mod tests {
         let (binding, token) = sample(Mode::EcsFull);
         let name = binding.name.clone();
         let token_path = dir.token_path(&name);
-        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, Some(&token_path)).unwrap();
+        let env_text = render_env(Mode::EcsFull, Some(&url()), &token, true).unwrap();
         dir.install(&binding, &env_text, Some(&token)).unwrap();
 
         assert!(dir.remove(&name).unwrap());

@@ -1,21 +1,27 @@
 //! The consumer's `EnvironmentFile=`: the variables an SDK needs to reach `serve` for one
 //! binding, sorted by name.
-
-use std::path::Path;
+//!
+//! With a token file (`bind --token-file`) the env file holds the URI alone and no secret:
+//! the consumer names the token file itself, usually as a systemd credential
+//! (`LoadCredential=aws-token:/run/needroleshere/token/NAME` and
+//! `Environment=AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%d/aws-token`). It must not set
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` itself: systemd lets `EnvironmentFile=` override
+//! `Environment=`, so a path here would win over the credential's.
 
 use url::Url;
 
 use super::{AccessToken, BindingError, ECS_PATH, Mode};
 use crate::secret::Secret;
 
-/// What a consumer needs, as `EnvironmentFile=` lines sorted by name.
+/// What a consumer needs, as `EnvironmentFile=` lines sorted by name; with `token_file`,
+/// only the URI (the token travels in the token file).
 pub fn render_env(
     mode: Mode,
     url: Option<&Url>,
     token: &AccessToken,
-    token_file: Option<&Path>,
+    token_file: bool,
 ) -> Result<Secret, BindingError> {
-    if token_file.is_some() && (mode.token_in_query() || !mode.uses_token()) {
+    if token_file && (mode.token_in_query() || !mode.uses_token()) {
         return Err(BindingError::TokenFileWithQueryMode(mode));
     }
     if mode == Mode::Imds {
@@ -50,12 +56,7 @@ pub fn render_env(
     if mode.token_in_query() {
         location.push_str("?access_token=");
         location.push_str(token.to_secret_string().expose());
-    } else if let Some(path) = token_file {
-        lines.push((
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-            path.display().to_string(),
-        ));
-    } else {
+    } else if !token_file {
         lines.push((
             "AWS_CONTAINER_AUTHORIZATION_TOKEN",
             token.authorization().expose().to_owned(),

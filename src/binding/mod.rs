@@ -8,8 +8,9 @@
 //!   parameters, the mode, and `secret_hash` = base64url(SHA-384(raw secret)), never the
 //!   secret itself. Not secret; mode 0644 so an unprivileged `serve` can read it.
 //! * `env/<name>` — `KEY=value` lines for the consumer's `EnvironmentFile=`, holding the
-//!   token; mode 0600.
-//! * `token/<name>` — with `--token-file`: the `Authorization` value, no trailing newline.
+//!   token; mode 0600. With `--token-file`, only the URI: no secret, mode 0644.
+//! * `token/<name>` — with `--token-file`: the `Authorization` value, no trailing newline,
+//!   for the consumer's `LoadCredential=` (or read by the consumer itself).
 //!
 //! The token is `needroleshere.<name>.<secret>`, the secret being 64 random bytes in
 //! base64url without padding. It travels as `Authorization: Bearer <token>` or, in the
@@ -20,7 +21,9 @@
 //! "mode":{"kind":"EcsFull"}}`. Older releases of the existing tool name the mode field
 //! `env_mode`: both are read, both are written. Fields of our own (`intermediate_files`,
 //! `region`, `endpoint`, and for keys in devices `pkcs11_module`, `pkcs11_pin_source`,
-//! `reuse_pin`, `tpm_key_password_source`) are ignored by the existing tool. A certificate or
+//! `reuse_pin`, `tpm_key_password_source`, and `allowed_uids`: the users whose connections
+//! may use the binding, from `bind --allow-uid`) are ignored by the existing tool, which
+//! would serve a pinned binding to anyone holding its token. A certificate or
 //! key "file" may be a `pkcs11:` URI or a `handle:0x81…` TPM handle; a PIN or key password
 //! is never stored, only where `serve` reads it (`credential:NAME`, `file:PATH`, `env:VAR`).
 
@@ -239,6 +242,11 @@ struct BindingFile {
     /// [`ConfigDir::install`]); ours, absent from finished bindings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     previous_secret_hashes: Vec<String>,
+    /// The uids whose connections may use the binding (`bind --allow-uid`); ours. Absent:
+    /// anyone holding the token.
+    /// Read as any JSON value, so that a wrong one is reported naming the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allowed_uids: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -271,6 +279,9 @@ pub struct Binding {
     pub region: Option<Region>,
     /// CreateSession endpoint; `serve`'s when absent.
     pub endpoint: Option<String>,
+    /// The users whose processes may use the binding (sorted, no repeats); empty: anyone
+    /// holding the token. Root is not implied.
+    pub allowed_uids: Vec<u32>,
 }
 
 impl Binding {
@@ -294,8 +305,28 @@ impl Binding {
             session,
             region,
             endpoint,
+            allowed_uids: Vec::new(),
         };
         Ok((binding, token))
+    }
+
+    /// This binding, pinned to `uids` (none: not pinned).
+    pub fn pinned_to(mut self, mut uids: Vec<u32>) -> Self {
+        uids.sort_unstable();
+        uids.dedup();
+        self.allowed_uids = uids;
+        self
+    }
+
+    /// Whether a connection from `uid` (`None`: its user could not be found) may use this
+    /// binding: always when it is not pinned, else only from one of its uids.
+    pub fn admits(&self, uid: Option<u32>) -> bool {
+        self.allowed_uids.is_empty() || uid.is_some_and(|uid| self.allowed_uids.contains(&uid))
+    }
+
+    /// Whether the binding is pinned to some users.
+    pub fn is_pinned(&self) -> bool {
+        !self.allowed_uids.is_empty()
     }
 
     /// Whether `token` opens this binding (constant time in the secret: every stored hash
@@ -382,6 +413,7 @@ impl Binding {
                 .iter()
                 .map(|hash| BASE64URL.encode(hash))
                 .collect(),
+            allowed_uids: self.is_pinned().then(|| self.allowed_uids.clone().into()),
         };
         // A struct of strings, numbers and paths always serialises.
         let mut json = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -466,6 +498,22 @@ impl Binding {
             .map(Region::from_str)
             .transpose()
             .map_err(|e| field("region", &e))?;
+        let allowed_uids = match &file.allowed_uids {
+            None => Vec::new(),
+            Some(value) => value
+                .as_array()
+                .and_then(|uids| {
+                    uids.iter()
+                        .map(|uid| uid.as_u64().and_then(|uid| u32::try_from(uid).ok()))
+                        .collect::<Option<Vec<u32>>>()
+                })
+                .ok_or_else(|| {
+                    field(
+                        "allowed_uids",
+                        &format!("{value} is not a list of uids (numbers 0 to 4294967295)"),
+                    )
+                })?,
+        };
         Ok(Self {
             name: name.clone(),
             secret_hash: hash,
@@ -496,7 +544,9 @@ impl Binding {
             session,
             region,
             endpoint: file.endpoint,
-        })
+            allowed_uids: Vec::new(),
+        }
+        .pinned_to(allowed_uids))
     }
 }
 
@@ -639,6 +689,38 @@ mod tests {
     }
 
     #[test]
+    fn pins_round_trip_and_admit_only_their_uids() {
+        let (binding, token) = sample(Mode::EcsFull);
+        assert!(!binding.is_pinned());
+        assert!(binding.admits(None) && binding.admits(Some(0)) && binding.admits(Some(7)));
+        assert!(!binding.to_json().contains("allowed_uids"));
+
+        let pinned = binding.pinned_to(vec![1001, 0, 1001]);
+        assert_eq!(pinned.allowed_uids, [0, 1001]);
+        let json = pinned.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["allowed_uids"], serde_json::json!([0, 1001]));
+        let back =
+            Binding::from_file(Path::new("b.json"), &name("web-1"), json.as_bytes()).unwrap();
+        assert!(back.accepts(&token));
+        assert!(back.is_pinned());
+        assert!(back.admits(Some(1001)) && back.admits(Some(0)));
+        // Another user, and a connection whose user is unknown, are not admitted.
+        assert!(!back.admits(Some(1002)) && !back.admits(None));
+        // Root is not implied.
+        let only_app = back.pinned_to(vec![1001]);
+        assert!(!only_app.admits(Some(0)));
+
+        let path = Path::new("b.json");
+        for bad in ["-1", "\"root\"", "4294967296", "[0.5]"] {
+            let json = json.replace("[\n    0,\n    1001\n  ]", bad);
+            assert_ne!(json, pinned.to_json(), "the replacement must hit");
+            let err = Binding::from_file(path, &name("web-1"), json.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("allowed_uids"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn invalid_files_name_the_field() {
         let path = Path::new("/run/x/bindings/web-1.json");
         let err = Binding::from_file(path, &name("web-1"), b"{")
@@ -665,14 +747,14 @@ mod tests {
     #[test]
     fn the_url_hint_of_imds_mode_names_an_imds_listener() {
         let (_, token) = sample(Mode::Imds);
-        let imds = render_env(Mode::Imds, None, &token, None)
+        let imds = render_env(Mode::Imds, None, &token, false)
             .unwrap_err()
             .to_string();
         // The ECS listener (127.0.0.1:7224) answers IMDS paths with 404.
         assert!(!imds.contains("e.g. http://127.0.0.1:7224"), "{imds}");
         assert!(imds.contains("http://169.254.169.254"), "{imds}");
         assert!(imds.contains("needroleshere-imds@"), "{imds}");
-        let ecs = render_env(Mode::EcsFull, None, &token, None)
+        let ecs = render_env(Mode::EcsFull, None, &token, false)
             .unwrap_err()
             .to_string();
         assert!(ecs.contains("http://127.0.0.1:7224"), "{ecs}");
@@ -684,49 +766,47 @@ mod tests {
         let (_, token) = sample(Mode::EcsFull);
         let t = token.to_secret_string();
         let t = t.expose();
-        let env = |mode, file: Option<&Path>| {
+        let env = |mode, file: bool| {
             render_env(mode, Some(&url), &token, file)
                 .unwrap()
                 .expose()
                 .to_owned()
         };
         assert_eq!(
-            env(Mode::EcsFull, None),
+            env(Mode::EcsFull, false),
             format!(
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN=\"Bearer {t}\"\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n"
             )
         );
         assert_eq!(
-            env(Mode::EcsFullQuery, None),
+            env(Mode::EcsFullQuery, false),
             format!(
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials?access_token={t}\n"
             )
         );
         assert_eq!(
-            env(Mode::EcsRelative, None),
+            env(Mode::EcsRelative, false),
             format!(
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN=\"Bearer {t}\"\nAWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n"
             )
         );
         assert_eq!(
-            env(Mode::EcsRelativeQuery, None),
+            env(Mode::EcsRelativeQuery, false),
             format!("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials?access_token={t}\n")
         );
         assert_eq!(
-            env(Mode::EcsFull, Some(Path::new("/run/n/token/web-1"))),
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/n/token/web-1\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n"
+            env(Mode::EcsFull, true),
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n"
         );
-        let err = render_env(Mode::EcsFull, None, &token, None)
+        assert_eq!(
+            env(Mode::EcsRelative, true),
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n"
+        );
+        let err = render_env(Mode::EcsFull, None, &token, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs --url"), "{err}");
-        let err = render_env(
-            Mode::EcsFullQuery,
-            Some(&url),
-            &token,
-            Some(Path::new("/t")),
-        )
-        .unwrap_err();
+        let err = render_env(Mode::EcsFullQuery, Some(&url), &token, true).unwrap_err();
         assert!(matches!(err, BindingError::TokenFileWithQueryMode(_)));
     }
 

@@ -46,10 +46,17 @@ pub struct BindArgs {
     #[arg(long)]
     pub no_validate: bool,
 
-    /// Write the token to DIR/token/NAME and point AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
-    /// at it, instead of putting the token in the env file.
+    /// Write the token to DIR/token/NAME (for the consumer's LoadCredential=, read through
+    /// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) instead of into the env file, which then holds
+    /// only the URI and no secret.
     #[arg(long)]
     pub token_file: bool,
+
+    /// Serve the binding only to connections made by this user (a uid or a user name);
+    /// repeat it, or separate several by commas or spaces, for more. Root is not implied.
+    /// An empty value adds nobody (for unit templates).
+    #[arg(long = "allow-uid", value_name = "UID|USER", value_parser = parse_users)]
+    pub allow_uid: Vec<Users>,
 
     #[command(flatten)]
     pub dir: ConfigDirArgs,
@@ -57,6 +64,35 @@ pub struct BindArgs {
     /// Log each step to stderr; never logs secrets.
     #[arg(long)]
     pub debug: bool,
+}
+
+/// The uids of one `--allow-uid` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Users(pub Vec<u32>);
+
+/// `UID`, `USER`, or several of them separated by commas or spaces; empty: nobody.
+fn parse_users(text: &str) -> Result<Users, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|word| !word.is_empty())
+        .map(parse_user)
+        .collect::<Result<_, _>>()
+        .map(Users)
+}
+
+/// A uid, or the name of a user this system knows.
+fn parse_user(word: &str) -> Result<u32, String> {
+    if word.bytes().all(|b| b.is_ascii_digit()) {
+        return word
+            .parse()
+            .map_err(|_| format!("uid {word} is out of range (0 to 4294967295)"));
+    }
+    match nix::unistd::User::from_name(word) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        Ok(None) => Err(format!(
+            "no user {word:?} on this system (give its uid, or create the user before binding)"
+        )),
+        Err(error) => Err(format!("cannot look up user {word:?}: {error}")),
+    }
 }
 
 /// Refuses a PIN or key password given by value: a binding names where the daemon reads it,
@@ -147,6 +183,14 @@ pub(crate) async fn run(
             ..source.files.device.clone()
         },
     };
+    let allowed_uids: Vec<u32> = args.allow_uid.iter().flat_map(|u| u.0.clone()).collect();
+    if !allowed_uids.is_empty() && !args.mode.uses_token() {
+        anyhow::bail!(
+            "--allow-uid pins a binding's token to users; an {} binding has no token (its \
+             IMDS listener decides who is served: restrict who can reach that socket)",
+            args.mode
+        );
+    }
     let (binding, token) = Binding::create(
         args.name.clone(),
         args.mode,
@@ -155,10 +199,10 @@ pub(crate) async fn run(
         args.endpoint.region.clone(),
         args.endpoint.endpoint.clone(),
     )?;
+    let binding = binding.pinned_to(allowed_uids);
     let name = &args.name;
-    let token_path = args.token_file.then(|| dir.token_path(name));
     // Everything that does not need the network is checked before calling it.
-    let env_text = render_env(args.mode, args.url.as_ref(), &token, token_path.as_deref())?;
+    let env_text = render_env(args.mode, args.url.as_ref(), &token, args.token_file)?;
     if !args.no_validate {
         source
             .fetch(clock)
@@ -166,10 +210,55 @@ pub(crate) async fn run(
             .context("validation failed (use --no-validate to skip it); nothing was written")?;
     }
     dir.install(&binding, &env_text, args.token_file.then_some(&token))?;
-    eprintln!(
-        "needroleshere: bound {name} ({}); EnvironmentFile={}",
-        args.mode,
-        dir.env_path(name).display()
-    );
+    let pinned = if binding.is_pinned() {
+        format!(", served only to {}", describe_uids(&binding.allowed_uids))
+    } else {
+        String::new()
+    };
+    if args.token_file {
+        eprintln!(
+            "needroleshere: bound {name} ({}{pinned}); EnvironmentFile={} (no secret), \
+             LoadCredential=aws-token:{} with Environment=AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%d/aws-token",
+            args.mode,
+            dir.env_path(name).display(),
+            dir.token_path(name).display()
+        );
+    } else {
+        eprintln!(
+            "needroleshere: bound {name} ({}{pinned}); EnvironmentFile={}",
+            args.mode,
+            dir.env_path(name).display()
+        );
+    }
     Ok(())
+}
+
+/// `uid 1001 (myapp), uid 0 (root)`: the uids, with their names where this system knows them.
+pub(crate) fn describe_uids(uids: &[u32]) -> String {
+    uids.iter()
+        .map(|&uid| match nix::unistd::User::from_uid(uid.into()) {
+            Ok(Some(user)) => format!("uid {uid} ({})", user.name),
+            _ => format!("uid {uid}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_uids_names_or_lists_of_them() {
+        assert_eq!(parse_users("1001"), Ok(Users(vec![1001])));
+        assert_eq!(parse_users("root"), Ok(Users(vec![0])));
+        assert_eq!(parse_users("0, 1001 root"), Ok(Users(vec![0, 1001, 0])));
+        assert_eq!(parse_users(""), Ok(Users(vec![])));
+        assert_eq!(parse_users(" , "), Ok(Users(vec![])));
+        let err = parse_users("4294967296").unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
+        let err = parse_users("root,no-such-user-here").unwrap_err();
+        assert!(err.contains("no user \"no-such-user-here\""), "{err}");
+        assert_eq!(describe_uids(&[0]), "uid 0 (root)");
+    }
 }

@@ -74,7 +74,7 @@ pub(crate) async fn run(
             let dir = args.dir.resolve(env)?;
             let path = dir.binding_path(name);
             let mut report = Report::new(format!("binding {name} ({})", path.display()));
-            let binding = match crate::binding::Store::new(dir).load(name) {
+            let binding = match crate::binding::Store::new(dir.clone()).load(name) {
                 Ok(binding) => binding,
                 Err(error) => {
                     report.add(Severity::Problem, "binding", format!("{error:#}"));
@@ -90,6 +90,7 @@ pub(crate) async fn run(
                     binding.mode, binding.session.role_arn, binding.session.profile_arn
                 ),
             );
+            report_delivery(&mut report, &dir, &binding);
             let region = binding
                 .region
                 .clone()
@@ -176,4 +177,73 @@ pub(crate) async fn run(
         );
     }
     Ok(())
+}
+
+/// How the token of `binding` reaches its consumer, and whom the binding serves.
+fn report_delivery(
+    report: &mut crate::check::Report,
+    dir: &crate::binding::ConfigDir,
+    binding: &crate::binding::Binding,
+) {
+    use crate::check::Severity;
+    let name = &binding.name;
+    let (env, token) = (dir.env_path(name), dir.token_path(name));
+    let delivery = if !binding.mode.uses_token() {
+        (
+            Severity::Ok,
+            "none: an imds binding is served on a listener of its own, without a token".to_owned(),
+        )
+    } else if binding.mode.token_in_query() {
+        (
+            Severity::Ok,
+            format!(
+                "in the URI's query string, in {} (EnvironmentFile=; it is in the consumer's \
+                 environment and in every URL it logs)",
+                env.display()
+            ),
+        )
+    } else if token.is_file() {
+        (
+            Severity::Ok,
+            format!(
+                "in token file {} (LoadCredential=aws-token:{} and \
+                 Environment=AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%d/aws-token); {} holds \
+                 only the URI",
+                token.display(),
+                token.display(),
+                env.display()
+            ),
+        )
+    } else if env.is_file() {
+        (
+            Severity::Ok,
+            format!(
+                "in {} as AWS_CONTAINER_AUTHORIZATION_TOKEN (EnvironmentFile=; it is in the \
+                 consumer's environment: bind --token-file and LoadCredential= keep it out)",
+                env.display()
+            ),
+        )
+    } else {
+        (
+            Severity::Warning,
+            format!(
+                "neither {} nor {} exists: no consumer can have the token (bind again)",
+                env.display(),
+                token.display()
+            ),
+        )
+    };
+    report.add(delivery.0, "token", delivery.1);
+    let users = if binding.is_pinned() {
+        format!(
+            "served only to connections of {}",
+            super::bind::describe_uids(&binding.allowed_uids)
+        )
+    } else if binding.mode.uses_token() {
+        "not pinned: any local process holding the token (bind --allow-uid pins it to users)"
+            .to_owned()
+    } else {
+        "whoever can reach its IMDS listener".to_owned()
+    };
+    report.add(Severity::Ok, "users", users);
 }

@@ -14,8 +14,9 @@
 //! | unavailable | 503 | `UpstreamUnavailable` | 503 |
 //! | unreadable answer | 502 | `UpstreamInvalid` | 502 |
 //! | timed out | 504 | `UpstreamTimeout` | 504 |
-//! | needs a person: an MFA code | 503 | `MfaRequired` | 401, `X-AwsRunas-Authentication-Type: MFA` |
-//! | needs a person: an IAM Identity Center sign-in | 503 | `SignInRequired` | 401 |
+//! | needs an MFA code | 503 | `MfaRequired` | 401, `X-AwsRunas-Authentication-Type: MFA` |
+//! | needs a sign-in | 503 | `SignInRequired` | 401, `X-AwsRunas-Authentication-Type: AUTH` |
+//! | sign-in refused by the identity provider | 502 | `SignInRejected` | 403 |
 //!
 //! IMDS never answers 401 for these: SDKs take a 401 for an expired metadata token. The
 //! commands (`credential-process`, `update`, `exec`) print the cause chain on stderr and
@@ -49,6 +50,7 @@ pub fn status_and_code(kind: Kind) -> (StatusCode, &'static str) {
         Kind::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "UpstreamTimeout"),
         Kind::NeedsMfa => (StatusCode::SERVICE_UNAVAILABLE, "MfaRequired"),
         Kind::NeedsSignIn => (StatusCode::SERVICE_UNAVAILABLE, "SignInRequired"),
+        Kind::SignInRejected => (StatusCode::BAD_GATEWAY, "SignInRejected"),
         Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
     }
 }
@@ -66,19 +68,40 @@ pub fn ecs_body(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// The answer of an ECS credential endpoint.
 pub fn ecs(error: &SourceError) -> Response {
+    ecs_at(error, None)
+}
+
+/// The answer of an ECS credential endpoint of a server whose page is at `page`: a
+/// failure that needs a person names it.
+pub fn ecs_at(error: &SourceError, page: Option<&str>) -> Response {
     let (status, code) = status_and_code(error.kind());
-    ecs_body(status, code, error.kind().describe())
+    ecs_body(status, code, &describe_at(error.kind(), page))
 }
 
 /// The answer of an IMDS credential path: the status and the short text.
 pub fn imds(error: &SourceError) -> Response {
+    imds_at(error, None)
+}
+
+/// [`imds`] for a server whose page is at `page` (see [`ecs_at`]).
+pub fn imds_at(error: &SourceError, page: Option<&str>) -> Response {
     let (status, _) = status_and_code(error.kind());
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "text/plain")],
-        error.kind().describe(),
+        describe_at(error.kind(), page),
     )
         .into_response()
+}
+
+/// [`Kind::describe`], naming the page where a person can act when there is one.
+fn describe_at(kind: Kind, page: Option<&str>) -> String {
+    match page {
+        Some(page) if kind.category() == crate::source::Category::NeedsPerson => {
+            format!("{} (the page: {page})", kind.describe())
+        }
+        _ => kind.describe().to_owned(),
+    }
 }
 
 /// The management API's error shape, `{"error": ...}`.
@@ -101,7 +124,7 @@ pub fn desktop_api(error: &SourceError) -> Response {
     let kind = error.kind();
     let status = match kind {
         Kind::NeedsMfa | Kind::NeedsSignIn => StatusCode::UNAUTHORIZED,
-        Kind::MfaRejected => StatusCode::FORBIDDEN,
+        Kind::MfaRejected | Kind::SignInRejected => StatusCode::FORBIDDEN,
         Kind::Identity
         | Kind::CertificateNotValid
         | Kind::Endpoint
@@ -110,10 +133,15 @@ pub fn desktop_api(error: &SourceError) -> Response {
         _ => status_and_code(kind).0,
     };
     let mut response = api_body(status, kind.describe());
-    if kind == Kind::NeedsMfa {
+    let auth_type = match kind {
+        Kind::NeedsMfa => Some("MFA"),
+        Kind::NeedsSignIn => Some("AUTH"),
+        _ => None,
+    };
+    if let Some(auth_type) = auth_type {
         response
             .headers_mut()
-            .insert(AUTH_TYPE_HEADER, HeaderValue::from_static("MFA"));
+            .insert(AUTH_TYPE_HEADER, HeaderValue::from_static(auth_type));
     }
     response
 }
@@ -156,15 +184,15 @@ mod tests {
         assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(api.headers()[AUTH_TYPE_HEADER], "MFA");
         let sign_in = SourceError::message(Kind::NeedsSignIn, "x");
+        assert_eq!(desktop_api(&sign_in).status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(desktop_api(&sign_in).headers()[AUTH_TYPE_HEADER], "AUTH");
         assert_eq!(
             super::ecs(&sign_in).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        assert_eq!(desktop_api(&sign_in).status(), StatusCode::UNAUTHORIZED);
-        assert!(
-            !desktop_api(&sign_in)
-                .headers()
-                .contains_key(AUTH_TYPE_HEADER)
+        assert_eq!(
+            super::imds(&sign_in).status(),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 }

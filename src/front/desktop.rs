@@ -4,8 +4,10 @@
 //!
 //! * `GET /list-profiles` (profiles without `role_arn`), `GET /list-roles`, `GET /profile`,
 //!   `POST /profile` (body: a profile name; 401 with `X-AwsRunas-Authentication-Type: MFA`
-//!   when a code is needed — the switch happens once `POST /mfa` gives it), `POST /mfa` (form
-//!   field `mfa`), `POST /auth`, `POST /refresh`;
+//!   when a code is needed, `AUTH` when a sign-in is — the switch happens once `POST /mfa`
+//!   gives the code or a sign-in ends), `POST /mfa` (form field `mfa`), `POST /refresh`;
+//! * sign-ins to identity providers: `POST /auth`, `GET|POST|DELETE /signin`,
+//!   `GET /signin/callback` ([`super::signin`]);
 //! * `GET /manage/profiles`, `GET /manage/profiles/NAME`, `GET|POST|DELETE /manage/session`
 //!   (POST: `token` and/or `profile` — or `session`, as aws-mock-metadata names it — as a
 //!   form or JSON; 400 for a bad code or unknown profile, 403 for a wrong code);
@@ -13,7 +15,9 @@
 //!
 //! Answers never carry secrets except the credential endpoints themselves, which require the
 //! `Authorization` token printed at start-up. Against web pages: the `Host` header must name
-//! this server, an `Origin` must be this server's, and every state-changing call must carry
+//! this server (`ADDRESS:PORT` or `localhost:PORT`; also the bare address, without the port,
+//! which the AWS CRT's container provider sends and no browser can be made to send to this
+//! port), an `Origin` must be this server's, and every state-changing call must carry
 //! `X-Requested-By: needroleshere`, which an HTML form cannot send (and a script on another
 //! origin cannot without a CORS preflight this server never grants). Credentials come from
 //! the one cache, through [`Profiles`]; failures are answered by [`super::answer`]. A
@@ -69,6 +73,10 @@ pub struct Desktop {
     token: Secret,
     /// Names this server answers to in `Host` and `Origin` (`host:port`).
     authorities: Vec<String>,
+    /// Where it listens.
+    addr: SocketAddr,
+    /// Its address without the port, also accepted in `Host` (never in `Origin`).
+    bare_address: String,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -98,7 +106,24 @@ impl Desktop {
             pending: Mutex::new(None),
             token,
             authorities,
+            addr,
+            bare_address: host_literal(addr),
         }
+    }
+
+    /// The address of this server's page.
+    pub fn page_url(&self) -> String {
+        format!("http://{}/", self.authorities[0])
+    }
+
+    /// Where this server takes a browser sign-in's redirect: its own
+    /// `/signin/callback` when it listens on loopback (RFC 8252 §7.3), else nowhere (a
+    /// listener of its own takes it).
+    pub fn redirect_uri(&self) -> Option<url::Url> {
+        if !self.addr.ip().is_loopback() {
+            return None;
+        }
+        url::Url::parse(&format!("http://{}/signin/callback", self.authorities[0])).ok()
     }
 
     pub fn profiles(&self) -> &Arc<Profiles> {
@@ -113,19 +138,19 @@ impl Desktop {
             .clone()
     }
 
-    fn set_active(&self, profile: &str) {
+    pub(super) fn set_active(&self, profile: &str) {
         *self.active.lock().unwrap_or_else(|p| p.into_inner()) = profile.to_owned();
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn pending(&self) -> Option<String> {
+    pub(super) fn pending(&self) -> Option<String> {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    fn set_pending(&self, profile: Option<&str>) {
+    pub(super) fn set_pending(&self, profile: Option<&str>) {
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = profile.map(str::to_owned);
     }
 
@@ -143,11 +168,7 @@ impl Desktop {
         headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .is_some_and(|host| {
-                self.authorities
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(host))
-            })
+            .is_some_and(|host| names_this_server(&self.authorities, &self.bare_address, host))
     }
 
     fn origin_allowed(&self, headers: &HeaderMap) -> bool {
@@ -161,6 +182,14 @@ impl Desktop {
             Some(Err(_)) => false,
         }
     }
+}
+
+/// Whether a `Host` value names this server: one of its `authorities`, or its bare address.
+/// A DNS-rebinding page makes the browser send the attacker's name; a browser sends a bare
+/// address only for port 80, where this server is not unless `authorities` say so. The AWS
+/// CRT's container provider (aws-c-auth 0.6) sends the URI's host without its port.
+fn names_this_server(authorities: &[String], bare_address: &str, host: &str) -> bool {
+    host == bare_address || authorities.iter().any(|a| a.eq_ignore_ascii_case(host))
 }
 
 fn host_literal(addr: SocketAddr) -> String {
@@ -201,7 +230,6 @@ pub fn management(desktop: Arc<Desktop>) -> axum::Router {
         .route("/list-roles", get(list_roles))
         .route("/profile", get(get_profile).post(post_profile))
         .route("/mfa", post(post_mfa))
-        .route("/auth", post(post_auth))
         .route("/refresh", post(post_refresh))
         .route("/manage/profiles", get(manage_profiles))
         .route("/manage/profiles/{name}", get(manage_profile))
@@ -211,6 +239,7 @@ pub fn management(desktop: Arc<Desktop>) -> axum::Router {
         )
         // The browser page (`GET /`, `GET /page/…`), behind the same Host/Origin guard.
         .merge(super::page::routes())
+        .merge(super::signin::routes())
         .layer(axum::middleware::from_fn_with_state(desktop.clone(), guard))
         .with_state(desktop)
 }
@@ -334,6 +363,8 @@ struct ActiveView {
     profile: ProfileView,
     /// Whether getting credentials now needs an MFA code from a person.
     mfa_required: bool,
+    /// Whether getting credentials now needs a person to sign in.
+    sign_in_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pending: Option<String>,
 }
@@ -344,6 +375,7 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
         Ok(profile) => axum::Json(ActiveView {
             profile,
             mfa_required: desktop.profiles.needs_mfa_code(&active).unwrap_or(false),
+            sign_in_required: desktop.profiles.needs_sign_in(&active).unwrap_or(false),
             pending: desktop.pending(),
         })
         .into_response(),
@@ -352,7 +384,7 @@ async fn get_profile(State(desktop): State<Arc<Desktop>>) -> Response {
 }
 
 /// How a profile switch gets its credentials.
-enum Fetch {
+pub(super) enum Fetch {
     /// From the cache, fetched if needed.
     Cached,
     /// Fetched anew.
@@ -362,7 +394,7 @@ enum Fetch {
 }
 
 /// Switches to `profile` once its credentials can be had.
-async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
+pub(super) async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
     if let Err(api_error) = view(desktop, profile) {
         return api_error.into_response();
     }
@@ -381,7 +413,10 @@ async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Response {
             }
         }
         Err(e) => {
-            if matches!(e.kind(), Kind::NeedsMfa | Kind::MfaRejected) {
+            if matches!(
+                e.kind(),
+                Kind::NeedsMfa | Kind::MfaRejected | Kind::NeedsSignIn | Kind::SignInRejected
+            ) {
                 desktop.set_pending(Some(profile));
             }
             answer::log(&format!("profile {profile}"), &e);
@@ -408,13 +443,6 @@ async fn post_mfa(State(desktop): State<Arc<Desktop>>, body: String) -> Response
     };
     let target = desktop.pending().unwrap_or_else(|| desktop.active());
     switch(&desktop, &target, Fetch::Code(code)).await
-}
-
-async fn post_auth() -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "no profile source of this server takes a username and password",
-    )
 }
 
 async fn post_refresh(State(desktop): State<Arc<Desktop>>) -> Response {
@@ -561,6 +589,32 @@ async fn credentials(desktop: &Desktop, headers: &HeaderMap, profile: &str) -> R
     }
     match desktop.credentials(profile).await {
         Ok(credentials) => super::ecs::document(&credentials, None, None),
-        Err(error) => answer::ecs(&error),
+        Err(error) => answer::ecs_at(&error, Some(&desktop.page_url())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_this_server_with_or_without_its_port() {
+        let addr: SocketAddr = "127.0.0.1:9911".parse().unwrap_or_else(|e| panic!("{e}"));
+        let authorities = vec!["127.0.0.1:9911".to_owned(), "localhost:9911".to_owned()];
+        let bare = host_literal(addr);
+        let names = |host: &str| names_this_server(&authorities, &bare, host);
+        assert!(names("127.0.0.1:9911"));
+        assert!(names("LOCALHOST:9911"));
+        // The AWS CRT's container provider: the address, no port.
+        assert!(names("127.0.0.1"));
+        // Another port, another address, a bare name: never.
+        assert!(!names("127.0.0.1:9912"));
+        assert!(!names("127.0.0.2"));
+        assert!(!names("localhost"));
+        assert!(!names("rebind.example:9911"));
+        assert!(!names("rebind.example"));
+        let v6: SocketAddr = "[::1]:9911".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert!(names_this_server(&[], &host_literal(v6), "[::1]"));
+        assert!(!names_this_server(&[], &host_literal(v6), "::1"));
     }
 }

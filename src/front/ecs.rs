@@ -8,7 +8,9 @@
 //!
 //! Failures answer `{"Code","Message"}` with an honest status: 400 no token or two tokens,
 //! 401 a token that opens nothing (malformed, unknown binding, wrong secret, or presented the
-//! other way than its binding's mode says), 500 a binding, certificate or key that cannot
+//! other way than its binding's mode says), 403 a good token from a user the binding is not
+//! pinned to (`bind --allow-uid`: the connection's owner, found in the kernel's socket
+//! tables, must be one of the binding's uids), 500 a binding, certificate or key that cannot
 //! be used, 502 IAM Roles Anywhere refused, 503 it is unavailable, 504 it did not answer in
 //! time. The body stays short; the full cause goes to the log. Tokens never reach the log.
 //!
@@ -30,6 +32,7 @@ use super::vend::Vendor;
 use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
+use crate::http::Peer;
 use crate::system::repeats::summarised;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
@@ -189,7 +192,8 @@ fn extract_token(headers: &HeaderMap, uri: &Uri) -> Result<(Presented, String), 
 
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn credentials(State(state): State<Arc<EcsState>>, request: Request) -> Response {
-    match serve_credentials(&state, request.headers(), request.uri()).await {
+    let peer = request.extensions().get::<Peer>();
+    match serve_credentials(&state, request.headers(), request.uri(), peer).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
@@ -199,6 +203,7 @@ async fn serve_credentials(
     state: &EcsState,
     headers: &HeaderMap,
     uri: &Uri,
+    peer: Option<&Peer>,
 ) -> Result<Response, Refusal> {
     let (presented, text) = extract_token(headers, uri)?;
     let token = AccessToken::parse(&text).map_err(|reason| {
@@ -241,6 +246,18 @@ async fn serve_credentials(
     if presented != expected {
         summarised!(warn, Some(name.as_str()), "refused a token presented the wrong way for its binding", binding = %name, mode = %binding.mode, ?presented);
         return Err(Refusal::invalid_token());
+    }
+    if binding.is_pinned() {
+        // A request that did not come through `crate::http::serve` has no peer: nobody.
+        let uid = peer.and_then(Peer::uid);
+        if !binding.admits(uid) {
+            summarised!(warn, Some(name.as_str()), "refused a good token from a user the binding is not pinned to", binding = %name, uid = ?uid, client = ?peer.and_then(Peer::remote));
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("binding {name} is not served to this user"),
+            ));
+        }
     }
 
     match state.vendor.credentials(&binding).await {

@@ -12,6 +12,9 @@
 //!   command's, or 128 + the signal that ended it.
 //! * An MFA code, when needed and not generated from a TOTP secret, is asked for on the
 //!   terminal (`/dev/tty`), or taken from `--mfa-code`.
+//! * A profile that signs in to an identity provider (`web_identity_auth_url`) and has no
+//!   sign-in signs in here: in the browser (a loopback redirect to this process) when there
+//!   is a display, else with a device code printed on stderr for any browser, anywhere.
 
 use std::ffi::OsString;
 use std::io::{BufRead as _, Write as _};
@@ -150,10 +153,73 @@ async fn credentials_asking(
                 }
                 code = Some(prompt(profile, serial)?);
             }
+            Err(error) if error.kind() == Kind::NeedsSignIn => {
+                sign_in_here(profiles, profile).await?;
+            }
             Err(error) => return Err(error.into()),
         }
     }
     anyhow::bail!("profile {profile}: no valid MFA code after three tries")
+}
+
+/// Signs in to `profile`'s identity provider from this terminal; see the module docs.
+async fn sign_in_here(profiles: &Profiles, profile: &str) -> anyhow::Result<()> {
+    use crate::aws_files::profiles::Base;
+    use crate::signin::loopback::Redirect;
+
+    let plan = profiles.plan(profile)?;
+    let Base::SignIn { provider, .. } = &plan.base else {
+        anyhow::bail!("profile {profile} needs a sign-in, but does not name an identity provider");
+    };
+    let sign_ins = profiles.sign_ins().clone();
+    let metadata = sign_ins.metadata(&provider.issuer).await?;
+    let browser = profiles.environment().has_display && metadata.authorization_endpoint.is_some();
+    if !browser && metadata.offers_device_flow() {
+        let (prompt, poll) = sign_ins.begin_device(provider).await?;
+        eprintln!(
+            "needroleshere: profile {profile} signs in to {}: open {} and enter the code {}",
+            provider.issuer, prompt.verification_uri, prompt.user_code
+        );
+        if let Some(complete) = &prompt.verification_uri_complete {
+            eprintln!("needroleshere: (or open {complete})");
+        }
+        poll.run(&sign_ins)
+            .await
+            .with_context(|| format!("profile {profile}: the device sign-in did not finish"))?;
+    } else {
+        let redirect = Redirect::bind(provider.redirect_uri.as_ref())
+            .await
+            .context("cannot listen on loopback for the sign-in's redirect")?;
+        let url = sign_ins
+            .start_browser(provider, redirect.uri.clone())
+            .await?;
+        eprintln!(
+            "needroleshere: profile {profile} signs in to {}: open this address in a browser:\n  {url}",
+            provider.issuer
+        );
+        if browser {
+            open_browser(url.as_str());
+        }
+        redirect
+            .finish(sign_ins, None, std::time::Duration::from_secs(600))
+            .await
+            .with_context(|| format!("profile {profile}: the browser sign-in did not finish"))?;
+    }
+    eprintln!("needroleshere: signed in");
+    Ok(())
+}
+
+/// Asks the desktop to open `url` (xdg-open); failing that, the person has it on stderr.
+fn open_browser(url: &str) {
+    let opened = std::process::Command::new("xdg-open")
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if opened.is_err() {
+        eprintln!("needroleshere: could not start xdg-open; open the address yourself");
+    }
 }
 
 /// Asks for an MFA code on the controlling terminal.

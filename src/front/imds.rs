@@ -17,6 +17,9 @@
 //!   and so must the authority of an absolute-form request target; two `Host` headers are
 //!   refused (403). A page on another origin cannot reach this through DNS rebinding. A
 //!   request without `Host` is served: the AWS CRT's client sends none, browsers always do.
+//!   So is a `Host` that is the listener's address without its port, which the current AWS
+//!   CRT's client sends for an endpoint on another port than 80: a browser sends a bare
+//!   address only to port 80, and a rebinding page makes it send the attacker's name.
 //! * Credentials come from the one credential cache (through the shared [`Vendor`] for
 //!   bindings, the desktop server's profiles otherwise), so they are never expired and are
 //!   refreshed well ahead; when none can be had the answer is the status and short text of
@@ -314,7 +317,7 @@ fn check_host(
     }
     if let Some(host) = host {
         let host = host.to_str().map_err(|_| forbidden("the Host header"))?;
-        if !names_listener(host, local) {
+        if !names_listener(host, local) && !is_bare_address_of(host, local) {
             return Err(forbidden("the Host header"));
         }
     }
@@ -324,6 +327,16 @@ fn check_host(
         return Err(forbidden("the request target"));
     }
     Ok(())
+}
+
+/// Whether `host` is `local`'s own address literal without a port (`127.0.0.1`, `[::1]`),
+/// whatever `local`'s port: what the AWS CRT's IMDS client sends as `Host`.
+fn is_bare_address_of(host: &str, local: SocketAddr) -> bool {
+    let literal = match local.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    host == literal
 }
 
 /// Whether `host` (`name[:port]`) names `local`: its own address, or `localhost` on a
@@ -524,13 +537,15 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
 }
 
 async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response {
-    let result = match &view.identity {
-        Identity::Binding { vendor, binding } => vendor.credentials(binding).await,
-        Identity::Desktop { desktop, profile } => desktop.credentials(profile).await,
+    let (result, page) = match &view.identity {
+        Identity::Binding { vendor, binding } => (vendor.credentials(binding).await, None),
+        Identity::Desktop { desktop, profile } => {
+            (desktop.credentials(profile).await, Some(desktop.page_url()))
+        }
     };
     let credentials = match result {
         Ok(credentials) => credentials,
-        Err(error) => return super::answer::imds(&error),
+        Err(error) => return super::answer::imds_at(&error, page.as_deref()),
     };
     let account = extended.then(|| credentials.account_id().unwrap_or(&view.account));
     let render = || credential_document(&credentials, account, state.clock.now());
@@ -632,9 +647,15 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:9911".parse().unwrap();
         assert!(check(&host("127.0.0.1:9911"), Some(local)).is_ok());
         assert!(check(&host("localhost:9911"), Some(local)).is_ok());
-        assert!(check(&host("127.0.0.1"), Some(local)).is_err());
+        // The AWS CRT's IMDS client (aws-crt 1.33) sends the address without the port.
+        assert!(check(&host("127.0.0.1"), Some(local)).is_ok());
+        assert!(check(&host("127.0.0.2"), Some(local)).is_err());
+        assert!(check(&host("localhost"), Some(local)).is_err());
+        assert!(check(&host("127.0.0.1:9912"), Some(local)).is_err());
         let v6: SocketAddr = "[::1]:9911".parse().unwrap();
         assert!(check(&host("[::1]:9911"), Some(v6)).is_ok());
+        assert!(check(&host("[::1]"), Some(v6)).is_ok());
+        assert!(check(&host("::1"), Some(v6)).is_err());
         assert!(check(&host("[::2]:9911"), Some(v6)).is_err());
         assert!(check(&host("anything"), None).is_ok());
         let any: SocketAddr = "0.0.0.0:80".parse().unwrap();

@@ -46,6 +46,31 @@ impl Profiles {
         self.cache.clock()
     }
 
+    /// The environment the profiles are read with.
+    pub fn environment(&self) -> &Environment {
+        self.sources.environment()
+    }
+
+    /// The sign-ins of profiles with `web_identity_auth_url`.
+    pub fn sign_ins(&self) -> &Arc<crate::signin::SignIns> {
+        self.sources.sign_ins()
+    }
+
+    /// Whether getting `profile`'s credentials now would need a person to sign in.
+    pub fn needs_sign_in(&self, profile: &str) -> Result<bool, ProfileError> {
+        if self.cached(profile).is_some() {
+            return Ok(false);
+        }
+        let plan = self.plan(profile)?;
+        Ok(match &plan.base {
+            crate::aws_files::profiles::Base::SignIn { provider, .. } => {
+                !self.sign_ins().is_signed_in(provider)
+                    && (provider.username.is_none() || !self.sources.has_password())
+            }
+            _ => false,
+        })
+    }
+
     /// The profile files as they are now.
     pub fn config(&self) -> Result<Catalog, ProfileError> {
         self.sources.config()

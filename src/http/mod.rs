@@ -7,11 +7,14 @@
 //! * A front may serve only the user that started it (and root): the peer of each TCP
 //!   connection is looked up in the kernel's socket tables ([`crate::system::peer`]) and
 //!   anyone else gets 403 on every request of the connection.
+//! * Every request carries a [`Peer`] extension: who is at the other end, looked up on first
+//!   use (a binding pinned to users asks for it; nothing else pays for the lookup).
 //! * Repeated log lines are summarised ([`crate::system::repeats`]) while serving.
 //!
 //! The fronts ([`crate::front`]) are axum routers served here.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -175,14 +178,26 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                 let (router, refusal, http) = (router.clone(), refusal.clone(), http.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let peer = connection.peer();
                     // Looked up here, not in the accept loop: it reads /proc.
-                    let uid = connection.peer_uid(callers);
-                    let service = if callers.admits(uid) {
+                    let service = if callers == Callers::Anyone {
                         router
                     } else {
-                        summarised!(warn, None, "refused a connection from another user (see --allow-other-users)", uid = ?uid);
-                        refusal
+                        let uid = peer.uid();
+                        if callers.admits(uid) {
+                            router
+                        } else {
+                            summarised!(warn, None, "refused a connection from another user (see --allow-other-users)", uid = ?uid);
+                            refusal
+                        }
                     };
+                    let service = tower::ServiceExt::map_request(
+                        service,
+                        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                            request.extensions_mut().insert(peer.clone());
+                            request
+                        },
+                    );
                     let service = TowerToHyperService::new(service);
                     let result = match connection {
                         Connection::Tcp(stream) => {
@@ -242,22 +257,62 @@ enum Connection {
 }
 
 impl Connection {
-    /// The uid at the other end, when `callers` needs it; `None` when it cannot be found.
-    fn peer_uid(&self, callers: Callers) -> Option<u32> {
-        if callers == Callers::Anyone {
-            return None;
-        }
-        let found = match self {
+    /// Who is at the other end (the user is looked up when first asked for).
+    fn peer(&self) -> Peer {
+        let (addresses, uid) = match self {
             Self::Tcp(stream) => match (stream.local_addr(), stream.peer_addr()) {
-                (Ok(local), Ok(peer)) => crate::system::peer::tcp_peer_uid(local, peer),
-                (Err(error), _) | (_, Err(error)) => Err(error),
+                (Ok(local), Ok(remote)) => (Ok((local, remote)), OnceLock::new()),
+                (Err(error), _) | (_, Err(error)) => (Err(error.to_string()), OnceLock::new()),
             },
-            Self::Unix(stream) => stream.peer_cred().map(|c| Some(c.uid())),
+            // SO_PEERCRED: one system call, made now.
+            Self::Unix(stream) => {
+                let uid = OnceLock::new();
+                match stream.peer_cred() {
+                    Ok(credentials) => {
+                        let _ = uid.set(Some(credentials.uid()));
+                        (Err("a Unix socket".to_owned()), uid)
+                    }
+                    Err(error) => (Err(error.to_string()), uid),
+                }
+            }
         };
-        found.unwrap_or_else(|error| {
-            summarised!(warn, None, "cannot tell which user connected; refusing", %error);
-            None
+        Peer(Arc::new(PeerInner { addresses, uid }))
+    }
+}
+
+/// The other end of a request's connection: a request extension on every front.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer(Arc<PeerInner>);
+
+#[derive(Debug)]
+struct PeerInner {
+    /// Our address and the client's on TCP; why there are none otherwise.
+    addresses: Result<(SocketAddr, SocketAddr), String>,
+    /// The client's uid, once looked up (`None`: not found).
+    uid: OnceLock<Option<u32>>,
+}
+
+impl Peer {
+    /// The uid of the process that made the connection: `SO_PEERCRED` on Unix sockets, the
+    /// kernel's socket tables on TCP (loopback, or any address of this network namespace).
+    /// `None` when it cannot be found (a client in another namespace or on another host);
+    /// looked up once per connection.
+    pub(crate) fn uid(&self) -> Option<u32> {
+        *self.0.uid.get_or_init(|| {
+            let found = match &self.0.addresses {
+                Ok((local, remote)) => crate::system::peer::tcp_peer_uid(*local, *remote),
+                Err(why) => Err(std::io::Error::other(why.clone())),
+            };
+            found.unwrap_or_else(|error| {
+                summarised!(warn, None, "cannot tell which user connected", %error);
+                None
+            })
         })
+    }
+
+    /// The client's address on TCP.
+    pub(crate) fn remote(&self) -> Option<SocketAddr> {
+        self.0.addresses.as_ref().ok().map(|(_, remote)| *remote)
     }
 }
 

@@ -111,9 +111,10 @@ pub enum Kind {
     TimedOut,
     /// An MFA code is needed.
     NeedsMfa,
-    /// A sign-in to IAM Identity Center is needed: no usable token is cached and it cannot
-    /// be renewed without a person.
+    /// Someone must sign in to the profile's identity provider.
     NeedsSignIn,
+    /// The identity provider refused a sign-in (wrong password, refused grant, wrong user).
+    SignInRejected,
     /// The fetch itself broke (a bug): it ended without an outcome.
     Internal,
 }
@@ -141,8 +142,9 @@ impl Kind {
                 "an MFA code is needed: POST it to /mfa, or open this server's page in a browser"
             }
             Self::NeedsSignIn => {
-                "a sign-in to IAM Identity Center is needed: run aws sso login, or sign in from this server's page"
+                "a sign-in to the identity provider is needed: open this server's page in a browser, or POST a username and password to /auth"
             }
+            Self::SignInRejected => "the identity provider refused the sign-in",
             Self::Internal => "the credential fetch failed",
         }
     }
@@ -156,7 +158,9 @@ impl Kind {
             | Self::UnknownProfile
             | Self::Internal => Category::Misconfigured,
             // Not transient: until someone fixes the clock every call is refused alike.
-            Self::Refused | Self::MfaRejected | Self::ClockSkew => Category::Refused,
+            Self::Refused | Self::MfaRejected | Self::ClockSkew | Self::SignInRejected => {
+                Category::Refused
+            }
             Self::Unavailable | Self::InvalidAnswer | Self::DeviceUnavailable => {
                 Category::Unavailable
             }

@@ -29,6 +29,7 @@ use crate::aws_files::profiles::{Base, MfaConfig, Plan, ProfileError};
 use crate::aws_files::{Catalog, ProfileFiles};
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
+use crate::signin::{SignInError, SignIns};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Upstream, Version, digest};
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
@@ -85,6 +86,12 @@ pub enum ProfileFetchError {
     FilledRoleArn { profile: String, arn: String },
     #[error(transparent)]
     Sso(#[from] super::sso::SsoFetchError),
+    #[error("profile {profile:?}")]
+    SignIn {
+        profile: String,
+        #[source]
+        source: SignInError,
+    },
 }
 
 impl ProfileFetchError {
@@ -100,6 +107,7 @@ impl ProfileFetchError {
             Self::NeedsMfa { .. } => Kind::NeedsMfa,
             Self::MfaRejected { .. } => Kind::MfaRejected,
             Self::Sts { source, .. } => sts_kind(source),
+            Self::SignIn { source, .. } => source.kind(),
             // The command may work on a later try (a helper that was not logged in).
             Self::Process { .. } => Kind::Unavailable,
             Self::Sso(error) => error.kind(),
@@ -157,6 +165,8 @@ struct Shared {
     upstream: Weak<dyn Upstream>,
     /// Codes given by a person, by (source profile, device), each taken by one fetch.
     codes: Mutex<HashMap<(String, String), MfaCode>>,
+    /// Sign-ins to identity providers, for `web_identity_auth_url` profiles.
+    sign_ins: Arc<SignIns>,
 }
 
 impl Shared {
@@ -267,6 +277,7 @@ impl ProfileSources {
         http: reqwest::Client,
         upstream: Weak<dyn Upstream>,
     ) -> Self {
+        let sign_ins = SignIns::new(http.clone(), clock.clone());
         let shared = Arc::new(Shared {
             env,
             files,
@@ -274,12 +285,28 @@ impl ProfileSources {
             http,
             upstream,
             codes: Mutex::new(HashMap::new()),
+            sign_ins,
         });
         Self { shared }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock
+    }
+
+    /// The sign-ins of `web_identity_auth_url` profiles.
+    pub fn sign_ins(&self) -> &Arc<SignIns> {
+        &self.shared.sign_ins
+    }
+
+    /// The environment the profiles are read with.
+    pub fn environment(&self) -> &Environment {
+        &self.shared.env
+    }
+
+    /// Whether `WEB_IDENTITY_PASSWORD` lets profiles with a username sign in unattended.
+    pub fn has_password(&self) -> bool {
+        self.shared.env.web_identity_password.is_some()
     }
 
     /// The profile files as they are now.
@@ -307,7 +334,9 @@ impl ProfileSources {
                 .last()
                 .map(|r| r.role_arn.to_string())
                 .or(match &plan.base {
-                    Base::WebIdentity { role, .. } => Some(role.role_arn.to_string()),
+                    Base::WebIdentity { role, .. } | Base::SignIn { role, .. } => {
+                        Some(role.role_arn.to_string())
+                    }
                     _ => None,
                 }),
             region: self.region(&plan).map(|r| r.to_string()),
@@ -552,7 +581,7 @@ async fn run(
         }
         _ => None,
     };
-    let chained_from_start = matches!(plan.base, Base::WebIdentity { .. });
+    let chained_from_start = matches!(plan.base, Base::WebIdentity { .. } | Base::SignIn { .. });
     for (index, role) in plan.roles.iter().enumerate() {
         let last = index + 1 == plan.roles.len();
         let mut seconds = if last {
@@ -697,6 +726,35 @@ async fn first_credentials(
                 profile: profile.clone(),
                 source,
             })?
+        }
+        Base::SignIn { provider, role } => {
+            let token = shared
+                .sign_ins
+                .id_token(provider, shared.env.web_identity_password.as_ref())
+                .await
+                .map_err(|source| ProfileFetchError::SignIn {
+                    profile: profile.clone(),
+                    source,
+                })?;
+            let session = match (&role.session_name, shared.sign_ins.signed_in_user(provider)) {
+                (Some(name), _) => name.clone(),
+                // The user's name makes CloudTrail say who this was, as aws-runas does.
+                (None, Some(user)) => {
+                    RoleSessionName::from_user(&user).unwrap_or_else(|| shared.session_name())
+                }
+                (None, None) => shared.session_name(),
+            };
+            let seconds = if plan.roles.is_empty() {
+                plan.credentials_seconds
+            } else {
+                CHAINED_MAX_SECONDS
+            };
+            sts.assume_role_with_web_identity(&role.role_arn, &session, &token, seconds)
+                .await
+                .map_err(|source| ProfileFetchError::Sts {
+                    profile: profile.clone(),
+                    source,
+                })?
         }
     })
 }

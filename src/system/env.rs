@@ -71,6 +71,15 @@ pub struct Environment {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<crate::secret::Secret>,
     pub session_token: Option<crate::secret::Secret>,
+    /// aws-runas's sign-in variables, defaults for the profile keys of the same names in
+    /// lower case: `WEB_IDENTITY_AUTH_URL`, `WEB_IDENTITY_CLIENT_ID`,
+    /// `WEB_IDENTITY_REDIRECT_URI`, `WEB_IDENTITY_USERNAME`, `WEB_IDENTITY_PROVIDER`,
+    /// `JUMP_ROLE_ARN`.
+    pub web_identity: WebIdentityEnv,
+    /// `WEB_IDENTITY_PASSWORD`: signs in with the password grant without asking a person.
+    pub web_identity_password: Option<crate::secret::Secret>,
+    /// `DISPLAY` or `WAYLAND_DISPLAY` is set: a browser can be opened for a sign-in.
+    pub has_display: bool,
     /// `SUDO_UID` / `SUDO_GID`: whom to become after binding a privileged port.
     pub sudo_uid: Option<u32>,
     pub sudo_gid: Option<u32>,
@@ -97,7 +106,35 @@ impl std::fmt::Debug for Environment {
             .field("tpm_key_password", &self.tpm_key_password)
             .field("credentials_directory", &self.credentials_directory)
             .field("tpm_tcti", &self.tpm_tcti)
+            .field("web_identity", &self.web_identity)
+            .field("web_identity_password", &self.web_identity_password)
             .finish_non_exhaustive()
+    }
+}
+
+/// aws-runas's sign-in variables (none secret); see [`Environment::web_identity`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebIdentityEnv {
+    pub auth_url: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub username: Option<String>,
+    pub provider: Option<String>,
+    pub jump_role_arn: Option<String>,
+}
+
+impl WebIdentityEnv {
+    /// The variable standing in for profile key `key`, if it is one of these.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "web_identity_auth_url" => self.auth_url.as_deref(),
+            "web_identity_client_id" => self.client_id.as_deref(),
+            "web_identity_redirect_uri" => self.redirect_uri.as_deref(),
+            "web_identity_username" => self.username.as_deref(),
+            "web_identity_provider" => self.provider.as_deref(),
+            "jump_role_arn" => self.jump_role_arn.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -164,6 +201,16 @@ impl Environment {
             secret_access_key: get(&["AWS_SECRET_ACCESS_KEY"]).map(crate::secret::Secret::new),
             session_token: get(&["AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"])
                 .map(crate::secret::Secret::new),
+            web_identity: WebIdentityEnv {
+                auth_url: get(&["WEB_IDENTITY_AUTH_URL"]),
+                client_id: get(&["WEB_IDENTITY_CLIENT_ID"]),
+                redirect_uri: get(&["WEB_IDENTITY_REDIRECT_URI"]),
+                username: get(&["WEB_IDENTITY_USERNAME"]),
+                provider: get(&["WEB_IDENTITY_PROVIDER"]),
+                jump_role_arn: get(&["JUMP_ROLE_ARN"]),
+            },
+            web_identity_password: get(&["WEB_IDENTITY_PASSWORD"]).map(crate::secret::Secret::new),
+            has_display: get(&["DISPLAY", "WAYLAND_DISPLAY"]).is_some(),
             sudo_uid: get(&["SUDO_UID"]).and_then(|v| v.parse().ok()),
             sudo_gid: get(&["SUDO_GID"]).and_then(|v| v.parse().ok()),
         }

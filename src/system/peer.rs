@@ -1,7 +1,7 @@
 //! Who is at the other end of a local connection.
 //!
 //! * Unix sockets: `SO_PEERCRED`.
-//! * Loopback TCP: the kernel's socket tables, `/proc/net/tcp` and `/proc/net/tcp6`
+//! * Loopback TCP: the kernel's socket tables, `/proc/self/net/tcp` and `/proc/self/net/tcp6`
 //!   (<https://www.kernel.org/doc/Documentation/networking/proc_net_tcp.txt>). The client's
 //!   socket is the row whose local address is our peer's and whose remote address is our
 //!   own; its `uid` column is the user that made it. Addresses are hexadecimal, each 32-bit
@@ -10,13 +10,20 @@
 //!
 //! Only the network namespace of this process is searched: a peer in another namespace
 //! (or on another host) is not found, and is nobody.
+//!
+//! The uid column is shown in this process's user namespace: in one that does not map the
+//! client's user (systemd's `PrivateUsers=yes` maps only root and the unit's own user), it
+//! reads as the overflow uid, nobody. Such a uid, one outside every range of
+//! `/proc/self/uid_map`, is not an answer: the lookup fails, saying why.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The uid owning the TCP client socket connected from `peer` to our `local` address, if it
 /// is in this namespace's tables.
 pub fn tcp_peer_uid(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Option<u32>> {
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    // Through /proc/self: the daemon's unit mounts /proc with ProcSubset=pid, which hides
+    // /proc/net but keeps each process's own net directory (the same tables).
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         let text = match std::fs::read_to_string(table) {
             Ok(text) => text,
             // No IPv6 in this kernel: no tcp6 table.
@@ -24,10 +31,31 @@ pub fn tcp_peer_uid(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Opti
             Err(error) => return Err(error),
         };
         if let Some(uid) = find_uid(&text, peer, local) {
+            let map = std::fs::read_to_string("/proc/self/uid_map")?;
+            if !is_mapped(&map, uid) {
+                return Err(std::io::Error::other(format!(
+                    "the client's user shows as uid {uid}, which this process's user namespace \
+                     does not map (PrivateUsers=yes?): its real user cannot be told"
+                )));
+            }
             return Ok(Some(uid));
         }
     }
     Ok(None)
+}
+
+/// Whether `uid` lies in a range of a `/proc/PID/uid_map` (`INSIDE OUTSIDE COUNT` lines):
+/// whether it stands for one user in that namespace rather than for every unmapped one.
+pub fn is_mapped(uid_map: &str, uid: u32) -> bool {
+    uid_map.lines().any(|line| {
+        let mut fields = line.split_whitespace().map(str::parse::<u64>);
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some(Ok(inside)), Some(Ok(_)), Some(Ok(count))) => {
+                inside <= u64::from(uid) && u64::from(uid) < inside + count
+            }
+            _ => false,
+        }
+    })
 }
 
 /// The uid of the row of a `/proc/net/tcp{,6}` table with local address `local` and remote
@@ -132,6 +160,25 @@ mod tests {
     }
 
     #[test]
+    fn only_mapped_uids_are_users() {
+        // The initial namespace maps everything.
+        let all = "         0          0 4294967295\n";
+        for uid in [0, 999, 65534, u32::MAX - 1] {
+            assert!(is_mapped(all, uid), "{uid}");
+        }
+        // systemd's PrivateUsers=yes for a unit of user 998: root and 998 only; every other
+        // user reads as the overflow uid 65534, which stands for nobody in particular.
+        let private = "         0          0          1\n       998        998          1\n";
+        assert!(is_mapped(private, 0) && is_mapped(private, 998));
+        for uid in [1, 997, 999, 65534] {
+            assert!(!is_mapped(private, uid), "{uid}");
+        }
+        for garbage in ["", "x y z", "0 0", "-1 0 5"] {
+            assert!(!is_mapped(garbage, 0), "{garbage:?}");
+        }
+    }
+
+    #[test]
     fn garbage_is_no_row() {
         let any: SocketAddr = "127.0.0.1:1".parse().unwrap();
         for table in [
@@ -146,17 +193,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn this_process_is_found_in_the_real_tables() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    /// The uid this process runs as (the owner of /proc/self).
+    fn own_uid() -> u32 {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").unwrap().uid()
+    }
+
+    /// Connects to a listener on `listen` (port 0) from `connect_to` (`None`: the listener's
+    /// own address) and looks the client up from the server's end of the connection; the
+    /// client's own end must not be taken for it.
+    fn look_up_a_real_connection(listen: &str, connect_to: Option<&str>) -> Option<u32> {
+        let listener = std::net::TcpListener::bind(listen).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = match connect_to {
+            Some(host) => SocketAddr::new(host.parse().unwrap(), port),
+            None => listener.local_addr().unwrap(),
+        };
+        let client = std::net::TcpStream::connect(target).unwrap();
         let (server_side, peer) = listener.accept().unwrap();
+        assert_eq!(canonical(peer), canonical(client.local_addr().unwrap()));
         let uid = tcp_peer_uid(server_side.local_addr().unwrap(), peer).unwrap();
-        let own = std::fs::metadata("/proc/self").map(|m| {
-            use std::os::unix::fs::MetadataExt as _;
-            m.uid()
-        });
-        assert_eq!(uid, Some(own.unwrap()));
+        // A client that is not connected is nobody.
+        let unknown = SocketAddr::new(peer.ip(), peer.port().wrapping_add(1).max(1));
+        assert!(peer.is_ipv6() == listen.starts_with('['), "{peer}");
+        assert_eq!(
+            tcp_peer_uid(server_side.local_addr().unwrap(), unknown).unwrap(),
+            None
+        );
         drop(client);
+        uid
+    }
+
+    #[test]
+    fn this_process_is_found_in_the_real_tables_on_ipv4_loopback() {
+        assert_eq!(
+            look_up_a_real_connection("127.0.0.1:0", None),
+            Some(own_uid())
+        );
+    }
+
+    #[test]
+    fn this_process_is_found_in_the_real_tables_on_ipv6_loopback() {
+        assert_eq!(look_up_a_real_connection("[::1]:0", None), Some(own_uid()));
+    }
+
+    #[test]
+    fn an_ipv4_client_of_a_dual_stack_listener_is_found() {
+        // Linux listens on both families on [::] unless bindv6only is set; the client then
+        // shows in tcp6 with an IPv4-mapped address.
+        let probe = std::net::TcpListener::bind("[::]:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            eprintln!("[::] does not take IPv4 here (bindv6only); skipping");
+            return;
+        }
+        drop(probe);
+        assert_eq!(
+            look_up_a_real_connection("[::]:0", Some("127.0.0.1")),
+            Some(own_uid())
+        );
     }
 }

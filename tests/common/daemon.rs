@@ -349,11 +349,11 @@ pub(crate) fn secret_hash(raw: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha384::digest(raw))
 }
 
-/// The token of a binding, from its environment file (and token file, if it has one).
+/// The token of a binding, from its token file if it has one, else its environment file.
 pub(crate) fn token_of(dir: &Path, name: &str) -> String {
     let env = read_env(&env_file(dir, name));
-    let text = if let Some(path) = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
-        std::fs::read_to_string(path).expect("read the token file")
+    let text = if token_file(dir, name).exists() {
+        std::fs::read_to_string(token_file(dir, name)).expect("read the token file")
     } else if let Some(value) = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") {
         value.clone()
     } else {

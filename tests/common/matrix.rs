@@ -90,10 +90,17 @@ pub(crate) enum Client {
     GoV1Chain,
     MinioChain,
     JavaV2Chain,
+    JavaV1Chain,
+    CrtChain,
+    CrtNodeChain,
+    RubySdkChain,
+    FogAws,
+    AsyncAwsChain,
+    RusotoChain,
 }
 
 impl Client {
-    pub(crate) const ALL: [Client; 14] = [
+    pub(crate) const ALL: [Client; 21] = [
         Client::Boto3,
         Client::AwsCli,
         Client::AwsCliV2,
@@ -108,6 +115,13 @@ impl Client {
         Client::GoV1Chain,
         Client::MinioChain,
         Client::JavaV2Chain,
+        Client::JavaV1Chain,
+        Client::CrtChain,
+        Client::CrtNodeChain,
+        Client::RubySdkChain,
+        Client::FogAws,
+        Client::AsyncAwsChain,
+        Client::RusotoChain,
     ];
 
     /// A name without version.
@@ -127,6 +141,13 @@ impl Client {
             Client::GoV1Chain => "Go v1 default chain",
             Client::MinioChain => "minio-go IAM chain",
             Client::JavaV2Chain => "Java v2 default chain",
+            Client::JavaV1Chain => "Java v1 default chain",
+            Client::CrtChain => "AWS CRT default chain (Python)",
+            Client::CrtNodeChain => "AWS CRT default chain (Node.js)",
+            Client::RubySdkChain => "Ruby aws-sdk-core default chain",
+            Client::FogAws => "fog-aws `use_iam_profile` (third-party)",
+            Client::AsyncAwsChain => "AsyncAws PHP default chain (third-party)",
+            Client::RusotoChain => "Rusoto ChainProvider (deprecated)",
         }
     }
 
@@ -148,6 +169,13 @@ impl Client {
             Client::GoV1Chain => format!("aws-sdk-go {}", v.go_v1),
             Client::MinioChain => format!("minio-go {}", v.minio),
             Client::JavaV2Chain => format!("AWS SDK for Java {}", v.java_v2),
+            Client::JavaV1Chain => format!("AWS SDK for Java {}", v.java_v1),
+            Client::CrtChain => format!("Debian python3-awscrt {}", v.awscrt),
+            Client::CrtNodeChain => format!("npm aws-crt {}", v.aws_crt_node),
+            Client::RubySdkChain => format!("Debian ruby-aws-sdk-core {}", v.ruby_sdk),
+            Client::FogAws => format!("Debian ruby-fog-aws {}", v.fog_aws),
+            Client::AsyncAwsChain => format!("Debian php-async-aws-core {}", v.async_aws),
+            Client::RusotoChain => format!("rusoto_credential {}", v.rusoto),
         };
         format!("{} ({version})", self.name())
     }
@@ -179,6 +207,34 @@ impl Client {
             }
             Client::JavaV2Chain => {
                 "`DefaultCredentialsProvider.builder().build().resolveCredentials()`"
+            }
+            Client::JavaV1Chain => "`new DefaultAWSCredentialsProviderChain().getCredentials()`",
+            Client::CrtChain => {
+                "`awscrt.auth.AwsCredentialsProvider.new_default_chain()` (aws-c-auth: \
+                 environment, profile, container endpoint, instance metadata), the providers of \
+                 the CRT-based clients"
+            }
+            Client::CrtNodeChain => {
+                "`auth.AwsCredentialsProvider.newDefault()`, the same chain in the current \
+                 aws-c-auth; the Node.js CRT never hands credentials out, a provider only signs"
+            }
+            Client::RubySdkChain => {
+                "`Aws::STS::Client.new`: its `config.credentials`, from \
+                 `Aws::CredentialProviderChain`"
+            }
+            Client::FogAws => {
+                "`Fog::AWS::STS.new(use_iam_profile: true)`: `Fog::AWS::CredentialFetcher` \
+                 (the container endpoint, else instance metadata), as every fog-aws service"
+            }
+            Client::AsyncAwsChain => {
+                "`ChainProvider::createDefaultChain()`, what every AsyncAws client uses; it \
+                 ignores `AWS_EC2_METADATA_DISABLED`, so where the test sets it the program runs \
+                 the same chain without its last provider, instance metadata"
+            }
+            Client::RusotoChain => {
+                "`rusoto_credential::ChainProvider::new().credentials()`; it ignores \
+                 `AWS_EC2_METADATA_DISABLED`, so where the test sets it the program runs the \
+                 same chain without its last provider, instance metadata"
             }
             Client::MinioChain => {
                 "`credentials.NewChainCredentials` of `EnvAWS`, `FileAWSCredentials` and `IAM` \
@@ -219,6 +275,28 @@ impl Client {
             Client::GoV2Chain => format!("`service/sts` {} `GetCallerIdentity`", v.go_v2_sts),
             Client::GoV1Chain => "`sts.New(sess).GetCallerIdentity`".to_owned(),
             Client::JavaV2Chain => format!("`sts` {} `getCallerIdentity()`", v.java_v2),
+            Client::JavaV1Chain => {
+                format!("`aws-java-sdk-sts` {} `getCallerIdentity()`", v.java_v1)
+            }
+            Client::CrtChain => "`GetCallerIdentity` signed by the CRT's own SigV4 signer \
+                 (`awscrt.auth.aws_sign_request`, session token included), sent with urllib"
+                .to_owned(),
+            Client::CrtNodeChain => {
+                "`GetCallerIdentity` signed by `auth.aws_sign_request` with the chain itself \
+                 (the access key id is the one the signature names), sent with `fetch`"
+                    .to_owned()
+            }
+            Client::RubySdkChain => "`Aws::STS::Client#get_caller_identity`".to_owned(),
+            Client::FogAws => {
+                "fog-aws has no `GetCallerIdentity` request: its STS service's own signed \
+                 request (`Fog::AWS.signed_params_v4`, session token included) with \
+                 `Action=GetCallerIdentity`"
+                    .to_owned()
+            }
+            Client::AsyncAwsChain => {
+                "`AsyncAws\\Core\\Sts\\StsClient::getCallerIdentity()`".to_owned()
+            }
+            Client::RusotoChain => format!("`rusoto_sts` {} `get_caller_identity`", v.rusoto),
             Client::MinioChain => {
                 "minio-go has no STS client: `GetCallerIdentity` signed by its own \
                  `signer.SignV4WithServiceType(…, \"sts\")` with the session token"
@@ -285,6 +363,51 @@ impl Client {
                 "chain".into(),
                 "prove".into(),
             ],
+            Client::JavaV1Chain => vec![
+                "java".into(),
+                "-XX:TieredStopAtLevel=1".into(),
+                "-XX:+UseSerialGC".into(),
+                "-cp".into(),
+                format!(
+                    "{}:{}",
+                    repo_path("build/java-client/target-v1/java-v1-client.jar").display(),
+                    repo_path("build/java-client/target-v1/lib/*").display()
+                )
+                .into(),
+                "needroleshere.Client".into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            // Debian's python3, where python3-awscrt lives.
+            Client::CrtChain => vec![
+                "/usr/bin/python3".into(),
+                repo_path("tests/clients/python/crt.py").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            Client::CrtNodeChain => vec![
+                "node".into(),
+                repo_path("tests/clients/node-crt/credentials.cjs").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            Client::RubySdkChain | Client::FogAws => vec![
+                "/usr/bin/ruby".into(),
+                repo_path("tests/clients/ruby/credentials.rb").into(),
+                if self == Client::FogAws { "fog" } else { "sdk" }.into(),
+                "prove".into(),
+            ],
+            Client::AsyncAwsChain => vec![
+                "/usr/bin/php".into(),
+                repo_path("tests/clients/php/credentials.php").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
+            Client::RusotoChain => vec![
+                repo_path("build/rust-client-target/debug/rusoto-client").into(),
+                "chain".into(),
+                "prove".into(),
+            ],
         }
     }
 
@@ -298,6 +421,8 @@ impl Client {
     fn env(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Client::JsV2Chain => &[("AWS_SDK_LOAD_CONFIG", "1")],
+            // Its notice that Node.js 20 support ends (stderr, once per run) says nothing here.
+            Client::CrtNodeChain => &[("NODE_NO_WARNINGS", "1")],
             _ => &[],
         }
     }
@@ -322,6 +447,13 @@ pub(crate) struct Versions {
     pub go_v1: String,
     pub minio: String,
     pub java_v2: String,
+    pub java_v1: String,
+    pub awscrt: String,
+    pub aws_crt_node: String,
+    pub ruby_sdk: String,
+    pub fog_aws: String,
+    pub async_aws: String,
+    pub rusoto: String,
 }
 
 /// A Go client program of `tests/clients/go-*` and `tests/clients/minio-go`, built by
@@ -353,23 +485,79 @@ fn go_module_version(dir: &str, module: &str) -> String {
         .unwrap_or_else(|| panic!("{} requires no {module}", path.display()))
 }
 
-/// The AWS SDK for Java BOM version `tests/clients/java-v2/pom.xml` imports.
-fn java_sdk_version() -> String {
-    let path = repo_path("tests/clients/java-v2/pom.xml");
+/// The AWS SDK for Java BOM version `tests/clients/DIR/pom.xml` imports (artifact `bom`), the
+/// client built into `build/java-client/TARGET/DIR-client.jar`.
+fn java_sdk_version(dir: &str, target: &str, bom: &str) -> String {
+    let path = repo_path("tests/clients").join(dir).join("pom.xml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let jar = repo_path("build/java-client/target/java-v2-client.jar");
+    let jar = repo_path("build/java-client")
+        .join(target)
+        .join(format!("{dir}-client.jar"));
     assert!(
         jar.exists(),
-        "{} is missing: run scripts/test.sh (it builds tests/clients/java-v2)",
+        "{} is missing: run scripts/test.sh (it builds tests/clients/{dir})",
         jar.display()
     );
     let bom = text
-        .find("<artifactId>bom</artifactId>")
-        .unwrap_or_else(|| panic!("{} imports no software.amazon.awssdk:bom", path.display()));
+        .find(&format!("<artifactId>{bom}</artifactId>"))
+        .unwrap_or_else(|| panic!("{} imports no {bom}", path.display()));
     let rest = &text[bom..];
     let start = rest.find("<version>").expect("the BOM's version") + "<version>".len();
     let end = rest[start..].find('<').expect("the BOM's version") + start;
     rest[start..end].to_owned()
+}
+
+/// The installed version of Debian package `package`.
+fn debian_version(package: &str) -> String {
+    let output = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dpkg-query");
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && !version.is_empty(),
+        "Debian's {package} must be installed (run scripts/test.sh): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    version
+}
+
+/// The aws-crt version installed in `build/node-crt` (pinned by
+/// `tests/clients/node-crt/package-lock.json`).
+fn node_crt_version() -> String {
+    let path = repo_path("build/node-crt/node_modules/aws-crt/package.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: run scripts/test.sh (it runs npm ci in build/node-crt)",
+            path.display()
+        )
+    });
+    let json: serde_json::Value = serde_json::from_str(&text).expect("package.json");
+    json["version"].as_str().expect("a version").to_owned()
+}
+
+/// The rusoto_credential version `tests/clients/rusoto/Cargo.lock` pins; the program must be
+/// built.
+fn rusoto_version() -> String {
+    let program = repo_path("build/rust-client-target/debug/rusoto-client");
+    assert!(
+        program.exists(),
+        "{} is missing: run scripts/test.sh (it builds tests/clients/rusoto)",
+        program.display()
+    );
+    let lock = std::fs::read_to_string(repo_path("tests/clients/rusoto/Cargo.lock"))
+        .expect("tests/clients/rusoto/Cargo.lock");
+    let marker = "name = \"rusoto_credential\"\nversion = \"";
+    let start = lock
+        .find(marker)
+        .expect("rusoto_credential is in tests/clients/rusoto/Cargo.lock")
+        + marker.len();
+    lock[start..]
+        .split('"')
+        .next()
+        .expect("a version")
+        .to_owned()
 }
 
 /// The installed clients' versions; panics, saying how to fix it, when one is missing.
@@ -459,7 +647,14 @@ pub(crate) fn versions() -> &'static Versions {
             go_v2_sts: go_module_version("go-v2", "github.com/aws/aws-sdk-go-v2/service/sts"),
             go_v1: go_module_version("go-v1", "github.com/aws/aws-sdk-go"),
             minio: go_module_version("minio-go", "github.com/minio/minio-go/v7"),
-            java_v2: java_sdk_version(),
+            java_v2: java_sdk_version("java-v2", "target", "bom"),
+            java_v1: java_sdk_version("java-v1", "target-v1", "aws-java-sdk-bom"),
+            awscrt: debian_version("python3-awscrt"),
+            aws_crt_node: node_crt_version(),
+            ruby_sdk: debian_version("ruby-aws-sdk-core"),
+            fog_aws: debian_version("ruby-fog-aws"),
+            async_aws: debian_version("php-async-aws-core"),
+            rusoto: rusoto_version(),
         }
     })
 }
@@ -479,14 +674,17 @@ pub(crate) enum Front {
     EcsRelativeQuery,
     EcsRelativeTokenFile,
     ImdsDefaultAddress,
+    ImdsDefaultAddressV1,
     ImdsEndpoint,
     ImdsV1Fallback,
     DesktopEcs,
     DesktopEc2,
+    Update,
+    Exec,
 }
 
 impl Front {
-    pub(crate) const ALL: [Front; 13] = [
+    pub(crate) const ALL: [Front; 16] = [
         Front::CredentialProcess,
         Front::EcsFull,
         Front::EcsFullTokenFile,
@@ -496,10 +694,13 @@ impl Front {
         Front::EcsRelativeQuery,
         Front::EcsRelativeTokenFile,
         Front::ImdsDefaultAddress,
+        Front::ImdsDefaultAddressV1,
         Front::ImdsEndpoint,
         Front::ImdsV1Fallback,
         Front::DesktopEcs,
         Front::DesktopEc2,
+        Front::Update,
+        Front::Exec,
     ];
 
     /// A stable short name: the column header and the section marker.
@@ -514,10 +715,13 @@ impl Front {
             Front::EcsRelativeQuery => "ecs-relative-query",
             Front::EcsRelativeTokenFile => "ecs-relative-token-file",
             Front::ImdsDefaultAddress => "imds-169.254.169.254",
+            Front::ImdsDefaultAddressV1 => "imds-169.254.169.254-v1",
             Front::ImdsEndpoint => "imds-endpoint",
             Front::ImdsV1Fallback => "imds-v1-fallback",
             Front::DesktopEcs => "serve-ecs",
             Front::DesktopEc2 => "serve-ec2",
+            Front::Update => "update",
+            Front::Exec => "exec",
         }
     }
 
@@ -557,6 +761,10 @@ impl Front {
                  `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, `serve` on 169.254.170.2:80 inside a \
                  network namespace"
             }
+            Front::ImdsDefaultAddressV1 => {
+                "the same with `serve --imds-v1`: IMDSv2 still, and IMDSv1 for clients that ask \
+                 without a token; `AWS_EC2_METADATA_V1_DISABLED` unset"
+            }
             Front::ImdsDefaultAddress => {
                 "`bind --mode imds`, `serve` on 169.254.169.254:80 inside a network namespace, \
                  no endpoint variable (the SDK's default address), \
@@ -579,6 +787,15 @@ impl Front {
             Front::DesktopEc2 => {
                 "`serve ec2 -p PORT developer`: the `AWS_EC2_METADATA_SERVICE_ENDPOINT` it prints"
             }
+            Front::Update => {
+                "`update --once --profile matrix …`: the keys and session token in `[matrix]` of \
+                 the file `AWS_SHARED_CREDENTIALS_FILE` names, `AWS_PROFILE=matrix`"
+            }
+            Front::Exec => {
+                "`exec developer -- CLIENT` (the desktop servers' `developer` profile): \
+                 `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` in the \
+                 client's environment"
+            }
         }
     }
 
@@ -586,9 +803,18 @@ impl Front {
         matches!(
             self,
             Front::ImdsDefaultAddress
+                | Front::ImdsDefaultAddressV1
                 | Front::ImdsEndpoint
                 | Front::ImdsV1Fallback
                 | Front::DesktopEc2
+        )
+    }
+
+    /// An ECS front with a relative URI (served at 169.254.170.2).
+    fn is_relative(self) -> bool {
+        matches!(
+            self,
+            Front::EcsRelative | Front::EcsRelativeQuery | Front::EcsRelativeTokenFile
         )
     }
 
@@ -700,6 +926,161 @@ pub(crate) fn expectation(client: Client, front: Front) -> Expect {
             // serve answers 400 to a request without a token; minio-go says only its status.
             evidence: "(IAM provider: 400 Bad Request)",
         },
+        (CrtChain, CredentialProcess) => Expect::Refuses {
+            reason: "its default chain runs no `credential_process`: environment, a profile's keys \
+                     or `role_arn`, web identity, then the container endpoint or instance \
+                     metadata (aws-c-auth as python3-awscrt 0.16.8 bundles it, \
+                     `source/credentials_provider_default_chain.c:309`, \
+                     `source/credentials_provider_profile.c:406`)",
+            // The profile provider's last error: no shared credentials file.
+            evidence: "awscrt: no credentials: FileNotFoundError",
+        },
+        (JavaV1Chain, CredentialProcess | Update) => Expect::Refuses {
+            reason: "reads profiles only from `AWS_CREDENTIAL_PROFILES_FILE`, else \
+                     `~/.aws/credentials`, else `~/.aws/config`, never the file `AWS_CONFIG_FILE` \
+                     names (aws-java-sdk-core 1.12.780 \
+                     `com/amazonaws/profile/path/AwsProfileFileLocationProvider.java:39`); \
+                     `AWS_CREDENTIAL_PROFILES_FILE` naming the same file is what it needs",
+            evidence: "profile file cannot be null",
+        },
+        (CrtChain, EcsFullTokenFile | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (aws-c-auth as python3-awscrt 0.16.8 \
+                     bundles it, `source/credentials_provider_default_chain.c:30`), so it sends \
+                     no token; the header and query modes work",
+            // serve answers 400 to a request without a token.
+            evidence: "AWS_AUTH_CREDENTIALS_PROVIDER_HTTP_STATUS_FAILURE",
+        },
+        (JavaV1Chain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends a token only with a full URI: its relative-URI endpoint has no \
+                     headers (aws-java-sdk-core 1.12.780 \
+                     `com/amazonaws/auth/ContainerCredentialsProvider.java:124`, \
+                     `ECSCredentialsEndpointProvider`; the full URI's `getHeaders` is at `:168`); \
+                     `ecs-relative-query` works",
+            evidence: "Bad Request (Service",
+        },
+        (
+            RubySdkChain,
+            EcsFull | EcsFullTokenFile | EcsFullQuery | EcsFullOtherLoopback | DesktopEcs,
+        ) => Expect::Refuses {
+            reason: "reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, never a full URI \
+                         (aws-sdk-core 3.168.1 `lib/aws-sdk-core/credential_provider_chain.rb:164`, \
+                         `lib/aws-sdk-core/ecs_credentials.rb:60`)",
+            evidence: "sdk: RuntimeError: no credentials found",
+        },
+        (RubySdkChain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends no token at all: a bare GET of the relative URI (aws-sdk-core 3.168.1 \
+                     `lib/aws-sdk-core/ecs_credentials.rb:131`); `ecs-relative-query` works",
+            // serve answers 400 to a request without a token; the provider then has nothing.
+            evidence: "sdk: RuntimeError: no credentials found",
+        },
+        (RubySdkChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::Refuses {
+            reason: "ignores the port of `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it connects to \
+                     port 80 of its host (aws-sdk-core 3.168.1 \
+                     `lib/aws-sdk-core/instance_profile_credentials.rb:79`, \
+                     `@port = options[:port] || 80`, and `:240`, `@port || uri.port`); the \
+                     default address (`imds-169.254.169.254`) works",
+            evidence: "sdk: RuntimeError: no credentials found",
+        },
+        (FogAws, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends no token at all: a bare GET of the relative URI (fog-aws 3.15.0 \
+                     `lib/fog/aws/credential_fetcher.rb:29`); `ecs-relative-query` works",
+            evidence: "Unable to fetch credentials: Expected(200) <=> Actual(400 Bad Request)",
+        },
+        (AsyncAwsChain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends no token at all: a bare GET of the relative URI (async-aws/core \
+                     1.18.1 `Credentials/ContainerProvider.php:48`); `ecs-relative-query` works",
+            evidence: "HTTP/1.1 400 Bad Request returned for \"http://169.254.170.2/",
+        },
+        (AsyncAwsChain, ImdsDefaultAddress) => Expect::Refuses {
+            reason: "IMDSv1 only: it asks for the role without a token (async-aws/core 1.18.1 \
+                     `Credentials/InstanceProvider.php:47`), which `serve` refuses unless \
+                     started with `--imds-v1` (`imds-169.254.169.254-v1` works)",
+            evidence: "HTTP/1.1 401 Unauthorized returned for \"http://169.254.169.254/",
+        },
+        (RusotoChain, EcsFullTokenFile) => Expect::Refuses {
+            reason: "never reads `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, only \
+                     `AWS_CONTAINER_AUTHORIZATION_TOKEN` (rusoto_credential 0.48.0 \
+                     `src/container.rs:107`), so it sends no token; `ecs-full` and \
+                     `ecs-full-query` work",
+            // serve's 400 answer, read as credentials.
+            evidence: "missing field `AccessKeyId`",
+        },
+        (RusotoChain, EcsRelative | EcsRelativeTokenFile) => Expect::Refuses {
+            reason: "sends a token only with a full URI (rusoto_credential 0.48.0 \
+                     `src/container.rs:103`, and `:107` for the full URI); \
+                     `ecs-relative-query` works",
+            evidence: "missing field `AccessKeyId`",
+        },
+        (RusotoChain, ImdsDefaultAddress) => Expect::Refuses {
+            reason: "IMDSv1 only: it asks for the role without a token (rusoto_credential 0.48.0 \
+                     `src/instance_metadata.rs:102`, `get_role_name`), which `serve` refuses \
+                     unless started with `--imds-v1` (`imds-169.254.169.254-v1` works)",
+            // It reads serve's 401 answer as a role name (it checks no status).
+            evidence: "the instance metadata provider alone: Could not get credentials from \
+                       iam: invalid uri character",
+        },
+        (CrtChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its IMDS client always asks \
+                     `169.254.169.254` (aws-c-auth as python3-awscrt 0.16.8 bundles it, \
+                     `source/aws_imds_client.c:160`); not run, as it would ask the link-local \
+                     address outside a namespace of the test's own",
+        },
+        (RusotoChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: its instance metadata provider \
+                     always asks `169.254.169.254` (rusoto_credential 0.48.0 \
+                     `src/instance_metadata.rs:12`); not run, as it would ask the link-local \
+                     address outside a namespace of the test's own",
+        },
+        (FogAws, Exec) => Expect::NotApplicable {
+            reason: "with `use_iam_profile` it ignores the keys in the environment: it fetches \
+                     from the container endpoint or instance metadata (fog-aws 3.15.0 \
+                     `lib/fog/aws/credential_fetcher.rb:21`), else takes the keys the program \
+                     passes; not run, as it would ask `169.254.169.254` outside a namespace of \
+                     the test's own",
+        },
+        (FogAws, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it always asks \
+                     `http://169.254.169.254` (fog-aws 3.15.0 `lib/fog/aws/credential_fetcher.rb:9`); \
+                     not run, as it would ask the link-local address outside a namespace of the \
+                     test's own",
+        },
+        (FogAws, f)
+            if !matches!(
+                f,
+                EcsRelative
+                    | EcsRelativeQuery
+                    | EcsRelativeTokenFile
+                    | ImdsDefaultAddress
+                    | ImdsDefaultAddressV1
+            ) =>
+        {
+            Expect::NotApplicable {
+                reason: "reads neither the AWS config files nor a full URI: with \
+                         `use_iam_profile` it reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, \
+                         else asks instance metadata at `169.254.169.254` whatever \
+                         `AWS_EC2_METADATA_DISABLED` says (fog-aws 3.15.0 \
+                         `lib/fog/aws/credential_fetcher.rb:26` and `:69`); not run, as it would \
+                         ask the link-local address outside a namespace of the test's own",
+            }
+        }
+        (AsyncAwsChain, ImdsEndpoint | ImdsV1Fallback | DesktopEc2) => Expect::NotApplicable {
+            reason: "ignores `AWS_EC2_METADATA_SERVICE_ENDPOINT`: it always asks \
+                     `http://169.254.169.254` (async-aws/core 1.18.1 \
+                     `Credentials/InstanceProvider.php:28`); not run, as it would ask the \
+                     link-local address outside a namespace of the test's own",
+        },
+        (AsyncAwsChain, CredentialProcess) => Expect::Refuses {
+            reason: "no `credential_process`: its ini file provider reads only keys and \
+                     `role_arn` (async-aws/core 1.18.1 `Credentials/IniFileProvider.php:70` and \
+                     `:78`)",
+            evidence: "async-aws: no credentials found",
+        },
+        (AsyncAwsChain, f) if f.is_container() && !f.is_relative() => Expect::Refuses {
+            reason: "reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, never the full URI \
+                     (async-aws/core 1.18.1 `Credentials/ContainerProvider.php:40`)",
+            evidence: "async-aws: no credentials found",
+        },
         (RustChain, ImdsV1Fallback) => Expect::Refuses {
             reason: "IMDSv2 only: no fallback to IMDSv1 when the token request is refused",
             evidence: "failed to load IMDS session token: service error: request forbidden",
@@ -723,6 +1104,8 @@ pub(crate) struct Setup {
     pub netns: Option<String>,
     /// The ARN GetCallerIdentity must answer.
     pub expected_arn: String,
+    /// A program and arguments the client runs under (`needroleshere exec …`), if any.
+    pub wrapper: Vec<OsString>,
     /// A CONNECT proxy (`http://127.0.0.1:PORT`, where the clients run) to the same double
     /// over HTTPS, for clients that ignore `AWS_ENDPOINT_URL_STS` and call AWS's own host
     /// names ([`Client::ignores_endpoint_variables`]).
@@ -781,7 +1164,8 @@ pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Ru
     if let Some(text) = &setup.config {
         std::fs::write(&config, text).expect("write the AWS config file");
     }
-    let argv = client.argv();
+    let mut argv = setup.wrapper.clone();
+    argv.extend(client.argv());
     let mut command = match &setup.netns {
         Some(ns) => {
             let mut command = Command::new("ip");
@@ -808,6 +1192,10 @@ pub(crate) async fn run(client: Client, setup: &Setup, verify: Verify<'_>) -> Ru
         .env(
             "NEEDROLESHERE_NODE_MODULES",
             repo_path("build/node/node_modules"),
+        )
+        .env(
+            "NEEDROLESHERE_NODE_CRT_MODULES",
+            repo_path("build/node-crt/node_modules"),
         )
         .envs(client.env().iter().copied())
         .envs(&setup.env)
@@ -1011,6 +1399,152 @@ fn grid_cell(block: Option<&String>, client: Client) -> &'static str {
     }
 }
 
+/// An official AWS SDK that cannot be installed here, and what its source says.
+pub(crate) struct Untested {
+    pub name: &'static str,
+    /// (kind of front, what the source says, with file and line).
+    pub claims: &'static [(&'static str, &'static str)],
+}
+
+/// The official SDKs the matrix cannot run, read with the code search tools.
+pub(crate) const UNTESTED: &[Untested] = &[
+    Untested {
+        name: "AWS SDK for .NET",
+        claims: &[
+            (
+                "credential_process",
+                "a profile's `credential_process` is read (aws/aws-sdk-net \
+                 `sdk/src/Core/Amazon.Runtime/CredentialManagement/SharedCredentialsFile.cs:46`)",
+            ),
+            (
+                "ECS",
+                "the relative URI, the full URI, `AWS_CONTAINER_AUTHORIZATION_TOKEN` and \
+                 `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (the file first) \
+                 (`sdk/src/Core/Amazon.Runtime/Credentials/GenericContainerCredentials.cs:47`-`51`); \
+                 an http full URI must be loopback (`:203`, `IsLoopback`, so 127.0.0.2 too); the \
+                 relative URI is set as a `UriBuilder` path (`:183`), which escapes a `?`, so \
+                 `ecs-relative-query` probably does not work",
+            ),
+            (
+                "IMDS",
+                "`AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
+                 (`sdk/src/Core/Amazon.Runtime/Internal/InternalConfiguration.cs:98`)",
+            ),
+        ],
+    },
+    Untested {
+        name: "AWS SDK for PHP",
+        claims: &[
+            (
+                "credential_process",
+                "the default chain runs `credential_process` from the `AWS_PROFILE` profile of \
+                 the shared credentials file, but from the config file only for \
+                 `[profile default]` of `~/.aws/config` (aws/aws-sdk-php \
+                 `src/Credentials/CredentialProvider.php:61`-`64`, `defaultProvider`)",
+            ),
+            (
+                "ECS",
+                "the provider reads the relative URI, the full URI, the token and the token file \
+                 (`src/Credentials/EcsCredentialProvider.php:20`-`23`), but the default chain \
+                 uses it only when `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is set \
+                 (`CredentialProvider.php`, `defaultProvider`), so the relative modes are the \
+                 ones to use",
+            ),
+            (
+                "IMDS",
+                "`AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
+                 (`src/Credentials/InstanceProfileProvider.php:27`)",
+            ),
+        ],
+    },
+    Untested {
+        name: "AWS SDK for C++",
+        claims: &[
+            (
+                "credential_process",
+                "the default chain has a process provider (aws/aws-sdk-cpp \
+                 `src/aws-cpp-sdk-core/source/auth/AWSCredentialsProviderChain.cpp:48`)",
+            ),
+            (
+                "ECS",
+                "the relative URI, the full URI, `AWS_CONTAINER_AUTHORIZATION_TOKEN` and \
+                 `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` \
+                 (`AWSCredentialsProviderChain.cpp:65`-`68`, \
+                 `source/auth/GeneralHTTPCredentialsProvider.cpp:20`-`23`); an http full URI must \
+                 be 127.0.0.x (`GeneralHTTPCredentialsProvider.cpp:43`)",
+            ),
+            (
+                "IMDS",
+                "only when no container variable is set (`AWSCredentialsProviderChain.cpp:82`); \
+                 `AWS_EC2_METADATA_SERVICE_ENDPOINT` is read \
+                 (`source/internal/AWSHttpResourceClient.cpp`, `InitEC2MetadataClient`; line not \
+                 pinned)",
+            ),
+        ],
+    },
+];
+
+/// What the matrix says in short: which tested clients each front serves, and which fronts
+/// each client works with. COMPATIBILITY.md and README.md carry it.
+pub(crate) fn summary(blocks: &BTreeMap<String, String>) -> String {
+    let total = Client::ALL.len();
+    let mut out = format!("Fronts, by the tested clients (of {total}) that work with them:\n\n");
+    let mut fronts: Vec<(usize, Front, Vec<Client>)> = Front::ALL
+        .iter()
+        .map(|&front| {
+            let passing: Vec<Client> = Client::ALL
+                .iter()
+                .copied()
+                .filter(|&c| grid_cell(blocks.get(front.id()), c) == "✅")
+                .collect();
+            (passing.len(), front, passing)
+        })
+        .collect();
+    fronts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let names = |clients: &[Client]| {
+        clients
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (count, front, passing) in &fronts {
+        let others: Vec<Client> = Client::ALL
+            .iter()
+            .copied()
+            .filter(|c| !passing.contains(c))
+            .collect();
+        let who = if others.is_empty() {
+            "all".to_owned()
+        } else if others.len() <= passing.len() {
+            format!("all but {}", names(&others))
+        } else if passing.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("only {}", names(passing))
+        };
+        out.push_str(&format!("* `{}`: {count} — {who}\n", front.id()));
+    }
+    out.push_str("\nClients, by the fronts they work with:\n\n");
+    for client in Client::ALL {
+        let working: Vec<String> = Front::ALL
+            .iter()
+            .filter(|f| grid_cell(blocks.get(f.id()), client) == "✅")
+            .map(|f| format!("`{}`", f.id()))
+            .collect();
+        out.push_str(&format!(
+            "* {}: {}\n",
+            client.name(),
+            if working.is_empty() {
+                "none".to_owned()
+            } else {
+                working.join(", ")
+            }
+        ));
+    }
+    out
+}
+
 /// The whole document from the sections.
 fn render(blocks: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
@@ -1052,7 +1586,11 @@ fn render(blocks: &BTreeMap<String, String>) -> String {
     for front in Front::ALL {
         out.push_str(&format!("| `{}` | {} |\n", front.id(), front.description()));
     }
-    out.push_str("\n## Matrix\n\n✅ pass, ❌ fail, — not supported (the reason is in the front's section below).\n\n");
+    out.push_str(
+        "\n## Matrix\n\n✅ pass, ❌ fail, — not supported (the reason is in the front's section \
+         below), · not tested here (an SDK this machine cannot install: what its source says is \
+         under [SDKs not tested here](#sdks-not-tested-here)).\n\n",
+    );
     out.push_str("| client |");
     for front in Front::ALL {
         out.push_str(&format!(" `{}` |", front.id()));
@@ -1068,6 +1606,30 @@ fn render(blocks: &BTreeMap<String, String>) -> String {
             out.push_str(&format!(" {} |", grid_cell(blocks.get(front.id()), client)));
         }
         out.push('\n');
+    }
+    for sdk in UNTESTED {
+        out.push_str(&format!("| {} (not tested here) |", sdk.name));
+        for _ in Front::ALL {
+            out.push_str(" · |");
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n## Summary\n\nDerived from the matrix above (README.md carries the same text).\n\n{}",
+        summary(blocks)
+    ));
+    out.push_str("\n## SDKs not tested here\n\n");
+    out.push_str(
+        "No package of these SDKs can be installed on the test machines, so no cell of theirs is \
+         tested and none is ever counted as passing. What their source says about each kind of \
+         front, with the file and line it says it in (the versions the code search index \
+         holds):\n",
+    );
+    for sdk in UNTESTED {
+        out.push_str(&format!("\n### {}\n\n", sdk.name));
+        for (what, says) in sdk.claims {
+            out.push_str(&format!("* {what}: {says}\n"));
+        }
     }
     out.push_str("\n## Results by front\n");
     for front in Front::ALL {
@@ -1115,6 +1677,41 @@ fn write_atomically(path: &Path, text: &str) {
     tmp.persist(path).expect("rename the matrix into place");
 }
 
+const README_BEGIN: &str =
+    "<!-- matrix-summary: generated by tests/matrix.rs from the matrix; do not edit -->\n";
+const README_END: &str = "<!-- /matrix-summary -->";
+
+/// Checks (or, with `update`, rewrites) README.md's copy of the summary, between
+/// [`README_BEGIN`] and [`README_END`]; says what is wrong, if anything.
+fn readme_summary(summary: &str, update: bool) -> Option<String> {
+    let path = repo_path("README.md");
+    let readme = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    let Some(start) = readme.find(README_BEGIN).map(|i| i + README_BEGIN.len()) else {
+        return Some(format!("README.md has no {README_BEGIN:?} marker"));
+    };
+    let Some(end) = readme[start..].find(README_END).map(|i| i + start) else {
+        return Some(format!("README.md has no {README_END:?} marker"));
+    };
+    if &readme[start..end] == summary {
+        return None;
+    }
+    if update {
+        let mut text = readme[..start].to_owned();
+        text.push_str(summary);
+        text.push_str(&readme[end..]);
+        write_atomically(&path, &text);
+        return None;
+    }
+    Some(format!(
+        "README.md's matrix summary differs from the generated one:\n--- README.md\n{}--- \
+         generated\n{summary}Copy it into README.md (or run with NEEDROLESHERE_UPDATE_MATRIX=1).",
+        &readme[start..end]
+    ))
+}
+
 /// Puts `front`'s column into the generated document (`build/COMPATIBILITY.md`, and
 /// `COMPATIBILITY.md` when `NEEDROLESHERE_UPDATE_MATRIX=1`), then fails the test when a
 /// cell is not as expected or the column (or, once every front has run in this process,
@@ -1142,6 +1739,11 @@ pub(crate) fn record(front: Front, outcomes: &[Outcome]) {
         doc.run.insert(front);
         let text = render(&doc.blocks);
         write_atomically(&generated, &text);
+        if doc.run.len() == Front::ALL.len()
+            && let Some(problem) = readme_summary(&summary(&doc.blocks), update)
+        {
+            problems.push(problem);
+        }
         if update {
             write_atomically(&repo_path("COMPATIBILITY.md"), &text);
         } else {
@@ -1371,6 +1973,62 @@ async fn forward(
     }))
 }
 
+/// An AWS config where profile `developer` is role developer assumed (with a given session
+/// name) with user bob's keys, as the desktop servers and `exec` read it. Removed when
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct DeveloperProfiles {
+    dir: tempfile::TempDir,
+}
+
+impl DeveloperProfiles {
+    pub(crate) fn write(session_name: &str) -> DeveloperProfiles {
+        use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "[default]\nregion = us-east-1\n\n\
+                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
+                 role_session_name = {session_name}\n"
+            ),
+        )
+        .expect("write config");
+        std::fs::write(
+            dir.path().join("credentials"),
+            format!(
+                "[bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\n\
+                 aws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
+            ),
+        )
+        .expect("write credentials");
+        DeveloperProfiles { dir }
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    pub(crate) fn credentials(&self) -> PathBuf {
+        self.dir.path().join("credentials")
+    }
+
+    /// `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` naming them.
+    pub(crate) fn env(&self) -> BTreeMap<String, String> {
+        [
+            (
+                "AWS_CONFIG_FILE".to_owned(),
+                self.config().display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".to_owned(),
+                self.credentials().display().to_string(),
+            ),
+        ]
+        .into()
+    }
+}
+
 /// A running `needroleshere serve ecs|ec2 -p PORT PROFILE` and the variables it printed.
 #[derive(Debug)]
 pub(crate) struct Desktop {
@@ -1384,27 +2042,10 @@ impl Desktop {
     /// developer assumed (session name `session_name`) with user bob's keys, and STS at
     /// `sts_url`.
     pub(crate) async fn start(kind: &str, sts_url: &str, session_name: &str) -> Desktop {
-        use fake_aws::sts::{BOB_ACCESS_KEY_ID, BOB_SECRET_ACCESS_KEY, DEVELOPER_ROLE_ARN};
-        let home = tempfile::tempdir().expect("temporary HOME");
+        let profiles = DeveloperProfiles::write(session_name);
+        let home = profiles.dir;
         let config = home.path().join("config");
         let credentials = home.path().join("credentials");
-        std::fs::write(
-            &config,
-            format!(
-                "[default]\nregion = us-east-1\n\n\
-                 [profile developer]\nrole_arn = {DEVELOPER_ROLE_ARN}\nsource_profile = bob\n\
-                 role_session_name = {session_name}\n"
-            ),
-        )
-        .expect("write config");
-        std::fs::write(
-            &credentials,
-            format!(
-                "[bob]\naws_access_key_id = {BOB_ACCESS_KEY_ID}\n\
-                 aws_secret_access_key = {BOB_SECRET_ACCESS_KEY}\n"
-            ),
-        )
-        .expect("write credentials");
         let port = super::daemon::free_port();
         let mut child = Command::new(super::daemon::BIN)
             .args(["serve", kind, "-p", &port.to_string(), "developer"])

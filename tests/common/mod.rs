@@ -68,6 +68,7 @@ pub(crate) const PKCS8_PASSWORD: &str = "correct horse battery staple";
 pub(crate) mod daemon;
 pub(crate) mod hostile;
 pub(crate) mod imds;
+pub(crate) mod keycloak;
 pub(crate) mod matrix;
 pub(crate) mod profiles;
 pub(crate) mod samples;

@@ -67,7 +67,15 @@ wait_for() {
 }
 main_pid() { systemctl show -p MainPID --value needroleshere.service; }
 remember_token() { env_value "/run/needroleshere/env/$1" AWS_CONTAINER_AUTHORIZATION_TOKEN >> "$secrets"; }
-export -f env_value status_with_token last_run_output wait_for main_pid remember_token
+# The token of a --token-file binding (the file holds "Bearer TOKEN", no newline).
+token_in_file() { sed "s/^Bearer //" "/run/needroleshere/token/$1"; }
+remember_token_file() { { token_in_file "$1"; echo; } >> "$secrets"; }
+# Fails, saying so, when file $2 holds the text $1.
+absent_from() {
+  if grep -qF -- "$1" "$2"; then echo "found it in $2"; return 1; fi
+}
+export -f env_value status_with_token last_run_output wait_for main_pid remember_token \
+  token_in_file remember_token_file absent_from
 
 # --- the package ---------------------------------------------------------------------------
 step deb-installs '
@@ -343,6 +351,123 @@ step watchdog-keeps-alive '
   test "$(main_pid)" = "$pid"
   test "$(systemctl show -p NRestarts --value needroleshere.service)" = "$restarts"
   test "$last" -gt "$first"
+'
+
+# README.md and contrib/systemd/README.md section 4: the token as a systemd credential. bind
+# --token-file writes the token file and an env file holding only the URI; the consumer
+# loads the token file with LoadCredential= and points the SDK at its copy. boto3 gets
+# credentials, and the running consumer's environment holds no token. (The boto3 at
+# /opt/boto3 reads AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE; Debian 12's is too old to.)
+step token-as-systemd-credential '
+  { grep -v "^BIND_ARGS=" /etc/needroleshere/bind/app.conf
+    echo "BIND_ARGS=--endpoint $FAKE --token-file"; } > /etc/needroleshere/bind/cred.conf
+  cat > /etc/systemd/system/cred.service <<UNIT
+[Unit]
+Description=a consumer of binding cred, its token a systemd credential
+Wants=needroleshere-bind@cred.service
+After=needroleshere-bind@cred.service
+
+[Service]
+Type=exec
+DynamicUser=yes
+LoadCredential=aws-token:/run/needroleshere/token/cred
+Environment=AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%d/aws-token
+EnvironmentFile=/run/needroleshere/env/cred
+Environment=STS_ENDPOINT=$FAKE AWS_EC2_METADATA_DISABLED=true PYTHONPATH=/opt/boto3
+ExecStart=/usr/bin/python3 $in/consumer.py container-role stay
+UNIT
+  systemctl daemon-reload
+  systemctl start cred.service
+  remember_token_file cred
+  wait_for "last_run_output cred.service | grep -q ^method=" 60
+  last_run_output cred.service
+  last_run_output cred.service | grep -q "^method=container-role arn=.*assumed-role/needroleshere-test/"
+  test "$(systemctl is-active cred.service)" = active
+  pid=$(systemctl show -p MainPID --value cred.service)
+  token=$(token_in_file cred)
+  test -n "$token"
+  # The names of the variables the consumer has (not their values) into the trace.
+  tr "\0" "\n" < /proc/$pid/environ | sed "s/=.*//" | sort | tr "\n" " "; echo
+  absent_from "$token" /proc/$pid/environ
+  absent_from "needroleshere.cred." /proc/$pid/environ
+  absent_from "${token##*.}" /proc/$pid/environ
+  tr "\0" "\n" < /proc/$pid/environ > /tmp/cred.environ
+  grep -qx "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/credentials/cred.service/aws-token" /tmp/cred.environ
+  grep -qx "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials" /tmp/cred.environ
+  if grep -q "^AWS_CONTAINER_AUTHORIZATION_TOKEN=" /tmp/cred.environ; then exit 1; fi
+  # The env file holds no secret; the token file is root'"'"'s alone.
+  absent_from "$token" /run/needroleshere/env/cred
+  test "$(stat -c "%U %a" /run/needroleshere/env/cred)" = "root 644"
+  test "$(stat -c "%U %a" /run/needroleshere/token/cred)" = "root 600"
+  needroleshere check cred --configuration-directory /run/needroleshere | tee /tmp/check-cred.txt
+  grep -q " token .*in token file /run/needroleshere/token/cred (LoadCredential=aws-token:" /tmp/check-cred.txt
+  grep -q " users .*not pinned" /tmp/check-cred.txt
+  systemctl stop cred.service needroleshere-bind@cred.service
+'
+
+# contrib/systemd/README.md section 5: a binding pinned to its consumer with User= in
+# bind/NAME.conf. The daemon answers the token only to the unit's User=: the same token
+# from another user (systemd-run -p User=, given it as a credential) or from root is 403,
+# until root is allowed too.
+step pinned-binding-serves-only-its-user '
+  useradd --system --no-create-home --shell /usr/sbin/nologin pinned-app
+  useradd --system --no-create-home --shell /usr/sbin/nologin other-app
+  { grep -v "^BIND_ARGS=" /etc/needroleshere/bind/app.conf
+    echo "BIND_ARGS=--endpoint $FAKE --token-file"
+    echo "User=pinned-app"; } > /etc/needroleshere/bind/pin.conf
+  cat > /etc/systemd/system/pin.service <<UNIT
+[Unit]
+Description=a consumer of binding pin, which serves only its user
+Wants=needroleshere-bind@pin.service
+After=needroleshere-bind@pin.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+User=pinned-app
+LoadCredential=aws-token:/run/needroleshere/token/pin
+Environment=AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%d/aws-token
+EnvironmentFile=/run/needroleshere/env/pin
+Environment=STS_ENDPOINT=$FAKE AWS_EC2_METADATA_DISABLED=true PYTHONPATH=/opt/boto3
+ExecStart=/usr/bin/python3 $in/consumer.py container-role
+UNIT
+  systemctl daemon-reload
+  systemctl start pin.service
+  remember_token_file pin
+  last_run_output pin.service
+  last_run_output pin.service | grep -q "^method=container-role arn=.*assumed-role/needroleshere-test/"
+  uid=$(id -u pinned-app)
+  python3 -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))[\"allowed_uids\"] != [int(sys.argv[2])])" \
+    /run/needroleshere/bindings/pin.json "$uid"
+  url=$(env_value /run/needroleshere/env/pin AWS_CONTAINER_CREDENTIALS_FULL_URI)
+  # GET with the token handed over as a credential, as user $1: prints the status.
+  cat > /tmp/get-with-credential.sh <<"SH"
+#!/bin/sh
+exec curl -s -o /dev/null -w "%{http_code}" -H "Authorization: $(cat "$CREDENTIALS_DIRECTORY/aws-token")" "$1"
+SH
+  chmod 0755 /tmp/get-with-credential.sh
+  as_user() {
+    systemd-run --quiet --wait --pipe -p User="$1" \
+      -p LoadCredential=aws-token:/run/needroleshere/token/pin /tmp/get-with-credential.sh "$url"
+  }
+  test "$(as_user pinned-app)" = 200
+  test "$(as_user other-app)" = 403
+  test "$(as_user nobody)" = 403
+  test "$(status_with_token "Bearer $(token_in_file pin)" "$url")" = 403
+  curl -s -H "Authorization: Bearer $(token_in_file pin)" "$url" | tee /tmp/pin-403.json; echo
+  grep -q "\"Code\":\"Forbidden\"" /tmp/pin-403.json
+  absent_from SecretAccessKey /tmp/pin-403.json
+  journalctl --no-pager -u needroleshere.service -o cat | grep "refused a good token from a user the binding is not pinned to"
+  needroleshere check pin --configuration-directory /run/needroleshere | tee /tmp/check-pin.txt
+  grep -q " users .*served only to connections of uid $uid (pinned-app)" /tmp/check-pin.txt
+  # Root too, once allowed.
+  sed -i "s/^User=.*/User=pinned-app root/" /etc/needroleshere/bind/pin.conf
+  systemctl restart needroleshere-bind@pin.service
+  remember_token_file pin
+  test "$(status_with_token "Bearer $(token_in_file pin)" "$url")" = 200
+  test "$(as_user pinned-app)" = 200
+  test "$(as_user other-app)" = 403
+  systemctl stop pin.service needroleshere-bind@pin.service
 '
 
 # The daemon logs through journald with syslog priorities: the refused tokens above are

@@ -55,6 +55,7 @@ pub fn generate_pki(dir: &std::path::Path) -> std::io::Result<()> {
 
 pub mod clock;
 pub mod faults;
+pub mod oidc;
 pub mod proxy;
 pub mod registry;
 pub mod rolesanywhere;

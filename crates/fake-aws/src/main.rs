@@ -70,6 +70,17 @@ struct Args {
     /// Path prefix before /sessions (for example /rolesanywhere).
     #[arg(long, value_name = "PATH", default_value = "")]
     path_prefix: String,
+
+    /// A role that AssumeRoleWithWebIdentity grants to OpenID Connect ID tokens of ISSUER
+    /// (keys from its discovery document) with audience AUDIENCE and a `sub` matching SUBJECT
+    /// (exact, or a prefix before a trailing `*`). Repeatable.
+    #[arg(
+        long,
+        num_args = 4,
+        action = clap::ArgAction::Append,
+        value_names = ["ROLE_ARN", "ISSUER", "AUDIENCE", "SUBJECT"]
+    )]
+    web_identity_role: Vec<String>,
 }
 
 #[tokio::main]
@@ -92,7 +103,18 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let world = World::example(&args.pki, &args.region, &args.path_prefix)?;
+    let roles = args
+        .web_identity_role
+        .chunks(4)
+        .filter_map(|chunk| match chunk {
+            [arn, issuer, audience, subject] => Some(fake_aws::sts::Role::trusting_web_identity(
+                arn,
+                fake_aws::sts::OidcTrust::new(issuer, audience, subject),
+            )),
+            _ => None,
+        })
+        .collect();
+    let world = World::example_with_roles(&args.pki, &args.region, &args.path_prefix, roles)?;
     let running = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => world.spawn_tls(args.listen, cert, key).await?,
         _ => world.spawn(args.listen).await?,

@@ -17,8 +17,10 @@
 //!   time. See [`FakeSts::authenticate`] for each check and its error code.
 //! * Actions: `GetCallerIdentity`, `GetSessionToken` (optionally with a TOTP MFA code),
 //!   `AssumeRole` (trust by account, principal ARN pattern, MFA, external id; the role
-//!   chaining limit of one hour) and `AssumeRoleWithWebIdentity` (an opaque token compared to
-//!   the role's accepted tokens). Each action's checks are listed on [`FakeSts::handle`].
+//!   chaining limit of one hour) and `AssumeRoleWithWebIdentity`: an OpenID Connect ID token
+//!   verified against the provider's published keys and the role's [`OidcTrust`] statements
+//!   ([`super::oidc`]), or, for the older tests, an opaque token compared to the role's
+//!   accepted tokens. Each action's checks are listed on [`FakeSts::handle`].
 //! * Answers are XML in AWS's shape (namespace [`NAMESPACE`], `ResponseMetadata/RequestId`);
 //!   refusals are `ErrorResponse` documents with the status of their [`ErrorCode`].
 //! * Issued credentials are random (`ASIA…` key ids), expire at clock + `DurationSeconds`,
@@ -53,6 +55,8 @@ use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::faults::{FailingBody, Fault, Faults};
+pub use super::oidc::OidcTrust;
+use super::oidc::{JwksCache, TokenProblem, UnverifiedToken, check_token};
 use super::registry::{MfaDevice, Principal, Registry, User, stable_id};
 use super::rolesanywhere::{ACCOUNT_ID, REGION, Running};
 use super::totp::{STEP_SECONDS, step_of, totp_step};
@@ -138,8 +142,12 @@ pub struct Role {
     pub requires_mfa: bool,
     /// The `ExternalId` `AssumeRole` must pass, if any.
     pub external_id: Option<String>,
-    /// Tokens `AssumeRoleWithWebIdentity` accepts for this role (empty: not allowed).
+    /// Opaque tokens `AssumeRoleWithWebIdentity` accepts for this role (compared as they
+    /// are; no JWT checks).
     pub web_identity_tokens: Vec<String>,
+    /// OpenID Connect providers, audiences and subjects whose ID tokens
+    /// `AssumeRoleWithWebIdentity` accepts for this role (verified JWTs).
+    pub web_identity_providers: Vec<OidcTrust>,
 }
 
 impl Role {
@@ -153,6 +161,16 @@ impl Role {
             requires_mfa: false,
             external_id: None,
             web_identity_tokens: Vec::new(),
+            web_identity_providers: Vec::new(),
+        }
+    }
+
+    /// A role only web identities may assume: ID tokens `trust` accepts, 1 hour at most.
+    pub fn trusting_web_identity(arn: &str, trust: OidcTrust) -> Self {
+        Role {
+            trusted_accounts: Vec::new(),
+            web_identity_providers: vec![trust],
+            ..Role::trusting_account(arn, ACCOUNT_ID)
         }
     }
 
@@ -298,8 +316,13 @@ pub enum ErrorCode {
     InvalidAction,
     /// 400: unknown or repeated parameter, bad encoding, wrong content type.
     InvalidParameterValue,
-    /// 400: a web identity token no role accepts.
+    /// 400: a web identity token that is malformed, of an unknown issuer, badly signed, of an
+    /// unaccepted audience, or (opaque tokens) that no role accepts.
     InvalidIdentityToken,
+    /// 400: a web identity token past its `exp`.
+    ExpiredTokenException,
+    /// 400: the identity provider's keys could not be fetched.
+    IdpCommunicationError,
     /// 404: a path other than `/`.
     NotFound,
     /// 405: a method other than `GET` or `POST`.
@@ -324,6 +347,8 @@ impl ErrorCode {
             ErrorCode::InvalidAction => "InvalidAction",
             ErrorCode::InvalidParameterValue => "InvalidParameterValue",
             ErrorCode::InvalidIdentityToken => "InvalidIdentityToken",
+            ErrorCode::ExpiredTokenException => "ExpiredTokenException",
+            ErrorCode::IdpCommunicationError => "IDPCommunicationError",
             ErrorCode::NotFound => "NotFound",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::InternalFailure => "InternalFailure",
@@ -344,7 +369,9 @@ impl ErrorCode {
             | ErrorCode::MissingAction
             | ErrorCode::InvalidAction
             | ErrorCode::InvalidParameterValue
-            | ErrorCode::InvalidIdentityToken => 400,
+            | ErrorCode::InvalidIdentityToken
+            | ErrorCode::ExpiredTokenException
+            | ErrorCode::IdpCommunicationError => 400,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::InternalFailure => 500,
@@ -556,6 +583,8 @@ struct Inner {
     mfa_steps: Mutex<HashMap<String, u64>>,
     /// Scripted failures, consulted before anything else (see [`super::faults`]).
     faults: Faults,
+    /// The trusted OIDC providers' signing keys.
+    jwks: JwksCache,
 }
 
 /// The fake service. Clones share configuration and records.
@@ -588,7 +617,82 @@ impl FakeSts {
                 rejections: Mutex::new(Vec::new()),
                 mfa_steps: Mutex::new(HashMap::new()),
                 faults: Faults::default(),
+                jwks: JwksCache::default(),
             }),
+        }
+    }
+
+    /// A fake with `config` that fetches providers' keys with `jwks` (for HTTPS issuers:
+    /// [`JwksCache::with_roots`]).
+    pub fn with_jwks(config: StsConfig, jwks: JwksCache) -> Self {
+        let fake = Self::new(config);
+        match Arc::try_unwrap(fake.inner) {
+            Ok(mut inner) => {
+                inner.jwks = jwks;
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
+    /// The providers' key cache (how often keys were fetched: [`JwksCache::fetches`]).
+    pub fn jwks(&self) -> &JwksCache {
+        &self.inner.jwks
+    }
+
+    /// [`FakeSts::handle`], after fetching the keys an `AssumeRoleWithWebIdentity` token
+    /// needs (its issuer's, when a role trusts that issuer and they are not cached or lack
+    /// the token's `kid`), as the HTTP service does. `handle` alone verifies with the keys
+    /// already cached.
+    pub async fn handle_async(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Answer, StsError> {
+        self.prefetch_keys(method, query, headers, body).await;
+        self.handle(method, path, query, headers, body)
+    }
+
+    /// Fetches the keys the web identity token of this request (if any) needs.
+    async fn prefetch_keys(
+        &self,
+        method: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) {
+        let Ok(parameters) = parse_parameters(method, query, headers, body) else {
+            return;
+        };
+        if parameters.get("Action").map(String::as_str) != Some("AssumeRoleWithWebIdentity") {
+            return;
+        }
+        let Some(token) = parameters.get("WebIdentityToken") else {
+            return;
+        };
+        let Ok(token) = UnverifiedToken::parse(token) else {
+            return;
+        };
+        let Some(issuer) = token.issuer() else {
+            return;
+        };
+        let trusted = self
+            .inner
+            .config
+            .roles
+            .iter()
+            .flat_map(|role| &role.web_identity_providers)
+            .any(|trust| trust.issuer == issuer);
+        if trusted {
+            self.inner
+                .jwks
+                .refresh_if_needed(issuer, token.key_id())
+                .await;
         }
     }
 
@@ -682,9 +786,16 @@ impl FakeSts {
     ///      for a role session caller, within 3600 (`ValidationError`); a valid code if one
     ///      is given; MFA when the role requires it (`AccessDenied`, same message).
     ///    * `AssumeRoleWithWebIdentity`: `RoleArn`, `RoleSessionName`, `WebIdentityToken`
-    ///      (4–20000 characters), `DurationSeconds` 900–43200 (`ValidationError`); a token
-    ///      some role accepts (`InvalidIdentityToken`); the role accepts it (`AccessDenied`);
-    ///      duration within the role's maximum (`ValidationError`).
+    ///      (4–20000 characters), `DurationSeconds` 900–43200 (`ValidationError`). Then an
+    ///      opaque token some role lists in `web_identity_tokens`, or else an OIDC ID token
+    ///      checked by [`check_token`] against the keys fetched for its issuer
+    ///      (`InvalidIdentityToken`: malformed, issuer no role trusts, unknown `kid`,
+    ///      algorithm, signature, `nbf`, audience no trust names; `ExpiredTokenException`:
+    ///      `exp`; `IDPCommunicationError`: keys not to be had); the named role trusts the
+    ///      token (opaque: lists it; OIDC: an [`OidcTrust`] matching `iss`, `aud` and `sub`)
+    ///      (`AccessDenied`); duration within the role's maximum (`ValidationError`). The
+    ///      answer's `SubjectFromWebIdentityToken`, `Audience` and `Provider` are the token's
+    ///      `sub`, accepted `aud` and `iss`.
     ///
     /// MFA: the code must be 6 digits, equal to the device's TOTP code of the previous,
     /// current or next 30 s step of the fake's clock, and of a later step than the last code
@@ -904,16 +1015,18 @@ impl FakeSts {
                     ],
                     &["PolicyArns.member."],
                 )?;
-                let (issued, subject) = self.assume_role_with_web_identity(parameters, now)?;
+                let (issued, identity) = self.assume_role_with_web_identity(parameters, now)?;
                 let issued = self.shorten(issued, now, lifetime);
                 let xml = format!(
                     "    <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken>\n    \
-                     <Audience>sts.amazonaws.com</Audience>\n{}{}    \
-                     <Provider>needroleshere-fake-idp</Provider>\n    \
+                     <Audience>{}</Audience>\n{}{}    \
+                     <Provider>{}</Provider>\n    \
                      <PackedPolicySize>0</PackedPolicySize>\n",
-                    escape(subject.as_str()),
+                    escape(identity.subject.as_str()),
+                    escape(identity.audience.as_str()),
                     assumed_role_user_xml(&issued.principal),
-                    credentials_xml(&issued)
+                    credentials_xml(&issued),
+                    escape(identity.provider.as_str()),
                 );
                 (xml, Some(issued))
             }
@@ -1213,7 +1326,7 @@ impl FakeSts {
         &self,
         parameters: &Parameters,
         now: OffsetDateTime,
-    ) -> Result<(IssuedCredentials, String), StsError> {
+    ) -> Result<(IssuedCredentials, WebIdentity), StsError> {
         let role_arn = role_arn_parameter(parameters)?;
         let session_name = session_name_parameter(parameters)?;
         let token = parameters
@@ -1227,37 +1340,63 @@ impl FakeSts {
         }
         let duration = duration_parameter(parameters, 43_200)?;
         let roles = &self.inner.config.roles;
-        let accepts = |role: &Role| {
+        let not_authorized = || denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
+        let accepts_opaque = |role: &Role| {
             role.web_identity_tokens
                 .iter()
                 .any(|accepted| bool::from(accepted.as_bytes().ct_eq(token.as_bytes())))
         };
-        if !roles.iter().any(accepts) {
-            return Err(StsError::new(
-                ErrorCode::InvalidIdentityToken,
-                "The web identity token that was passed could not be validated by AWS. Get a \
-                 new identity token from the identity provider and then retry the request.",
-            ));
-        }
-        let role = roles
-            .iter()
-            .find(|role| role.arn == role_arn && accepts(role))
-            .ok_or_else(|| denied("Not authorized to perform sts:AssumeRoleWithWebIdentity"))?;
+        let (role, identity) = if roles.iter().any(accepts_opaque) {
+            let role = roles
+                .iter()
+                .find(|role| role.arn == role_arn && accepts_opaque(role))
+                .ok_or_else(not_authorized)?;
+            let identity = WebIdentity {
+                subject: format!(
+                    "web-identity-{}",
+                    &hex::encode(Sha256::digest(token.as_bytes()))[..16]
+                ),
+                audience: "sts.amazonaws.com".to_owned(),
+                provider: "needroleshere-fake-idp".to_owned(),
+            };
+            (role, identity)
+        } else {
+            let parsed = UnverifiedToken::parse(token).map_err(token_refusal)?;
+            let trusts: Vec<&OidcTrust> = roles
+                .iter()
+                .flat_map(|role| &role.web_identity_providers)
+                .collect();
+            let verified =
+                check_token(&parsed, &trusts, |issuer| self.inner.jwks.keys(issuer), now)
+                    .map_err(token_refusal)?;
+            let role = roles
+                .iter()
+                .find(|role| {
+                    role.arn == role_arn
+                        && role
+                            .web_identity_providers
+                            .iter()
+                            .any(|trust| trust.trusts(&verified))
+                })
+                .ok_or_else(not_authorized)?;
+            let identity = WebIdentity {
+                subject: verified.subject,
+                audience: verified.audience,
+                provider: verified.issuer,
+            };
+            (role, identity)
+        };
         let duration = duration.unwrap_or(role.max_duration_seconds.clamp(900, 3600));
         if duration > role.max_duration_seconds {
             return Err(invalid(
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
             ));
         }
-        let subject = format!(
-            "web-identity-{}",
-            &hex::encode(Sha256::digest(token.as_bytes()))[..16]
-        );
         let principal_of = |session_token: String| {
             assumed_role_principal(&role.arn, session_name, false, session_token)
         };
         let issued = self.issue("AssumeRoleWithWebIdentity", principal_of, now, duration)?;
-        Ok((issued, subject))
+        Ok((issued, identity))
     }
 
     /// The device a caller may name: its own as a user; any device of a user of its account
@@ -1414,6 +1553,26 @@ impl FakeSts {
     }
 }
 
+/// Who `AssumeRoleWithWebIdentity` accepted: `SubjectFromWebIdentityToken`, `Audience` and
+/// `Provider` of the answer.
+#[derive(Debug, Clone)]
+struct WebIdentity {
+    subject: String,
+    audience: String,
+    provider: String,
+}
+
+/// A refused web identity token in STS's terms.
+fn token_refusal(problem: TokenProblem) -> StsError {
+    match problem {
+        TokenProblem::Invalid(message) => StsError::new(ErrorCode::InvalidIdentityToken, message),
+        TokenProblem::Expired(message) => StsError::new(ErrorCode::ExpiredTokenException, message),
+        TokenProblem::Communication(message) => {
+            StsError::new(ErrorCode::IdpCommunicationError, message)
+        }
+    }
+}
+
 /// The principal of session `session_name` of `role_arn`.
 fn assumed_role_principal(
     role_arn: &str,
@@ -1504,6 +1663,13 @@ async fn handle_http(State(fake): State<FakeSts>, request: Request) -> Response 
             if let Some(response) = injected {
                 return response;
             }
+            fake.prefetch_keys(
+                parts.method.as_str(),
+                parts.uri.query(),
+                &parts.headers,
+                &body,
+            )
+            .await;
             fake.serve(
                 parts.method.as_str(),
                 parts.uri.path(),

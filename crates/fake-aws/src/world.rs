@@ -42,11 +42,23 @@ impl World {
     /// services in `region` and `CreateSession` at `{path_prefix}/sessions` (`""` for
     /// `/sessions`).
     pub fn example(pki_dir: &Path, region: &str, path_prefix: &str) -> io::Result<World> {
+        Self::example_with_roles(pki_dir, region, path_prefix, Vec::new())
+    }
+
+    /// [`World::example`] whose STS also knows `roles` (for example roles trusting an OpenID
+    /// Connect provider, [`crate::sts::Role::trusting_web_identity`]).
+    pub fn example_with_roles(
+        pki_dir: &Path,
+        region: &str,
+        path_prefix: &str,
+        roles: Vec<crate::sts::Role>,
+    ) -> io::Result<World> {
         let registry = Registry::new();
         let mut config = Config::from_pki_dir(pki_dir)?.with_registry(registry.clone());
         config.region = region.to_owned();
         let mut sts_config = StsConfig::example(registry);
         sts_config.region = region.to_owned();
+        sts_config.roles.extend(roles);
         Ok(World::new(
             FakeRolesAnywhere::with_path_prefix(config, path_prefix),
             FakeSts::new(sts_config),

@@ -131,7 +131,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__bind)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --mode --url --no-validate --token-file --configuration-directory --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --mode --url --no-validate --token-file --allow-uid --configuration-directory --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,6 +214,10 @@ _needroleshere() {
                     return 0
                     ;;
                 --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-uid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

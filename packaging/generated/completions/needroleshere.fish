@@ -87,6 +87,7 @@ ecs-relative\t'`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (169.254.170.2) + the to
 ecs-relative-query\t'`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` carrying `?access_token=`'
 imds\t'`AWS_EC2_METADATA_SERVICE_ENDPOINT`: served by an IMDS listener dedicated to this binding (socket named `imds-NAME` or `serve --listen-imds ADDR=NAME`); no token'"
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l url -d 'Base URL of `serve` for the full-URI modes, e.g. http://127.0.0.1:7224 (the ECS listener); for imds mode, the binding\'s IMDS listener, e.g. http://169.254.169.254' -r
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l allow-uid -d 'Serve the binding only to connections made by this user (a uid or a user name); repeat it, or separate several by commas or spaces, for more. Root is not implied. An empty value adds nobody (for unit templates)' -r
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l log-format -d 'Log line format on stderr' -r -f -a "text\t'Human-readable lines (with syslog priorities under journald)'
 json\t'One JSON object per line'"
@@ -95,7 +96,7 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l no-validate -d 'Do not call CreateSession to check the binding before writing it'
-complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l token-file -d 'Write the token to DIR/token/NAME and point AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE at it, instead of putting the token in the env file'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l token-file -d 'Write the token to DIR/token/NAME (for the consumer\'s LoadCredential=, read through AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) instead of into the env file, which then holds only the URI and no secret'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l debug -d 'Log each step to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand unbind" -l configuration-directory -d 'Directory holding bindings/, env/ and token/; defaults to $RUNTIME_DIRECTORY' -r -F

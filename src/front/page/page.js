@@ -49,6 +49,12 @@
     authError: $('auth-error'),
     authCancel: $('auth-cancel'),
     authSubmit: $('auth-submit'),
+    authBrowser: $('auth-browser'),
+    authDevice: $('auth-device'),
+    authDeviceBox: $('auth-device-box'),
+    authDeviceLink: $('auth-device-link'),
+    authDeviceCode: $('auth-device-code'),
+    authDeviceStatus: $('auth-device-status'),
   };
 
   const state = {
@@ -57,6 +63,8 @@
     mfaTarget: null, // the profile the MFA dialog is for
     authTarget: null,
     dismissedMfa: false, // the person closed the MFA dialog: do not reopen it by itself
+    dismissedAuth: false, // the same for the sign-in dialog
+    devicePolling: false, // a device sign-in is being waited for
     announcedExpiry: null, // the expiry whose passing was already announced
     keyboard: false, // the last change of the selector came from the keyboard
     settleTimer: null, // a keyboard choice waiting to settle
@@ -321,6 +329,11 @@
     } else if (!state.busy && !dialogOpen() && !(state.dismissedMfa && before && before.mfaRequired)) {
       openMfa(p.pending || p.name);
     }
+    if (!p.signInRequired) {
+      state.dismissedAuth = false;
+    } else if (!state.busy && !dialogOpen() && !(state.dismissedAuth && before && before.signInRequired)) {
+      openAuth(p.pending || p.name);
+    }
   }
 
   const dialogOpen = () => el.mfaDialog.open || el.authDialog.open;
@@ -476,13 +489,73 @@
 
   function openAuth(target) {
     state.authTarget = target;
+    state.devicePolling = false;
     el.authProfile.textContent = target;
     el.authUser.value = '';
     el.authPassword.value = '';
+    el.authDeviceBox.hidden = true;
+    el.authDevice.hidden = true;
     showError(el.authError, null);
     el.authSubmit.disabled = false;
-    openDialog(el.authDialog, el.authUser);
-    say(`Profile ${target} needs a username and password.`);
+    el.authBrowser.disabled = false;
+    openDialog(el.authDialog, el.authBrowser);
+    say(`Profile ${target} needs you to sign in.`);
+    call('GET', `/signin?profile=${encodeURIComponent(target)}`).then((answer) => {
+      const signIn = answer.ok && answer.data && answer.data.signIn;
+      if (signIn && signIn.deviceFlow && state.authTarget === target) el.authDevice.hidden = false;
+    });
+  }
+
+  /** Starts a browser sign-in: this tab goes to the provider, which sends it back here. */
+  async function signInWithBrowser() {
+    const target = state.authTarget;
+    el.authBrowser.disabled = true;
+    const answer = await call('POST', '/signin', form({ flow: 'browser', profile: target }), FORM);
+    if (answer.ok && answer.data && answer.data.url) {
+      say('Going to the identity provider…');
+      window.location.assign(answer.data.url);
+      return;
+    }
+    el.authBrowser.disabled = false;
+    showError(el.authError, explain(answer, 'Starting the sign-in'));
+  }
+
+  /** Starts a device sign-in: shows the code, then waits until the server is signed in. */
+  async function signInWithCode() {
+    const target = state.authTarget;
+    el.authDevice.disabled = true;
+    const answer = await call('POST', '/signin', form({ flow: 'device', profile: target }), FORM);
+    el.authDevice.disabled = false;
+    const device = answer.ok && answer.data && answer.data.device;
+    if (!device) {
+      showError(el.authError, explain(answer, 'Starting the sign-in'));
+      return;
+    }
+    const link = device.verificationUriComplete || device.verificationUri;
+    el.authDeviceLink.textContent = device.verificationUri;
+    el.authDeviceLink.href = /^https?:/.test(link) ? link : '#';
+    el.authDeviceCode.textContent = device.userCode;
+    el.authDeviceStatus.textContent = 'Waiting for the sign-in…';
+    el.authDeviceBox.hidden = false;
+    say(`Enter the code ${device.userCode} at ${device.verificationUri}.`);
+    state.devicePolling = true;
+    while (state.devicePolling && el.authDialog.open && state.authTarget === target) {
+      await new Promise((resolve) => window.setTimeout(resolve, 2000));
+      const status = await call('GET', `/signin?profile=${encodeURIComponent(target)}`);
+      const signIn = status.ok && status.data && status.data.signIn;
+      if (signIn && signIn.signedIn) {
+        state.devicePolling = false;
+        el.authDialog.close();
+        await settle(await call('POST', '/profile', target, 'text/plain; charset=utf-8'), target, 'Signing in', 'Signed in');
+        return;
+      }
+      if (signIn && signIn.deviceError) {
+        state.devicePolling = false;
+        el.authDeviceBox.hidden = true;
+        showError(el.authError, { summary: 'The sign-in with a code did not finish.', detail: signIn.deviceError });
+        return;
+      }
+    }
   }
 
   async function submitAuth(event) {
@@ -526,6 +599,8 @@
   }
 
   function cancelAuth() {
+    state.devicePolling = false;
+    state.dismissedAuth = true;
     closeDialog(el.authDialog);
     revertSelector();
     const still = state.profile ? state.profile.name : 'the active profile';
@@ -567,6 +642,8 @@
   });
   el.authForm.addEventListener('submit', submitAuth);
   el.authCancel.addEventListener('click', cancelAuth);
+  el.authBrowser.addEventListener('click', signInWithBrowser);
+  el.authDevice.addEventListener('click', signInWithCode);
   el.authDialog.addEventListener('cancel', (event) => {
     event.preventDefault();
     cancelAuth();
