@@ -12,9 +12,9 @@
 //! * **Sources** ([`source`]): the [`source::Source`] trait — a key, a version, a fetch — and
 //!   its implementations: an X.509 identity through IAM Roles Anywhere
 //!   ([`source::rolesanywhere`]), the identity of a binding file ([`source::binding`]), an
-//!   AWS profile's plan of keys, MFA session and roles ([`source::profile`], with the codes of
-//!   [`aws::mfa`] and the identity-provider sign-ins of [`signin`]). Failures are
-//!   [`source::SourceError`]s in a few categories.
+//!   AWS profile's plan of keys, MFA session, IAM Identity Center ([`source::sso`]) and roles
+//!   ([`source::profile`], with the codes of [`aws::mfa`] and the identity-provider sign-ins
+//!   of [`signin`]). Failures are [`source::SourceError`]s in a few categories.
 //! * **The cache** ([`cache`]): one for every source — single flight per identity, proactive
 //!   refresh, last good credentials, backoff, each fetch in its own task. A source that
 //!   builds on another (roles on an MFA session) takes its credentials from the cache
@@ -26,7 +26,8 @@
 //!   [`credentials::Credentials::to_credential_process_json`].
 //! * **What sources are made of**: [`identity`] (certificates, keys, signing), [`binding`]
 //!   (binding files, tokens, env files, the configuration directory), [`aws_files`] (the
-//!   `~/.aws` files), [`aws`] (the AWS4-X509 signer and the Roles Anywhere and STS clients),
+//!   `~/.aws` files and the AWS CLI's SSO token cache), [`aws`] (the AWS4-X509 signer and the
+//!   Roles Anywhere, STS and IAM Identity Center clients),
 //!   [`arn`] (ARNs, regions and other names, parsed once).
 //! * **The process's edges** ([`system`]): socket activation, the environment read once, the
 //!   clock, logging and the HTTPS client — injected, so everything else is a function of its

@@ -1,12 +1,14 @@
 //! The AWS shared files, `~/.aws/config` and `~/.aws/credentials`: reading profiles into
 //! plans ([`profiles`]) and rewriting one profile's keys in the credentials file
 //! ([`credentials_file`]), both through one line lexer (`ini`) and one idea of where the
-//! files are ([`config_path`], [`credentials_path`]).
+//! files are ([`config_path`], [`credentials_path`]); and the IAM Identity Center token cache
+//! the AWS CLI v2 keeps in `~/.aws/sso/cache/` ([`sso_cache`]).
 
 pub mod credentials_file;
 pub(crate) mod ini;
 pub mod mock_metadata;
 pub mod profiles;
+pub mod sso_cache;
 
 use std::path::PathBuf;
 

@@ -9,9 +9,18 @@
 //! continuations (nested settings, ignored here); anything else is an error naming the line.
 //!
 //! Resolution: from the profile asked for, follow `source_profile` (a profile naming itself
-//! uses its own keys) until a profile with `aws_access_key_id`/`aws_secret_access_key`, a
-//! `credential_process`, or a `web_identity_token_file` with `role_arn`; each profile with a
-//! `role_arn` on the way is a role to assume. A loop is an error that names it.
+//! uses its own keys) until a profile with IAM Identity Center settings, with
+//! `aws_access_key_id`/`aws_secret_access_key`, a `credential_process`, or a
+//! `web_identity_token_file` with `role_arn`; each profile with a `role_arn` on the way is a
+//! role to assume. A loop is an error that names it.
+//!
+//! IAM Identity Center ([`SsoProfile`]), as the CLI v2 reads it: `sso_account_id` and
+//! `sso_role_name` in the profile, and either `sso_session = NAME` naming a
+//! `[sso-session NAME]` section of the config file (`sso_start_url`, `sso_region`, optional
+//! `sso_registration_scopes`, comma-separated), or, the older form, `sso_start_url` and
+//! `sso_region` in the profile itself. A profile with both forms must agree with its session
+//! (the CLI refuses a mismatch too). Like the CLI, these settings win over keys in the same
+//! profile.
 //!
 //! Beyond the CLI (as aws-runas does): `mfa_serial` is also taken from the source profiles or
 //! `[default]`; `mfa_totp_secret` / `mfa_totp_secret_file` let codes be generated; durations
@@ -87,6 +96,27 @@ pub enum ProfileError {
         profile: String,
         source_name: String,
     },
+    #[error(
+        "profile {profile:?} names sso_session {session:?}, but the config file has no [sso-session {session}] section"
+    )]
+    UnknownSsoSession { profile: String, session: String },
+    #[error("profile {profile:?} uses IAM Identity Center but has no {missing}{hint}")]
+    IncompleteSso {
+        profile: String,
+        missing: &'static str,
+        /// Where the setting belongs, when that is not the profile.
+        hint: String,
+    },
+    #[error(
+        "profile {profile:?}: {key} = {profile_value:?} differs from the {key} of [sso-session {session}], {session_value:?}"
+    )]
+    SsoMismatch {
+        profile: String,
+        session: String,
+        key: &'static str,
+        profile_value: String,
+        session_value: String,
+    },
 }
 
 /// The two files and their parsed sections (profile name → key → value).
@@ -95,6 +125,8 @@ pub struct ConfigFiles {
     pub config: PathBuf,
     pub credentials: PathBuf,
     profiles: BTreeMap<String, BTreeMap<String, String>>,
+    /// `[sso-session NAME]` sections of the config file (name → key → value).
+    sso_sessions: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ConfigFiles {
@@ -109,6 +141,7 @@ impl ConfigFiles {
     /// Reads both files (a missing file is empty).
     pub fn load(config: &Path, credentials: &Path) -> Result<Self, ProfileError> {
         let mut profiles = BTreeMap::new();
+        let mut sso_sessions = BTreeMap::new();
         for (path, is_config) in [(config, true), (credentials, false)] {
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
@@ -120,16 +153,19 @@ impl ConfigFiles {
                     });
                 }
             };
-            for (name, keys) in parse(path, &text, is_config)? {
+            let (sections, sessions) = parse(path, &text, is_config)?;
+            for (name, keys) in sections {
                 let entry: &mut BTreeMap<String, String> = profiles.entry(name).or_default();
                 // The credentials file wins: it is read second.
                 entry.extend(keys);
             }
+            sso_sessions.extend(sessions);
         }
         Ok(Self {
             config: config.to_owned(),
             credentials: credentials.to_owned(),
             profiles,
+            sso_sessions,
         })
     }
 
@@ -157,11 +193,18 @@ impl ConfigFiles {
 /// A profile's name and its settings.
 type Section = (String, BTreeMap<String, String>);
 
-/// Parses one file into sections. Config files name profiles `[profile NAME]` (and
-/// `[default]`); other section kinds (`[sso-session …]`, `[services …]`) are skipped.
-fn parse(path: &Path, text: &str, is_config: bool) -> Result<Vec<Section>, ProfileError> {
+/// Parses one file into profile sections and `[sso-session NAME]` sections. Config files
+/// name profiles `[profile NAME]` (and `[default]`); other section kinds (`[services …]`)
+/// are skipped.
+fn parse(
+    path: &Path,
+    text: &str,
+    is_config: bool,
+) -> Result<(Vec<Section>, Vec<Section>), ProfileError> {
     let mut sections: Vec<Section> = Vec::new();
+    let mut sessions: Vec<Section> = Vec::new();
     let mut current: Option<usize> = None;
+    let mut session: Option<usize> = None;
     let mut skipping = false;
     for (index, raw) in text.lines().enumerate() {
         let error = |reason: &str| ProfileError::Syntax {
@@ -172,11 +215,26 @@ fn parse(path: &Path, text: &str, is_config: bool) -> Result<Vec<Section>, Profi
         match ini::lex(raw).map_err(error)? {
             Line::Blank => {}
             // A nested setting under the key above (e.g. `s3 =`): not ours to read.
-            Line::Continuation if current.is_none() && !skipping => {
+            Line::Continuation if current.is_none() && session.is_none() && !skipping => {
                 return Err(error("an indented line outside any [section]"));
             }
             Line::Continuation => {}
             Line::Section(name) => {
+                session = None;
+                let sso_session = name
+                    .strip_prefix("sso-session ")
+                    .map(str::trim)
+                    .filter(|n| is_config && !n.is_empty());
+                if let Some(name) = sso_session {
+                    let position = sessions.iter().position(|(n, _)| n == name);
+                    session = Some(position.unwrap_or_else(|| {
+                        sessions.push((name.to_owned(), BTreeMap::new()));
+                        sessions.len() - 1
+                    }));
+                    current = None;
+                    skipping = false;
+                    continue;
+                }
                 let profile = if is_config {
                     if name == "default" {
                         Some(name)
@@ -202,6 +260,13 @@ fn parse(path: &Path, text: &str, is_config: bool) -> Result<Vec<Section>, Profi
                 }
             }
             Line::Setting { .. } if skipping => {}
+            Line::Setting { key, value } if session.is_some() => {
+                if let Some(index) = session {
+                    sessions[index]
+                        .1
+                        .insert(key.to_ascii_lowercase(), value.to_owned());
+                }
+            }
             Line::Setting { key, value } => {
                 let section = current.ok_or_else(|| error("a setting before any [section]"))?;
                 sections[section]
@@ -210,7 +275,7 @@ fn parse(path: &Path, text: &str, is_config: bool) -> Result<Vec<Section>, Profi
             }
         }
     }
-    Ok(sections)
+    Ok((sections, sessions))
 }
 
 /// Parses durations like `3600`, `900s`, `90m`, `12h`, `1h30m`.
@@ -276,6 +341,26 @@ pub enum Base {
         provider: Box<SignInSettings>,
         role: RoleStep,
     },
+    /// IAM Identity Center: role credentials from the portal with the AWS CLI's cached
+    /// sign-in.
+    Sso(SsoProfile),
+}
+
+/// A profile's IAM Identity Center settings (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoProfile {
+    /// `sso_session`: the `[sso-session NAME]` section; `None` for the older form.
+    pub session: Option<String>,
+    /// `sso_start_url`: the access portal.
+    pub start_url: String,
+    /// `sso_region`: where the OIDC service and the portal are.
+    pub region: Region,
+    /// `sso_account_id`.
+    pub account_id: String,
+    /// `sso_role_name`.
+    pub role_name: String,
+    /// `sso_registration_scopes` of the session (`None` for the older form, or none given).
+    pub registration_scopes: Option<Vec<String>>,
 }
 
 /// How to sign in to an OpenID Connect provider (aws-runas's `web_identity_*` keys).
@@ -410,6 +495,9 @@ impl ConfigFiles {
                     });
                 }
                 _ => {
+                    if let Some(sso) = self.sso(&current)? {
+                        break Base::Sso(sso);
+                    }
                     if let Some(keys) = keys {
                         break keys;
                     }
@@ -534,6 +622,102 @@ impl ConfigFiles {
                 missing: "aws_access_key_id",
             }),
         }
+    }
+
+    /// The profile's IAM Identity Center settings, if it has any.
+    fn sso(&self, profile: &str) -> Result<Option<SsoProfile>, ProfileError> {
+        let get = |key: &str| self.get(profile, key);
+        let session_name = get("sso_session");
+        if session_name.is_none()
+            && [
+                "sso_start_url",
+                "sso_region",
+                "sso_account_id",
+                "sso_role_name",
+            ]
+            .iter()
+            .all(|key| get(key).is_none())
+        {
+            return Ok(None);
+        }
+        let missing = |missing: &'static str, hint: &str| ProfileError::IncompleteSso {
+            profile: profile.to_owned(),
+            missing,
+            hint: hint.to_owned(),
+        };
+        let (start_url, region, scopes) = match session_name {
+            Some(name) => {
+                let section =
+                    self.sso_sessions
+                        .get(name)
+                        .ok_or_else(|| ProfileError::UnknownSsoSession {
+                            profile: profile.to_owned(),
+                            session: name.to_owned(),
+                        })?;
+                let in_session = |key: &'static str| {
+                    let value = section
+                        .get(key)
+                        .map(String::as_str)
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| missing(key, &format!(" (in [sso-session {name}])")))?;
+                    match get(key) {
+                        Some(own) if own != value => Err(ProfileError::SsoMismatch {
+                            profile: profile.to_owned(),
+                            session: name.to_owned(),
+                            key,
+                            profile_value: own.to_owned(),
+                            session_value: value.to_owned(),
+                        }),
+                        _ => Ok(value),
+                    }
+                };
+                let scopes = section
+                    .get("sso_registration_scopes")
+                    .map(|text| {
+                        text.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|scopes| !scopes.is_empty());
+                (
+                    in_session("sso_start_url")?,
+                    in_session("sso_region")?,
+                    scopes,
+                )
+            }
+            None => (
+                get("sso_start_url").ok_or_else(|| missing("sso_start_url", ""))?,
+                get("sso_region").ok_or_else(|| missing("sso_region", ""))?,
+                None,
+            ),
+        };
+        let region = Region::from_str(region).map_err(|e| ProfileError::BadValue {
+            profile: profile.to_owned(),
+            key: "sso_region",
+            value: region.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let account_id = get("sso_account_id").ok_or_else(|| missing("sso_account_id", ""))?;
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ProfileError::BadValue {
+                profile: profile.to_owned(),
+                key: "sso_account_id",
+                value: account_id.to_owned(),
+                reason: "an account id is 12 digits".to_owned(),
+            });
+        }
+        Ok(Some(SsoProfile {
+            session: session_name.map(str::to_owned),
+            start_url: start_url.to_owned(),
+            region,
+            account_id: account_id.to_owned(),
+            role_name: get("sso_role_name")
+                .ok_or_else(|| missing("sso_role_name", ""))?
+                .to_owned(),
+            registration_scopes: scopes,
+        }))
     }
 
     /// A sign-in key of `profile`: its own, else `[default]`'s (aws-runas inherits them),
@@ -954,5 +1138,140 @@ aws_access_key_id = AKIAHALF
         for bad in ["", "h", "1d", "1h30", "-5"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    fn sso_files(config: &str) -> (tempfile::TempDir, ConfigFiles) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, config).unwrap();
+        let files = ConfigFiles::load(&path, &dir.path().join("credentials")).unwrap();
+        (dir, files)
+    }
+
+    const SSO_CONFIG: &str = "\
+[profile dev]
+sso_session = corp
+sso_account_id = 111122223333
+sso_role_name = Developer
+region = eu-west-1
+aws_access_key_id = AKIAIGNORED
+aws_secret_access_key = ignored
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = eu-west-1
+sso_registration_scopes = sso:account:access, openid
+  nested = ignored
+
+[profile legacy]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-2
+sso_account_id = 111122223333
+sso_role_name = ReadOnly
+
+[profile chained]
+role_arn = arn:aws:iam::111122223333:role/admin
+source_profile = dev
+
+[profile agreeing]
+sso_session = corp
+sso_start_url = https://corp.awsapps.com/start
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[profile mismatch]
+sso_session = corp
+sso_region = us-west-2
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[profile no-session]
+sso_session = gone
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[profile no-role]
+sso_session = corp
+sso_account_id = 111122223333
+
+[profile half-legacy]
+sso_start_url = https://corp.awsapps.com/start
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[profile bad-account]
+sso_session = corp
+sso_account_id = 1111
+sso_role_name = Developer
+
+[sso-session empty]
+sso_region = eu-west-1
+
+[profile empty-session]
+sso_session = empty
+sso_account_id = 111122223333
+sso_role_name = Developer
+";
+
+    #[test]
+    fn sso_session_and_legacy_profiles() {
+        let (_dir, files) = sso_files(SSO_CONFIG);
+        let env = Environment::default();
+        assert!(
+            !files.names().iter().any(|n| n.contains("corp")),
+            "{:?}",
+            files.names()
+        );
+        let plan = files.plan("dev", &env).unwrap();
+        let Base::Sso(sso) = &plan.base else {
+            panic!("{:?}", plan.base)
+        };
+        assert_eq!(
+            sso,
+            &SsoProfile {
+                session: Some("corp".into()),
+                start_url: "https://corp.awsapps.com/start".into(),
+                region: "eu-west-1".parse().unwrap(),
+                account_id: "111122223333".into(),
+                role_name: "Developer".into(),
+                registration_scopes: Some(vec!["sso:account:access".into(), "openid".into()]),
+            }
+        );
+        let plan = files.plan("legacy", &env).unwrap();
+        let Base::Sso(sso) = &plan.base else {
+            panic!("{:?}", plan.base)
+        };
+        assert_eq!(sso.session, None);
+        assert_eq!(sso.region.as_str(), "us-east-2");
+        assert_eq!(sso.registration_scopes, None);
+        let plan = files.plan("chained", &env).unwrap();
+        assert!(matches!(plan.base, Base::Sso(_)));
+        assert_eq!(plan.base_profile, "dev");
+        assert_eq!(plan.roles.len(), 1);
+        assert!(matches!(
+            files.plan("agreeing", &env).unwrap().base,
+            Base::Sso(_)
+        ));
+    }
+
+    #[test]
+    fn sso_refusals_name_what_is_wrong() {
+        let (_dir, files) = sso_files(SSO_CONFIG);
+        let env = Environment::default();
+        let error = |profile: &str| files.plan(profile, &env).unwrap_err().to_string();
+        assert!(
+            error("mismatch").contains("sso_region = \"us-west-2\" differs"),
+            "{}",
+            error("mismatch")
+        );
+        assert!(error("no-session").contains("no [sso-session gone] section"));
+        assert!(error("no-role").contains("no sso_role_name"));
+        assert!(error("half-legacy").contains("no sso_region"));
+        assert!(error("bad-account").contains("sso_account_id = \"1111\" is invalid"));
+        assert!(
+            error("empty-session").contains("no sso_start_url (in [sso-session empty])"),
+            "{}",
+            error("empty-session")
+        );
     }
 }

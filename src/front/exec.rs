@@ -153,7 +153,15 @@ async fn credentials_asking(
                 }
                 code = Some(prompt(profile, serial)?);
             }
-            Err(error) if error.kind() == Kind::NeedsSignIn => {
+            // An IAM Identity Center profile (Base::Sso) has no sign-in here yet: its error
+            // says to run `aws sso login`, which is the whole story.
+            Err(error)
+                if error.kind() == Kind::NeedsSignIn
+                    && !matches!(
+                        profiles.plan(profile).map(|plan| plan.base),
+                        Ok(crate::aws_files::profiles::Base::Sso(_))
+                    ) =>
+            {
                 sign_in_here(profiles, profile).await?;
             }
             Err(error) => return Err(error.into()),

@@ -17,11 +17,12 @@
 //! The sources: [`rolesanywhere::IdentitySource`] (an X.509 certificate and key, through IAM
 //! Roles Anywhere `CreateSession`), [`binding::Bindings`] (the identity of a binding file,
 //! for `serve`), and [`profile::ProfileSources`] (an AWS profile's plan: keys, MFA session, role
-//! chain, web identity, `credential_process`).
+//! chain, web identity, `credential_process`, IAM Identity Center through [`sso`]).
 
 pub mod binding;
 pub mod profile;
 pub mod rolesanywhere;
+pub mod sso;
 
 use std::fmt;
 use std::future::Future;

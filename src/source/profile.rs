@@ -84,6 +84,8 @@ pub enum ProfileFetchError {
     },
     #[error("profile {profile:?}: {arn:?} is not a role ARN once the user name is filled in")]
     FilledRoleArn { profile: String, arn: String },
+    #[error(transparent)]
+    Sso(#[from] super::sso::SsoFetchError),
     #[error("profile {profile:?}")]
     SignIn {
         profile: String,
@@ -108,6 +110,7 @@ impl ProfileFetchError {
             Self::SignIn { source, .. } => source.kind(),
             // The command may work on a later try (a helper that was not logged in).
             Self::Process { .. } => Kind::Unavailable,
+            Self::Sso(error) => error.kind(),
         }
     }
 }
@@ -687,6 +690,14 @@ async fn first_credentials(
             }
         },
         Base::Process { command } => process(&plan.base_profile, command).await?,
+        Base::Sso(sso) => {
+            let step = super::sso::SsoStep {
+                profile,
+                sso,
+                endpoint_url: plan.endpoint_url.as_deref(),
+            };
+            super::sso::role_credentials(&shared.http, &shared.env, &shared.clock, &step).await?
+        }
         Base::WebIdentity { token_file, role } => {
             let token = std::fs::read_to_string(token_file).map_err(|e| {
                 ProfileFetchError::WebIdentityToken {

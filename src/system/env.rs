@@ -60,6 +60,10 @@ pub struct Environment {
     pub profile: Option<String>,
     /// `AWS_ENDPOINT_URL_STS`.
     pub endpoint_url_sts: Option<String>,
+    /// `AWS_ENDPOINT_URL_SSO`: the IAM Identity Center portal.
+    pub endpoint_url_sso: Option<String>,
+    /// `AWS_ENDPOINT_URL_SSO_OIDC`: the IAM Identity Center OIDC service.
+    pub endpoint_url_sso_oidc: Option<String>,
     /// `SESSION_TOKEN_DURATION`: default lifetime of MFA session tokens (`12h`, `1h30m`).
     pub session_token_duration: Option<String>,
     /// `CREDENTIALS_DURATION`: default lifetime of role credentials.
@@ -192,6 +196,8 @@ impl Environment {
             config_file: get(&["AWS_CONFIG_FILE"]).map(PathBuf::from),
             profile: get(&["AWS_PROFILE"]),
             endpoint_url_sts: get(&["AWS_ENDPOINT_URL_STS"]),
+            endpoint_url_sso: get(&["AWS_ENDPOINT_URL_SSO"]),
+            endpoint_url_sso_oidc: get(&["AWS_ENDPOINT_URL_SSO_OIDC"]),
             session_token_duration: get(&["SESSION_TOKEN_DURATION"]),
             credentials_duration: get(&["CREDENTIALS_DURATION"]),
             access_key_id: get(&["AWS_ACCESS_KEY_ID"]),

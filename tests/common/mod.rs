@@ -89,4 +89,5 @@ pub(crate) mod matrix;
 pub(crate) mod profiles;
 pub(crate) mod samples;
 pub(crate) mod softhsm;
+pub(crate) mod sso;
 pub(crate) mod swtpm;

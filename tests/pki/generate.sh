@@ -40,7 +40,9 @@
 #   tls-ca.{pem,key}              separate root CA for a fake AWS endpoint
 #   tls-server.pem, tls-server.key  TLS server leaf (P-256, PKCS#8) with SANs
 #                                 rolesanywhere.us-east-1.amazonaws.com,
-#                                 sts.us-east-1.amazonaws.com, localhost,
+#                                 sts.us-east-1.amazonaws.com,
+#                                 oidc.us-east-1.amazonaws.com,
+#                                 portal.sso.us-east-1.amazonaws.com, localhost,
 #                                 127.0.0.1
 #
 # All *.key files are mode 0600, all *.pem files 0644.
@@ -120,7 +122,7 @@ keyUsage               = critical, digitalSignature
 extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
-subjectAltName         = DNS:rolesanywhere.us-east-1.amazonaws.com, DNS:sts.us-east-1.amazonaws.com, DNS:localhost, IP:127.0.0.1
+subjectAltName         = DNS:rolesanywhere.us-east-1.amazonaws.com, DNS:sts.us-east-1.amazonaws.com, DNS:oidc.us-east-1.amazonaws.com, DNS:portal.sso.us-east-1.amazonaws.com, DNS:localhost, IP:127.0.0.1
 
 # Used only by `openssl ca` for the certificates with fixed dates.
 [ ca ]

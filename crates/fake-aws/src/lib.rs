@@ -14,6 +14,9 @@
 //! * [`sts`]: a strict fake of AWS STS (Query API) that verifies SigV4 signatures
 //!   independently of the `aws-sigv4` crate, with users, roles, trust, MFA (TOTP) and role
 //!   chaining rules.
+//! * [`sso`]: a strict fake of IAM Identity Center: the OIDC service (client registration,
+//!   the device authorization grant, refresh) and the access portal (role credentials,
+//!   accounts, roles), issuing into the shared registry.
 //! * [`sigv4`]: the SigV4 verification both fakes share (Authorization parsing, scope, clock
 //!   skew, signed headers, canonical request, string to sign), written once.
 //! * [`registry`]: the users and issued credentials both fakes share, so credentials one
@@ -57,6 +60,7 @@ pub mod proxy;
 pub mod registry;
 pub mod rolesanywhere;
 pub mod sigv4;
+pub mod sso;
 pub mod sts;
 pub mod tls;
 pub mod totp;
@@ -69,6 +73,7 @@ pub use rolesanywhere::{
     OTHER_ROLE_ARN, PROFILE_ARN, Profile, REGION, ROLE_ARN, Rejection, Running, SigningAlgorithm,
     TRUST_ANCHOR_ARN, TrustAnchor, Verified,
 };
+pub use sso::{FakeSso, SsoConfig, SsoError, SsoErrorKind};
 pub use sts::{
     ADMIN_ROLE_ARN, ALICE_ACCESS_KEY_ID, ALICE_ARN, ALICE_MFA_SECRET, ALICE_MFA_SERIAL,
     ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID, BOB_ARN, BOB_SECRET_ACCESS_KEY,

@@ -7,7 +7,13 @@
 //!   and roles of `fake_aws::rolesanywhere`), the STS fake with `StsConfig::example` (users
 //!   `alice` and `bob`, roles `developer`, `admin`, `auditor`, `partner`, `web`, see
 //!   `fake_aws::sts`).
-//! * Both share one registry: credentials Roles Anywhere issues can call STS.
+//! * It also serves the fake IAM Identity Center (`fake_aws::sso`, `SsoConfig::example`:
+//!   start URL `fake_aws::sso::SSO_START_URL`, users `alice` and `bob`): the OIDC paths
+//!   (`/client/register`, `/device_authorization`, `/token`), the portal's
+//!   (`/federation/credentials`, `/assignment/…`, `/logout`), and, standing in for the person
+//!   at the verification page, `POST /device/approve` (form `user_code=…&user=alice`) and
+//!   `POST /device/deny` (form `user_code=…`).
+//! * All share one registry: credentials Roles Anywhere or the portal issues can call STS.
 //! * It listens on `--listen` (default `127.0.0.1:0`), over TLS when `--tls-cert` and
 //!   `--tls-key` (both or neither) are given, for `--region` (default `us-east-1`). One
 //!   listener serves both: `POST {--path-prefix}/sessions` is `CreateSession`; `POST /` and
@@ -137,6 +143,8 @@ async fn run(args: Args) -> std::io::Result<()> {
         sessions = world.rolesanywhere.sessions().len(),
         sts_requests = world.sts.request_count(),
         sts_issued = world.sts.issued().len(),
+        sso_requests = world.sso.request_count(),
+        sso_issued = world.sso.issued().len(),
         "stopping"
     );
     running.shutdown();

@@ -1,5 +1,5 @@
-//! Both strict fakes as one AWS: the fake IAM Roles Anywhere and the fake STS sharing one
-//! [`Registry`], served on one listener.
+//! The strict fakes as one AWS: the fake IAM Roles Anywhere, the fake STS and the fake IAM
+//! Identity Center (OIDC and portal) sharing one [`Registry`], served on one listener.
 //!
 //! Contract:
 //! * [`World::example`] is the world the demo binary, the compatibility matrix and the
@@ -8,7 +8,9 @@
 //!   roles `developer`, `admin`, …), both for one region, one registry between them, so
 //!   credentials either fake issues can call STS.
 //! * [`World::router`] routes as the one listener of `needroleshere-fake-aws` does: `/`
-//!   (any method) is STS; every other path goes to Roles Anywhere, which answers
+//!   (any method) is STS; the paths of [`crate::sso::PATHS`] are the fake IAM Identity
+//!   Center (its OIDC service and portal: their AWS paths do not collide); every other path
+//!   goes to Roles Anywhere, which answers
 //!   `POST {prefix}/sessions` and refuses the rest (recorded as a refusal).
 //! * [`World::spawn`] serves plain HTTP/1.1, [`World::spawn_tls`] HTTPS, on an address
 //!   (port 0 picks one); the listener stops when the returned [`Running`] drops.
@@ -21,6 +23,7 @@ use axum::Router;
 
 use crate::registry::Registry;
 use crate::rolesanywhere::{Config, FakeRolesAnywhere, Running};
+use crate::sso::{FakeSso, SsoConfig};
 use crate::sts::{FakeSts, StsConfig};
 
 /// The fake Roles Anywhere and the fake STS, sharing a registry. Clones share everything.
@@ -30,6 +33,8 @@ pub struct World {
     pub rolesanywhere: FakeRolesAnywhere,
     /// The fake STS.
     pub sts: FakeSts,
+    /// The fake IAM Identity Center (OIDC service and portal).
+    pub sso: FakeSso,
 }
 
 impl World {
@@ -61,9 +66,25 @@ impl World {
     }
 
     /// A world of two fakes configured by the caller (give both the same [`Registry`] if
-    /// credentials of one must call the other).
+    /// credentials of one must call the other), and the example IAM Identity Center
+    /// ([`SsoConfig::example`]) on STS's registry, region and clock.
     pub fn new(rolesanywhere: FakeRolesAnywhere, sts: FakeSts) -> World {
-        World { rolesanywhere, sts }
+        let config = sts.config();
+        let sso = FakeSso::new(
+            SsoConfig::example(config.registry.clone(), &config.region)
+                .with_clock(config.clock.clone()),
+        );
+        World {
+            rolesanywhere,
+            sts,
+            sso,
+        }
+    }
+
+    /// The same world with another fake IAM Identity Center.
+    pub fn with_sso(mut self, sso: FakeSso) -> World {
+        self.sso = sso;
+        self
     }
 
     /// The registry STS reads (the one Roles Anywhere writes to in [`World::example`]).
@@ -74,7 +95,10 @@ impl World {
     /// `/` is STS, every other path Roles Anywhere. (The STS router routes only `/` and has
     /// no fallback; the Roles Anywhere router's fallback takes the rest.)
     pub fn router(&self) -> Router {
-        self.rolesanywhere.router().merge(self.sts.router())
+        self.rolesanywhere
+            .router()
+            .merge(self.sts.router())
+            .merge(self.sso.router())
     }
 
     /// Serves both over plain HTTP/1.1 on `addr` in a tokio task.
@@ -92,12 +116,17 @@ impl World {
         Running::serve_https(self.router(), addr, cert_chain_pem, key_pem).await
     }
 
-    /// Whether either fake issued `access_key_id`.
+    /// Whether any fake issued `access_key_id`.
     pub fn issued(&self, access_key_id: &str) -> bool {
-        self.rolesanywhere
-            .sessions()
+        self.sso
+            .issued()
             .iter()
-            .any(|session| session.access_key_id == access_key_id)
+            .any(|issued| issued.access_key_id == access_key_id)
+            || self
+                .rolesanywhere
+                .sessions()
+                .iter()
+                .any(|session| session.access_key_id == access_key_id)
             || self.sts.issued().iter().any(|(id, _)| id == access_key_id)
     }
 }
@@ -150,5 +179,15 @@ mod tests {
         assert_eq!(world.rolesanywhere.request_count(), 1);
         assert_eq!(world.sts.request_count(), 1);
         assert!(!world.issued("ASIANOTISSUED"));
+        // The IAM Identity Center paths reach the SSO fake, which refuses a bad bearer.
+        let portal = status_of(
+            &url,
+            "GET /assignment/accounts HTTP/1.1\r\nHost: x\r\n\
+             x-amz-sso_bearer_token: aoanotissued\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(portal.contains(" 401 "), "{portal}");
+        assert_eq!(world.sso.calls("ListAccounts"), 1);
+        assert_eq!(world.rolesanywhere.request_count(), 1);
     }
 }

@@ -1,0 +1,285 @@
+//! IAM Identity Center role credentials for a profile's [`SsoProfile`]: the first step of a
+//! profile plan whose base is `sso_session` or the older `sso_start_url` form
+//! ([`crate::source::profile`] runs it, then any roles chained on it).
+//!
+//! * The sign-in is the AWS CLI's: the token file of `~/.aws/sso/cache/`
+//!   ([`crate::aws_files::sso_cache`]), whoever wrote it (`aws sso login`, or a sign-in done
+//!   here).
+//! * A token within [`RENEW_BEFORE`] of its expiry (the CLI's window) is renewed with its
+//!   refresh token (CreateToken, `refresh_token` grant), without a person, and written back
+//!   for the CLI to use too. Renewals of one token file are serialised in this process and
+//!   the file is read again under the lock, so two profiles of one session never spend the
+//!   same refresh token twice; if a renewal is refused, the file is read once more in case
+//!   another program (the CLI) renewed it meanwhile.
+//! * When no usable token exists — no file, an unreadable one, one for another start URL, an
+//!   expired one that cannot be renewed, a refresh refused (`invalid_grant`, `expired_token`,
+//!   `invalid_client`), the portal refusing the token (401) — the fetch fails at once with
+//!   [`Kind::NeedsSignIn`] ([`crate::source::Category::NeedsPerson`]): a person must sign in.
+//! * A role the person is not assigned (403) is [`Kind::Refused`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use time::Duration;
+
+use crate::aws::sso::{Client, Endpoints, SsoError};
+use crate::aws_files::profiles::SsoProfile;
+use crate::aws_files::sso_cache::{CachedToken, SsoCache, SsoCacheError, TokenKey};
+use crate::credentials::Credentials;
+use crate::source::Kind;
+use crate::system::clock::Clock;
+use crate::system::env::Environment;
+
+/// Renew an access token this long before it expires (the AWS CLI's window).
+pub const RENEW_BEFORE: Duration = Duration::minutes(15);
+
+/// Why IAM Identity Center gave no role credentials. Every variant names the profile.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoFetchError {
+    /// No usable sign-in: a person must sign in.
+    #[error(
+        "profile {profile:?} needs a sign-in to IAM Identity Center ({start_url}): {reason}; run `aws sso login --profile {profile}` or sign in from this server's page"
+    )]
+    NeedsSignIn {
+        /// The profile.
+        profile: String,
+        /// The access portal to sign in to.
+        start_url: String,
+        /// Why the cached sign-in cannot be used.
+        reason: String,
+    },
+    /// The token cache cannot be read or written (not a format problem).
+    #[error("profile {profile:?}: the IAM Identity Center token cache")]
+    Cache {
+        /// The profile.
+        profile: String,
+        /// Why.
+        #[source]
+        source: SsoCacheError,
+    },
+    /// The OIDC service or the portal failed or refused.
+    #[error("profile {profile:?}: IAM Identity Center")]
+    Service {
+        /// The profile.
+        profile: String,
+        /// Why.
+        #[source]
+        source: SsoError,
+    },
+}
+
+impl SsoFetchError {
+    /// The category every front answers.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::NeedsSignIn { .. } => Kind::NeedsSignIn,
+            Self::Cache { .. } => Kind::Profile,
+            Self::Service { source, .. } => match source {
+                SsoError::BadEndpoint(_) => Kind::Endpoint,
+                SsoError::Service { .. } if source.is_retryable() => Kind::Unavailable,
+                SsoError::Service { .. } => Kind::Refused,
+                SsoError::Transport { source, .. } if source.is_timeout() => Kind::TimedOut,
+                SsoError::Transport { .. } => Kind::Unavailable,
+                SsoError::BadResponse { .. } => Kind::InvalidAnswer,
+            },
+        }
+    }
+}
+
+/// Where the token is and how to reach the services, for one profile.
+#[derive(Debug, Clone)]
+pub struct SsoStep<'a> {
+    /// The profile asked for (named in errors).
+    pub profile: &'a str,
+    /// Its IAM Identity Center settings.
+    pub sso: &'a SsoProfile,
+    /// The profile's `endpoint_url`, if any.
+    pub endpoint_url: Option<&'a str>,
+}
+
+impl SsoStep<'_> {
+    /// The token file's key.
+    pub fn token_key(&self) -> TokenKey {
+        match &self.sso.session {
+            Some(name) => TokenKey::Session(name.clone()),
+            None => TokenKey::Legacy {
+                start_url: self.sso.start_url.clone(),
+            },
+        }
+    }
+
+    fn needs_sign_in(&self, reason: impl Into<String>) -> SsoFetchError {
+        SsoFetchError::NeedsSignIn {
+            profile: self.profile.to_owned(),
+            start_url: self.sso.start_url.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn service(&self, source: SsoError) -> SsoFetchError {
+        SsoFetchError::Service {
+            profile: self.profile.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Role credentials for `step`: a usable access token from the cache (renewed first when
+/// due), then GetRoleCredentials.
+pub async fn role_credentials(
+    http: &reqwest::Client,
+    env: &Environment,
+    clock: &Arc<dyn Clock>,
+    step: &SsoStep<'_>,
+) -> Result<Credentials, SsoFetchError> {
+    let cache = SsoCache::from_env(env).map_err(|source| SsoFetchError::Cache {
+        profile: step.profile.to_owned(),
+        source,
+    })?;
+    let endpoints = Endpoints::resolve(env, step.endpoint_url, &step.sso.region)
+        .map_err(|source| step.service(source))?;
+    let client = Client::new(http.clone(), endpoints, clock.clone());
+    let token = usable_token(&cache, &client, clock.as_ref(), step).await?;
+    client
+        .get_role_credentials(
+            &token.access_token,
+            &step.sso.account_id,
+            &step.sso.role_name,
+        )
+        .await
+        .map_err(|source| {
+            if source.is_unauthorized() {
+                step.needs_sign_in(format!(
+                    "the portal refused the cached access token ({source})"
+                ))
+            } else {
+                step.service(source)
+            }
+        })
+}
+
+/// The cached token, renewed when within [`RENEW_BEFORE`] of expiring.
+async fn usable_token(
+    cache: &SsoCache,
+    client: &Client,
+    clock: &dyn Clock,
+    step: &SsoStep<'_>,
+) -> Result<CachedToken, SsoFetchError> {
+    let key = step.token_key();
+    let read = || read_token(cache, &key, step);
+    let token = read()?;
+    if token.expires_at - clock.now() > RENEW_BEFORE {
+        return Ok(token);
+    }
+    let lock = renewal_lock(cache.dir().join(key.file_name()));
+    let _held = lock.lock().await;
+    // Another fetch may have renewed it while this one waited.
+    let token = read()?;
+    let now = clock.now();
+    if token.expires_at - now > RENEW_BEFORE {
+        return Ok(token);
+    }
+    let Some((registration, refresh_token)) = token.renewable(now) else {
+        return if token.expires_at > now {
+            // Not renewable, but still good for a while: use it (the CLI does too).
+            Ok(token)
+        } else {
+            Err(step.needs_sign_in(format!(
+                "the cached access token expired at {} and cannot be renewed (no refresh token, or the client registration expired)",
+                crate::credentials::format_rfc3339(token.expires_at)
+            )))
+        };
+    };
+    match client
+        .refresh(
+            &registration.client_id,
+            &registration.client_secret,
+            refresh_token,
+        )
+        .await
+    {
+        Ok(tokens) => {
+            let renewed = CachedToken {
+                access_token: tokens.access_token,
+                expires_at: tokens.expires_at,
+                refresh_token: tokens.refresh_token.or_else(|| token.refresh_token.clone()),
+                ..token
+            };
+            match cache.write_token(&key, &renewed, clock.now()) {
+                Ok(written) => {
+                    tracing::info!(profile = step.profile, file = %written.path.display(), "renewed the IAM Identity Center access token");
+                }
+                // The renewal stands for this process; the CLI will renew on its own.
+                Err(error) => {
+                    tracing::warn!(profile = step.profile, error = %crate::system::logging::error_chain(&error), "renewed the IAM Identity Center access token but cannot write it to the cache");
+                }
+            }
+            Ok(renewed)
+        }
+        Err(error) => {
+            // Someone else (the CLI) may have renewed it with the same refresh token.
+            if let Ok(again) = read()
+                && again.access_token != token.access_token
+                && again.expires_at > clock.now()
+            {
+                return Ok(again);
+            }
+            let final_refusal = matches!(
+                error.oauth_error(),
+                Some("invalid_grant" | "expired_token" | "invalid_client" | "access_denied")
+            ) || matches!(error, SsoError::Service { status: 401, .. });
+            if token.expires_at > clock.now() {
+                tracing::warn!(profile = step.profile, error = %crate::system::logging::error_chain(&error), "cannot renew the IAM Identity Center access token yet; using it until it expires");
+                Ok(token)
+            } else if final_refusal {
+                Err(step.needs_sign_in(format!("the renewal was refused ({error})")))
+            } else {
+                Err(step.service(error))
+            }
+        }
+    }
+}
+
+fn read_token(
+    cache: &SsoCache,
+    key: &TokenKey,
+    step: &SsoStep<'_>,
+) -> Result<CachedToken, SsoFetchError> {
+    let token = match cache.read_token(key) {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            return Err(step.needs_sign_in(format!(
+                "no cached sign-in for {key} in {}",
+                cache.dir().display()
+            )));
+        }
+        Err(error @ (SsoCacheError::Format { .. } | SsoCacheError::TooLarge { .. })) => {
+            return Err(step.needs_sign_in(format!(
+                "{} (a new sign-in keeps it aside)",
+                crate::system::logging::error_chain(&error)
+            )));
+        }
+        Err(source) => {
+            return Err(SsoFetchError::Cache {
+                profile: step.profile.to_owned(),
+                source,
+            });
+        }
+    };
+    match &token.start_url {
+        Some(url) if *url != step.sso.start_url => Err(step.needs_sign_in(format!(
+            "the cached sign-in for {key} is for another start URL, {url}"
+        ))),
+        _ => Ok(token),
+    }
+}
+
+/// One lock per token file, for this process's renewals.
+fn renewal_lock(path: PathBuf) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(Mutex::default);
+    // A plain map; still consistent after a panic elsewhere.
+    let mut locks = locks.lock().unwrap_or_else(|p| p.into_inner());
+    locks.entry(path).or_default().clone()
+}
