@@ -142,7 +142,7 @@ impl Kind {
                 "an MFA code is needed: POST it to /mfa, or open this server's page in a browser"
             }
             Self::NeedsSignIn => {
-                "a sign-in to the identity provider is needed: open this server's page in a browser, or POST a username and password to /auth"
+                "a sign-in is needed: open this server's page in a browser to sign in"
             }
             Self::SignInRejected => "the identity provider refused the sign-in",
             Self::Internal => "the credential fetch failed",
