@@ -17,7 +17,7 @@ use common::daemon::{assert_success, python};
 use common::matrix::FakeAws;
 use common::sso::{now, sign_in_directly};
 use fake_aws::rolesanywhere::ACCOUNT_ID;
-use fake_aws::sso::{SSO_DEVELOPER_ROLE, SSO_START_URL};
+use fake_aws::sso::{SSO_ALICE, SSO_DEVELOPER_ROLE, SSO_START_URL};
 use fake_aws::sts::DEVELOPER_ROLE_ARN;
 use needroleshere::aws_files::sso_cache::{SsoCache, TokenKey};
 use needroleshere::secret::Secret;
@@ -237,4 +237,154 @@ async fn a_token_the_portal_refuses_needs_a_person_and_an_unassigned_role_is_ref
         text.contains("ForbiddenException") && !text.contains("needs a sign-in"),
         "{text}"
     );
+}
+
+/// `serve ecs dev`: the page's sign-in for an IAM Identity Center profile is a device code
+/// (`POST /signin`); once the person approves it at the portal, the token is in the AWS
+/// CLI's cache, the switch completes, and boto3 gets the role's credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_ecs_signs_in_with_a_device_code_and_writes_the_clis_cache() {
+    let world = World::new().await;
+    let url = world.fake.url();
+    let port = common::daemon::free_port();
+    let mut server = tokio::process::Command::new(BIN)
+        .args(["serve", "ecs", "-p", &port.to_string(), "dev"])
+        .env_clear()
+        .env("HOME", world.home.path())
+        .env("AWS_CONFIG_FILE", world.home.path().join(".aws/config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            world.home.path().join(".aws/credentials"),
+        )
+        .env("AWS_ENDPOINT_URL_SSO", &url)
+        .env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
+        .env("AWS_ENDPOINT_URL_STS", &url)
+        .env("AWS_REGION", "us-east-1")
+        .env("NO_PROXY", "*")
+        .env("XDG_RUNTIME_DIR", world.home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let mut exports = Vec::new();
+    while exports.len() < 2 {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server's variables");
+        if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+            exports.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    let base = format!("127.0.0.1:{port}");
+    let token = exports
+        .iter()
+        .find(|(k, _)| k == "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let (status, body) = call(
+        &base,
+        "GET",
+        "/credentials",
+        &[("Authorization", &token)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("SignInRequired"), "{body}");
+
+    let form = [
+        ("X-Requested-By", "needroleshere"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let (status, body) = call(&base, "POST", "/signin", &form, "flow=device").await;
+    assert_eq!(status, 200, "{body}");
+    let started: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let code = started["device"]["userCode"]
+        .as_str()
+        .expect("a user code")
+        .to_owned();
+    let view = || async {
+        let (status, body) = call(&base, "GET", "/signin", &[], "").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let shown = view().await;
+    assert_eq!(
+        shown["signIn"]["device"]["userCode"],
+        code.as_str(),
+        "{shown}"
+    );
+    assert_eq!(shown["signIn"]["browserFlow"], false, "{shown}");
+    assert_eq!(shown["signIn"]["signedIn"], false, "{shown}");
+
+    world.fake.world.sso.approve(&code, SSO_ALICE).unwrap();
+    let mut signed_in = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if view().await["signIn"]["signedIn"] == true {
+            signed_in = true;
+            break;
+        }
+    }
+    assert!(signed_in, "the sign-in did not complete");
+    let written = world
+        .cache()
+        .read_token(&TokenKey::Session("corp".into()))
+        .unwrap()
+        .expect("the CLI's token file");
+    assert_eq!(written.start_url.as_deref(), Some(SSO_START_URL));
+    assert!(written.refresh_token.is_some());
+
+    let output = tokio::process::Command::new(python())
+        .args([
+            "-c",
+            "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])",
+        ])
+        .env_clear()
+        .envs(exports.iter().map(|(k, v)| (k, v)))
+        .env("AWS_ENDPOINT_URL_STS", &url)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_PROXY", "*")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .await
+        .unwrap();
+    assert_success(&output, "boto3");
+    let arn = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        arn.contains(&format!("assumed-role/AWSReservedSSO_{SSO_DEVELOPER_ROLE}")),
+        "{arn}"
+    );
+}
+
+/// One HTTP/1.1 request on a fresh connection to `host`: (status, body).
+async fn call(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let response = common::daemon::parse_response(&raw).unwrap();
+    (response.status, response.body)
 }

@@ -77,6 +77,10 @@ pub struct Desktop {
     addr: SocketAddr,
     /// Its address without the port, also accepted in `Host` (never in `Origin`).
     bare_address: String,
+    /// IAM Identity Center sign-ins started here, by profile: the code shown, or why the
+    /// last one ended without a sign-in.
+    sso_sign_ins:
+        Mutex<std::collections::HashMap<String, Result<crate::signin::DevicePrompt, String>>>,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -108,6 +112,52 @@ impl Desktop {
             authorities,
             addr,
             bare_address: host_literal(addr),
+            sso_sign_ins: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Records an IAM Identity Center sign-in of `profile`: waiting with a code, failed, or
+    /// (`None`) over.
+    pub(super) fn set_sso_state(
+        &self,
+        profile: &str,
+        state: Option<Result<crate::signin::DevicePrompt, String>>,
+    ) {
+        let mut sign_ins = self.sso_sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        match state {
+            Some(state) => sign_ins.insert(profile.to_owned(), state),
+            None => sign_ins.remove(profile),
+        };
+    }
+
+    /// An IAM Identity Center profile's sign-in for the page: signed in when the profile
+    /// has credentials or a token the CLI's cache holds is still good.
+    pub(super) fn sso_view(
+        &self,
+        profile: &str,
+        target: &super::signin::SsoTarget,
+    ) -> crate::signin::SignInView {
+        let state = self
+            .sso_sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(profile)
+            .cloned();
+        let signed_in = self.profiles.cached(profile).is_some() || target.has_token(self);
+        let (device, device_error) = match state {
+            Some(Ok(prompt)) => (Some(prompt), None),
+            Some(Err(reason)) => (None, Some(reason)),
+            None => (None, None),
+        };
+        crate::signin::SignInView {
+            issuer: target.start_url().to_owned(),
+            client_id: String::new(),
+            signed_in,
+            username: None,
+            device_flow: Some(true),
+            browser_flow: Some(false),
+            device,
+            device_error,
         }
     }
 

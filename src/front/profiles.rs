@@ -51,6 +51,11 @@ impl Profiles {
         self.sources.environment()
     }
 
+    /// The HTTP client the sources call AWS and identity providers with.
+    pub fn http(&self) -> &reqwest::Client {
+        self.sources.http()
+    }
+
     /// The sign-ins of profiles with `web_identity_auth_url`.
     pub fn sign_ins(&self) -> &Arc<crate::signin::SignIns> {
         self.sources.sign_ins()

@@ -32,6 +32,7 @@ use crate::secret::Secret;
 use crate::signin::loopback::{Redirect, result_page};
 use crate::signin::oidc::OidcError;
 use crate::signin::{SignInError, SignIns};
+use crate::source::sso::{SsoSignIn, SsoStep};
 
 /// How long a browser sign-in's own listener waits for the redirect.
 const BROWSER_WAIT: Duration = Duration::from_secs(600);
@@ -70,6 +71,93 @@ fn provider_of(desktop: &Desktop, profile: &str) -> Result<Box<SignInSettings>, 
             )),
         },
         Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+    }
+}
+
+/// The IAM Identity Center settings of `profile`, when it signs in there.
+fn sso_of(desktop: &Desktop, profile: &str) -> Option<SsoTarget> {
+    let plan = desktop.profiles().plan(profile).ok()?;
+    match plan.base {
+        Base::Sso(sso) => Some(SsoTarget {
+            sso,
+            endpoint_url: plan.endpoint_url,
+        }),
+        _ => None,
+    }
+}
+
+/// A profile's IAM Identity Center settings and `endpoint_url`.
+#[derive(Debug, Clone)]
+pub(crate) struct SsoTarget {
+    sso: crate::aws_files::profiles::SsoProfile,
+    endpoint_url: Option<String>,
+}
+
+impl SsoTarget {
+    pub(super) fn start_url(&self) -> &str {
+        &self.sso.start_url
+    }
+
+    /// Whether the CLI's token cache holds a token for it that has not expired.
+    pub(super) fn has_token(&self, desktop: &Desktop) -> bool {
+        let profiles = desktop.profiles();
+        let Ok(cache) = crate::aws_files::sso_cache::SsoCache::from_env(profiles.environment())
+        else {
+            return false;
+        };
+        let now = profiles.clock().now();
+        cache
+            .read_token(&self.step("").token_key())
+            .ok()
+            .flatten()
+            .is_some_and(|token| {
+                token.expires_at > now
+                    && token
+                        .start_url
+                        .as_deref()
+                        .is_none_or(|u| u == self.sso.start_url)
+            })
+    }
+
+    fn step<'a>(&'a self, profile: &'a str) -> SsoStep<'a> {
+        SsoStep {
+            profile,
+            sso: &self.sso,
+            endpoint_url: self.endpoint_url.as_deref(),
+        }
+    }
+}
+
+/// Starts an IAM Identity Center sign-in with a device code (as `aws sso login` does); the
+/// switch completes when the person has approved it and the token is in the CLI's cache.
+async fn start_sso(desktop: Arc<Desktop>, profile: String, target: SsoTarget) -> Response {
+    let profiles = desktop.profiles().clone();
+    let clock = profiles.clock().clone();
+    let http = profiles.http().clone();
+    let step = target.step(&profile);
+    match SsoSignIn::start(&http, profiles.environment(), &clock, &step).await {
+        Ok(sign_in) => {
+            let prompt = sign_in.prompt();
+            desktop.set_sso_state(&profile, Some(Ok(prompt.clone())));
+            tokio::spawn(async move {
+                match sign_in.finish(&clock).await {
+                    Ok(()) => {
+                        desktop.set_sso_state(&profile, None);
+                        let _ = switch(&desktop, &profile, Fetch::New).await;
+                    }
+                    Err(error) => {
+                        let reason = crate::system::logging::error_chain(&error);
+                        desktop.set_sso_state(&profile, Some(Err(reason)));
+                    }
+                }
+            });
+            axum::Json(serde_json::json!({ "device": prompt })).into_response()
+        }
+        Err(error) => {
+            let error = crate::source::SourceError::new(error.kind(), error);
+            answer::log(&format!("profile {profile}"), &error);
+            answer::desktop_api(&error)
+        }
     }
 }
 
@@ -209,11 +297,19 @@ async fn post_signin(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (form, profile, provider) =
-        match sign_in_request(&desktop, &headers, &body, |f: &StartForm| f.profile.clone()) {
-            Ok(request) => request,
-            Err(refusal) => return answer_refusal(refusal),
-        };
+    let form: StartForm = match form_or_json(&headers, &body) {
+        Ok(form) => form,
+        Err(refusal) => return answer_refusal(refusal),
+    };
+    let profile = target(&desktop, form.profile.clone());
+    if let Some(step) = sso_of(&desktop, &profile) {
+        desktop.set_pending(Some(&profile));
+        return start_sso(desktop, profile, step).await;
+    }
+    let provider = match provider_of(&desktop, &profile) {
+        Ok(provider) => provider,
+        Err(refusal) => return answer_refusal(refusal),
+    };
     desktop.set_pending(Some(&profile));
     match form.flow.as_deref().unwrap_or("browser") {
         "browser" => start_browser(desktop, profile, *provider).await,
@@ -302,6 +398,13 @@ async fn get_signin(
     Query(query): Query<ProfileQuery>,
 ) -> Response {
     let profile = target(&desktop, query.profile);
+    if let Some(step) = sso_of(&desktop, &profile) {
+        return axum::Json(serde_json::json!({
+            "profile": profile,
+            "signIn": desktop.sso_view(&profile, &step),
+        }))
+        .into_response();
+    }
     match provider_of(&desktop, &profile) {
         Ok(provider) => {
             // Whether the provider offers a device code is known once its discovery

@@ -114,6 +114,9 @@ pub struct SignInView {
     /// Whether the provider offers the device authorization grant (known once discovered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_flow: Option<bool>,
+    /// Whether it offers a browser sign-in (known once discovered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_flow: Option<bool>,
     /// A device sign-in waiting for the person, with what to show them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<DevicePrompt>,
@@ -523,6 +526,10 @@ impl SignIns {
                 .metadata
                 .get(&key.issuer)
                 .map(|(m, _)| m.offers_device_flow()),
+            browser_flow: state
+                .metadata
+                .get(&key.issuer)
+                .map(|(m, _)| m.authorization_endpoint.is_some()),
             device,
             device_error,
         }

@@ -304,6 +304,11 @@ impl ProfileSources {
         &self.shared.env
     }
 
+    /// The HTTP client the sources call AWS and identity providers with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.shared.http
+    }
+
     /// Whether `WEB_IDENTITY_PASSWORD` lets profiles with a username sign in unattended.
     pub fn has_password(&self) -> bool {
         self.shared.env.web_identity_password.is_some()

@@ -283,3 +283,181 @@ fn renewal_lock(path: PathBuf) -> Arc<tokio::sync::Mutex<()>> {
     let mut locks = locks.lock().unwrap_or_else(|p| p.into_inner());
     locks.entry(path).or_default().clone()
 }
+
+/// A sign-in to IAM Identity Center started here, as `aws sso login` does it: the client
+/// registration from the CLI's cache (registered anew when missing or within
+/// [`RENEW_BEFORE`] of expiring, and cached), StartDeviceAuthorization, then CreateToken
+/// polled until the person approves; the tokens go to the CLI's token file, so the CLI and
+/// every profile of the session use them.
+pub struct SsoSignIn {
+    client: Client,
+    cache: SsoCache,
+    key: TokenKey,
+    registration: crate::aws::sso::Registration,
+    device: crate::aws::sso::DeviceAuthorization,
+    start_url: String,
+    region: String,
+    profile: String,
+    /// Seconds the device code lives, from its start.
+    expires_in: u64,
+}
+
+impl std::fmt::Debug for SsoSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoSignIn")
+            .field("profile", &self.profile)
+            .field("user_code", &self.device.user_code)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SsoSignIn {
+    /// Registers (or reuses the registration) and starts the device authorization.
+    pub async fn start(
+        http: &reqwest::Client,
+        env: &Environment,
+        clock: &Arc<dyn Clock>,
+        step: &SsoStep<'_>,
+    ) -> Result<Self, SsoFetchError> {
+        use crate::aws_files::sso_cache::{CachedRegistration, registration_file_name};
+        let cache_error = |source| SsoFetchError::Cache {
+            profile: step.profile.to_owned(),
+            source,
+        };
+        let cache = SsoCache::from_env(env).map_err(cache_error)?;
+        let endpoints = Endpoints::resolve(env, step.endpoint_url, &step.sso.region)
+            .map_err(|source| step.service(source))?;
+        let client = Client::new(http.clone(), endpoints, clock.clone());
+        let region = step.sso.region.to_string();
+        let scopes = step.sso.registration_scopes.as_deref();
+        let file = registration_file_name(
+            &step.sso.start_url,
+            &region,
+            step.sso.session.as_deref(),
+            scopes,
+        );
+        let now = clock.now();
+        let cached = cache
+            .read_registration(&file)
+            .ok()
+            .flatten()
+            .filter(|r| r.expires_at - now > RENEW_BEFORE);
+        let registration = match cached {
+            Some(r) => crate::aws::sso::Registration {
+                client_id: r.client_id,
+                client_secret: r.client_secret,
+                expires_at: r.expires_at,
+            },
+            None => {
+                let name = format!("needroleshere-{}", now.unix_timestamp());
+                let registration = client
+                    .register_client(&name, scopes)
+                    .await
+                    .map_err(|source| step.service(source))?;
+                let stored = CachedRegistration {
+                    client_id: registration.client_id.clone(),
+                    client_secret: registration.client_secret.clone(),
+                    expires_at: registration.expires_at,
+                    scopes: scopes.map(<[String]>::to_vec),
+                    other: Default::default(),
+                };
+                if let Err(error) = cache.write_registration(&file, &stored, now) {
+                    tracing::warn!(profile = step.profile, error = %crate::system::logging::error_chain(&error), "cannot cache the IAM Identity Center client registration");
+                }
+                registration
+            }
+        };
+        let device = client
+            .start_device_authorization(&registration, &step.sso.start_url)
+            .await
+            .map_err(|source| step.service(source))?;
+        let expires_in =
+            u64::try_from((device.expires_at - clock.now()).whole_seconds()).unwrap_or(0);
+        Ok(Self {
+            expires_in,
+            client,
+            cache,
+            key: step.token_key(),
+            registration,
+            device,
+            start_url: step.sso.start_url.clone(),
+            region,
+            profile: step.profile.to_owned(),
+        })
+    }
+
+    /// What to show the person.
+    pub fn prompt(&self) -> crate::signin::DevicePrompt {
+        crate::signin::DevicePrompt {
+            user_code: self.device.user_code.clone(),
+            verification_uri: self.device.verification_uri.clone(),
+            verification_uri_complete: self.device.verification_uri_complete.clone(),
+            expires_in: self.expires_in,
+        }
+    }
+
+    /// Polls CreateToken (RFC 8628: waits `interval`, 5 s more after `slow_down`) until the
+    /// person approves, then writes the token file.
+    pub async fn finish(self, clock: &Arc<dyn Clock>) -> Result<(), SsoFetchError> {
+        let mut interval = self.device.interval_seconds.clamp(1, 60);
+        let needs = |reason: String| SsoFetchError::NeedsSignIn {
+            profile: self.profile.clone(),
+            start_url: self.start_url.clone(),
+            reason,
+        };
+        let tokens = loop {
+            tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+            if clock.now() >= self.device.expires_at {
+                return Err(needs(
+                    "the device code expired before anyone approved it".to_owned(),
+                ));
+            }
+            match self
+                .client
+                .create_token_with_device_code(&self.registration, &self.device.device_code)
+                .await
+            {
+                Ok(tokens) => break tokens,
+                Err(error) => match error.oauth_error() {
+                    Some("authorization_pending") => {}
+                    Some("slow_down") => interval += 5,
+                    Some("access_denied" | "expired_token") => {
+                        return Err(needs(format!("the sign-in was not approved ({error})")));
+                    }
+                    _ if error.is_retryable() => {}
+                    _ => {
+                        return Err(SsoFetchError::Service {
+                            profile: self.profile.clone(),
+                            source: error,
+                        });
+                    }
+                },
+            }
+        };
+        let token = CachedToken {
+            start_url: Some(self.start_url.clone()),
+            region: Some(self.region.clone()),
+            access_token: tokens.access_token,
+            expires_at: tokens.expires_at,
+            client: Some(crate::aws_files::sso_cache::TokenClient {
+                client_id: self.registration.client_id.clone(),
+                client_secret: self.registration.client_secret.clone(),
+                expires_at: self.registration.expires_at,
+            }),
+            refresh_token: tokens.refresh_token,
+            other: Default::default(),
+        };
+        let written = self
+            .cache
+            .write_token(&self.key, &token, clock.now())
+            .map_err(|source| SsoFetchError::Cache {
+                profile: self.profile.clone(),
+                source,
+            })?;
+        if let Some(aside) = &written.set_aside {
+            tracing::warn!(profile = self.profile, file = %aside.display(), "an unreadable IAM Identity Center cache file was kept aside");
+        }
+        tracing::info!(profile = self.profile, file = %written.path.display(), "signed in to IAM Identity Center");
+        Ok(())
+    }
+}

@@ -55,6 +55,7 @@
     authDeviceLink: $('auth-device-link'),
     authDeviceCode: $('auth-device-code'),
     authDeviceStatus: $('auth-device-status'),
+    authPasswordBox: $('auth-password-box'),
   };
 
   const state = {
@@ -495,6 +496,9 @@
     el.authPassword.value = '';
     el.authDeviceBox.hidden = true;
     el.authDevice.hidden = true;
+    el.authBrowser.hidden = false;
+    el.authPasswordBox.hidden = false;
+    el.authSubmit.hidden = false;
     showError(el.authError, null);
     el.authSubmit.disabled = false;
     el.authBrowser.disabled = false;
@@ -502,7 +506,15 @@
     say(`Profile ${target} needs you to sign in.`);
     call('GET', `/signin?profile=${encodeURIComponent(target)}`).then((answer) => {
       const signIn = answer.ok && answer.data && answer.data.signIn;
-      if (signIn && signIn.deviceFlow && state.authTarget === target) el.authDevice.hidden = false;
+      if (!signIn || state.authTarget !== target) return;
+      if (signIn.deviceFlow) el.authDevice.hidden = false;
+      if (signIn.browserFlow === false) {
+        // IAM Identity Center: a device code only, no password.
+        el.authBrowser.hidden = true;
+        el.authPasswordBox.hidden = true;
+        el.authSubmit.hidden = true;
+        el.authDevice.focus();
+      }
     });
   }
 
