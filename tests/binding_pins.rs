@@ -16,56 +16,20 @@
 mod common;
 
 use common::daemon::{
-    self, Fake, Serve, ServeOptions, bind, bind_ok, free_port, identity_args, is_root, mode_args,
-    token_of,
+    self, Fake, Serve, ServeOptions, bind, bind_ok, free_port, identity_args, mode_args, token_of,
 };
+use common::users::{can_switch_users, curl_as};
 
 /// nobody, the consumer the bindings are pinned to.
 const CONSUMER: u32 = 65534;
 /// Another unprivileged user (no account needed: a uid is enough for setpriv).
 const OTHER: u32 = 65533;
 
-/// `curl` as `uid` (through setpriv unless root) with `Authorization: Bearer TOKEN`:
-/// (status, body).
+/// `curl` as `uid` with `Authorization: Bearer TOKEN`: (status, body).
 async fn get_as(uid: u32, url: &str, token: &str) -> (u16, String) {
-    let mut command = if uid == 0 {
-        tokio::process::Command::new("curl")
-    } else {
-        let mut command = tokio::process::Command::new("setpriv");
-        command.args([
-            &format!("--reuid={uid}"),
-            &format!("--regid={uid}"),
-            "--clear-groups",
-            "curl",
-        ]);
-        command
-    };
-    let output = command
-        .args(["-sS", "-g", "--noproxy", "*", "-w", "\n%{http_code}"])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!("{url}/ecs/credentials"))
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .output()
-        .await
-        .expect("run curl (through setpriv)");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    let status = status.trim().parse().unwrap_or_else(|_| {
-        panic!(
-            "curl as uid {uid} printed no status: {text}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (status, body.to_owned())
-}
-
-fn can_switch_users() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root to act as other users");
-        return false;
-    }
-    true
+    let authorization = format!("Authorization: Bearer {token}");
+    let url = format!("{url}/ecs/credentials");
+    curl_as(uid, &["-g", "-H", &authorization, &url]).await
 }
 
 /// Binds `name` in `dir` for `serve`, against `fake`, with `extra` flags.

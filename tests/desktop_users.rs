@@ -12,51 +12,11 @@
 
 mod common;
 
-use common::daemon::{free_port, is_root};
+use common::daemon::free_port;
 use common::profiles::{Desktop, World};
+use common::users::{can_switch_users, curl_as};
 
-const NOBODY: &str = "65534";
-
-/// `curl` as `uid` (through setpriv unless root): (status, body).
-async fn curl_as(uid: &str, args: &[&str]) -> (u16, String) {
-    let mut command = if uid == "0" {
-        tokio::process::Command::new("curl")
-    } else {
-        let mut command = tokio::process::Command::new("setpriv");
-        command.args([
-            &format!("--reuid={uid}"),
-            &format!("--regid={uid}"),
-            "--clear-groups",
-            "curl",
-        ]);
-        command
-    };
-    let output = command
-        .args(["-sS", "--noproxy", "*", "-w", "\n%{http_code}"])
-        .args(args)
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .output()
-        .await
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    let status = status.trim().parse().unwrap_or_else(|_| {
-        panic!(
-            "curl as {uid} printed no status: {text}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (status, body.to_owned())
-}
-
-fn can_switch_users() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root to act as another user");
-        return false;
-    }
-    true
-}
+const NOBODY: u32 = 65534;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_ec2_answers_only_its_own_user_and_root() {
@@ -70,7 +30,7 @@ async fn serve_ec2_answers_only_its_own_user_and_root() {
         server.url()
     );
     // The owner (root here) gets credentials with IMDSv1.
-    let (status, body) = curl_as("0", &[&credentials]).await;
+    let (status, body) = curl_as(0, &[&credentials]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("SecretAccessKey"), "{body}");
 
@@ -108,7 +68,7 @@ async fn serve_ec2_answers_only_its_own_user_and_root() {
     .await;
     assert_eq!(status, 403, "another user got an IMDS token: {body}");
     // The active profile did not change.
-    let (status, body) = curl_as("0", &[&profile]).await;
+    let (status, body) = curl_as(0, &[&profile]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("developer"), "{body}");
 }
@@ -125,7 +85,7 @@ async fn serve_ecs_refuses_other_users_even_with_the_token() {
     let header = format!("Authorization: {token}");
     let (status, body) = curl_as(NOBODY, &["-H", &header, &url]).await;
     assert_eq!(status, 403, "{body}");
-    let (status, body) = curl_as("0", &["-H", &header, &url]).await;
+    let (status, body) = curl_as(0, &["-H", &header, &url]).await;
     assert_eq!(status, 200, "{body}");
 }
 

@@ -91,3 +91,4 @@ pub(crate) mod samples;
 pub(crate) mod softhsm;
 pub(crate) mod sso;
 pub(crate) mod swtpm;
+pub(crate) mod users;
