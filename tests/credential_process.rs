@@ -20,26 +20,6 @@ use fake_aws::rolesanywhere::{
     TRUST_ANCHOR_ARN,
 };
 
-/// Environment variables the binary reads; removed so the host's settings cannot leak in.
-const SCRUBBED: &[&str] = &[
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_ROLESANYWHERE",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_CA_BUNDLE",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "RUST_LOG",
-    "NEEDROLESHERE_PKCS8_PASSWORD",
-];
-
 async fn start_fake() -> (FakeRolesAnywhere, Running) {
     let fake = FakeRolesAnywhere::new(Config::from_pki_dir(pki()).unwrap());
     let running = fake
@@ -68,7 +48,7 @@ fn role_args(cert: &str, key: &str) -> Vec<String> {
 async fn run(args: &[String], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_needroleshere"));
     command.args(args);
-    for name in SCRUBBED {
+    for name in common::daemon::SCRUBBED {
         command.env_remove(name);
     }
     // A cold shared cache for every run: each is to call the double (the cache has its own

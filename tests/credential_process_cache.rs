@@ -24,26 +24,6 @@ use fake_aws::rolesanywhere::{
 use needroleshere::process_cache::{Entry, format_entry, parse_entry};
 use needroleshere::system::clock::{Clock as _, SystemClock};
 
-const SCRUBBED: &[&str] = &[
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_ROLESANYWHERE",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_CA_BUNDLE",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "RUST_LOG",
-    "NEEDROLESHERE_PKCS8_PASSWORD",
-    "XDG_CACHE_HOME",
-];
-
 /// The fake, and a runtime directory standing for the user's.
 struct Setup {
     fake: FakeRolesAnywhere,
@@ -96,7 +76,7 @@ impl Setup {
     fn spawn(&self, args: &[String]) -> tokio::process::Child {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_needroleshere"));
         command.args(args);
-        for name in SCRUBBED {
+        for name in common::daemon::SCRUBBED {
             command.env_remove(name);
         }
         command.env("XDG_RUNTIME_DIR", self.runtime.path());

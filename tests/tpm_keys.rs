@@ -22,25 +22,6 @@ use fake_aws::rolesanywhere::{
     Config, FakeRolesAnywhere, PROFILE_ARN, ROLE_ARN, Running, TRUST_ANCHOR_ARN,
 };
 
-/// Environment variables the binary reads; removed so the host's settings cannot leak in.
-const SCRUBBED: &[&str] = &[
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_ROLESANYWHERE",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "RUST_LOG",
-    "TPM2TOOLS_TCTI",
-    "TCTI",
-    "TSS2_TCTI",
-    "NEEDROLESHERE_TPM_KEY_PASSWORD",
-];
-
 async fn start_fake() -> (FakeRolesAnywhere, Running) {
     let fake = FakeRolesAnywhere::new(Config::from_pki_dir(pki()).unwrap());
     let running = fake
@@ -74,7 +55,7 @@ fn args(command: &str, certificate: &Path, key: &str, endpoint: &str) -> Vec<Str
 async fn run(tpm: &Swtpm, args: &[String], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_needroleshere"));
     command.args(args);
-    for name in SCRUBBED {
+    for name in common::daemon::SCRUBBED {
         command.env_remove(name);
     }
     command.env("TPM2TOOLS_TCTI", tpm.tcti());
