@@ -250,8 +250,9 @@ async fn refresh_tokens_stop_working_when_the_session_ends() {
     .await
     .unwrap();
     assert!(keycloak::session_count(CAROL_ID).await >= 1);
+    // Another test of this binary may sign carol in meanwhile: what counts is that this
+    // refresh token's session is gone.
     keycloak::logout_user(CAROL_ID).await;
-    assert_eq!(keycloak::session_count(CAROL_ID).await, 0);
     let refused = keycloak::refresh(RUNAS_CLIENT, &carol.refresh_token)
         .await
         .unwrap_err();
@@ -268,7 +269,14 @@ async fn the_short_lived_clients_refresh_token_expires_when_left_unused() {
         .await
         .unwrap();
     assert_eq!(tokens.expires_in, SHORT_TOKEN_SECONDS);
-    assert_eq!(tokens.refresh_expires_in, SHORT_SESSION_IDLE_SECONDS);
+    // Keycloak counts the idle time from the session's last use, in whole seconds: a second
+    // may have passed by the time it answers.
+    assert!(
+        (SHORT_SESSION_IDLE_SECONDS - 2..=SHORT_SESSION_IDLE_SECONDS)
+            .contains(&tokens.refresh_expires_in),
+        "{}",
+        tokens.refresh_expires_in
+    );
     let claims = tokens.id_claims();
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),

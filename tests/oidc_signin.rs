@@ -237,8 +237,8 @@ async fn a_sign_in_the_provider_ends_needs_a_person_again() {
     let (status, body) = server.post("/refresh", "").await;
     assert_eq!(status, 200, "renewed with the refresh token: {body}");
 
-    // Keycloak ends bob's sessions: the refresh token stops working, and the next fetch
-    // needs a person again — at once, not after a wait.
+    // Keycloak ends bob's sessions (no other test here signs bob in): the refresh token
+    // stops working, and the next fetch needs a person again — at once, not after a wait.
     keycloak::logout_user(keycloak::BOB_ID).await;
     let (status, body) = server.post("/refresh", "").await;
     assert_eq!(status, 401, "{body}");
@@ -336,15 +336,15 @@ async fn serve_ec2_signs_in_with_a_device_code_on_the_page() {
         &[
             ("PAGE_URL", server.url()),
             ("EXPECT_ROLE", SIGNIN_ROLE.to_owned()),
-            ("USERNAME", keycloak::BOB.to_owned()),
-            ("PASSWORD", keycloak::BOB_PASSWORD.to_owned()),
+            ("USERNAME", keycloak::ALICE.to_owned()),
+            ("PASSWORD", keycloak::ALICE_PASSWORD.to_owned()),
         ],
     )
     .await;
     let mut imds = server.exports.clone();
     imds.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
     let arn = world.boto3_caller(&imds).await;
-    assert_eq!(arn, assumed(SIGNIN_ROLE, "bob"));
+    assert_eq!(arn, assumed(SIGNIN_ROLE, "alice"));
     // The JavaScript SDK v3 through IMDS too.
     let output = world
         .command("node")
@@ -356,7 +356,7 @@ async fn serve_ec2_signs_in_with_a_device_code_on_the_page() {
         .unwrap();
     assert_success(&output, "js-v3 instance-metadata");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains(&assumed(SIGNIN_ROLE, "bob")), "{stdout}");
+    assert!(stdout.contains(&assumed(SIGNIN_ROLE, "alice")), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
