@@ -331,7 +331,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__credential__subcmd__process)
-            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --debug --log-format --help"
+            opts="-h --certificate --intermediates --private-key --pkcs8-password --trust-anchor-arn --profile-arn --role-arn --session-duration --session-name --role-session-name --pkcs11-lib --pkcs11-pin --pkcs11-pin-source --reuse-pin --tpm-key-password --tpm-key-password-source --no-tpm-key-password --region --endpoint --ca-bundle --no-verify-ssl --with-proxy --no-cache --debug --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

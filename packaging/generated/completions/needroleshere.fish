@@ -62,6 +62,7 @@ complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-p
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l no-tpm-key-password -d 'The TPM key has no password (the default when none is given; accepted for compatibility with aws_signing_helper)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l no-verify-ssl -d 'Do not verify the endpoint\'s TLS certificate. Dangerous: for testing only'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l with-proxy -d 'Accepted for compatibility with aws_signing_helper; proxies are always taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY'
+complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l no-cache -d 'Call CreateSession on every run, neither reading nor writing the credentials that runs share (in $XDG_RUNTIME_DIR/needroleshere/credential-process, else ~/.cache/needroleshere/credential-process)'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -l debug -d 'Log each step (signing details, endpoint, status) to stderr; never logs secrets'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand credential-process" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c needroleshere -n "__fish_needroleshere_using_subcommand bind" -l certificate -d 'Certificate file (PEM or DER; may hold the full chain), or a pkcs11: URI of certificates in a token. Repeat for several' -r
