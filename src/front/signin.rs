@@ -61,28 +61,41 @@ fn answer_refusal((status, message): Refusal) -> Response {
     api_error(status, message)
 }
 
-fn provider_of(desktop: &Desktop, profile: &str) -> Result<Box<SignInSettings>, Refusal> {
-    match desktop.profiles().plan(profile) {
-        Ok(plan) => match plan.base {
-            Base::SignIn { provider, .. } => Ok(provider),
-            _ => Err((
-                StatusCode::BAD_REQUEST,
-                format!("profile {profile} does not sign in to an identity provider"),
-            )),
-        },
-        Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+/// How a profile signs in: to an OpenID Connect provider, or to IAM Identity Center.
+enum SignInTarget {
+    Oidc(Box<SignInSettings>),
+    Sso(SsoTarget),
+}
+
+/// How `profile` signs in, from its plan (read once per request).
+fn sign_in_of(desktop: &Desktop, profile: &str) -> Result<SignInTarget, Refusal> {
+    let plan = desktop
+        .profiles()
+        .plan(profile)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    match plan.base {
+        Base::SignIn { provider, .. } => Ok(SignInTarget::Oidc(provider)),
+        Base::Sso(sso) => Ok(SignInTarget::Sso(SsoTarget {
+            sso,
+            endpoint_url: plan.endpoint_url,
+        })),
+        _ => Err((
+            StatusCode::BAD_REQUEST,
+            format!("profile {profile} does not sign in to an identity provider"),
+        )),
     }
 }
 
-/// The IAM Identity Center settings of `profile`, when it signs in there.
-fn sso_of(desktop: &Desktop, profile: &str) -> Option<SsoTarget> {
-    let plan = desktop.profiles().plan(profile).ok()?;
-    match plan.base {
-        Base::Sso(sso) => Some(SsoTarget {
-            sso,
-            endpoint_url: plan.endpoint_url,
-        }),
-        _ => None,
+/// The OpenID Connect provider `profile` signs in to (a password or sign-out needs one).
+fn provider_of(desktop: &Desktop, profile: &str) -> Result<Box<SignInSettings>, Refusal> {
+    match sign_in_of(desktop, profile)? {
+        SignInTarget::Oidc(provider) => Ok(provider),
+        SignInTarget::Sso(_) => Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "profile {profile} signs in to IAM Identity Center with a code: POST /signin, or use this server's page"
+            ),
+        )),
     }
 }
 
@@ -302,12 +315,12 @@ async fn post_signin(
         Err(refusal) => return answer_refusal(refusal),
     };
     let profile = target(&desktop, form.profile.clone());
-    if let Some(step) = sso_of(&desktop, &profile) {
-        desktop.set_pending(Some(&profile));
-        return start_sso(desktop, profile, step).await;
-    }
-    let provider = match provider_of(&desktop, &profile) {
-        Ok(provider) => provider,
+    let provider = match sign_in_of(&desktop, &profile) {
+        Ok(SignInTarget::Oidc(provider)) => provider,
+        Ok(SignInTarget::Sso(step)) => {
+            desktop.set_pending(Some(&profile));
+            return start_sso(desktop, profile, step).await;
+        }
         Err(refusal) => return answer_refusal(refusal),
     };
     desktop.set_pending(Some(&profile));
@@ -398,26 +411,17 @@ async fn get_signin(
     Query(query): Query<ProfileQuery>,
 ) -> Response {
     let profile = target(&desktop, query.profile);
-    if let Some(step) = sso_of(&desktop, &profile) {
-        return axum::Json(serde_json::json!({
-            "profile": profile,
-            "signIn": desktop.sso_view(&profile, &step),
-        }))
-        .into_response();
-    }
-    match provider_of(&desktop, &profile) {
-        Ok(provider) => {
+    let view = match sign_in_of(&desktop, &profile) {
+        Ok(SignInTarget::Sso(step)) => desktop.sso_view(&profile, &step),
+        Ok(SignInTarget::Oidc(provider)) => {
             // Whether the provider offers a device code is known once its discovery
             // document is read; a provider that cannot be reached now just leaves it unknown.
             let _ = sign_ins(&desktop).metadata(&provider.issuer).await;
-            axum::Json(serde_json::json!({
-            "profile": profile,
-            "signIn": sign_ins(&desktop).view(&provider),
-            }))
-            .into_response()
+            sign_ins(&desktop).view(&provider)
         }
-        Err(refusal) => answer_refusal(refusal),
-    }
+        Err(refusal) => return answer_refusal(refusal),
+    };
+    axum::Json(serde_json::json!({ "profile": profile, "signIn": view })).into_response()
 }
 
 async fn delete_signin(

@@ -677,37 +677,77 @@ impl DevicePoll {
     }
 
     async fn poll(&self, sign_ins: &Arc<SignIns>) -> Result<(), SignInError> {
-        let mut interval = self.start.interval.unwrap_or(5).clamp(1, 60);
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(self.start.expires_in.min(3600));
-        loop {
-            tokio::time::sleep(Duration::from_secs(interval)).await;
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SignInError::Rejected(
-                    "the device code expired before anyone signed in".to_owned(),
-                ));
-            }
-            let result = oidc::token(
-                &sign_ins.http,
-                &self.metadata,
-                &[
-                    ("grant_type", oidc::GRANT_DEVICE),
-                    ("client_id", &self.settings.client_id),
-                    ("device_code", self.start.device_code.expose()),
-                    ("code_verifier", self.verifier.expose()),
-                ],
-            )
-            .await;
-            match result {
-                Ok(answer) => {
-                    sign_ins.keep(&self.settings, answer, None)?;
-                    return Ok(());
+        let answer = poll_device(
+            self.start.interval.unwrap_or(5),
+            || tokio::time::Instant::now() >= deadline,
+            || async {
+                let result = oidc::token(
+                    &sign_ins.http,
+                    &self.metadata,
+                    &[
+                        ("grant_type", oidc::GRANT_DEVICE),
+                        ("client_id", &self.settings.client_id),
+                        ("device_code", self.start.device_code.expose()),
+                        ("code_verifier", self.verifier.expose()),
+                    ],
+                )
+                .await;
+                match result {
+                    Ok(answer) => Poll::Done(answer),
+                    Err(OidcError::Refused { code, .. }) if code == "authorization_pending" => {
+                        Poll::Pending
+                    }
+                    Err(OidcError::Refused { code, .. }) if code == "slow_down" => Poll::SlowDown,
+                    Err(OidcError::Unavailable { .. }) => Poll::Pending,
+                    Err(other) => Poll::Failed(other.into()),
                 }
-                Err(OidcError::Refused { code, .. }) if code == "authorization_pending" => {}
-                Err(OidcError::Refused { code, .. }) if code == "slow_down" => interval += 5,
-                Err(OidcError::Unavailable { .. }) => {}
-                Err(other) => return Err(other.into()),
-            }
+            },
+            || SignInError::Rejected("the device code expired before anyone signed in".to_owned()),
+        )
+        .await?;
+        sign_ins.keep(&self.settings, answer, None)?;
+        Ok(())
+    }
+}
+
+/// What one poll of a device sign-in's token came to (RFC 8628 §3.5).
+#[derive(Debug)]
+pub enum Poll<T, E> {
+    /// The person approved: the answer.
+    Done(T),
+    /// Not yet (`authorization_pending`, or a passing outage): poll again.
+    Pending,
+    /// `slow_down`: poll again, 5 s later than before.
+    SlowDown,
+    /// It will not succeed.
+    Failed(E),
+}
+
+/// Polls a device sign-in (RFC 8628 §3.4–3.5): `attempt` every `interval` seconds (1 to 60;
+/// 5 more after each `slow_down`) until it is done or failed, or `expired` says the code is
+/// past its life, which is `expiry()`'s error.
+pub async fn poll_device<T, E, Fut>(
+    interval: u64,
+    expired: impl Fn() -> bool,
+    attempt: impl Fn() -> Fut,
+    expiry: impl FnOnce() -> E,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Poll<T, E>>,
+{
+    let mut interval = interval.clamp(1, 60);
+    loop {
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+        if expired() {
+            return Err(expiry());
+        }
+        match attempt().await {
+            Poll::Done(answer) => return Ok(answer),
+            Poll::Pending => {}
+            Poll::SlowDown => interval += 5,
+            Poll::Failed(error) => return Err(error),
         }
     }
 }

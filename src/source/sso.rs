@@ -399,41 +399,39 @@ impl SsoSignIn {
     /// Polls CreateToken (RFC 8628: waits `interval`, 5 s more after `slow_down`) until the
     /// person approves, then writes the token file.
     pub async fn finish(self, clock: &Arc<dyn Clock>) -> Result<(), SsoFetchError> {
-        let mut interval = self.device.interval_seconds.clamp(1, 60);
+        use crate::signin::{Poll, poll_device};
         let needs = |reason: String| SsoFetchError::NeedsSignIn {
             profile: self.profile.clone(),
             start_url: self.start_url.clone(),
             reason,
         };
-        let tokens = loop {
-            tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
-            if clock.now() >= self.device.expires_at {
-                return Err(needs(
-                    "the device code expired before anyone approved it".to_owned(),
-                ));
-            }
-            match self
-                .client
-                .create_token_with_device_code(&self.registration, &self.device.device_code)
-                .await
-            {
-                Ok(tokens) => break tokens,
-                Err(error) => match error.oauth_error() {
-                    Some("authorization_pending") => {}
-                    Some("slow_down") => interval += 5,
-                    Some("access_denied" | "expired_token") => {
-                        return Err(needs(format!("the sign-in was not approved ({error})")));
-                    }
-                    _ if error.is_retryable() => {}
-                    _ => {
-                        return Err(SsoFetchError::Service {
+        let tokens = poll_device(
+            self.device.interval_seconds,
+            || clock.now() >= self.device.expires_at,
+            || async {
+                let result = self
+                    .client
+                    .create_token_with_device_code(&self.registration, &self.device.device_code)
+                    .await;
+                match result {
+                    Ok(tokens) => Poll::Done(tokens),
+                    Err(error) => match error.oauth_error() {
+                        Some("authorization_pending") => Poll::Pending,
+                        Some("slow_down") => Poll::SlowDown,
+                        Some("access_denied" | "expired_token") => {
+                            Poll::Failed(needs(format!("the sign-in was not approved ({error})")))
+                        }
+                        _ if error.is_retryable() => Poll::Pending,
+                        _ => Poll::Failed(SsoFetchError::Service {
                             profile: self.profile.clone(),
                             source: error,
-                        });
-                    }
-                },
-            }
-        };
+                        }),
+                    },
+                }
+            },
+            || needs("the device code expired before anyone approved it".to_owned()),
+        )
+        .await?;
         let token = CachedToken {
             start_url: Some(self.start_url.clone()),
             region: Some(self.region.clone()),
