@@ -10,7 +10,7 @@
 //! * A person signs in out of band: in a browser (authorization code with PKCE, RFC 7636,
 //!   and a loopback redirect, RFC 8252: [`SignIns::start_browser`], then the redirect's
 //!   [`SignIns::finish_browser`]), with a code shown on another device (RFC 8628:
-//!   [`SignIns::start_device`]), or with a username and password ([`SignIns::password`]).
+//!   [`SignIns::begin_device`], then its [`DevicePoll::run`]), or with a username and password ([`SignIns::password`]).
 //!   A browser sign-in accepts only the `state` it issued, once, within ten minutes.
 //! * While signed in, the refresh token is used before the provider's idle limit ends the
 //!   session (when the provider says when, as Keycloak does), so the sign-in lasts until the
@@ -441,21 +441,8 @@ impl SignIns {
         Ok(flow.settings)
     }
 
-    /// Starts a device sign-in and waits for it in a task of its own; what to show the
-    /// person is returned and kept for [`SignIns::view`].
-    pub async fn start_device(
-        self: &Arc<Self>,
-        settings: &SignInSettings,
-    ) -> Result<DevicePrompt, SignInError> {
-        let (prompt, poll) = self.begin_device(settings).await?;
-        let this = self.clone();
-        tokio::spawn(async move {
-            let _ = poll.run(&this).await;
-        });
-        Ok(prompt)
-    }
-
-    /// Starts a device sign-in; the caller runs the returned poll to its end.
+    /// Starts a device sign-in: what to show the person (kept for [`SignIns::view`] too),
+    /// and the poll the caller runs to its end.
     pub async fn begin_device(
         self: &Arc<Self>,
         settings: &SignInSettings,
