@@ -7,7 +7,7 @@
 //!   when a code is needed, `AUTH` when a sign-in is — the switch happens once `POST /mfa`
 //!   gives the code or a sign-in ends), `POST /mfa` (form field `mfa`), `POST /refresh`;
 //! * sign-ins to identity providers: `POST /auth`, `GET|POST|DELETE /signin`,
-//!   `GET /signin/callback` ([`super::signin`]);
+//!   `GET /signin/callback` (the `signin` module of the fronts);
 //! * `GET /manage/profiles`, `GET /manage/profiles/NAME`, `GET|POST|DELETE /manage/session`
 //!   (POST: `token` and/or `profile` — or `session`, as aws-mock-metadata names it — as a
 //!   form or JSON; 400 for a bad code or unknown profile, 403 for a wrong code);
