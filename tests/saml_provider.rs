@@ -20,8 +20,7 @@ use common::daemon::{assert_success, python};
 use common::keycloak::{
     self, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, CAROL, CAROL_PASSWORD, SAML_ACS, SAML_CLIENT,
     SAML_DEVELOPER_ROLE_ARN, SAML_PROVIDER_ARN, SAML_READONLY_ROLE_ARN,
-    SAML_RESPONSE_SIGNED_CLIENT, SAML_RESPONSE_SIGNED_IDP_INITIATED_NAME,
-    SAML_SESSION_DURATION,
+    SAML_RESPONSE_SIGNED_CLIENT, SAML_RESPONSE_SIGNED_IDP_INITIATED_NAME, SAML_SESSION_DURATION,
 };
 use common::saml;
 use fake_aws::clock::{Clock as _, FixedClock, SystemClock};
@@ -234,9 +233,8 @@ async fn each_signing_combination_keycloak_makes_is_accepted() {
     // Response and Assertion signed (the AWS client).
     let both = saml::ecp_response(SAML_CLIENT, BOB, BOB_PASSWORD).await;
     // The same with the Response's signature taken off: only the Assertion signed.
-    let assertion_only = saml::without_response_signature(
-        &saml::ecp_response(SAML_CLIENT, BOB, BOB_PASSWORD).await,
-    );
+    let assertion_only =
+        saml::without_response_signature(&saml::ecp_response(SAML_CLIENT, BOB, BOB_PASSWORD).await);
     // Keycloak's default: only the Response signed, through the browser sign-in.
     let idp_initiated = format!(
         "{}/clients/{SAML_RESPONSE_SIGNED_IDP_INITIATED_NAME}",
@@ -248,11 +246,18 @@ async fn each_signing_combination_keycloak_makes_is_accepted() {
         .descendants()
         .filter(|node| node.tag_name().name() == "Signature")
         .count();
-    assert_eq!(signatures, 1, "only the Response is signed: {response_only}");
+    assert_eq!(
+        signatures, 1,
+        "only the Response is signed: {response_only}"
+    );
     for (what, xml, audience) in [
         ("both signed", both, SAML_CLIENT),
         ("assertion signed", assertion_only, SAML_CLIENT),
-        ("response signed", response_only, SAML_RESPONSE_SIGNED_CLIENT),
+        (
+            "response signed",
+            response_only,
+            SAML_RESPONSE_SIGNED_CLIENT,
+        ),
     ] {
         let answer = assume(
             &url,
@@ -264,7 +269,9 @@ async fn each_signing_combination_keycloak_makes_is_accepted() {
         .await;
         assert_eq!(answer.0, 200, "{what}: {}", answer.1);
         assert!(
-            answer.1.contains(&format!("<Audience>{audience}</Audience>")),
+            answer
+                .1
+                .contains(&format!("<Audience>{audience}</Audience>")),
             "{what}: {}",
             answer.1
         );
@@ -390,14 +397,7 @@ async fn expired_misdirected_and_unauthorised_requests_are_refused() {
     // A role the assertion does not offer (it exists and trusts the provider).
     let bob = saml::encode(&saml::ecp_response(SAML_CLIENT, BOB, BOB_PASSWORD).await);
     assert_refused(
-        &assume(
-            &url,
-            SAML_DEVELOPER_ROLE_ARN,
-            SAML_PROVIDER_ARN,
-            &bob,
-            None,
-        )
-        .await,
+        &assume(&url, SAML_DEVELOPER_ROLE_ARN, SAML_PROVIDER_ARN, &bob, None).await,
         400,
         "InvalidIdentityToken",
         "SAML Assertion doesn't contain the requested Role and Metadata in the attributes",
@@ -462,11 +462,7 @@ async fn a_provider_with_another_certificate_or_a_role_trusting_another_provider
     let keycloak_provider = SamlProvider::from_metadata(SAML_PROVIDER_ARN, &metadata).unwrap();
     let other_pem = std::fs::read_to_string(common::pki().join("root-ca.pem")).unwrap();
     let other = pem::parse(&other_pem).unwrap().into_contents();
-    let impostor = SamlProvider::new(
-        SAML_PROVIDER_ARN,
-        &keycloak_provider.entity_id,
-        vec![other],
-    );
+    let impostor = SamlProvider::new(SAML_PROVIDER_ARN, &keycloak_provider.entity_id, vec![other]);
     let (_fake, url, _running) = sts_with(impostor, None).await;
     let xml = saml::ecp_response(SAML_CLIENT, BOB, BOB_PASSWORD).await;
     assert_refused(
@@ -491,9 +487,10 @@ async fn a_provider_with_another_certificate_or_a_role_trusting_another_provider
         &keycloak_provider.entity_id,
         keycloak_provider.certificates.clone(),
     ));
-    config
-        .roles
-        .push(Role::trusting_saml(SAML_READONLY_ROLE_ARN, OTHER_PROVIDER_ARN));
+    config.roles.push(Role::trusting_saml(
+        SAML_READONLY_ROLE_ARN,
+        OTHER_PROVIDER_ARN,
+    ));
     let fake = FakeSts::new(config);
     let running = fake
         .spawn_http(SocketAddr::from(([127, 0, 0, 1], 0)))

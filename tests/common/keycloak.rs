@@ -403,10 +403,7 @@ pub(crate) fn saml_endpoint() -> String {
 /// The IdP-initiated SSO URL of [`SAML_CLIENT`]: a browser (form) sign-in that ends in an
 /// auto-submitting form posting `SAMLResponse` to [`SAML_ACS`].
 pub(crate) fn saml_idp_initiated_url() -> String {
-    format!(
-        "{}/clients/{SAML_IDP_INITIATED_NAME}",
-        saml_endpoint()
-    )
+    format!("{}/clients/{SAML_IDP_INITIATED_NAME}", saml_endpoint())
 }
 
 /// The realm's SAML IdP metadata (`md:EntityDescriptor`, entity id [`issuer`]).

@@ -114,7 +114,10 @@ pub(crate) async fn form_response(
         serde_json::from_slice(&output.stdout).expect("the form sign-in's JSON");
     let encoded = answer["SAMLResponse"].as_str().expect("a SAMLResponse");
     let xml = String::from_utf8(STANDARD.decode(encoded).expect("base64")).expect("UTF-8");
-    (xml, answer["action"].as_str().unwrap_or_default().to_owned())
+    (
+        xml,
+        answer["action"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 /// The browser sign-in: follow redirects, keep cookies (Secure ones too, on loopback), fill the login form (and the

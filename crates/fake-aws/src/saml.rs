@@ -366,24 +366,31 @@ pub fn check_response(
         ));
     }
 
-    // The signatures, by libxmlsec1, against the provider's certificates only.
-    let certificates: Vec<CertificateDer> = provider
-        .certificates
-        .iter()
-        .cloned()
-        .map(CertificateDer::from)
-        .collect();
-    let signed_xml = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
-        &xml,
-        &certificates,
-        ReduceMode::PreDigest,
-        Some(ALLOWED_ALGORITHMS),
-    )
-    .map_err(|error| {
+    // The signatures, by libxmlsec1, against the provider's certificates only: each
+    // certificate in turn (rollover), every signature of the document by that one. (One at a
+    // time because xmlsec fails, rather than moving on, on a key of another type.)
+    let mut failures = Vec::new();
+    let mut signed_xml = None;
+    for certificate in &provider.certificates {
+        match XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
+            &xml,
+            &[CertificateDer::from(certificate.clone())],
+            ReduceMode::PreDigest,
+            Some(ALLOWED_ALGORITHMS),
+        ) {
+            Ok(signed) => {
+                signed_xml = Some(signed);
+                break;
+            }
+            Err(error) => failures.push(error.to_string()),
+        }
+    }
+    let signed_xml = signed_xml.ok_or_else(|| {
         invalid(format!(
             "Response signature invalid: it does not verify with the certificate(s) of {} \
-             ({error})",
-            provider.arn
+             ({})",
+            provider.arn,
+            failures.join("; ")
         ))
     })?;
     let signed = roxmltree::Document::parse(&signed_xml).map_err(|error| {
@@ -680,4 +687,349 @@ pub fn name_qualifier(issuer: &str, account: &str, provider_name: &str) -> Strin
         format!("{issuer}{account}/{provider_name}").as_bytes(),
     );
     STANDARD.encode(digest.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    // Real Keycloak 26 output (tests/keycloak/realm.json), captured once: its metadata
+    // descriptor, and ECP responses for alice from the realm's two AWS clients, each
+    // `samlp:Response` taken out of its SOAP envelope with the namespace declarations it
+    // inherited added to its start tag.
+    const METADATA: &str = include_str!("../testdata/saml/keycloak-metadata.xml");
+    /// Client `urn:amazon:webservices`: Response and Assertion signed.
+    const BOTH_SIGNED: &str = include_str!("../testdata/saml/keycloak-response-both-signed.xml");
+    /// Client `https://signin.aws.amazon.com/saml`: only the Response signed.
+    const RESPONSE_SIGNED: &str =
+        include_str!("../testdata/saml/keycloak-response-response-signed.xml");
+    const ISSUER: &str = "http://127.0.0.1:57923/realms/needroleshere";
+    const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/keycloak";
+    const DEVELOPER: &str = "arn:aws:iam::123456789012:role/saml-developer";
+    const READONLY: &str = "arn:aws:iam::123456789012:role/saml-readonly";
+    /// A minute after the fixtures' IssueInstant.
+    const NOW: OffsetDateTime = datetime!(2026-12-03 20:38:55 UTC);
+
+    fn provider() -> SamlProvider {
+        SamlProvider::from_metadata(PROVIDER, METADATA).unwrap()
+    }
+
+    fn check(xml: &str, role: &str, now: OffsetDateTime) -> Result<VerifiedAssertion, SamlProblem> {
+        check_response(&STANDARD.encode(xml), &provider(), role, now)
+    }
+
+    fn invalid_with(result: Result<VerifiedAssertion, SamlProblem>, needle: &str) {
+        match result {
+            Err(SamlProblem::Invalid(message)) => {
+                assert!(
+                    message.contains(needle),
+                    "expected '{needle}' in '{message}'"
+                );
+            }
+            other => panic!("expected an invalid-token refusal naming '{needle}', got {other:?}"),
+        }
+    }
+
+    /// The ranges of the `ds:Signature` elements of `xml`, the Response's first.
+    fn signature_ranges(xml: &str) -> Vec<std::ops::Range<usize>> {
+        let document = roxmltree::Document::parse(xml).unwrap();
+        document
+            .descendants()
+            .filter(|node| is(node, DSIG_NS, "Signature"))
+            .map(|node| node.range())
+            .collect()
+    }
+
+    fn without(xml: &str, range: std::ops::Range<usize>) -> String {
+        let mut out = xml.to_owned();
+        out.replace_range(range, "");
+        out
+    }
+
+    #[test]
+    fn metadata_gives_the_entity_id_and_signing_certificate() {
+        let provider = provider();
+        assert_eq!(provider.entity_id, ISSUER);
+        assert_eq!(provider.certificates.len(), 1);
+        assert_eq!(provider.name(), "keycloak");
+        assert!(format!("{provider:?}").contains("certificates: 1"));
+        for (metadata, needle) in [
+            ("not xml", "not XML"),
+            ("<a/>", "no md:EntityDescriptor"),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"/>"#,
+                "no entityID",
+            ),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>"#,
+                "no md:IDPSSODescriptor",
+            ),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><IDPSSODescriptor><KeyDescriptor use="encryption"><ds:X509Certificate xmlns:ds="http://www.w3.org/2000/09/xmldsig#">AAAA</ds:X509Certificate></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>"#,
+                "no signing certificate",
+            ),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><IDPSSODescriptor><KeyDescriptor><ds:X509Certificate xmlns:ds="http://www.w3.org/2000/09/xmldsig#">!!</ds:X509Certificate></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>"#,
+                "not base64",
+            ),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><IDPSSODescriptor><KeyDescriptor><ds:X509Certificate xmlns:ds="http://www.w3.org/2000/09/xmldsig#">AAAA</ds:X509Certificate></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>"#,
+                "not an X.509 certificate",
+            ),
+        ] {
+            let error = SamlProvider::from_metadata(PROVIDER, metadata).unwrap_err();
+            assert!(error.contains(needle), "expected '{needle}' in '{error}'");
+        }
+    }
+
+    #[test]
+    fn genuine_responses_of_every_signing_combination_are_accepted() {
+        let both = check(BOTH_SIGNED, DEVELOPER, NOW).unwrap();
+        assert_eq!(both.issuer, ISSUER);
+        assert_eq!(both.session_name, "alice");
+        assert_eq!(both.session_duration, Some(7200));
+        assert_eq!(both.subject_type, "persistent");
+        assert!(both.subject.starts_with("G-"));
+        assert_eq!(both.audience, AWS_ENTITY_ID);
+        assert_eq!(
+            both.signed,
+            SignedParts {
+                response: true,
+                assertion: true
+            }
+        );
+        assert_eq!(both.not_on_or_after, datetime!(2026-12-03 20:42:53.056 UTC));
+        assert_eq!(
+            both.session_not_on_or_after,
+            Some(datetime!(2026-12-04 06:37:55.056 UTC))
+        );
+        // alice is offered both roles; the pair may be in either order in a value.
+        assert!(check(BOTH_SIGNED, READONLY, NOW).is_ok());
+        let swapped = BOTH_SIGNED.replace(
+            &format!("{DEVELOPER},{PROVIDER}"),
+            &format!("{PROVIDER},{DEVELOPER}"),
+        );
+        assert_ne!(swapped, BOTH_SIGNED);
+        // (Changing the order changes the signed bytes: refused, as any edit is.)
+        invalid_with(
+            check(&swapped, DEVELOPER, NOW),
+            "Response signature invalid",
+        );
+
+        let response_only = check(RESPONSE_SIGNED, READONLY, NOW).unwrap();
+        assert_eq!(response_only.audience, AWS_SIGNIN_SAML);
+        assert_eq!(
+            response_only.signed,
+            SignedParts {
+                response: true,
+                assertion: false
+            }
+        );
+
+        let response_signature = signature_ranges(BOTH_SIGNED)[0].clone();
+        let assertion_only = without(BOTH_SIGNED, response_signature);
+        let verified = check(&assertion_only, READONLY, NOW).unwrap();
+        assert_eq!(
+            verified.signed,
+            SignedParts {
+                response: false,
+                assertion: true
+            }
+        );
+    }
+
+    #[test]
+    fn edits_missing_signatures_and_wrapping_are_refused() {
+        // One role changed in the XML.
+        let tampered = BOTH_SIGNED.replace("role/saml-readonly", "role/saml-admin");
+        invalid_with(
+            check(&tampered, "arn:aws:iam::123456789012:role/saml-admin", NOW),
+            "Response signature invalid",
+        );
+        // The same in a response whose only signature is the Response's.
+        let tampered = RESPONSE_SIGNED.replace("role/saml-readonly", "role/saml-admin");
+        invalid_with(
+            check(&tampered, "arn:aws:iam::123456789012:role/saml-admin", NOW),
+            "Response signature invalid",
+        );
+        // The assertion's signature removed, the Response's kept: its digest covered it.
+        let ranges = signature_ranges(BOTH_SIGNED);
+        invalid_with(
+            check(&without(BOTH_SIGNED, ranges[1].clone()), READONLY, NOW),
+            "Response signature invalid",
+        );
+        // No signature at all.
+        let unsigned = without(&without(BOTH_SIGNED, ranges[1].clone()), ranges[0].clone());
+        invalid_with(check(&unsigned, READONLY, NOW), "neither");
+
+        // Wrapping: the Response's signature removed, a forged unsigned copy of the assertion
+        // (another ID, another role) put before the signed one, or in its place with the
+        // signed one moved into an Extensions element.
+        let assertion_only = without(BOTH_SIGNED, ranges[0].clone());
+        let document = roxmltree::Document::parse(&assertion_only).unwrap();
+        let assertion = document
+            .descendants()
+            .find(|node| is(node, ASSERTION_NS, "Assertion"))
+            .unwrap();
+        let range = assertion.range();
+        let id = assertion.attribute("ID").unwrap();
+        let signed_text = assertion_only[range.clone()].to_owned();
+        let signature = document
+            .descendants()
+            .find(|node| is(node, DSIG_NS, "Signature"))
+            .unwrap()
+            .range();
+        let forged = without(&assertion_only, signature)[range.start..]
+            .split("</saml:Assertion>")
+            .next()
+            .unwrap()
+            .to_owned()
+            + "</saml:Assertion>";
+        let forged = forged
+            .replace(id, "_forged")
+            .replace("role/saml-readonly", "role/saml-admin");
+        let mut beside = assertion_only.clone();
+        beside.insert_str(range.start, &forged);
+        invalid_with(
+            check(&beside, "arn:aws:iam::123456789012:role/saml-admin", NOW),
+            "exactly one saml:Assertion, not 2",
+        );
+        let mut moved = assertion_only.clone();
+        moved.replace_range(
+            range.clone(),
+            &format!("<samlp:Extensions>{signed_text}</samlp:Extensions>{forged}"),
+        );
+        invalid_with(
+            check(&moved, "arn:aws:iam::123456789012:role/saml-admin", NOW),
+            "exactly one saml:Assertion, not 2",
+        );
+        // An encrypted assertion is not accepted.
+        let encrypted = BOTH_SIGNED.replace(
+            "</samlp:Response>",
+            "<saml:EncryptedAssertion/></samlp:Response>",
+        );
+        invalid_with(check(&encrypted, READONLY, NOW), "encrypted");
+    }
+
+    #[test]
+    fn another_certificate_or_issuer_is_refused() {
+        let pki = tempfile::tempdir().unwrap();
+        crate::generate_pki(pki.path()).unwrap();
+        let other = pem::parse(std::fs::read(pki.path().join("root-ca.pem")).unwrap())
+            .unwrap()
+            .into_contents();
+        let impostor = SamlProvider::new(PROVIDER, ISSUER, vec![other.clone()]);
+        let encoded = STANDARD.encode(BOTH_SIGNED);
+        match check_response(&encoded, &impostor, DEVELOPER, NOW) {
+            Err(SamlProblem::Invalid(message)) => {
+                assert!(message.contains("Response signature invalid"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Certificate rollover: any of the provider's certificates may have signed.
+        let mut rolled = provider();
+        rolled.certificates.insert(0, other);
+        assert!(check_response(&encoded, &rolled, DEVELOPER, NOW).is_ok());
+        let mut renamed = provider();
+        renamed.entity_id = "https://idp.example.com/".to_owned();
+        match check_response(&encoded, &renamed, DEVELOPER, NOW) {
+            Err(SamlProblem::Invalid(message)) => {
+                assert!(message.contains("Issuer"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_validity_window_is_the_clocks() {
+        let expired = |at| match check(BOTH_SIGNED, DEVELOPER, at) {
+            Err(SamlProblem::Expired(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        // Five minutes after issuance (and past NotOnOrAfter).
+        assert!(
+            expired(datetime!(2026-12-03 20:43:00 UTC))
+                .contains("Token must be redeemed within 5 minutes of issuance")
+        );
+        // Before NotBefore.
+        invalid_with(
+            check(BOTH_SIGNED, DEVELOPER, datetime!(2026-12-03 20:37:00 UTC)),
+            "not valid before",
+        );
+        // Just inside.
+        assert!(check(BOTH_SIGNED, DEVELOPER, datetime!(2026-12-03 20:42:52 UTC)).is_ok());
+    }
+
+    #[test]
+    fn the_role_must_be_offered_and_the_input_well_formed() {
+        invalid_with(
+            check(BOTH_SIGNED, "arn:aws:iam::123456789012:role/admin", NOW),
+            "doesn't contain the requested Role",
+        );
+        let other_provider = SamlProvider::new(
+            "arn:aws:iam::123456789012:saml-provider/other",
+            ISSUER,
+            provider().certificates,
+        );
+        match check_response(
+            &STANDARD.encode(BOTH_SIGNED),
+            &other_provider,
+            DEVELOPER,
+            NOW,
+        ) {
+            Err(SamlProblem::Invalid(message)) => {
+                assert!(
+                    message.contains("doesn't contain the requested Role"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            check_response("%%%", &provider(), DEVELOPER, NOW),
+            Err(invalid("Invalid base64 SAMLResponse"))
+        );
+        // Line breaks in the base64 (as some clients wrap it) are fine.
+        let wrapped: String = STANDARD
+            .encode(BOTH_SIGNED)
+            .as_bytes()
+            .chunks(76)
+            .map(|line| format!("{}\n", String::from_utf8_lossy(line)))
+            .collect();
+        assert!(check_response(&wrapped, &provider(), DEVELOPER, NOW).is_ok());
+        for (xml, needle) in [
+            ("<a>", "not well-formed"),
+            ("<a/>", "not samlp:Response"),
+            (
+                "<!DOCTYPE r [<!ENTITY e \"x\">]><samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>",
+                "not well-formed",
+            ),
+            (
+                "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"r\"/>",
+                "exactly one saml:Assertion, not 0",
+            ),
+        ] {
+            invalid_with(check(xml, DEVELOPER, NOW), needle);
+        }
+    }
+
+    #[test]
+    fn signin_urls_and_name_qualifier() {
+        assert!(is_signin_url("https://signin.aws.amazon.com/saml"));
+        assert!(is_signin_url(
+            "https://eu-west-1.signin.aws.amazon.com/saml"
+        ));
+        assert!(!is_signin_url(
+            "https://evil.example/signin.aws.amazon.com/saml"
+        ));
+        assert!(!is_signin_url("https://.signin.aws.amazon.com/saml"));
+        assert!(!is_signin_url("http://signin.aws.amazon.com/saml"));
+        // base64(SHA-1("https://example.com/saml" + "123456789012" + "/MySAMLIdP")),
+        // computed apart with Python's hashlib.
+        assert_eq!(
+            name_qualifier("https://example.com/saml", "123456789012", "MySAMLIdP"),
+            "1uAJanUnBc2XeUkHURMht+xam2c="
+        );
+    }
 }

@@ -1512,9 +1512,7 @@ impl FakeSts {
         let role = config
             .roles
             .iter()
-            .find(|role| {
-                role.arn == role_arn && role.saml_providers.iter().any(|arn| *arn == provider.arn)
-            })
+            .find(|role| role.arn == role_arn && role.saml_providers.contains(&provider.arn))
             .ok_or_else(|| denied("Not authorized to perform sts:AssumeRoleWithSAML"))?;
         let duration = duration.unwrap_or(role.max_duration_seconds.clamp(900, 3600));
         if duration > role.max_duration_seconds {
