@@ -3316,6 +3316,126 @@ mod tests {
     }
 
     #[test]
+    fn assume_role_with_saml() {
+        // A real Keycloak response for alice (both roles offered, SessionDuration 7200) and
+        // its metadata; see saml.rs's tests.
+        const METADATA: &str = include_str!("../testdata/saml/keycloak-metadata.xml");
+        const RESPONSE: &str = include_str!("../testdata/saml/keycloak-response-both-signed.xml");
+        const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/keycloak";
+        const DEVELOPER: &str = "arn:aws:iam::123456789012:role/saml-developer";
+        const READONLY: &str = "arn:aws:iam::123456789012:role/saml-readonly";
+        const ISSUER: &str = "http://127.0.0.1:57923/realms/needroleshere";
+        let at = datetime!(2026-12-03 20:38:55 UTC);
+        let mut config =
+            StsConfig::example(Registry::new()).with_clock(Arc::new(FixedClock::new(at)));
+        config
+            .saml_providers
+            .push(SamlProvider::from_metadata(PROVIDER, METADATA).unwrap());
+        config.roles.push(Role {
+            max_duration_seconds: 43_200,
+            ..Role::trusting_saml(DEVELOPER, PROVIDER)
+        });
+        // Offered by the assertion, but trusting another provider.
+        config.roles.push(Role::trusting_saml(
+            READONLY,
+            "arn:aws:iam::123456789012:saml-provider/other",
+        ));
+        let fake = FakeSts::new(config);
+        let encoded = STANDARD.encode(RESPONSE);
+        let call = |role: &str, principal: &str, duration: Option<&str>| {
+            let mut call = Call::new("AssumeRoleWithSAML", None, at)
+                .param("RoleArn", role)
+                .param("PrincipalArn", principal)
+                .param("SAMLAssertion", &encoded);
+            if let Some(duration) = duration {
+                call = call.param("DurationSeconds", duration);
+            }
+            call.send(&fake)
+        };
+        expect_error(
+            call(READONLY, PROVIDER, None),
+            ErrorCode::AccessDenied,
+            "Not authorized to perform sts:AssumeRoleWithSAML",
+        );
+        expect_error(
+            call(
+                DEVELOPER,
+                "arn:aws:iam::123456789012:saml-provider/none",
+                None,
+            ),
+            ErrorCode::InvalidIdentityToken,
+            "Specified provider doesn't exist",
+        );
+        expect_error(
+            call(DEVELOPER, PROVIDER, Some("7201")),
+            ErrorCode::ValidationError,
+            "exceeds the SessionDuration (7200)",
+        );
+        expect_error(
+            Call::new("AssumeRoleWithSAML", None, at)
+                .param("RoleArn", DEVELOPER)
+                .param("PrincipalArn", PROVIDER)
+                .send(&fake),
+            ErrorCode::ValidationError,
+            "Value null at 'sAMLAssertion'",
+        );
+        expect_error(
+            Call::new("AssumeRoleWithSAML", None, at)
+                .param("RoleArn", DEVELOPER)
+                .param("PrincipalArn", PROVIDER)
+                .param("SAMLAssertion", &encoded)
+                .param("RoleSessionName", "not-a-saml-parameter")
+                .send(&fake),
+            ErrorCode::InvalidParameterValue,
+            "RoleSessionName",
+        );
+
+        // None of those used the assertion up.
+        let answer = call(DEVELOPER, PROVIDER, Some("7200")).unwrap();
+        let base = "AssumeRoleWithSAMLResponse/AssumeRoleWithSAMLResult";
+        let at_path = |name: &str| text_at(&answer.body, &format!("{base}/{name}"));
+        assert_eq!(
+            at_path("AssumedRoleUser/Arn").as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/saml-developer/alice")
+        );
+        assert_eq!(at_path("Issuer").as_deref(), Some(ISSUER));
+        assert_eq!(
+            at_path("Audience").as_deref(),
+            Some("urn:amazon:webservices")
+        );
+        assert_eq!(at_path("SubjectType").as_deref(), Some("persistent"));
+        assert!(at_path("Subject").unwrap().starts_with("G-"));
+        assert_eq!(
+            at_path("NameQualifier"),
+            Some(super::super::saml::name_qualifier(
+                ISSUER,
+                "123456789012",
+                "keycloak"
+            ))
+        );
+        let session = issued(answer);
+        assert_eq!(session.expiration, at + Duration::hours(2));
+        let identity = caller_identity(&fake, keys_of(&session), at).unwrap();
+        assert_eq!(
+            text_at(
+                &identity.body,
+                "GetCallerIdentityResponse/GetCallerIdentityResult/Arn"
+            )
+            .as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/saml-developer/alice")
+        );
+
+        // Once only.
+        expect_error(
+            call(DEVELOPER, PROVIDER, None),
+            ErrorCode::InvalidIdentityToken,
+            "has already been used",
+        );
+        assert_eq!(fake.calls("AssumeRoleWithSAML"), 7);
+        assert_eq!(fake.issued().len(), 1);
+    }
+
+    #[test]
     fn protocol_errors() {
         let w = world();
         expect_error(
