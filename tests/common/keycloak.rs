@@ -1,6 +1,8 @@
-//! Keycloak, the real identity provider of the OIDC tests, with the realm of
+//! Keycloak, the real identity provider of the OIDC and SAML tests, with the realm of
 //! `tests/keycloak/realm.json`, and what tests need of it: its names, users and secrets, token
-//! requests for test setup, and admin actions (ending sessions).
+//! requests for test setup, admin actions (ending sessions), and the realm as the SAML
+//! identity provider of AWS federation (its clients, role ARNs, endpoints and metadata; getting
+//! responses from it is [`super::saml`]'s).
 //!
 //! One Keycloak serves a whole test command: `scripts/test.sh` starts it while the tests
 //! build and exports [`URL_ENV`] (and [`STATE_ENV`]); [`base_url`] waits for that one. Without
@@ -10,7 +12,17 @@
 //! once this process is gone.
 //!
 //! The issuer is `http://127.0.0.1:PORT/realms/needroleshere` ([`issuer`]): Keycloak names the
-//! host it was asked on, so always use 127.0.0.1, never localhost, or `iss` differs.
+//! host it was asked on, so always use 127.0.0.1, never localhost, or `iss` differs. The same
+//! holds for the SAML entity id (the metadata's `entityID`, the assertions' `Issuer`).
+//!
+//! SAML facts found with this Keycloak (26.x): the AWS client signs the Response and the
+//! Assertion, each with its own enveloped signature (RSA-SHA256, exclusive c14n, the realm's
+//! certificate in `KeyInfo`); Keycloak's default for a SAML client is the Response only
+//! ([`SAML_RESPONSE_SIGNED_CLIENT`]). ECP authenticates with HTTP Basic through the realm's
+//! HTTP challenge flow, which asks no one-time code: carol signs in over ECP with her password
+//! alone; the browser sign-in asks her code. Keycloak's cookies are `Secure`, even on
+//! `http://127.0.0.1`: a client must send them back over plain HTTP to loopback (browsers do)
+//! or the login form answers 400.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -120,7 +120,9 @@ pub const WEB_IDENTITY_TOKEN: &str = "test-web-identity-token";
 
 const SERVICE: &str = "sts";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Room for `AssumeRoleWithSAML`'s largest `SAMLAssertion` (100000 characters of base64,
+/// which form encoding can grow by up to 3 times for `+`, `/` and `=`).
+const MAX_BODY_BYTES: usize = 320 * 1024;
 /// What `Authorization` holds here: HMAC-SHA256, an access key id, a 32-byte signature.
 const SCHEME: sigv4::Scheme = sigv4::Scheme {
     algorithms: &[ALGORITHM],
