@@ -1014,6 +1014,176 @@ mod tests {
         }
     }
 
+    /// A test PKI (tests/pki/generate.sh), made once: its RSA 2048 key signs edited copies of
+    /// the Keycloak responses, standing in for an IdP that says other things.
+    fn pki() -> &'static std::path::Path {
+        static PKI: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+        PKI.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            crate::generate_pki(dir.path()).unwrap();
+            dir
+        })
+        .path()
+    }
+
+    fn der_of(file: &str) -> Vec<u8> {
+        pem::parse(std::fs::read(pki().join(file)).unwrap())
+            .unwrap()
+            .into_contents()
+    }
+
+    /// The provider whose certificate is the test PKI's RSA 2048 one.
+    fn test_idp() -> SamlProvider {
+        SamlProvider::new(PROVIDER, ISSUER, vec![der_of("rsa2048.cert.pem")])
+    }
+
+    /// `BOTH_SIGNED` edited by `edit`, then signed again with the test PKI's key: with
+    /// `response` the Response's signature is kept as the template (the Assertion's removed),
+    /// otherwise the Assertion's (the Response's removed). The template's `KeyInfo` goes.
+    fn resigned(response: bool, edit: impl Fn(&str) -> String) -> String {
+        let ranges = signature_ranges(BOTH_SIGNED);
+        let (drop, keep) = if response { (1, 0) } else { (0, 1) };
+        let kept = &BOTH_SIGNED[ranges[keep].clone()];
+        let key_info =
+            kept.find("<dsig:KeyInfo>").unwrap()..kept.find("</dsig:Signature>").unwrap();
+        let mut template = BOTH_SIGNED.to_owned();
+        let kept_range = ranges[keep].clone();
+        let stripped = without(kept, key_info);
+        // Replace the later range first so the earlier one stays valid.
+        if ranges[drop].start > kept_range.start {
+            template.replace_range(ranges[drop].clone(), "");
+            template.replace_range(kept_range, &stripped);
+        } else {
+            template.replace_range(kept_range, &stripped);
+            template.replace_range(ranges[drop].clone(), "");
+        }
+        let template = edit(&template);
+        XmlSec::sign_xml(template, &der_of("rsa2048.pkcs1.key")).unwrap()
+    }
+
+    fn check_test_idp(xml: &str) -> Result<VerifiedAssertion, SamlProblem> {
+        check_response(&STANDARD.encode(xml), &test_idp(), DEVELOPER, NOW)
+    }
+
+    #[test]
+    fn what_a_signed_assertion_says_is_checked() {
+        // The harness: re-signed unchanged, either way, verifies with the test IdP only.
+        for response in [true, false] {
+            let xml = resigned(response, str::to_owned);
+            let verified = check_test_idp(&xml).unwrap();
+            assert_eq!(verified.signed.response, response);
+            assert_eq!(verified.signed.assertion, !response);
+            invalid_with(check(&xml, DEVELOPER, NOW), "Response signature invalid");
+        }
+        let cases: [(&str, &dyn Fn(&str) -> String, &str); 9] = [
+            (
+                "recipient",
+                &|xml: &str| {
+                    xml.replace(
+                        "Recipient=\"https://signin.aws.amazon.com/saml\"",
+                        "Recipient=\"https://sp.example.com/acs\"",
+                    )
+                },
+                "Recipient 'https://sp.example.com/acs'",
+            ),
+            (
+                "no confirmation expiry",
+                &|xml: &str| {
+                    xml.replace(
+                        " NotOnOrAfter=\"2026-12-03T20:42:53.056Z\" Recipient",
+                        " Recipient",
+                    )
+                },
+                "Responses must contain SubjectConfirmatonData with a Recipient and NotOnOrAfter",
+            ),
+            (
+                "audience",
+                &|xml: &str| {
+                    xml.replace(
+                        "<saml:Audience>urn:amazon:webservices</saml:Audience>",
+                        "<saml:Audience>https://sp.example.com/</saml:Audience>",
+                    )
+                },
+                "audience is not",
+            ),
+            (
+                "no audience restriction",
+                &|xml: &str| {
+                    let start = xml.find("<saml:AudienceRestriction>").unwrap();
+                    let end = xml.find("</saml:AudienceRestriction>").unwrap()
+                        + "</saml:AudienceRestriction>".len();
+                    without(xml, start..end)
+                },
+                "no AudienceRestriction",
+            ),
+            (
+                "issuer",
+                &|xml: &str| xml.replace(ISSUER, "https://idp.example.com/"),
+                "Issuer 'https://idp.example.com/'",
+            ),
+            (
+                "no session name",
+                &|xml: &str| xml.replace(ROLE_SESSION_NAME_ATTRIBUTE, "https://example.com/Other"),
+                "RoleSessionName is required in AuthnResponse",
+            ),
+            (
+                "bad session name",
+                &|xml: &str| {
+                    xml.replace(
+                        ">alice</saml:AttributeValue>",
+                        ">alice smith</saml:AttributeValue>",
+                    )
+                },
+                "RoleSessionName 'alice smith'",
+            ),
+            (
+                "session duration",
+                &|xml: &str| {
+                    xml.replace(
+                        ">7200</saml:AttributeValue>",
+                        ">99999</saml:AttributeValue>",
+                    )
+                },
+                "SessionDuration '99999'",
+            ),
+            (
+                "SHA-1",
+                &|xml: &str| {
+                    xml.replace(
+                        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                        "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+                    )
+                    .replace(
+                        "http://www.w3.org/2001/04/xmlenc#sha256",
+                        "http://www.w3.org/2000/09/xmldsig#sha1",
+                    )
+                },
+                "Response signature invalid",
+            ),
+        ];
+        for (what, edit, needle) in cases {
+            for response in [true, false] {
+                let xml = resigned(response, edit);
+                let result = check_test_idp(&xml);
+                match &result {
+                    Err(SamlProblem::Invalid(message)) if message.contains(needle) => {}
+                    other => panic!("{what} (response signed: {response}): {other:?}"),
+                }
+            }
+        }
+        // A failed authentication, in a signed Response.
+        let failed = resigned(true, |xml| {
+            xml.replace(
+                "urn:oasis:names:tc:SAML:2.0:status:Success",
+                "urn:oasis:names:tc:SAML:2.0:status:Responder",
+            )
+        });
+        match check_test_idp(&failed) {
+            Err(SamlProblem::Rejected(message)) => assert!(message.contains("Responder")),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn signin_urls_and_name_qualifier() {
         assert!(is_signin_url("https://signin.aws.amazon.com/saml"));
