@@ -1061,6 +1061,9 @@ mod tests {
         XmlSec::sign_xml(template, &der_of("rsa2048.pkcs1.key")).unwrap()
     }
 
+    /// An edit of a response's text.
+    type Edit = dyn Fn(&str) -> String;
+
     fn check_test_idp(xml: &str) -> Result<VerifiedAssertion, SamlProblem> {
         check_response(&STANDARD.encode(xml), &test_idp(), DEVELOPER, NOW)
     }
@@ -1075,7 +1078,7 @@ mod tests {
             assert_eq!(verified.signed.assertion, !response);
             invalid_with(check(&xml, DEVELOPER, NOW), "Response signature invalid");
         }
-        let cases: [(&str, &dyn Fn(&str) -> String, &str); 9] = [
+        let cases: [(&str, &Edit, &str); 9] = [
             (
                 "recipient",
                 &|xml: &str| {
