@@ -22,7 +22,9 @@
 //! HTTP challenge flow, which asks no one-time code: carol signs in over ECP with her password
 //! alone; the browser sign-in asks her code. Keycloak's cookies are `Secure`, even on
 //! `http://127.0.0.1`: a client must send them back over plain HTTP to loopback (browsers do)
-//! or the login form answers 400.
+//! or the login form answers 400. Over ECP a wrong password is answered 200 with an unsigned
+//! `samlp:Response` whose status is `Responder` (inner `NoPassive`) and no assertion; an
+//! unknown user, or no `Authorization`, 400.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
