@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     if mode & 1 == 0 {
         let provider = SamlProvider::from_metadata(PROVIDER, METADATA).expect("the metadata");
-        // A minute after the seeds' IssueInstant (fuzz/seeds/saml_response).
+        // A minute after the seeds' IssueInstant (fuzz/seeds/sts_saml).
         let now = OffsetDateTime::from_unix_timestamp(1_796_330_335).expect("a valid time");
         let encoded = if mode & 2 == 0 {
             STANDARD.encode(text.as_bytes())
