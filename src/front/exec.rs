@@ -78,7 +78,7 @@ pub(crate) async fn run(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<u8> {
     let profile = options.profile.clone();
-    let http = transport::build_client(&options.transport)?;
+    let http = transport::Clients::build(&options.transport)?;
     let cache = Arc::new(crate::cache::Cache::new(
         clock,
         crate::cache::Policy::default(),

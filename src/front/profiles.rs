@@ -16,6 +16,7 @@ use crate::source::profile::{
 use crate::source::{SourceError, Upstream};
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
+use crate::system::transport::Clients;
 
 /// The profiles of one user's AWS files, through the cache.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub struct Profiles {
 
 impl Profiles {
     /// The profiles of `env`'s `~/.aws` files.
-    pub fn new(env: Environment, http: reqwest::Client, cache: Arc<Cache>) -> Self {
+    pub fn new(env: Environment, http: Clients, cache: Arc<Cache>) -> Self {
         Self::with_files(env, ProfileFiles::Aws, http, cache)
     }
 
@@ -34,11 +35,18 @@ impl Profiles {
     pub fn with_files(
         env: Environment,
         files: ProfileFiles,
-        http: reqwest::Client,
+        http: Clients,
         cache: Arc<Cache>,
     ) -> Self {
         let upstream: Weak<dyn Upstream> = Arc::downgrade(&cache) as Weak<dyn Upstream>;
-        let sources = ProfileSources::new(env, files, cache.clock().clone(), http, upstream);
+        let sources = ProfileSources::new(
+            env,
+            files,
+            cache.clock().clone(),
+            http.api,
+            http.pages,
+            upstream,
+        );
         Self { sources, cache }
     }
 

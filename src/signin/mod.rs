@@ -20,6 +20,8 @@
 
 pub mod loopback;
 pub mod oidc;
+pub mod saml;
+pub mod saml_session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
