@@ -143,7 +143,7 @@ async fn a_one_time_code_is_asked_of_a_person_and_a_wrong_one_is_not_retried() {
         .await
         .unwrap_err();
     assert!(matches!(err, SamlSignInError::NeedsCode { .. }), "{err}");
-    assert!(saml.view(&profile).needs_code);
+    assert!(saml.awaits_code(&profile));
     // A fetch meanwhile says a code is needed; it does not sign in again.
     let err = saml.assertion(&profile, None).await.unwrap_err();
     assert!(matches!(err, SamlSignInError::NeedsCode { .. }), "{err}");

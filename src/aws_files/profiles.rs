@@ -1069,6 +1069,85 @@ aws_access_key_id = AKIAHALF
     }
 
     #[test]
+    fn saml_profiles_as_aws_runas_writes_them() {
+        let (_dir, files) = sign_in_files(
+            "[default]\nsaml_auth_url = https://idp.example/saml/aws\n\
+             saml_username = alice\n\n\
+             [profile named]\nrole_arn = arn:aws:iam::123456789012:role/dev\n\n\
+             [profile open]\nregion = eu-west-1\n\n\
+             [profile jumped]\nrole_arn = arn:aws:iam::123456789012:role/admin\n\
+             jump_role_arn = arn:aws:iam::123456789012:role/jump\n\n\
+             [profile keys]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s\n\n\
+             [profile plain]\nrole_arn = arn:aws:iam::123456789012:role/dev\n\
+             saml_auth_url = http://idp.example/saml\n",
+        );
+        let env = Environment::default();
+        let plan = files.plan("named", &env).unwrap();
+        let Base::Saml { provider, role } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(provider.auth_url.as_str(), "https://idp.example/saml/aws");
+        assert_eq!(
+            provider.username.as_deref(),
+            Some("alice"),
+            "from [default]"
+        );
+        assert_eq!(
+            role.as_ref().unwrap().role_arn.as_str(),
+            "arn:aws:iam::123456789012:role/dev"
+        );
+
+        // No role: one the assertion offers.
+        let plan = files.plan("open", &env).unwrap();
+        assert!(
+            matches!(&plan.base, Base::Saml { role: None, .. }),
+            "{plan:?}"
+        );
+
+        let plan = files.plan("jumped", &env).unwrap();
+        let Base::Saml { role, .. } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            role.as_ref().unwrap().role_arn.as_str(),
+            "arn:aws:iam::123456789012:role/jump"
+        );
+        assert_eq!(plan.roles.len(), 1);
+
+        // Keys of its own win over [default]'s sign-in.
+        let plan = files.plan("keys", &env).unwrap();
+        assert!(matches!(plan.base, Base::Static { .. }), "{plan:?}");
+
+        let err = files.plan("plain", &env).unwrap_err().to_string();
+        assert!(
+            err.contains("saml_auth_url") && err.contains("https"),
+            "{err}"
+        );
+
+        // The environment stands in for keys no file sets.
+        let (_dir, files) = sign_in_files("[profile env]\nregion = eu-west-1\n");
+        let env = Environment::from_pairs([
+            ("SAML_AUTH_URL", "https://idp.example/ecp"),
+            ("SAML_USERNAME", "bob"),
+            ("SAML_PROVIDER", "keycloak"),
+        ]);
+        let plan = files.plan("env", &env).unwrap();
+        let Base::Saml {
+            provider,
+            role: None,
+        } = &plan.base
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(provider.username.as_deref(), Some("bob"));
+        assert_eq!(provider.provider.as_deref(), Some("keycloak"));
+        assert!(matches!(
+            files.plan("env", &Environment::default()),
+            Err(ProfileError::NoCredentials(_))
+        ));
+    }
+
+    #[test]
     fn sign_in_profiles_as_aws_runas_writes_them() {
         let (_dir, files) = sign_in_files(
             "[default]\nweb_identity_auth_url = https://idp.example/realms/r\n\

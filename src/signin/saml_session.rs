@@ -117,20 +117,6 @@ impl From<SamlSignInError> for SourceError {
     }
 }
 
-/// A SAML sign-in as the management API shows it (no secrets).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SamlView {
-    pub url: String,
-    pub signed_in: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// A one-time code is awaited.
-    pub needs_code: bool,
-    /// The roles the last assertion offered.
-    pub roles: Vec<String>,
-}
-
 #[derive(Default)]
 struct Session {
     username: Option<String>,
@@ -368,19 +354,22 @@ impl SamlSignIns {
             .is_some_and(|s| s.pending_code.is_some())
     }
 
-    pub fn view(&self, settings: &SamlSettings) -> SamlView {
+    /// The sign-in as the management API shows it (the page offers a password form).
+    pub fn view(&self, settings: &SamlSettings) -> super::SignInView {
         let sessions = self.sessions();
         let session = sessions.get(&SamlKey::of(settings));
-        SamlView {
-            url: settings.auth_url.to_string(),
+        super::SignInView {
+            issuer: settings.auth_url.to_string(),
+            client_id: String::new(),
             signed_in: session.is_some_and(|s| s.signed_in),
             username: session
                 .and_then(|s| s.username.clone())
                 .or_else(|| settings.username.clone()),
-            needs_code: session.is_some_and(|s| s.pending_code.is_some()),
-            roles: session
-                .map(|s| s.offered.iter().map(|p| p.role_arn.to_string()).collect())
-                .unwrap_or_default(),
+            device_flow: Some(false),
+            browser_flow: Some(false),
+            password_flow: Some(true),
+            device: None,
+            device_error: None,
         }
     }
 
