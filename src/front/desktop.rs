@@ -156,6 +156,7 @@ impl Desktop {
             username: None,
             device_flow: Some(true),
             browser_flow: Some(false),
+            password_flow: Some(false),
             device,
             device_error,
         }
@@ -470,7 +471,7 @@ pub(super) async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Re
                 desktop.set_pending(Some(profile));
             }
             answer::log(&format!("profile {profile}"), &e);
-            answer::desktop_api(&e)
+            answer::desktop_api_explained(&e)
         }
     }
 }
