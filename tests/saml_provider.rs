@@ -511,3 +511,70 @@ async fn a_provider_with_another_certificate_or_a_role_trusting_another_provider
         "Not authorized to perform sts:AssumeRoleWithSAML",
     );
 }
+
+/// The product's own sign-in (`needroleshere::signin::saml_session`, ECP and the form) against
+/// the same Keycloak: what it hands to STS is accepted by the strict double, for every role
+/// it read from the assertion. In particular the Response it cuts out of an ECP envelope
+/// still verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_products_sign_in_gives_assertions_the_strict_sts_accepts() {
+    use needroleshere::aws_files::profiles::SamlSettings;
+    use needroleshere::secret::Secret;
+    use needroleshere::signin::saml_session::SamlSignIns;
+
+    let (fake, url, _running) = sts(None).await;
+    let ecp = SamlSettings {
+        auth_url: keycloak::saml_endpoint().parse().unwrap(),
+        username: Some(ALICE.to_owned()),
+        provider: None,
+    };
+    let form = SamlSettings {
+        auth_url: keycloak::saml_idp_initiated_url().parse().unwrap(),
+        username: Some(BOB.to_owned()),
+        provider: None,
+    };
+    let sign_ins = SamlSignIns::new(
+        keycloak::http(),
+        Arc::new(needroleshere::system::clock::SystemClock),
+    );
+    let password = Secret::new(ALICE_PASSWORD);
+    sign_ins
+        .sign_in(&form, BOB, Secret::new(BOB_PASSWORD))
+        .await
+        .unwrap();
+    // ECP signs in with the password each time; the form from the provider's session.
+    for (what, profile, user, password) in [
+        ("ECP", &ecp, ALICE, Some(&password)),
+        ("form", &form, BOB, None),
+    ] {
+        let offered = sign_ins.assertion(profile, password).await.unwrap().roles;
+        let mut offered: Vec<String> = offered
+            .iter()
+            .map(|pair| {
+                assert_eq!(pair.provider_arn.as_str(), SAML_PROVIDER_ARN);
+                pair.role_arn.as_str().to_owned()
+            })
+            .collect();
+        offered.sort();
+        let mut expected: Vec<String> = keycloak::saml_roles(user)
+            .iter()
+            .map(|role| (*role).to_owned())
+            .collect();
+        expected.sort();
+        assert_eq!(offered, expected, "{what}");
+        for role in &offered {
+            // A fresh assertion per call (an assertion is accepted once).
+            let assertion = sign_ins.assertion(profile, password).await.unwrap();
+            let answer = assume(
+                &url,
+                role,
+                SAML_PROVIDER_ARN,
+                assertion.encoded.expose(),
+                None,
+            )
+            .await;
+            assert_eq!(answer.0, 200, "{what} {role}: {}", answer.1);
+        }
+    }
+    assert_eq!(fake.issued().len(), 3);
+}
