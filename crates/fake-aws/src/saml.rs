@@ -419,15 +419,7 @@ pub fn check_response(
                 ));
             }
             let assertion_signed = child(*inner, DSIG_NS, "Signature").is_some();
-            let status = child(signed_root, PROTOCOL_NS, "Status")
-                .and_then(|status| child(status, PROTOCOL_NS, "StatusCode"))
-                .and_then(|code| code.attribute("Value"))
-                .unwrap_or_default();
-            if status != SUCCESS {
-                return Err(SamlProblem::Rejected(format!(
-                    "The identity provider reported that authentication failed (status '{status}')"
-                )));
-            }
+            check_success(signed_root)?;
             (
                 *inner,
                 SignedParts {
@@ -436,15 +428,7 @@ pub fn check_response(
                 },
             )
         } else if is(&signed_root, ASSERTION_NS, "Assertion") && signed_id == assertion_id {
-            let status = child(root, PROTOCOL_NS, "Status")
-                .and_then(|status| child(status, PROTOCOL_NS, "StatusCode"))
-                .and_then(|code| code.attribute("Value"))
-                .unwrap_or_default();
-            if status != SUCCESS {
-                return Err(SamlProblem::Rejected(format!(
-                    "The identity provider reported that authentication failed (status '{status}')"
-                )));
-            }
+            check_success(root)?;
             (
                 signed_root,
                 SignedParts {
@@ -677,6 +661,20 @@ fn read_assertion(
         not_on_or_after,
         signed,
     })
+}
+
+/// Fails unless `response`'s top-level status is Success (`IDPRejectedClaim`).
+fn check_success(response: roxmltree::Node<'_, '_>) -> Result<(), SamlProblem> {
+    let status = child(response, PROTOCOL_NS, "Status")
+        .and_then(|status| child(status, PROTOCOL_NS, "StatusCode"))
+        .and_then(|code| code.attribute("Value"))
+        .unwrap_or_default();
+    if status != SUCCESS {
+        return Err(SamlProblem::Rejected(format!(
+            "The identity provider reported that authentication failed (status '{status}')"
+        )));
+    }
+    Ok(())
 }
 
 /// `NameQualifier` as STS answers it: base64 of the SHA-1 of issuer, account id, `/` and
