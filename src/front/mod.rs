@@ -22,6 +22,7 @@ pub mod metrics;
 pub(crate) mod page;
 pub mod profiles;
 pub(crate) mod rendered;
+pub(crate) mod roles;
 pub(crate) mod signin;
 pub mod status;
 pub mod token_file;

@@ -76,6 +76,12 @@ impl Profiles {
         })
     }
 
+    /// The roles chosen at run time for profiles that offer several (the plan of such a
+    /// profile uses its choice).
+    pub fn choices(&self) -> &crate::source::choice::RoleChoices {
+        self.sources.choices()
+    }
+
     /// The profile files as they are now.
     pub fn config(&self) -> Result<Catalog, ProfileError> {
         self.sources.config()

@@ -152,6 +152,12 @@ pub struct ProfileInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_serial: Option<String>,
     pub source_profile: String,
+    /// The IAM Identity Center account and role (permission set) the profile acts as, when
+    /// no role is chained on them (the portal names no role ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
 }
 
 /// What every profile source shares.
@@ -167,6 +173,8 @@ struct Shared {
     codes: Mutex<HashMap<(String, String), MfaCode>>,
     /// Sign-ins to identity providers, for `web_identity_auth_url` profiles.
     sign_ins: Arc<SignIns>,
+    /// Roles chosen for profiles that offer several (IAM Identity Center).
+    choices: super::choice::RoleChoices,
 }
 
 impl Shared {
@@ -286,6 +294,7 @@ impl ProfileSources {
             upstream,
             codes: Mutex::new(HashMap::new()),
             sign_ins,
+            choices: Default::default(),
         });
         Self { shared }
     }
@@ -319,9 +328,16 @@ impl ProfileSources {
         self.shared.files.load(&self.shared.env)
     }
 
-    /// The plan for `profile`.
+    /// The plan for `profile`, with the role chosen for it ([`Self::choices`]).
     pub fn plan(&self, profile: &str) -> Result<Plan, ProfileError> {
-        self.config()?.plan(profile, &self.shared.env)
+        let mut plan = self.config()?.plan(profile, &self.shared.env)?;
+        self.shared.choices.apply(&mut plan);
+        Ok(plan)
+    }
+
+    /// The roles chosen at run time for profiles that offer several.
+    pub fn choices(&self) -> &super::choice::RoleChoices {
+        &self.shared.choices
     }
 
     /// The region a profile's calls and programs use: `AWS_REGION`, else the profile's.
@@ -332,7 +348,15 @@ impl ProfileSources {
     /// What the management API shows of `profile`.
     pub fn info(&self, profile: &str) -> Result<ProfileInfo, ProfileError> {
         let plan = self.plan(profile)?;
+        let (account_id, role_name) = match &plan.base {
+            Base::Sso(sso) if plan.roles.is_empty() => {
+                (Some(sso.account_id.clone()), Some(sso.role_name.clone()))
+            }
+            _ => (None, None),
+        };
         Ok(ProfileInfo {
+            account_id,
+            role_name,
             name: plan.profile.clone(),
             role_arn: plan
                 .roles
