@@ -18,6 +18,7 @@ pub mod desktop;
 pub mod ecs;
 pub(crate) mod exec;
 pub mod imds;
+pub(crate) mod login;
 pub mod metrics;
 pub(crate) mod page;
 pub mod profiles;

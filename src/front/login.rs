@@ -1,0 +1,73 @@
+//! Signing a profile in from a terminal: `needroleshere login [PROFILE]`, and `exec` when
+//! the profile needs a sign-in. What happens depends on the profile's kind:
+//!
+//! * IAM Identity Center (`sso_session`, or the older `sso_start_url`): as `aws sso login`
+//!   does it — the client registration from the AWS CLI's cache (or a new one), a device
+//!   code whose verification address and code are printed on stderr (and the address
+//!   opened in a browser when there is a display and the caller allows it), CreateToken
+//!   polled until the person approves, and the token written to the CLI's cache
+//!   (`~/.aws/sso/cache/`), where the CLI and every profile of the session find it.
+//! * An OpenID Connect provider (`web_identity_auth_url`): the browser with a loopback
+//!   redirect when there is a display, else a device code ([`super::exec`]); the sign-in
+//!   lives in this process only.
+
+use anyhow::Context as _;
+
+use crate::aws_files::profiles::Base;
+use crate::front::profiles::Profiles;
+use crate::source::sso::{SsoSignIn, SsoStep};
+
+/// Signs `profile` in on this terminal; `browser` allows opening a browser (when there is
+/// a display).
+pub(crate) async fn sign_in(
+    profiles: &Profiles,
+    profile: &str,
+    browser: bool,
+) -> anyhow::Result<()> {
+    let plan = profiles.plan(profile)?;
+    match &plan.base {
+        Base::Sso(sso) => {
+            let step = SsoStep {
+                profile,
+                sso,
+                endpoint_url: plan.endpoint_url.as_deref(),
+            };
+            sso_sign_in(profiles, &step, browser).await
+        }
+        Base::SignIn { .. } => super::exec::sign_in_here(profiles, profile, browser).await,
+        _ => anyhow::bail!(
+            "profile {profile} does not sign in anywhere (it has no sso_session, sso_start_url or web_identity_auth_url)"
+        ),
+    }
+}
+
+async fn sso_sign_in(profiles: &Profiles, step: &SsoStep<'_>, browser: bool) -> anyhow::Result<()> {
+    let clock = profiles.clock();
+    let sign_in = SsoSignIn::start(profiles.http(), profiles.environment(), clock, step).await?;
+    let prompt = sign_in.prompt();
+    let profile = step.profile;
+    eprintln!(
+        "needroleshere: profile {profile} signs in to IAM Identity Center ({}).\n\
+         Open this address on any device:\n\n  {}\n\nand enter the code:\n\n  {}\n",
+        step.sso.start_url, prompt.verification_uri, prompt.user_code
+    );
+    if let Some(complete) = &prompt.verification_uri_complete {
+        eprintln!("(or open {complete}, which has the code in it)\n");
+    }
+    if browser && profiles.environment().has_display {
+        let address = prompt
+            .verification_uri_complete
+            .as_deref()
+            .unwrap_or(&prompt.verification_uri);
+        super::exec::open_browser(address);
+    }
+    sign_in
+        .finish(clock)
+        .await
+        .with_context(|| format!("profile {profile}: the sign-in did not finish"))?;
+    eprintln!(
+        "needroleshere: signed in to {}; the AWS CLI's cache holds the sign-in",
+        step.sso.start_url
+    );
+    Ok(())
+}
