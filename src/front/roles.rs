@@ -19,9 +19,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::answer::{self, AUTH_TYPE_HEADER};
 use super::desktop::{Desktop, Fetch, switch};
@@ -103,41 +102,19 @@ async fn get_roles(State(desktop): State<Arc<Desktop>>, Path(name): Path<String>
     axum::Json(serde_json::json!({ "profile": name, "roles": roles })).into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RoleForm {
-    account_id: Option<String>,
-    role_name: Option<String>,
-    role_arn: Option<String>,
-}
-
 async fn post_role(
     State(desktop): State<Arc<Desktop>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let form: RoleForm = match super::signin::form_or_json(&headers, &body) {
-        Ok(form) => form,
-        Err((status, message)) => return answer::api_body(status, message),
-    };
-    let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    let wanted = match (
-        non_empty(form.role_arn),
-        non_empty(form.account_id),
-        non_empty(form.role_name),
-    ) {
-        (Some(arn), None, None) => WantedRole::Arn(arn),
-        (None, Some(account_id), Some(role_name)) => WantedRole::Name {
-            account_id,
-            role_name,
-        },
-        _ => {
-            return answer::api_body(
-                StatusCode::BAD_REQUEST,
-                "expected accountId and roleName, or roleArn alone",
-            );
-        }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let wanted = match WantedRole::parse(&body, json) {
+        Ok(wanted) => wanted,
+        Err(message) => return answer::api_body(StatusCode::BAD_REQUEST, message),
     };
     let options = match offered(&desktop, &name).await {
         Ok((_, options)) => options,

@@ -220,7 +220,7 @@ fn refused(client_id: &str, error: &SignInError) -> Response {
     }
 }
 
-pub(super) fn form_or_json<T: for<'de> Deserialize<'de>>(
+fn form_or_json<T: for<'de> Deserialize<'de>>(
     headers: &HeaderMap,
     body: &str,
 ) -> Result<T, Refusal> {

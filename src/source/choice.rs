@@ -57,6 +57,51 @@ pub enum WantedRole {
     },
 }
 
+impl WantedRole {
+    /// The role a request asks for: `accountId` and `roleName`, or `roleArn` alone, as a
+    /// form (`application/x-www-form-urlencoded`) or, when `json`, a JSON object.
+    pub fn parse(body: &str, json: bool) -> Result<WantedRole, String> {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Fields {
+            account_id: Option<String>,
+            role_name: Option<String>,
+            role_arn: Option<String>,
+        }
+        let fields: Fields = if json {
+            serde_json::from_str(body).map_err(|e| format!("unreadable body: {e}"))?
+        } else {
+            let mut fields = Fields::default();
+            for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+                let slot = match key.as_ref() {
+                    "accountId" => &mut fields.account_id,
+                    "roleName" => &mut fields.role_name,
+                    "roleArn" => &mut fields.role_arn,
+                    _ => continue,
+                };
+                if slot.is_some() {
+                    return Err(format!("{key} is given twice"));
+                }
+                *slot = Some(value.into_owned());
+            }
+            fields
+        };
+        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        match (
+            given(fields.role_arn),
+            given(fields.account_id),
+            given(fields.role_name),
+        ) {
+            (Some(arn), None, None) => Ok(WantedRole::Arn(arn)),
+            (None, Some(account_id), Some(role_name)) => Ok(WantedRole::Name {
+                account_id,
+                role_name,
+            }),
+            _ => Err("expected accountId and roleName, or roleArn alone".to_owned()),
+        }
+    }
+}
+
 impl std::fmt::Display for WantedRole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -188,6 +233,37 @@ mod tests {
         let mut dev = plan("dev");
         choices.apply(&mut dev);
         assert_eq!(dev, plan("dev"));
+    }
+
+    #[test]
+    fn a_wanted_role_is_read_from_a_form_or_json() {
+        let name = WantedRole::Name {
+            account_id: "111122223333".into(),
+            role_name: "Admin".into(),
+        };
+        assert_eq!(
+            WantedRole::parse("accountId=111122223333&roleName=Admin&x=1", false),
+            Ok(name.clone())
+        );
+        assert_eq!(
+            WantedRole::parse(r#"{"accountId":"111122223333","roleName":"Admin"}"#, true),
+            Ok(name)
+        );
+        assert_eq!(
+            WantedRole::parse("roleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2FA", false),
+            Ok(WantedRole::Arn("arn:aws:iam::1:role/A".into()))
+        );
+        for bad in [
+            "",
+            "roleName=Admin",
+            "accountId=1&roleName=",
+            "roleArn=x&accountId=1&roleName=A",
+            "roleName=A&roleName=B&accountId=1",
+        ] {
+            assert!(WantedRole::parse(bad, false).is_err(), "{bad}");
+        }
+        assert!(WantedRole::parse(r#"{"roleArn":7}"#, true).is_err());
+        assert!(WantedRole::parse("accountId=1&roleName=A", true).is_err());
     }
 
     #[test]
