@@ -323,12 +323,14 @@ async fn serve_ecs_lists_the_roles_switches_among_them_and_js_v3_follows() {
     assert_eq!(world.fake.world.sso.request_count(), 0);
 
     world.sign_in();
+    // One item a page: the list follows nextToken (2 account pages; 2 + 1 role pages).
+    world.fake.world.sso.set_default_page_size(1);
     assert_eq!(
         server.roles("dev").await,
         alice_roles((ACCOUNT_ID, SSO_DEVELOPER_ROLE))
     );
-    assert_eq!(world.fake.world.sso.calls("ListAccounts"), 1);
-    assert_eq!(world.fake.world.sso.calls("ListAccountRoles"), 2);
+    assert_eq!(world.fake.world.sso.calls("ListAccounts"), 2);
+    assert_eq!(world.fake.world.sso.calls("ListAccountRoles"), 3);
     let caller = world.js_v3_caller(&server).await;
     assert_sso_role(
         caller["arn"].as_str().unwrap(),
