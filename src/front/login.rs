@@ -8,8 +8,10 @@
 //!   polled until the person approves, and the token written to the CLI's cache
 //!   (`~/.aws/sso/cache/`), where the CLI and every profile of the session find it.
 //! * An OpenID Connect provider (`web_identity_auth_url`): the browser with a loopback
-//!   redirect when there is a display, else a device code ([`super::exec`]); the sign-in
-//!   lives in this process only.
+//!   redirect when there is a display, else a device code ([`super::exec`]), then the
+//!   profile's credentials, to prove the sign-in serves it. The sign-in lives in this
+//!   process's memory only (as every OpenID Connect sign-in here), so it ends with `login`:
+//!   a check, not a sign-in other processes can use.
 
 use anyhow::Context as _;
 
@@ -34,7 +36,16 @@ pub(crate) async fn sign_in(
             };
             sso_sign_in(profiles, &step, browser).await
         }
-        Base::SignIn { .. } => super::exec::sign_in_here(profiles, profile, browser).await,
+        Base::SignIn { provider, .. } => {
+            super::exec::sign_in_here(profiles, profile, browser).await?;
+            // The sign-in lives in this process: prove it serves the profile before it ends.
+            let credentials = profiles.credentials(profile).await?;
+            eprintln!(
+                "needroleshere: profile {profile} works (access key {}). A sign-in to {} is kept in memory only, by the process that made it: `needroleshere exec` and `serve ecs|ec2` sign in for themselves.",
+                credentials.access_key_id, provider.issuer
+            );
+            Ok(())
+        }
         _ => anyhow::bail!(
             "profile {profile} does not sign in anywhere (it has no sso_session, sso_start_url or web_identity_auth_url)"
         ),
