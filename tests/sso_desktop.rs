@@ -320,9 +320,11 @@ async fn serve_ecs_lists_the_roles_switches_among_them_and_js_v3_follows() {
     let answer = server.get("/manage/profiles/dev/roles").await;
     assert_eq!(answer.status, 401, "{}", answer.body);
     assert_eq!(answer.auth_type.as_deref(), Some("AUTH"));
+    assert_eq!(server.get("/profile").await.json()["signInRequired"], true);
     assert_eq!(world.fake.world.sso.request_count(), 0);
 
     world.sign_in();
+    assert_eq!(server.get("/profile").await.json()["signInRequired"], false);
     // One item a page: the list follows nextToken (2 account pages; 2 + 1 role pages).
     world.fake.world.sso.set_default_page_size(1);
     assert_eq!(

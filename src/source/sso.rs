@@ -159,6 +159,26 @@ pub async fn role_credentials(
         })
 }
 
+/// Whether `step` has no sign-in to work from, so a person must sign in: no readable token
+/// file for its start URL, or one that has expired and cannot be renewed. Reads the file
+/// only; a renewal the service may still refuse is found out by the next fetch.
+pub fn needs_person(env: &Environment, clock: &dyn Clock, step: &SsoStep<'_>) -> bool {
+    let Ok(cache) = SsoCache::from_env(env) else {
+        return true;
+    };
+    let now = clock.now();
+    match cache.read_token(&step.token_key()) {
+        Ok(Some(token)) => {
+            token
+                .start_url
+                .as_deref()
+                .is_some_and(|url| url != step.sso.start_url)
+                || (token.expires_at <= now && token.renewable(now).is_none())
+        }
+        _ => true,
+    }
+}
+
 /// One account and role the signed-in person may reach (ListAccounts, ListAccountRoles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
