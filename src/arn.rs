@@ -199,6 +199,11 @@ arn_type!(
     /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`
     RoleArn, "role ARN", "iam", "role/", regional: false
 );
+arn_type!(
+    /// `arn:aws:iam::ACCOUNT:saml-provider/NAME`: an account's trust in a SAML identity
+    /// provider (AssumeRoleWithSAML's `PrincipalArn`).
+    SamlProviderArn, "SAML provider ARN", "iam", "saml-provider/", regional: false
+);
 
 impl TrustAnchorArn {
     /// The region of the trust anchor, the default region for CreateSession.

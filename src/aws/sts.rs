@@ -180,6 +180,7 @@ struct CredentialsResult {
 struct AssumeRoleResponse {
     #[serde(
         alias = "AssumeRoleWithWebIdentityResult",
+        alias = "AssumeRoleWithSAMLResult",
         alias = "GetSessionTokenResult"
     )]
     assume_role_result: CredentialsResult,
@@ -291,6 +292,29 @@ impl Client {
         ];
         let mut result = self
             .credentials_call("AssumeRoleWithWebIdentity", params, None)
+            .await?;
+        result.role_arn = Some(role_arn.to_string());
+        Ok(result)
+    }
+
+    /// AssumeRoleWithSAML: `role_arn` for the holder of `assertion` (the base64
+    /// `SAMLResponse` an identity provider issued), trusted through `principal_arn` (the
+    /// account's SAML provider). Unsigned, like AssumeRoleWithWebIdentity.
+    pub async fn assume_role_with_saml(
+        &self,
+        role_arn: &RoleArn,
+        principal_arn: &str,
+        assertion: &Secret,
+        duration_seconds: u32,
+    ) -> Result<Credentials, StsError> {
+        let params = vec![
+            ("RoleArn", role_arn.to_string()),
+            ("PrincipalArn", principal_arn.to_owned()),
+            ("SAMLAssertion", assertion.expose().to_owned()),
+            ("DurationSeconds", duration_seconds.to_string()),
+        ];
+        let mut result = self
+            .credentials_call("AssumeRoleWithSAML", params, None)
             .await?;
         result.role_arn = Some(role_arn.to_string());
         Ok(result)

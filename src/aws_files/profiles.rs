@@ -67,7 +67,7 @@ pub enum ProfileError {
     #[error("profiles loop through source_profile: {}", .0.join(" -> "))]
     Loop(Vec<String>),
     #[error(
-        "profile {0:?} has no credentials: give aws_access_key_id and aws_secret_access_key, source_profile, credential_process, web_identity_token_file or web_identity_auth_url"
+        "profile {0:?} has no credentials: give aws_access_key_id and aws_secret_access_key, source_profile, credential_process, web_identity_token_file, web_identity_auth_url, saml_auth_url or sso_session"
     )]
     NoCredentials(String),
     #[error("profile {profile:?} has {present} without {missing}")]
@@ -344,6 +344,26 @@ pub enum Base {
     /// IAM Identity Center: role credentials from the portal with the AWS CLI's cached
     /// sign-in.
     Sso(SsoProfile),
+    /// `saml_auth_url` (aws-runas): an assertion from signing in to a SAML identity
+    /// provider, then AssumeRoleWithSAML of `role` (the `jump_role_arn` when there is one;
+    /// the profile's role is then the first of the roles). Without a role, one of those the
+    /// assertion offers: the only one, or the one a person chose.
+    Saml {
+        provider: Box<SamlSettings>,
+        role: Option<RoleStep>,
+    },
+}
+
+/// How to sign in to a SAML identity provider (aws-runas's `saml_*` keys).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SamlSettings {
+    /// `saml_auth_url`: where sign-in starts (an ECP endpoint, or a page that ends in the
+    /// assertion for AWS, such as the provider's IdP-initiated sign-in URL for AWS).
+    pub auth_url: url::Url,
+    /// `saml_username`: the user to sign in as.
+    pub username: Option<String>,
+    /// `saml_provider`: accepted for aws-runas's files; the flows are standard ones.
+    pub provider: Option<String>,
 }
 
 /// A profile's IAM Identity Center settings (see the module documentation).
@@ -466,6 +486,22 @@ impl ConfigFiles {
                     current = source.to_owned();
                 }
                 (Some(_), None, None)
+                    if self.sign_in_value(&current, env, "saml_auth_url").is_some() =>
+                {
+                    let (provider, jump) = self.saml(&current, env)?;
+                    if let Some(jump) = jump {
+                        roles.push(self.role_step(&current)?);
+                        break Base::Saml {
+                            provider,
+                            role: Some(jump),
+                        };
+                    }
+                    break Base::Saml {
+                        provider,
+                        role: Some(self.role_step(&current)?),
+                    };
+                }
+                (Some(_), None, None)
                     if self
                         .sign_in_value(&current, env, "web_identity_auth_url")
                         .is_some() =>
@@ -504,6 +540,14 @@ impl ConfigFiles {
                     if let Some(command) = get("credential_process") {
                         break Base::Process {
                             command: command.to_owned(),
+                        };
+                    }
+                    if self.sign_in_value(&current, env, "saml_auth_url").is_some() {
+                        // No role named: one the assertion offers.
+                        let (provider, jump) = self.saml(&current, env)?;
+                        break Base::Saml {
+                            provider,
+                            role: jump,
                         };
                     }
                     return Err(ProfileError::NoCredentials(current.clone()));
@@ -733,6 +777,60 @@ impl ConfigFiles {
             .or_else(|| env.web_identity.get(key))
     }
 
+    /// The SAML provider of a profile, and its jump role when it has one.
+    fn saml(
+        &self,
+        profile: &str,
+        env: &Environment,
+    ) -> Result<(Box<SamlSettings>, Option<RoleStep>), ProfileError> {
+        let get = |key| self.sign_in_value(profile, env, key);
+        let value = get("saml_auth_url").unwrap_or_default();
+        let auth_url = url::Url::parse(value).map_err(|e| ProfileError::BadValue {
+            profile: profile.to_owned(),
+            key: "saml_auth_url",
+            value: value.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if auth_url.scheme() != "https" && !is_loopback_http(&auth_url) {
+            return Err(ProfileError::BadValue {
+                profile: profile.to_owned(),
+                key: "saml_auth_url",
+                value: value.to_owned(),
+                reason: "it must be https (http only on a loopback address)".to_owned(),
+            });
+        }
+        Ok((
+            Box::new(SamlSettings {
+                auth_url,
+                username: get("saml_username").map(str::to_owned),
+                provider: get("saml_provider").map(str::to_owned),
+            }),
+            self.jump_role(profile, env)?,
+        ))
+    }
+
+    /// `jump_role_arn` of a sign-in profile (its own, `[default]`'s or `JUMP_ROLE_ARN`).
+    fn jump_role(
+        &self,
+        profile: &str,
+        env: &Environment,
+    ) -> Result<Option<RoleStep>, ProfileError> {
+        let Some(arn) = self.sign_in_value(profile, env, "jump_role_arn") else {
+            return Ok(None);
+        };
+        Ok(Some(RoleStep {
+            profile: profile.to_owned(),
+            role_arn: RoleArn::from_str(arn).map_err(|e| ProfileError::BadValue {
+                profile: profile.to_owned(),
+                key: "jump_role_arn",
+                value: arn.to_owned(),
+                reason: e.to_string(),
+            })?,
+            external_id: None,
+            session_name: None,
+        }))
+    }
+
     /// The provider of a sign-in profile, and its jump role when it has one.
     fn sign_in(
         &self,
@@ -778,16 +876,7 @@ impl ConfigFiles {
                 "it must be an http address on this machine's loopback (RFC 8252), such as http://127.0.0.1:8080/callback",
             ));
         }
-        let jump = match get("jump_role_arn") {
-            None => None,
-            Some(arn) => Some(RoleStep {
-                profile: profile.to_owned(),
-                role_arn: RoleArn::from_str(arn)
-                    .map_err(|e| bad("jump_role_arn", arn, &e.to_string()))?,
-                external_id: None,
-                session_name: None,
-            }),
-        };
+        let jump = self.jump_role(profile, env)?;
         Ok((
             SignInSettings {
                 issuer,
@@ -977,6 +1066,85 @@ aws_access_key_id = AKIAHALF
         std::fs::write(&config, text).unwrap();
         let files = ConfigFiles::load(&config, &dir.path().join("credentials")).unwrap();
         (dir, files)
+    }
+
+    #[test]
+    fn saml_profiles_as_aws_runas_writes_them() {
+        let (_dir, files) = sign_in_files(
+            "[default]\nsaml_auth_url = https://idp.example/saml/aws\n\
+             saml_username = alice\n\n\
+             [profile named]\nrole_arn = arn:aws:iam::123456789012:role/dev\n\n\
+             [profile open]\nregion = eu-west-1\n\n\
+             [profile jumped]\nrole_arn = arn:aws:iam::123456789012:role/admin\n\
+             jump_role_arn = arn:aws:iam::123456789012:role/jump\n\n\
+             [profile keys]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s\n\n\
+             [profile plain]\nrole_arn = arn:aws:iam::123456789012:role/dev\n\
+             saml_auth_url = http://idp.example/saml\n",
+        );
+        let env = Environment::default();
+        let plan = files.plan("named", &env).unwrap();
+        let Base::Saml { provider, role } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(provider.auth_url.as_str(), "https://idp.example/saml/aws");
+        assert_eq!(
+            provider.username.as_deref(),
+            Some("alice"),
+            "from [default]"
+        );
+        assert_eq!(
+            role.as_ref().unwrap().role_arn.as_str(),
+            "arn:aws:iam::123456789012:role/dev"
+        );
+
+        // No role: one the assertion offers.
+        let plan = files.plan("open", &env).unwrap();
+        assert!(
+            matches!(&plan.base, Base::Saml { role: None, .. }),
+            "{plan:?}"
+        );
+
+        let plan = files.plan("jumped", &env).unwrap();
+        let Base::Saml { role, .. } = &plan.base else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            role.as_ref().unwrap().role_arn.as_str(),
+            "arn:aws:iam::123456789012:role/jump"
+        );
+        assert_eq!(plan.roles.len(), 1);
+
+        // Keys of its own win over [default]'s sign-in.
+        let plan = files.plan("keys", &env).unwrap();
+        assert!(matches!(plan.base, Base::Static { .. }), "{plan:?}");
+
+        let err = files.plan("plain", &env).unwrap_err().to_string();
+        assert!(
+            err.contains("saml_auth_url") && err.contains("https"),
+            "{err}"
+        );
+
+        // The environment stands in for keys no file sets.
+        let (_dir, files) = sign_in_files("[profile env]\nregion = eu-west-1\n");
+        let env = Environment::from_pairs([
+            ("SAML_AUTH_URL", "https://idp.example/ecp"),
+            ("SAML_USERNAME", "bob"),
+            ("SAML_PROVIDER", "keycloak"),
+        ]);
+        let plan = files.plan("env", &env).unwrap();
+        let Base::Saml {
+            provider,
+            role: None,
+        } = &plan.base
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(provider.username.as_deref(), Some("bob"));
+        assert_eq!(provider.provider.as_deref(), Some("keycloak"));
+        assert!(matches!(
+            files.plan("env", &Environment::default()),
+            Err(ProfileError::NoCredentials(_))
+        ));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) async fn run(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     let profile = env.chosen_profile(args.profile.as_deref());
-    let http = transport::build_client(&args.tls.settings(&env))?;
+    let http = transport::Clients::build(&args.tls.settings(&env))?;
     let cache = Arc::new(crate::cache::Cache::new(
         clock,
         crate::cache::Policy::default(),

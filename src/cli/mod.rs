@@ -125,8 +125,9 @@ pub enum Command {
     /// does: prints an address and a code on stderr (and opens the address in a browser
     /// when there is a display), waits until the code is approved, and writes the sign-in
     /// to the AWS CLI's cache (~/.aws/sso/cache), where the AWS CLI and every profile of
-    /// the session use it. Profiles with web_identity_auth_url sign in to their OpenID
-    /// Connect provider, for this process only.
+    /// the session use it. Profiles with web_identity_auth_url (OpenID Connect) or
+    /// saml_auth_url (SAML) sign in for this process only, and their credentials are
+    /// fetched as a check.
     Login(LoginArgs),
 
     /// Serve credentials for role bindings over the ECS container credentials protocol.

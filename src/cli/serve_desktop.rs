@@ -166,7 +166,7 @@ async fn serve_desktop(
     if ec2 && args.port.is_none() {
         crate::front::exec::drop_privileges(&mut env)?;
     }
-    let http = transport::build_client(&args.tls.settings(&env))?;
+    let http = transport::Clients::build(&args.tls.settings(&env))?;
     let cache = Arc::new(crate::cache::Cache::new(
         clock,
         crate::cache::Policy::default(),

@@ -156,6 +156,7 @@ impl Desktop {
             username: None,
             device_flow: Some(true),
             browser_flow: Some(false),
+            password_flow: Some(false),
             device,
             device_error,
         }

@@ -81,7 +81,7 @@ pub(crate) async fn run(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<u8> {
     let profile = options.profile.clone();
-    let http = transport::build_client(&options.transport)?;
+    let http = transport::Clients::build(&options.transport)?;
     let cache = Arc::new(crate::cache::Cache::new(
         clock,
         crate::cache::Policy::default(),
@@ -185,6 +185,9 @@ pub(super) async fn sign_in_here(
     use crate::signin::loopback::Redirect;
 
     let plan = profiles.plan(profile)?;
+    if let Base::Saml { provider, .. } = &plan.base {
+        return sign_in_saml_here(profiles, profile, provider).await;
+    }
     let Base::SignIn { provider, .. } = &plan.base else {
         anyhow::bail!("profile {profile} needs a sign-in, but does not name an identity provider");
     };
@@ -227,6 +230,76 @@ pub(super) async fn sign_in_here(
     Ok(())
 }
 
+/// Signs in to a SAML provider from this terminal: the username (unless the profile
+/// names it) and password are asked on the terminal, the password without echo, then the
+/// one-time code if the provider wants one. Three tries each, each typed anew.
+async fn sign_in_saml_here(
+    profiles: &Profiles,
+    profile: &str,
+    provider: &crate::aws_files::profiles::SamlSettings,
+) -> anyhow::Result<()> {
+    use crate::signin::saml_session::SamlSignInError;
+    let saml = profiles.saml().clone();
+    let url = provider.auth_url.as_str();
+    let no_terminal = || {
+        format!(
+            "profile {profile} signs in to {url} and there is no terminal to ask for the password: set SAML_PASSWORD, or use serve ecs|ec2 and its page"
+        )
+    };
+    let username = match &provider.username {
+        Some(username) => username.clone(),
+        None => {
+            ask(&format!("Username for {url} (profile {profile}): ")).with_context(no_terminal)?
+        }
+    };
+    let mut tries = 0;
+    let mut result = loop {
+        tries += 1;
+        let password = rpassword::prompt_password(format!("Password of {username} at {url}: "))
+            .with_context(no_terminal)?;
+        match saml
+            .sign_in(provider, &username, crate::secret::Secret::new(password))
+            .await
+        {
+            Err(error @ SamlSignInError::PasswordRefused { .. }) if tries < 3 => {
+                eprintln!("needroleshere: {error}");
+            }
+            other => break other,
+        }
+    };
+    let mut tries = 0;
+    while let Err(SamlSignInError::NeedsCode { .. } | SamlSignInError::CodeRefused { .. }) = &result
+    {
+        if let Err(error @ SamlSignInError::CodeRefused { .. }) = &result {
+            eprintln!("needroleshere: {error}");
+        }
+        tries += 1;
+        if tries > 3 {
+            break;
+        }
+        let code = ask(&format!("One-time code for {url} (profile {profile}): "))
+            .with_context(no_terminal)?;
+        result = saml.give_code(provider, code.trim()).await;
+    }
+    result.with_context(|| format!("profile {profile}: the sign-in to {url} did not finish"))?;
+    eprintln!("needroleshere: signed in");
+    Ok(())
+}
+
+/// Asks one line of the controlling terminal.
+fn ask(question: &str) -> anyhow::Result<String> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let mut writer = &tty;
+    write!(writer, "{question}")?;
+    writer.flush()?;
+    let mut line = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
 /// Asks the desktop to open `url` (xdg-open); failing that, the person has it on stderr.
 pub(super) fn open_browser(url: &str) {
     let opened = std::process::Command::new("xdg-open")
@@ -242,18 +315,9 @@ pub(super) fn open_browser(url: &str) {
 
 /// Asks for an MFA code on the controlling terminal.
 fn prompt(profile: &str, serial: &str) -> anyhow::Result<MfaCode> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .with_context(|| {
-            format!("profile {profile} needs an MFA code for {serial} and there is no terminal to ask: give --mfa-code, or set mfa_totp_secret in the profile")
-        })?;
-    let mut writer = &tty;
-    write!(writer, "MFA code for {serial} (profile {profile}): ")?;
-    writer.flush()?;
-    let mut line = String::new();
-    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    let line = ask(&format!("MFA code for {serial} (profile {profile}): ")).with_context(|| {
+        format!("profile {profile} needs an MFA code for {serial} and there is no terminal to ask: give --mfa-code, or set mfa_totp_secret in the profile")
+    })?;
     Ok(MfaCode::parse(&line)?)
 }
 

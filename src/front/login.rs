@@ -12,6 +12,8 @@
 //!   profile's credentials, to prove the sign-in serves it. The sign-in lives in this
 //!   process's memory only (as every OpenID Connect sign-in here), so it ends with `login`:
 //!   a check, not a sign-in other processes can use.
+//! * A SAML provider (`saml_auth_url`): the username, password and one-time code asked on
+//!   the terminal ([`super::exec`]), then the same check; the sign-in lives in memory too.
 
 use anyhow::Context as _;
 
@@ -37,19 +39,32 @@ pub(crate) async fn sign_in(
             sso_sign_in(profiles, &step, browser).await
         }
         Base::SignIn { provider, .. } => {
-            super::exec::sign_in_here(profiles, profile, browser).await?;
-            // The sign-in lives in this process: prove it serves the profile before it ends.
-            let credentials = profiles.credentials(profile).await?;
-            eprintln!(
-                "needroleshere: profile {profile} works (access key {}). A sign-in to {} is kept in memory only, by the process that made it: `needroleshere exec` and `serve ecs|ec2` sign in for themselves.",
-                credentials.access_key_id, provider.issuer
-            );
-            Ok(())
+            in_memory(profiles, profile, browser, provider.issuer.as_str()).await
+        }
+        Base::Saml { provider, .. } => {
+            in_memory(profiles, profile, browser, provider.auth_url.as_str()).await
         }
         _ => anyhow::bail!(
-            "profile {profile} does not sign in anywhere (it has no sso_session, sso_start_url or web_identity_auth_url)"
+            "profile {profile} does not sign in anywhere (it has no sso_session, sso_start_url, web_identity_auth_url or saml_auth_url)"
         ),
     }
+}
+
+/// A sign-in kept in this process's memory (OpenID Connect, SAML), as `exec` makes it, then
+/// the profile's credentials to prove it serves the profile before it ends with `login`.
+async fn in_memory(
+    profiles: &Profiles,
+    profile: &str,
+    browser: bool,
+    provider: &str,
+) -> anyhow::Result<()> {
+    super::exec::sign_in_here(profiles, profile, browser).await?;
+    let credentials = profiles.credentials(profile).await?;
+    eprintln!(
+        "needroleshere: profile {profile} works (access key {}). A sign-in to {provider} is kept in memory only, by the process that made it: `needroleshere exec` and `serve ecs|ec2` sign in for themselves.",
+        credentials.access_key_id
+    );
+    Ok(())
 }
 
 async fn sso_sign_in(profiles: &Profiles, step: &SsoStep<'_>, browser: bool) -> anyhow::Result<()> {

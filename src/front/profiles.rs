@@ -6,16 +6,17 @@ use std::sync::{Arc, Weak};
 
 use crate::arn::Region;
 use crate::aws::mfa::MfaCode;
-use crate::aws_files::profiles::{Plan, ProfileError};
+use crate::aws_files::profiles::{Base, Plan, ProfileError};
 use crate::aws_files::{Catalog, ProfileFiles};
 use crate::cache::Cache;
 use crate::credentials::Credentials;
 use crate::source::profile::{
-    PlanSources, ProfileInfo, ProfileSources, mfa_session_key, profile_key,
+    PlanSources, ProfileFetchError, ProfileInfo, ProfileSources, mfa_session_key, profile_key,
 };
 use crate::source::{SourceError, Upstream};
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
+use crate::system::transport::Clients;
 
 /// The profiles of one user's AWS files, through the cache.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub struct Profiles {
 
 impl Profiles {
     /// The profiles of `env`'s `~/.aws` files.
-    pub fn new(env: Environment, http: reqwest::Client, cache: Arc<Cache>) -> Self {
+    pub fn new(env: Environment, http: Clients, cache: Arc<Cache>) -> Self {
         Self::with_files(env, ProfileFiles::Aws, http, cache)
     }
 
@@ -34,11 +35,18 @@ impl Profiles {
     pub fn with_files(
         env: Environment,
         files: ProfileFiles,
-        http: reqwest::Client,
+        http: Clients,
         cache: Arc<Cache>,
     ) -> Self {
         let upstream: Weak<dyn Upstream> = Arc::downgrade(&cache) as Weak<dyn Upstream>;
-        let sources = ProfileSources::new(env, files, cache.clock().clone(), http, upstream);
+        let sources = ProfileSources::new(
+            env,
+            files,
+            cache.clock().clone(),
+            http.api,
+            http.pages,
+            upstream,
+        );
         Self { sources, cache }
     }
 
@@ -54,6 +62,11 @@ impl Profiles {
     /// The HTTP client the sources call AWS and identity providers with.
     pub fn http(&self) -> &reqwest::Client {
         self.sources.http()
+    }
+
+    /// The sign-ins of profiles with `saml_auth_url`.
+    pub fn saml(&self) -> &Arc<crate::signin::saml_session::SamlSignIns> {
+        self.sources.saml()
     }
 
     /// The sign-ins of profiles with `web_identity_auth_url`.
@@ -128,6 +141,20 @@ impl Profiles {
         code: MfaCode,
     ) -> Result<Arc<Credentials>, SourceError> {
         let plan = self.plan(profile)?;
+        if let Base::Saml { provider, .. } = &plan.base
+            && self.sources.saml().awaits_code(provider)
+        {
+            // The code is the SAML provider's one-time code: it finishes the sign-in.
+            self.sources
+                .saml()
+                .give_code(provider, code.as_str())
+                .await
+                .map_err(|source| ProfileFetchError::Saml {
+                    profile: profile.to_owned(),
+                    source,
+                })?;
+            return self.refresh(profile).await;
+        }
         if plan.mfa.is_none() {
             return self.credentials(profile).await;
         }

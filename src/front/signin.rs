@@ -27,10 +27,11 @@ use serde::Deserialize;
 
 use super::answer::{self, AUTH_TYPE_HEADER};
 use super::desktop::{Desktop, Fetch, switch};
-use crate::aws_files::profiles::{Base, SignInSettings};
+use crate::aws_files::profiles::{Base, SamlSettings, SignInSettings};
 use crate::secret::Secret;
 use crate::signin::loopback::{Redirect, result_page};
 use crate::signin::oidc::OidcError;
+use crate::signin::saml_session::SamlSignInError;
 use crate::signin::{SignInError, SignIns};
 use crate::source::sso::{SsoSignIn, SsoStep};
 
@@ -61,10 +62,12 @@ fn answer_refusal((status, message): Refusal) -> Response {
     api_error(status, message)
 }
 
-/// How a profile signs in: to an OpenID Connect provider, or to IAM Identity Center.
+/// How a profile signs in: to an OpenID Connect provider, to IAM Identity Center, or to a
+/// SAML provider.
 enum SignInTarget {
     Oidc(Box<SignInSettings>),
     Sso(SsoTarget),
+    Saml(Box<SamlSettings>),
 }
 
 /// How `profile` signs in, from its plan (read once per request).
@@ -79,6 +82,7 @@ fn sign_in_of(desktop: &Desktop, profile: &str) -> Result<SignInTarget, Refusal>
             sso,
             endpoint_url: plan.endpoint_url,
         })),
+        Base::Saml { provider, .. } => Ok(SignInTarget::Saml(provider)),
         _ => Err((
             StatusCode::BAD_REQUEST,
             format!("profile {profile} does not sign in to an identity provider"),
@@ -90,13 +94,24 @@ fn sign_in_of(desktop: &Desktop, profile: &str) -> Result<SignInTarget, Refusal>
 fn provider_of(desktop: &Desktop, profile: &str) -> Result<Box<SignInSettings>, Refusal> {
     match sign_in_of(desktop, profile)? {
         SignInTarget::Oidc(provider) => Ok(provider),
-        SignInTarget::Sso(_) => Err((
+        SignInTarget::Sso(_) => Err(signs_in_with_a_code(profile)),
+        SignInTarget::Saml(_) => Err((
             StatusCode::BAD_REQUEST,
             format!(
-                "profile {profile} signs in to IAM Identity Center with a code: POST /signin, or use this server's page"
+                "profile {profile} signs in to a SAML identity provider with a username and password: POST /auth"
             ),
         )),
     }
+}
+
+/// The refusal of a password for an IAM Identity Center profile.
+fn signs_in_with_a_code(profile: &str) -> Refusal {
+    (
+        StatusCode::BAD_REQUEST,
+        format!(
+            "profile {profile} signs in to IAM Identity Center with a code: POST /signin, or use this server's page"
+        ),
+    )
 }
 
 /// A profile's IAM Identity Center settings and `endpoint_url`.
@@ -240,20 +255,6 @@ fn form_or_json<T: for<'de> Deserialize<'de>>(
     parsed.map_err(|e| (StatusCode::BAD_REQUEST, format!("unreadable body: {e}")))
 }
 
-/// A sign-in call's form, the profile it is for (named by `profile_of`, else the waiting
-/// or active one), and that profile's provider.
-fn sign_in_request<T: for<'de> Deserialize<'de>>(
-    desktop: &Desktop,
-    headers: &HeaderMap,
-    body: &str,
-    profile_of: impl Fn(&T) -> Option<String>,
-) -> Result<(T, String, Box<SignInSettings>), Refusal> {
-    let form: T = form_or_json(headers, body)?;
-    let profile = target(desktop, profile_of(&form));
-    let provider = provider_of(desktop, &profile)?;
-    Ok((form, profile, provider))
-}
-
 #[derive(Deserialize)]
 struct AuthForm {
     username: Option<String>,
@@ -268,23 +269,25 @@ async fn post_auth(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (form, profile, provider) =
-        match sign_in_request(&desktop, &headers, &body, |f: &AuthForm| f.profile.clone()) {
-            Ok(request) => request,
-            Err(refusal) => return answer_refusal(refusal),
-        };
-    let username = form
-        .username
-        .filter(|u| !u.is_empty())
-        .or_else(|| provider.username.clone());
-    let (Some(username), Some(password)) = (username, form.password.filter(|p| !p.is_empty()))
-    else {
+    let form: AuthForm = match form_or_json(&headers, &body) {
+        Ok(form) => form,
+        Err(refusal) => return answer_refusal(refusal),
+    };
+    let profile = target(&desktop, form.profile.clone());
+    let provider = match sign_in_of(&desktop, &profile) {
+        Ok(SignInTarget::Saml(provider)) => {
+            return saml_auth(desktop, profile, *provider, form).await;
+        }
+        Ok(SignInTarget::Oidc(provider)) => provider,
+        Ok(SignInTarget::Sso(_)) => return answer_refusal(signs_in_with_a_code(&profile)),
+        Err(refusal) => return answer_refusal(refusal),
+    };
+    let Some((username, password)) = credentials_of(&form, provider.username.as_deref()) else {
         return api_error(
             StatusCode::BAD_REQUEST,
             "expected the form fields username and password",
         );
     };
-    let password = Secret::new(password);
     let otp = form.otp.filter(|o| !o.is_empty());
     match sign_ins(&desktop)
         .password(&provider, &username, &password, otp.as_deref())
@@ -295,6 +298,57 @@ async fn post_auth(
             tracing::info!(profile, error = %error, "sign-in with a password failed");
             desktop.set_pending(Some(&profile));
             refused(&provider.client_id, &error)
+        }
+    }
+}
+
+/// The username (the form's, else the profile's) and password of a `POST /auth`.
+fn credentials_of(form: &AuthForm, configured: Option<&str>) -> Option<(String, Secret)> {
+    let username = form
+        .username
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or_else(|| configured.map(str::to_owned))?;
+    let password = form.password.clone().filter(|p| !p.is_empty())?;
+    Some((username, Secret::new(password)))
+}
+
+/// `POST /auth` for a SAML profile: sign in (ECP or by form), give the one-time code when
+/// the form has one and the provider asks, then switch. A code still needed answers 401
+/// with the MFA header, so `POST /mfa` (the page's MFA dialog) finishes the sign-in.
+async fn saml_auth(
+    desktop: Arc<Desktop>,
+    profile: String,
+    provider: SamlSettings,
+    form: AuthForm,
+) -> Response {
+    let Some((username, password)) = credentials_of(&form, provider.username.as_deref()) else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "expected the form fields username and password",
+        );
+    };
+    let saml = desktop.profiles().saml().clone();
+    let mut result = saml.sign_in(&provider, &username, password).await;
+    if let (Err(SamlSignInError::NeedsCode { .. }), Some(code)) =
+        (&result, form.otp.as_deref().filter(|o| !o.is_empty()))
+    {
+        result = saml.give_code(&provider, code).await;
+    }
+    match result {
+        Ok(()) => switch(&desktop, &profile, Fetch::New).await,
+        Err(error) => {
+            tracing::info!(profile, error = %error, "SAML sign-in failed");
+            desktop.set_pending(Some(&profile));
+            if let SamlSignInError::PasswordRefused { .. } = error {
+                // The page asks for the username and password again.
+                let mut response = api_error(StatusCode::UNAUTHORIZED, error.to_string());
+                response
+                    .headers_mut()
+                    .insert(AUTH_TYPE_HEADER, HeaderValue::from_static("AUTH"));
+                return response;
+            }
+            answer::desktop_api(&crate::source::SourceError::from(error))
         }
     }
 }
@@ -320,6 +374,14 @@ async fn post_signin(
         Ok(SignInTarget::Sso(step)) => {
             desktop.set_pending(Some(&profile));
             return start_sso(desktop, profile, step).await;
+        }
+        Ok(SignInTarget::Saml(_)) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "profile {profile} signs in to a SAML identity provider with a username and password: POST /auth"
+                ),
+            );
         }
         Err(refusal) => return answer_refusal(refusal),
     };
@@ -413,6 +475,7 @@ async fn get_signin(
     let profile = target(&desktop, query.profile);
     let view = match sign_in_of(&desktop, &profile) {
         Ok(SignInTarget::Sso(step)) => desktop.sso_view(&profile, &step),
+        Ok(SignInTarget::Saml(provider)) => desktop.profiles().saml().view(&provider),
         Ok(SignInTarget::Oidc(provider)) => {
             // Whether the provider offers a device code is known once its discovery
             // document is read; a provider that cannot be reached now just leaves it unknown.
@@ -429,6 +492,12 @@ async fn delete_signin(
     Query(query): Query<ProfileQuery>,
 ) -> Response {
     let profile = target(&desktop, query.profile);
+    if let Ok(SignInTarget::Saml(provider)) = sign_in_of(&desktop, &profile) {
+        desktop.profiles().saml().sign_out(&provider);
+        desktop.profiles().forget(Some(&profile));
+        return axum::Json(serde_json::json!({ "profile": profile, "signedOut": true }))
+            .into_response();
+    }
     match provider_of(&desktop, &profile) {
         Ok(provider) => {
             sign_ins(&desktop).sign_out(&provider);

@@ -20,6 +20,8 @@
 
 pub mod loopback;
 pub mod oidc;
+pub mod saml;
+pub mod saml_session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -117,6 +119,9 @@ pub struct SignInView {
     /// Whether it offers a browser sign-in (known once discovered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub browser_flow: Option<bool>,
+    /// Whether it takes a username and password here (`POST /auth`); unknown means it may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_flow: Option<bool>,
     /// A device sign-in waiting for the person, with what to show them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<DevicePrompt>,
@@ -517,6 +522,7 @@ impl SignIns {
                 .metadata
                 .get(&key.issuer)
                 .map(|(m, _)| m.authorization_endpoint.is_some()),
+            password_flow: None,
             device,
             device_error,
         }

@@ -25,10 +25,11 @@ use crate::arn::{Region, RoleSessionName};
 use crate::aws::mfa::{MfaCode, TotpSecret};
 use crate::aws::sts::{self, StsError};
 use crate::aws_files::mock_metadata::{fill_caller, names_caller};
-use crate::aws_files::profiles::{Base, MfaConfig, Plan, ProfileError};
+use crate::aws_files::profiles::{Base, MfaConfig, Plan, ProfileError, RoleStep, SamlSettings};
 use crate::aws_files::{Catalog, ProfileFiles};
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::secret::Secret;
+use crate::signin::saml_session::{SamlSignInError, SamlSignIns};
 use crate::signin::{SignInError, SignIns};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Upstream, Version, digest};
 use crate::system::clock::Clock;
@@ -92,6 +93,29 @@ pub enum ProfileFetchError {
         #[source]
         source: SignInError,
     },
+    #[error("profile {profile:?}")]
+    Saml {
+        profile: String,
+        #[source]
+        source: SamlSignInError,
+    },
+    #[error(
+        "profile {profile:?} names no role and the identity provider offers several: {}; choose one on this server's page or with POST /manage/profiles/{profile}/role (roleArn), or set role_arn",
+        offered.join(", ")
+    )]
+    ChooseRole {
+        profile: String,
+        offered: Vec<String>,
+    },
+    #[error(
+        "profile {profile:?}: the identity provider does not offer role {role} to this user; it offers {}",
+        offered.join(", ")
+    )]
+    RoleNotOffered {
+        profile: String,
+        role: String,
+        offered: Vec<String>,
+    },
 }
 
 impl ProfileFetchError {
@@ -108,6 +132,9 @@ impl ProfileFetchError {
             Self::MfaRejected { .. } => Kind::MfaRejected,
             Self::Sts { source, .. } => sts_kind(source),
             Self::SignIn { source, .. } => source.kind(),
+            Self::Saml { source, .. } => source.kind(),
+            Self::ChooseRole { .. } => Kind::Profile,
+            Self::RoleNotOffered { .. } => Kind::SignInRejected,
             // The command may work on a later try (a helper that was not logged in).
             Self::Process { .. } => Kind::Unavailable,
             Self::Sso(error) => error.kind(),
@@ -173,6 +200,8 @@ struct Shared {
     codes: Mutex<HashMap<(String, String), MfaCode>>,
     /// Sign-ins to identity providers, for `web_identity_auth_url` profiles.
     sign_ins: Arc<SignIns>,
+    /// Sign-ins to SAML identity providers, for `saml_auth_url` profiles.
+    saml: Arc<SamlSignIns>,
     /// Roles chosen for profiles that offer several (IAM Identity Center).
     choices: super::choice::RoleChoices,
 }
@@ -283,9 +312,11 @@ impl ProfileSources {
         files: ProfileFiles,
         clock: Arc<dyn Clock>,
         http: reqwest::Client,
+        page_http: reqwest::Client,
         upstream: Weak<dyn Upstream>,
     ) -> Self {
         let sign_ins = SignIns::new(http.clone(), clock.clone());
+        let saml = SamlSignIns::new(page_http, clock.clone());
         let shared = Arc::new(Shared {
             env,
             files,
@@ -294,6 +325,7 @@ impl ProfileSources {
             upstream,
             codes: Mutex::new(HashMap::new()),
             sign_ins,
+            saml,
             choices: Default::default(),
         });
         Self { shared }
@@ -318,6 +350,11 @@ impl ProfileSources {
         &self.shared.http
     }
 
+    /// The sign-ins of `saml_auth_url` profiles.
+    pub fn saml(&self) -> &Arc<SamlSignIns> {
+        &self.shared.saml
+    }
+
     /// Whether `WEB_IDENTITY_PASSWORD` lets profiles with a username sign in unattended.
     pub fn has_password(&self) -> bool {
         self.shared.env.web_identity_password.is_some()
@@ -332,6 +369,19 @@ impl ProfileSources {
     pub fn plan(&self, profile: &str) -> Result<Plan, ProfileError> {
         let mut plan = self.config()?.plan(profile, &self.shared.env)?;
         self.shared.choices.apply(&mut plan);
+        // A SAML profile that names no role gets the one a person chose, if any.
+        if let Base::Saml {
+            role: role @ None, ..
+        } = &mut plan.base
+            && let Some(role_arn) = self.shared.saml.chosen(&plan.base_profile)
+        {
+            *role = Some(RoleStep {
+                profile: plan.base_profile.clone(),
+                role_arn,
+                external_id: None,
+                session_name: None,
+            });
+        }
         Ok(plan)
     }
 
@@ -366,6 +416,7 @@ impl ProfileSources {
                     Base::WebIdentity { role, .. } | Base::SignIn { role, .. } => {
                         Some(role.role_arn.to_string())
                     }
+                    Base::Saml { role, .. } => role.as_ref().map(|r| r.role_arn.to_string()),
                     _ => None,
                 }),
             region: self.region(&plan).map(|r| r.to_string()),
@@ -610,7 +661,10 @@ async fn run(
         }
         _ => None,
     };
-    let chained_from_start = matches!(plan.base, Base::WebIdentity { .. } | Base::SignIn { .. });
+    let chained_from_start = matches!(
+        plan.base,
+        Base::WebIdentity { .. } | Base::SignIn { .. } | Base::Saml { .. }
+    );
     for (index, role) in plan.roles.iter().enumerate() {
         let last = index + 1 == plan.roles.len();
         let mut seconds = if last {
@@ -756,6 +810,9 @@ async fn first_credentials(
                 source,
             })?
         }
+        Base::Saml { provider, role } => {
+            saml_credentials(shared, plan, sts, provider, role.as_ref()).await?
+        }
         Base::SignIn { provider, role } => {
             let token = shared
                 .sign_ins
@@ -785,6 +842,75 @@ async fn first_credentials(
                     source,
                 })?
         }
+    })
+}
+
+/// AssumeRoleWithSAML with a fresh assertion, for the role the profile names, else the one
+/// a person chose, else the only one offered.
+async fn saml_credentials(
+    shared: &Shared,
+    plan: &Plan,
+    sts: &sts::Client,
+    provider: &SamlSettings,
+    role: Option<&RoleStep>,
+) -> Result<Credentials, ProfileFetchError> {
+    let profile = &plan.profile;
+    let assertion = shared
+        .saml
+        .assertion(provider, shared.env.saml_password.as_ref())
+        .await
+        .map_err(|source| ProfileFetchError::Saml {
+            profile: profile.clone(),
+            source,
+        })?;
+    let offered = || -> Vec<String> {
+        assertion
+            .roles
+            .iter()
+            .map(|p| p.role_arn.to_string())
+            .collect()
+    };
+    let role_arn = match (role, &assertion.roles[..]) {
+        (Some(role), _) => role.role_arn.clone(),
+        (None, [only]) => only.role_arn.clone(),
+        (None, _) => {
+            let error = ProfileFetchError::ChooseRole {
+                profile: profile.clone(),
+                offered: offered(),
+            };
+            // Not sent to STS: the next fetch (once a role is chosen) can still use it.
+            shared.saml.put_back(provider, assertion);
+            return Err(error);
+        }
+    };
+    let Some(pair) = assertion.pair_for(&role_arn).cloned() else {
+        let error = ProfileFetchError::RoleNotOffered {
+            profile: profile.clone(),
+            role: role_arn.to_string(),
+            offered: offered(),
+        };
+        shared.saml.put_back(provider, assertion);
+        return Err(error);
+    };
+    let mut seconds = if plan.roles.is_empty() {
+        plan.credentials_seconds
+    } else {
+        CHAINED_MAX_SECONDS
+    };
+    if let Some(limit) = assertion.session_duration {
+        // The provider's limit, though never below STS's minimum.
+        seconds = seconds.min(limit.max(900));
+    }
+    sts.assume_role_with_saml(
+        &role_arn,
+        pair.provider_arn.as_str(),
+        &assertion.encoded,
+        seconds,
+    )
+    .await
+    .map_err(|source| ProfileFetchError::Sts {
+        profile: profile.clone(),
+        source,
     })
 }
 

@@ -76,10 +76,12 @@ pub struct Environment {
     /// aws-runas's sign-in variables, defaults for the profile keys of the same names in
     /// lower case: `WEB_IDENTITY_AUTH_URL`, `WEB_IDENTITY_CLIENT_ID`,
     /// `WEB_IDENTITY_REDIRECT_URI`, `WEB_IDENTITY_USERNAME`, `WEB_IDENTITY_PROVIDER`,
-    /// `JUMP_ROLE_ARN`.
+    /// `JUMP_ROLE_ARN`, `SAML_AUTH_URL`, `SAML_USERNAME`, `SAML_PROVIDER`.
     pub web_identity: WebIdentityEnv,
     /// `WEB_IDENTITY_PASSWORD`: signs in with the password grant without asking a person.
     pub web_identity_password: Option<crate::secret::Secret>,
+    /// `SAML_PASSWORD`: signs in to a SAML provider without asking a person.
+    pub saml_password: Option<crate::secret::Secret>,
     /// `DISPLAY` or `WAYLAND_DISPLAY` is set: a browser can be opened for a sign-in.
     pub has_display: bool,
     /// `SUDO_UID` / `SUDO_GID`: whom to become after binding a privileged port.
@@ -110,6 +112,7 @@ impl std::fmt::Debug for Environment {
             .field("tpm_tcti", &self.tpm_tcti)
             .field("web_identity", &self.web_identity)
             .field("web_identity_password", &self.web_identity_password)
+            .field("saml_password", &self.saml_password)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +126,9 @@ pub struct WebIdentityEnv {
     pub username: Option<String>,
     pub provider: Option<String>,
     pub jump_role_arn: Option<String>,
+    pub saml_auth_url: Option<String>,
+    pub saml_username: Option<String>,
+    pub saml_provider: Option<String>,
 }
 
 impl WebIdentityEnv {
@@ -135,6 +141,9 @@ impl WebIdentityEnv {
             "web_identity_username" => self.username.as_deref(),
             "web_identity_provider" => self.provider.as_deref(),
             "jump_role_arn" => self.jump_role_arn.as_deref(),
+            "saml_auth_url" => self.saml_auth_url.as_deref(),
+            "saml_username" => self.saml_username.as_deref(),
+            "saml_provider" => self.saml_provider.as_deref(),
             _ => None,
         }
     }
@@ -211,8 +220,12 @@ impl Environment {
                 username: get(&["WEB_IDENTITY_USERNAME"]),
                 provider: get(&["WEB_IDENTITY_PROVIDER"]),
                 jump_role_arn: get(&["JUMP_ROLE_ARN"]),
+                saml_auth_url: get(&["SAML_AUTH_URL"]),
+                saml_username: get(&["SAML_USERNAME"]),
+                saml_provider: get(&["SAML_PROVIDER"]),
             },
             web_identity_password: get(&["WEB_IDENTITY_PASSWORD"]).map(crate::secret::Secret::new),
+            saml_password: get(&["SAML_PASSWORD"]).map(crate::secret::Secret::new),
             has_display: get(&["DISPLAY", "WAYLAND_DISPLAY"]).is_some(),
             sudo_uid: get(&["SUDO_UID"]).and_then(|v| v.parse().ok()),
             sudo_gid: get(&["SUDO_GID"]).and_then(|v| v.parse().ok()),

@@ -93,6 +93,38 @@ pub enum TransportError {
 
 /// Builds the HTTP client for `settings`.
 pub fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, TransportError> {
+    builder(settings)?.build().map_err(TransportError::Client)
+}
+
+/// The two clients of the desktop's profiles: one for APIs, one for web pages.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// AWS and identity-provider APIs ([`build_client`]).
+    pub api: reqwest::Client,
+    /// Sign-in pages, following no redirects ([`build_page_client`]).
+    pub pages: reqwest::Client,
+}
+
+impl Clients {
+    pub fn build(settings: &TransportSettings) -> Result<Self, TransportError> {
+        Ok(Self {
+            api: build_client(settings)?,
+            pages: build_page_client(settings)?,
+        })
+    }
+}
+
+/// Like [`build_client`], but following no redirects: for conversations with web pages
+/// (a SAML sign-in by form) that follow them themselves, keeping the cookies set on the
+/// way and checking every hop.
+pub fn build_page_client(settings: &TransportSettings) -> Result<reqwest::Client, TransportError> {
+    builder(settings)?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(TransportError::Client)
+}
+
+fn builder(settings: &TransportSettings) -> Result<reqwest::ClientBuilder, TransportError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -137,7 +169,7 @@ pub fn build_client(settings: &TransportSettings) -> Result<reqwest::Client, Tra
         })?;
         client = client.proxy(proxy.no_proxy(no_proxy));
     }
-    client.build().map_err(TransportError::Client)
+    Ok(client)
 }
 
 /// How often and how patiently to retry.

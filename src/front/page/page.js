@@ -584,12 +584,16 @@
       const signIn = answer.ok && answer.data && answer.data.signIn;
       if (!signIn || state.authTarget !== target) return;
       if (signIn.deviceFlow) el.authDevice.hidden = false;
-      if (signIn.browserFlow === false) {
+      if (signIn.browserFlow === false) el.authBrowser.hidden = true;
+      if (signIn.passwordFlow === false) {
         // IAM Identity Center: a device code only, no password.
-        el.authBrowser.hidden = true;
         el.authPasswordBox.hidden = true;
         el.authSubmit.hidden = true;
         el.authDevice.focus();
+      } else if (signIn.browserFlow === false) {
+        // A SAML provider: the username and password form only.
+        if (signIn.username && !el.authUser.value) el.authUser.value = signIn.username;
+        (el.authUser.value ? el.authPassword : el.authUser).focus();
       }
     });
   }
