@@ -13,6 +13,10 @@
 //! * `DELETE /manage/profiles/NAME/role`: back to the profile's own role (its
 //!   `sso_account_id` and `sso_role_name`), which is the default.
 //!
+//! A SAML profile lists the role ARNs its last assertion offered (401 `AUTH` before a
+//! sign-in), each with its account and name, and a choice replaces the role assumed with
+//! the assertion (`role_arn`, or none).
+//!
 //! The choice lives as long as the server ([`crate::source::choice`]); `~/.aws/config` is
 //! never edited. The management API's guard (Host, Origin, `X-Requested-By`) covers these.
 
@@ -63,6 +67,37 @@ async fn offered(desktop: &Desktop, profile: &str) -> Result<(Plan, Vec<RoleOpti
             .await
             .map_err(|error| SourceError::new(error.kind(), error))
         }
+        // The roles the last assertion offered (none before a sign-in).
+        Base::Saml { provider, .. } => {
+            let offered = profiles.saml().offered(provider);
+            if offered.is_empty() {
+                let mut response = answer::api_body(
+                    StatusCode::UNAUTHORIZED,
+                    format!(
+                        "profile {profile} needs a sign-in to {} before its roles are known",
+                        provider.auth_url
+                    ),
+                );
+                response.headers_mut().insert(
+                    AUTH_TYPE_HEADER,
+                    axum::http::HeaderValue::from_static("AUTH"),
+                );
+                return Err(response);
+            }
+            let options = offered
+                .into_iter()
+                .map(|pair| {
+                    let arn = pair.role_arn.as_str();
+                    RoleOption {
+                        account_id: pair.role_arn.account().to_owned(),
+                        account_name: None,
+                        role_name: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                        role_arn: Some(arn.to_owned()),
+                    }
+                })
+                .collect();
+            return Ok((plan, options));
+        }
         // Its files name its one role.
         _ => return Ok((plan, Vec::new())),
     };
@@ -91,11 +126,14 @@ async fn get_roles(State(desktop): State<Arc<Desktop>>, Path(name): Path<String>
         Ok(found) => found,
         Err(response) => return response,
     };
+    // A SAML profile that names no role and was offered one acts as that one.
+    let only = options.len() == 1 && matches!(plan.base, Base::Saml { role: None, .. });
     let roles: Vec<serde_json::Value> = options
         .iter()
         .map(|option| {
             let mut value = serde_json::to_value(option).unwrap_or_default();
-            value["active"] = serde_json::Value::Bool(RoleChoices::is_active(&plan, option));
+            value["active"] =
+                serde_json::Value::Bool(only || RoleChoices::is_active(&plan, option));
             value
         })
         .collect();
@@ -124,7 +162,7 @@ async fn post_role(
         return answer::api_body(
             StatusCode::BAD_REQUEST,
             format!(
-                "profile {name} has no roles to choose from (only IAM Identity Center profiles do), so not {wanted}"
+                "profile {name} has no roles to choose from (only IAM Identity Center and SAML profiles do), so not {wanted}"
             ),
         );
     }

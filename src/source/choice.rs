@@ -1,8 +1,9 @@
 //! Roles chosen at run time for profiles that offer several: an IAM Identity Center sign-in
 //! reaches every account and role the person is assigned (ListAccounts, ListAccountRoles),
 //! and a SAML assertion may carry several role ARNs. A choice replaces the profile's own
-//! (`sso_account_id`/`sso_role_name`) for as long as the process runs, without editing
-//! `~/.aws/config`; clearing it returns to the profile's own.
+//! (`sso_account_id`/`sso_role_name`, or the SAML profile's `role_arn`, or none) for as long
+//! as the process runs, without editing `~/.aws/config`; clearing it returns to the
+//! profile's own.
 //!
 //! A choice is kept by profile name and applied when that profile's plan is read
 //! ([`RoleChoices::apply`]), so every front of the process (ECS, IMDS, the page, the
@@ -12,7 +13,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::aws_files::profiles::{Base, Plan};
+use crate::arn::RoleArn;
+use crate::aws_files::profiles::{Base, Plan, RoleStep};
 
 /// One role a profile may act as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -141,15 +143,36 @@ impl RoleChoices {
         }
     }
 
-    /// Applies the choice made for `plan.profile` to its first step. A choice of a kind
-    /// the profile no longer has (its files changed) is ignored.
+    /// Applies the choice made for `plan.profile` to its first step: the IAM Identity
+    /// Center account and role, or the role AssumeRoleWithSAML assumes with the assertion.
+    /// A choice of a kind the profile no longer has (its files changed) is ignored.
     pub fn apply(&self, plan: &mut Plan) {
         let Some(choice) = self.get(&plan.profile) else {
             return;
         };
-        if let Base::Sso(sso) = &mut plan.base {
-            sso.account_id = choice.account_id;
-            sso.role_name = choice.role_name;
+        match &mut plan.base {
+            Base::Sso(sso) => {
+                sso.account_id = choice.account_id;
+                sso.role_name = choice.role_name;
+            }
+            Base::Saml { role, .. } => {
+                let Some(role_arn) = choice.role_arn.and_then(|arn| arn.parse::<RoleArn>().ok())
+                else {
+                    return;
+                };
+                match role {
+                    Some(step) => step.role_arn = role_arn,
+                    None => {
+                        *role = Some(RoleStep {
+                            profile: plan.base_profile.clone(),
+                            role_arn,
+                            external_id: None,
+                            session_name: None,
+                        });
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -159,6 +182,9 @@ impl RoleChoices {
             Base::Sso(sso) => {
                 sso.account_id == option.account_id && sso.role_name == option.role_name
             }
+            Base::Saml {
+                role: Some(step), ..
+            } => option.role_arn.as_deref() == Some(step.role_arn.as_str()),
             _ => false,
         }
     }
@@ -172,7 +198,7 @@ mod tests {
     )]
 
     use super::*;
-    use crate::aws_files::profiles::SsoProfile;
+    use crate::aws_files::profiles::{SamlSettings, SsoProfile};
 
     fn plan(profile: &str) -> Plan {
         Plan {
@@ -233,6 +259,55 @@ mod tests {
         let mut dev = plan("dev");
         choices.apply(&mut dev);
         assert_eq!(dev, plan("dev"));
+    }
+
+    #[test]
+    fn a_saml_choice_sets_the_role_assumed_with_the_assertion() {
+        let settings: SamlSettings = SamlSettings {
+            auth_url: "https://idp.example.com/saml".parse().unwrap(),
+            username: None,
+            provider: None,
+        };
+        let saml = |role: Option<&str>| Plan {
+            base: Base::Saml {
+                provider: Box::new(settings.clone()),
+                role: role.map(|arn| RoleStep {
+                    profile: "corp".into(),
+                    role_arn: arn.parse().unwrap(),
+                    external_id: Some("ext".into()),
+                    session_name: None,
+                }),
+            },
+            ..plan("corp")
+        };
+        let admin = RoleOption {
+            account_id: "111122223333".into(),
+            account_name: None,
+            role_name: "Admin".into(),
+            role_arn: Some("arn:aws:iam::111122223333:role/Admin".into()),
+        };
+        let choices = RoleChoices::default();
+        choices.set("corp", Some(admin.clone()));
+        // A profile that names no role gets the chosen one.
+        let mut none = saml(None);
+        choices.apply(&mut none);
+        assert!(RoleChoices::is_active(&none, &admin));
+        // One that names a role gets the chosen ARN, keeping its other settings.
+        let mut named = saml(Some("arn:aws:iam::111122223333:role/ReadOnly"));
+        choices.apply(&mut named);
+        assert!(RoleChoices::is_active(&named, &admin));
+        let Base::Saml {
+            role: Some(step), ..
+        } = &named.base
+        else {
+            panic!("{named:?}")
+        };
+        assert_eq!(step.external_id.as_deref(), Some("ext"));
+        // A choice without an ARN changes nothing.
+        choices.set("corp", Some(option("111122223333", "Admin")));
+        let mut unchanged = saml(None);
+        choices.apply(&mut unchanged);
+        assert_eq!(unchanged, saml(None));
     }
 
     #[test]
