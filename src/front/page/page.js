@@ -470,7 +470,7 @@
       const answer = await call(
         'POST',
         `/manage/profiles/${encodeURIComponent(name)}/role`,
-        form({ accountId: role.accountId, roleName: role.roleName }),
+        form(role.roleArn ? { roleArn: role.roleArn } : { accountId: role.accountId, roleName: role.roleName }),
         FORM,
       );
       if (await settle(answer, name, `Switching to ${what}`, `Switched to ${what}`)) await loadRoles(name);
