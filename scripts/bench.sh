@@ -138,6 +138,10 @@ require softhsm2-util=softhsm2 pkcs11-tool=opensc swtpm=swtpm tpm2_createprimary
 dpkg -s tpm2-openssl >/dev/null 2>&1 || {
   command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     --no-install-recommends tpm2-openssl >/dev/null; }
+# The fakes (crates/fake-aws) link libxmlsec1 for SAML signatures; samael's build runs bindgen.
+pkg-config --exists xmlsec1 2>/dev/null && dpkg -s libclang-dev >/dev/null 2>&1 || {
+  command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends libxmlsec1-dev libclang-dev pkg-config >/dev/null; }
 command -v cargo >/dev/null || die "cargo is needed (Rust $(sed -n 's/^rust-version = //p' Cargo.toml))"
 
 # ------------------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ pkg-config --exists tss2-esys tss2-tctildr tss2-mu 2>/dev/null || need_apt+=(lib
 command -v swtpm >/dev/null || need_apt+=(swtpm swtpm-tools)
 command -v tpm2_createprimary >/dev/null || need_apt+=(tpm2-tools)
 dpkg -s tpm2-openssl >/dev/null 2>&1 || need_apt+=(tpm2-openssl)
+# The strict STS double (crates/fake-aws, a dev-dependency) verifies SAML assertions' XML
+# signatures with libxmlsec1 through samael, whose build generates its bindings with bindgen
+# (libclang) and finds the library with pkg-config.
+pkg-config --exists xmlsec1 2>/dev/null || need_apt+=(libxmlsec1-dev pkg-config)
+dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 # tests/clock_skew.rs runs the binary with its clock minutes off through libfaketime.
 command -v faketime >/dev/null || need_apt+=(faketime)
 if [ ! -x build/venv/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then

@@ -146,6 +146,32 @@ pub fn desktop_api(error: &SourceError) -> Response {
     response
 }
 
+/// [`desktop_api`], with the cause when it is the profile's or the identity provider's (a
+/// setting that cannot work, a role not offered, a page not understood, which service is
+/// down): the management API answers only the user who runs the server, and those causes
+/// name nothing secret but are what that user must fix or choose.
+pub fn desktop_api_explained(error: &SourceError) -> Response {
+    let response = desktop_api(error);
+    if !matches!(
+        error.kind(),
+        Kind::Profile | Kind::SignInRejected | Kind::Unavailable
+    ) {
+        return response;
+    }
+    let mut explained = api_body(
+        response.status(),
+        format!("{}: {}", error.kind().describe(), error.chain()),
+    );
+    explained.headers_mut().extend(
+        response
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name == AUTH_TYPE_HEADER)
+            .map(|(n, v)| (n.clone(), v.clone())),
+    );
+    explained
+}
+
 /// Whether a command that keeps credentials fresh (`update`) should give up when its first
 /// fetch fails this way: retrying cannot fix a misconfiguration, a refusal or a missing
 /// person, while an outage or a slow answer may pass.

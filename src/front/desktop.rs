@@ -472,7 +472,7 @@ pub(super) async fn switch(desktop: &Desktop, profile: &str, fetch: Fetch) -> Re
                 desktop.set_pending(Some(profile));
             }
             answer::log(&format!("profile {profile}"), &e);
-            answer::desktop_api(&e)
+            answer::desktop_api_explained(&e)
         }
     }
 }

@@ -348,7 +348,7 @@ async fn saml_auth(
                     .insert(AUTH_TYPE_HEADER, HeaderValue::from_static("AUTH"));
                 return response;
             }
-            answer::desktop_api(&crate::source::SourceError::from(error))
+            answer::desktop_api_explained(&crate::source::SourceError::from(error))
         }
     }
 }

@@ -1,6 +1,8 @@
-//! Keycloak, the real identity provider of the OIDC tests, with the realm of
+//! Keycloak, the real identity provider of the OIDC and SAML tests, with the realm of
 //! `tests/keycloak/realm.json`, and what tests need of it: its names, users and secrets, token
-//! requests for test setup, and admin actions (ending sessions).
+//! requests for test setup, admin actions (ending sessions), and the realm as the SAML
+//! identity provider of AWS federation (its clients, role ARNs, endpoints and metadata; getting
+//! responses from it is [`super::saml`]'s).
 //!
 //! One Keycloak serves a whole test command: `scripts/test.sh` starts it while the tests
 //! build and exports [`URL_ENV`] (and [`STATE_ENV`]); [`base_url`] waits for that one. Without
@@ -10,7 +12,19 @@
 //! once this process is gone.
 //!
 //! The issuer is `http://127.0.0.1:PORT/realms/needroleshere` ([`issuer`]): Keycloak names the
-//! host it was asked on, so always use 127.0.0.1, never localhost, or `iss` differs.
+//! host it was asked on, so always use 127.0.0.1, never localhost, or `iss` differs. The same
+//! holds for the SAML entity id (the metadata's `entityID`, the assertions' `Issuer`).
+//!
+//! SAML facts found with this Keycloak (26.x): the AWS client signs the Response and the
+//! Assertion, each with its own enveloped signature (RSA-SHA256, exclusive c14n, the realm's
+//! certificate in `KeyInfo`); Keycloak's default for a SAML client is the Response only
+//! ([`SAML_RESPONSE_SIGNED_CLIENT`]). ECP authenticates with HTTP Basic through the realm's
+//! HTTP challenge flow, which asks no one-time code: carol signs in over ECP with her password
+//! alone; the browser sign-in asks her code. Keycloak's cookies are `Secure`, even on
+//! `http://127.0.0.1`: a client must send them back over plain HTTP to loopback (browsers do)
+//! or the login form answers 400. Over ECP a wrong password is answered 200 with an unsigned
+//! `samlp:Response` whose status is `Responder` (inner `NoPassive`) and no assertion; an
+//! unknown user, or no `Authorization`, 400.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -349,4 +363,75 @@ pub(crate) async fn session_count(user_id: &str) -> usize {
     let sessions: Vec<serde_json::Value> =
         serde_json::from_str(&response.text().await.expect("a body")).expect("a session list");
     sessions.len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// SAML: the realm as the identity provider of AWS federation
+// ---------------------------------------------------------------------------------------------
+
+/// The SAML client for AWS, as AWS's and Keycloak's guides set it up: its client id (the
+/// SP entity id) is the audience AWS accepts; Response and Assertion both signed (RSA-SHA256,
+/// exclusive c14n, the certificate in `KeyInfo`); assertion consumer [`SAML_ACS`]; ECP
+/// allowed; persistent NameID; assertions valid 300 s. Attributes: `Role` (one attribute,
+/// one value per `role_arn,provider_arn` pair: the user's client roles), `RoleSessionName`
+/// (the username), `SessionDuration` ([`SAML_SESSION_DURATION`]).
+pub(crate) const SAML_CLIENT: &str = "urn:amazon:webservices";
+/// The same federation with Keycloak's default signing: only the Response is signed, and the
+/// audience is [`SAML_ACS`] (this client's id). Same users, roles and attributes.
+pub(crate) const SAML_RESPONSE_SIGNED_CLIENT: &str = "https://signin.aws.amazon.com/saml";
+/// The IdP-initiated SSO URL name of [`SAML_CLIENT`] ([`saml_idp_initiated_url`]).
+pub(crate) const SAML_IDP_INITIATED_NAME: &str = "amazon-aws";
+/// The IdP-initiated SSO URL name of [`SAML_RESPONSE_SIGNED_CLIENT`].
+pub(crate) const SAML_RESPONSE_SIGNED_IDP_INITIATED_NAME: &str = "amazon-aws-response-signed";
+/// Where the IdP posts the `SAMLResponse` (the AWS sign-in), and the assertions' Recipient.
+pub(crate) const SAML_ACS: &str = "https://signin.aws.amazon.com/saml";
+/// The account of the realm's role ARNs (the fakes' account).
+pub(crate) const SAML_ACCOUNT: &str = "123456789012";
+/// The IAM SAML provider the realm's Role values name.
+pub(crate) const SAML_PROVIDER_ARN: &str = "arn:aws:iam::123456789012:saml-provider/keycloak";
+/// A role alice and carol are offered.
+pub(crate) const SAML_DEVELOPER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/saml-developer";
+/// A role alice and bob are offered.
+pub(crate) const SAML_READONLY_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/saml-readonly";
+/// The `SessionDuration` attribute of every assertion (seconds).
+pub(crate) const SAML_SESSION_DURATION: u32 = 7200;
+
+/// The role ARNs the assertions of `user` offer, in no particular order: alice two, bob and
+/// carol one each (each paired with [`SAML_PROVIDER_ARN`]).
+pub(crate) fn saml_roles(user: &str) -> &'static [&'static str] {
+    match user {
+        ALICE => &[SAML_DEVELOPER_ROLE_ARN, SAML_READONLY_ROLE_ARN],
+        BOB => &[SAML_READONLY_ROLE_ARN],
+        CAROL => &[SAML_DEVELOPER_ROLE_ARN],
+        _ => &[],
+    }
+}
+
+/// The realm's SAML endpoint: ECP (a SOAP `AuthnRequest` POSTed with HTTP Basic
+/// authentication; the answer is the `samlp:Response` in a SOAP envelope), and the SSO
+/// service of the metadata.
+pub(crate) fn saml_endpoint() -> String {
+    format!("{}/protocol/saml", issuer())
+}
+
+/// The IdP-initiated SSO URL of [`SAML_CLIENT`]: a browser (form) sign-in that ends in an
+/// auto-submitting form posting `SAMLResponse` to [`SAML_ACS`].
+pub(crate) fn saml_idp_initiated_url() -> String {
+    format!("{}/clients/{SAML_IDP_INITIATED_NAME}", saml_endpoint())
+}
+
+/// The realm's SAML IdP metadata (`md:EntityDescriptor`, entity id [`issuer`]).
+pub(crate) fn saml_metadata_url() -> String {
+    format!("{}/descriptor", saml_endpoint())
+}
+
+/// The realm's SAML IdP metadata document, as an IAM SAML provider is created from it.
+pub(crate) async fn saml_metadata() -> String {
+    let response = http()
+        .get(saml_metadata_url())
+        .send()
+        .await
+        .expect("Keycloak's SAML descriptor answers");
+    assert_eq!(response.status().as_u16(), 200, "the SAML descriptor");
+    response.text().await.expect("a metadata document")
 }

@@ -87,6 +87,7 @@ pub(crate) mod imds;
 pub(crate) mod keycloak;
 pub(crate) mod matrix;
 pub(crate) mod profiles;
+pub(crate) mod saml;
 pub(crate) mod samples;
 pub(crate) mod softhsm;
 pub(crate) mod sso;

@@ -17,6 +17,9 @@
 //! * [`sso`]: a strict fake of IAM Identity Center: the OIDC service (client registration,
 //!   the device authorization grant, refresh) and the access portal (role credentials,
 //!   accounts, roles), issuing into the shared registry.
+//! * [`saml`]: SAML 2.0 responses as `AssumeRoleWithSAML` checks them (XML signature by
+//!   libxmlsec1, issuer, audience, recipient, validity, role attribute) and IAM SAML
+//!   providers read from IdP metadata.
 //! * [`sigv4`]: the SigV4 verification both fakes share (Authorization parsing, scope, clock
 //!   skew, signed headers, canonical request, string to sign), written once.
 //! * [`registry`]: the users and issued credentials both fakes share, so credentials one
@@ -59,6 +62,7 @@ pub mod oidc;
 pub mod proxy;
 pub mod registry;
 pub mod rolesanywhere;
+pub mod saml;
 pub mod sigv4;
 pub mod sso;
 pub mod sts;
@@ -73,6 +77,7 @@ pub use rolesanywhere::{
     OTHER_ROLE_ARN, PROFILE_ARN, Profile, REGION, ROLE_ARN, Rejection, Running, SigningAlgorithm,
     TRUST_ANCHOR_ARN, TrustAnchor, Verified,
 };
+pub use saml::SamlProvider;
 pub use sso::{FakeSso, SsoConfig, SsoError, SsoErrorKind};
 pub use sts::{
     ADMIN_ROLE_ARN, ALICE_ACCESS_KEY_ID, ALICE_ARN, ALICE_MFA_SECRET, ALICE_MFA_SERIAL,

@@ -13,6 +13,9 @@
 //!   (`/federation/credentials`, `/assignment/…`, `/logout`), and, standing in for the person
 //!   at the verification page, `POST /device/approve` (form `user_code=…&user=alice`) and
 //!   `POST /device/deny` (form `user_code=…`).
+//! * `--web-identity-role` adds roles for `AssumeRoleWithWebIdentity`; `--saml-provider ARN
+//!   METADATA_XML` registers an IAM SAML provider from an IdP's metadata file and
+//!   `--saml-role ROLE_ARN PROVIDER_ARN` a role trusting it, for `AssumeRoleWithSAML`.
 //! * All share one registry: credentials Roles Anywhere or the portal issues can call STS.
 //! * It listens on `--listen` (default `127.0.0.1:0`), over TLS when `--tls-cert` and
 //!   `--tls-key` (both or neither) are given, for `--region` (default `us-east-1`). One
@@ -81,6 +84,27 @@ struct Args {
         value_names = ["ROLE_ARN", "ISSUER", "AUDIENCE", "SUBJECT"]
     )]
     web_identity_role: Vec<String>,
+
+    /// An IAM SAML provider for AssumeRoleWithSAML: its ARN
+    /// (`arn:aws:iam::ACCOUNT:saml-provider/NAME`) and the IdP's SAML metadata file (entity
+    /// id and signing certificates). Repeatable.
+    #[arg(
+        long,
+        num_args = 2,
+        action = clap::ArgAction::Append,
+        value_names = ["PROVIDER_ARN", "METADATA_XML"]
+    )]
+    saml_provider: Vec<String>,
+
+    /// A role that AssumeRoleWithSAML grants to assertions of the SAML provider PROVIDER_ARN
+    /// (given with --saml-provider) that offer it; 12 hours at most. Repeatable.
+    #[arg(
+        long,
+        num_args = 2,
+        action = clap::ArgAction::Append,
+        value_names = ["ROLE_ARN", "PROVIDER_ARN"]
+    )]
+    saml_role: Vec<String>,
 }
 
 #[tokio::main]
@@ -113,8 +137,34 @@ async fn run(args: Args) -> std::io::Result<()> {
             )),
             _ => None,
         })
+        .chain(args.saml_role.chunks(2).filter_map(|chunk| match chunk {
+            [arn, provider] => Some(fake_aws::sts::Role {
+                max_duration_seconds: 43_200,
+                ..fake_aws::sts::Role::trusting_saml(arn, provider)
+            }),
+            _ => None,
+        }))
         .collect();
-    let world = World::example_with_roles(&args.pki, &args.region, &args.path_prefix, roles)?;
+    let mut providers = Vec::new();
+    for chunk in args.saml_provider.chunks(2) {
+        if let [arn, path] = chunk {
+            let metadata = std::fs::read_to_string(path).map_err(|error| {
+                std::io::Error::new(error.kind(), format!("--saml-provider {path}: {error}"))
+            })?;
+            providers.push(
+                fake_aws::SamlProvider::from_metadata(arn, &metadata).map_err(|error| {
+                    std::io::Error::other(format!("--saml-provider {path}: {error}"))
+                })?,
+            );
+        }
+    }
+    let world = World::example_with_federation(
+        &args.pki,
+        &args.region,
+        &args.path_prefix,
+        roles,
+        providers,
+    )?;
     let running = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => world.spawn_tls(args.listen, cert, key).await?,
         _ => world.spawn(args.listen).await?,

@@ -9,7 +9,7 @@
 //!   the action does not define, or a malformed percent-encoding is refused
 //!   (`InvalidParameterValue`, 400): the fake is stricter than AWS here so that a misspelt
 //!   parameter cannot silently fall back to a default.
-//! * Every action but `AssumeRoleWithWebIdentity` must be signed with SigV4 in the
+//! * Every action but `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML` must be signed with SigV4 in the
 //!   `Authorization` header. The fake recomputes the signature from the published
 //!   algorithm, independently of the `aws-sigv4` crate clients use: canonical request, string
 //!   to sign (the SigV4 verifier both fakes share, [`crate::sigv4`]), key `AWS4`+secret →
@@ -20,7 +20,11 @@
 //!   chaining limit of one hour) and `AssumeRoleWithWebIdentity`: an OpenID Connect ID token
 //!   verified against the provider's published keys and the role's [`OidcTrust`] statements
 //!   ([`super::oidc`]), or, for the older tests, an opaque token compared to the role's
-//!   accepted tokens. Each action's checks are listed on [`FakeSts::handle`].
+//!   accepted tokens. `AssumeRoleWithSAML`: a SAML response whose XML signature, issuer,
+//!   audience, recipient, validity window and role attribute [`super::saml`] verifies against
+//!   the account's [`SamlProvider`]s ([`StsConfig::saml_providers`]), for a role trusting that
+//!   provider ([`Role::trusting_saml`]); an assertion is accepted once. Each action's checks
+//!   are listed on [`FakeSts::handle`].
 //! * Answers are XML in AWS's shape (namespace [`NAMESPACE`], `ResponseMetadata/RequestId`);
 //!   refusals are `ErrorResponse` documents with the status of their [`ErrorCode`].
 //! * Issued credentials are random (`ASIA…` key ids), expire at clock + `DurationSeconds`,
@@ -33,7 +37,7 @@
 //!   [`FakeSts::faults`], as for the fake Roles Anywhere; [`super::faults`] says what each
 //!   one does on the wire. An injected error answer is recorded as a refusal.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,6 +63,8 @@ pub use super::oidc::OidcTrust;
 use super::oidc::{JwksCache, TokenProblem, UnverifiedToken, check_token};
 use super::registry::{MfaDevice, Principal, Registry, User, stable_id};
 use super::rolesanywhere::{ACCOUNT_ID, REGION, Running};
+pub use super::saml::SamlProvider;
+use super::saml::{SamlProblem, check_response, name_qualifier};
 use super::totp::{STEP_SECONDS, step_of, totp_step};
 use crate::clock::{Clock, SystemClock};
 use crate::sigv4::{self, Problem, format_rfc3339, parse_amz_date, signing_key, single_header};
@@ -114,7 +120,9 @@ pub const WEB_IDENTITY_TOKEN: &str = "test-web-identity-token";
 
 const SERVICE: &str = "sts";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Room for `AssumeRoleWithSAML`'s largest `SAMLAssertion` (100000 characters of base64,
+/// which form encoding can grow by up to 3 times for `+`, `/` and `=`).
+const MAX_BODY_BYTES: usize = 320 * 1024;
 /// What `Authorization` holds here: HMAC-SHA256, an access key id, a 32-byte signature.
 const SCHEME: sigv4::Scheme = sigv4::Scheme {
     algorithms: &[ALGORITHM],
@@ -148,6 +156,9 @@ pub struct Role {
     /// OpenID Connect providers, audiences and subjects whose ID tokens
     /// `AssumeRoleWithWebIdentity` accepts for this role (verified JWTs).
     pub web_identity_providers: Vec<OidcTrust>,
+    /// ARNs of the SAML providers ([`StsConfig::saml_providers`]) whose assertions
+    /// `AssumeRoleWithSAML` accepts for this role.
+    pub saml_providers: Vec<String>,
 }
 
 impl Role {
@@ -162,6 +173,7 @@ impl Role {
             external_id: None,
             web_identity_tokens: Vec::new(),
             web_identity_providers: Vec::new(),
+            saml_providers: Vec::new(),
         }
     }
 
@@ -170,6 +182,16 @@ impl Role {
         Role {
             trusted_accounts: Vec::new(),
             web_identity_providers: vec![trust],
+            ..Role::trusting_account(arn, ACCOUNT_ID)
+        }
+    }
+
+    /// A role only SAML federation may assume: assertions of the provider `provider_arn`
+    /// (registered in [`StsConfig::saml_providers`]) naming this role, 1 hour at most.
+    pub fn trusting_saml(arn: &str, provider_arn: &str) -> Self {
+        Role {
+            trusted_accounts: Vec::new(),
+            saml_providers: vec![provider_arn.to_owned()],
             ..Role::trusting_account(arn, ACCOUNT_ID)
         }
     }
@@ -215,6 +237,8 @@ pub struct StsConfig {
     pub registry: Registry,
     /// The roles `AssumeRole` and `AssumeRoleWithWebIdentity` may name.
     pub roles: Vec<Role>,
+    /// The account's IAM SAML providers (`AssumeRoleWithSAML`'s `PrincipalArn`).
+    pub saml_providers: Vec<SamlProvider>,
 }
 
 impl StsConfig {
@@ -280,6 +304,7 @@ impl StsConfig {
                 web,
                 roles_anywhere_test_role,
             ],
+            saml_providers: Vec::new(),
         }
     }
 
@@ -323,6 +348,9 @@ pub enum ErrorCode {
     ExpiredTokenException,
     /// 400: the identity provider's keys could not be fetched.
     IdpCommunicationError,
+    /// 403: the SAML identity provider reported a failed authentication (status not
+    /// `Success`).
+    IdpRejectedClaim,
     /// 404: a path other than `/`.
     NotFound,
     /// 405: a method other than `GET` or `POST`.
@@ -349,6 +377,7 @@ impl ErrorCode {
             ErrorCode::InvalidIdentityToken => "InvalidIdentityToken",
             ErrorCode::ExpiredTokenException => "ExpiredTokenException",
             ErrorCode::IdpCommunicationError => "IDPCommunicationError",
+            ErrorCode::IdpRejectedClaim => "IDPRejectedClaim",
             ErrorCode::NotFound => "NotFound",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::InternalFailure => "InternalFailure",
@@ -362,7 +391,8 @@ impl ErrorCode {
             | ErrorCode::InvalidClientTokenId
             | ErrorCode::SignatureDoesNotMatch
             | ErrorCode::ExpiredToken
-            | ErrorCode::AccessDenied => 403,
+            | ErrorCode::AccessDenied
+            | ErrorCode::IdpRejectedClaim => 403,
             ErrorCode::IncompleteSignature
             | ErrorCode::ValidationError
             | ErrorCode::MissingParameter
@@ -585,6 +615,8 @@ struct Inner {
     faults: Faults,
     /// The trusted OIDC providers' signing keys.
     jwks: JwksCache,
+    /// The IDs of the SAML assertions `AssumeRoleWithSAML` accepted (each is accepted once).
+    saml_assertions: Mutex<HashSet<String>>,
 }
 
 /// The fake service. Clones share configuration and records.
@@ -618,6 +650,7 @@ impl FakeSts {
                 mfa_steps: Mutex::new(HashMap::new()),
                 faults: Faults::default(),
                 jwks: JwksCache::default(),
+                saml_assertions: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -767,7 +800,8 @@ impl FakeSts {
     ///    `application/x-www-form-urlencoded` (a `GET` must have no body); valid
     ///    percent-encoding and UTF-8; no parameter twice (`InvalidParameterValue`).
     /// 3. `Action` present (`MissingAction`).
-    /// 4. Unless the action is `AssumeRoleWithWebIdentity`: [`FakeSts::authenticate`].
+    /// 4. Unless the action is `AssumeRoleWithWebIdentity` or `AssumeRoleWithSAML`:
+    ///    [`FakeSts::authenticate`].
     /// 5. `Version` present (`MissingParameter`) and `2011-06-15`, action known
     ///    (`InvalidAction`); only the action's parameters (`InvalidParameterValue`).
     /// 6. The action:
@@ -796,6 +830,18 @@ impl FakeSts {
     ///      (`AccessDenied`); duration within the role's maximum (`ValidationError`). The
     ///      answer's `SubjectFromWebIdentityToken`, `Audience` and `Provider` are the token's
     ///      `sub`, accepted `aud` and `iss`.
+    ///    * `AssumeRoleWithSAML`: `RoleArn`, `PrincipalArn` (20–2048 characters),
+    ///      `SAMLAssertion` (4–100000 characters), `DurationSeconds` 900–43200
+    ///      (`ValidationError`); `PrincipalArn` a registered [`SamlProvider`]
+    ///      (`InvalidIdentityToken` "Specified provider doesn't exist"); the response checked
+    ///      by [`check_response`] (signature, issuer, audience, recipient, validity, the
+    ///      role/provider pair and `RoleSessionName`: `InvalidIdentityToken`,
+    ///      `ExpiredTokenException`, `IDPRejectedClaim`); the role trusts the provider
+    ///      (`AccessDenied`); the assertion's ID not accepted before (`InvalidIdentityToken`);
+    ///      `DurationSeconds` (default min(3600, role max)) within the role's maximum and the
+    ///      assertion's `SessionDuration` (`ValidationError`). Credentials expire no later than
+    ///      the `AuthnStatement`'s `SessionNotOnOrAfter`. The answer names `Subject`,
+    ///      `SubjectType`, `Issuer`, `Audience` and `NameQualifier` as AWS does.
     ///
     /// MFA: the code must be 6 digits, equal to the device's TOTP code of the previous,
     /// current or next 30 s step of the fake's clock, and of a later step than the last code
@@ -924,7 +970,7 @@ impl FakeSts {
         if action.is_empty() {
             return Err(StsError::new(ErrorCode::MissingAction, "Missing Action"));
         }
-        let caller = if action == "AssumeRoleWithWebIdentity" {
+        let caller = if action == "AssumeRoleWithWebIdentity" || action == "AssumeRoleWithSAML" {
             None
         } else {
             Some(
@@ -1027,6 +1073,35 @@ impl FakeSts {
                     assumed_role_user_xml(&issued.principal),
                     credentials_xml(&issued),
                     escape(identity.provider.as_str()),
+                );
+                (xml, Some(issued))
+            }
+            ("AssumeRoleWithSAML", None) => {
+                check_known_parameters(
+                    action,
+                    parameters,
+                    &[
+                        "RoleArn",
+                        "PrincipalArn",
+                        "SAMLAssertion",
+                        "DurationSeconds",
+                        "Policy",
+                    ],
+                    &["PolicyArns.member."],
+                )?;
+                let (issued, federated) = self.assume_role_with_saml(parameters, now)?;
+                let issued = self.shorten(issued, now, lifetime);
+                let xml = format!(
+                    "    <Issuer>{}</Issuer>\n{}{}    <Audience>{}</Audience>\n    \
+                     <SubjectType>{}</SubjectType>\n    <PackedPolicySize>0</PackedPolicySize>\n    \
+                     <NameQualifier>{}</NameQualifier>\n    <Subject>{}</Subject>\n",
+                    escape(federated.issuer.as_str()),
+                    assumed_role_user_xml(&issued.principal),
+                    credentials_xml(&issued),
+                    escape(federated.audience.as_str()),
+                    escape(federated.subject_type.as_str()),
+                    escape(federated.name_qualifier.as_str()),
+                    escape(federated.subject.as_str()),
                 );
                 (xml, Some(issued))
             }
@@ -1399,6 +1474,100 @@ impl FakeSts {
         Ok((issued, identity))
     }
 
+    fn assume_role_with_saml(
+        &self,
+        parameters: &Parameters,
+        now: OffsetDateTime,
+    ) -> Result<(IssuedCredentials, SamlFederation), StsError> {
+        let role_arn = role_arn_parameter(parameters)?;
+        let principal_arn = parameters
+            .get("PrincipalArn")
+            .ok_or_else(|| null_member("principalArn"))?;
+        if !(20..=2048).contains(&principal_arn.len()) {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{principal_arn}' at 'principalArn' failed \
+                 to satisfy constraint: Member must have length between 20 and 2048"
+            )));
+        }
+        let assertion = parameters
+            .get("SAMLAssertion")
+            .ok_or_else(|| null_member("sAMLAssertion"))?;
+        if !(4..=100_000).contains(&assertion.len()) {
+            return Err(invalid(
+                "1 validation error detected: Value at 'sAMLAssertion' failed to satisfy \
+                 constraint: Member must have length between 4 and 100000",
+            ));
+        }
+        let duration = duration_parameter(parameters, 43_200)?;
+        let config = &self.inner.config;
+        let provider = config
+            .saml_providers
+            .iter()
+            .find(|provider| provider.arn == *principal_arn)
+            .ok_or_else(|| {
+                StsError::new(
+                    ErrorCode::InvalidIdentityToken,
+                    "Specified provider doesn't exist",
+                )
+            })?;
+        let verified = check_response(assertion, provider, role_arn, now).map_err(saml_refusal)?;
+        let role = config
+            .roles
+            .iter()
+            .find(|role| role.arn == role_arn && role.saml_providers.contains(&provider.arn))
+            .ok_or_else(|| denied("Not authorized to perform sts:AssumeRoleWithSAML"))?;
+        let duration = duration.unwrap_or(role.max_duration_seconds.clamp(900, 3600));
+        if duration > role.max_duration_seconds {
+            return Err(invalid(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            ));
+        }
+        if let Some(limit) = verified.session_duration
+            && duration > limit
+        {
+            return Err(invalid(format!(
+                "The requested DurationSeconds ({duration}) exceeds the SessionDuration ({limit}) \
+                 of the SAML assertion."
+            )));
+        }
+        // Remembered only once everything else passed: a refused attempt does not use up the
+        // assertion.
+        let replay_key = format!("{}\n{}", provider.arn, verified.assertion_id);
+        if !lock(&self.inner.saml_assertions).insert(replay_key) {
+            return Err(StsError::new(
+                ErrorCode::InvalidIdentityToken,
+                format!(
+                    "SAML Assertion '{}' has already been used: an assertion is accepted once",
+                    verified.assertion_id
+                ),
+            ));
+        }
+        let principal_of = |session_token: String| {
+            assumed_role_principal(&role.arn, &verified.session_name, false, session_token)
+        };
+        let mut issued = self.issue("AssumeRoleWithSAML", principal_of, now, duration)?;
+        if let Some(session_end) = verified.session_not_on_or_after
+            && session_end < issued.expiration
+        {
+            issued = self.shorten(
+                issued,
+                now,
+                Some(std::time::Duration::from_secs(
+                    u64::try_from((session_end - now).whole_seconds()).unwrap_or(0),
+                )),
+            );
+        }
+        let account = role.arn.split(':').nth(4).unwrap_or(ACCOUNT_ID);
+        let federation = SamlFederation {
+            name_qualifier: name_qualifier(&verified.issuer, account, provider.name()),
+            issuer: verified.issuer,
+            subject: verified.subject,
+            subject_type: verified.subject_type,
+            audience: verified.audience,
+        };
+        Ok((issued, federation))
+    }
+
     /// The device a caller may name: its own as a user; any device of a user of its account
     /// as a role session.
     fn device_for(&self, caller: &Principal, serial: &str) -> Option<MfaDevice> {
@@ -1560,6 +1729,26 @@ struct WebIdentity {
     subject: String,
     audience: String,
     provider: String,
+}
+
+/// Who `AssumeRoleWithSAML` accepted: the answer's `Issuer`, `Subject`, `SubjectType`,
+/// `Audience` and `NameQualifier`.
+#[derive(Debug, Clone)]
+struct SamlFederation {
+    issuer: String,
+    subject: String,
+    subject_type: String,
+    audience: String,
+    name_qualifier: String,
+}
+
+/// A refused SAML response in STS's terms.
+fn saml_refusal(problem: SamlProblem) -> StsError {
+    match problem {
+        SamlProblem::Invalid(message) => StsError::new(ErrorCode::InvalidIdentityToken, message),
+        SamlProblem::Expired(message) => StsError::new(ErrorCode::ExpiredTokenException, message),
+        SamlProblem::Rejected(message) => StsError::new(ErrorCode::IdpRejectedClaim, message),
+    }
 }
 
 /// A refused web identity token in STS's terms.
@@ -1737,6 +1926,7 @@ impl FakeSts {
         *lock(&self.inner.calls).entry(action.clone()).or_insert(0) += 1;
         let request_id = self.request_id();
         if action != "AssumeRoleWithWebIdentity"
+            && action != "AssumeRoleWithSAML"
             && let Err(error) = self.authenticate(method, path, query, headers, body)
         {
             self.record_rejection(&action, &error);
@@ -3125,6 +3315,126 @@ mod tests {
             .send(&w.fake)
             .unwrap();
         assert_eq!(w.fake.calls("AssumeRoleWithWebIdentity"), 6);
+    }
+
+    #[test]
+    fn assume_role_with_saml() {
+        // A real Keycloak response for alice (both roles offered, SessionDuration 7200) and
+        // its metadata; see saml.rs's tests.
+        const METADATA: &str = include_str!("../testdata/saml/keycloak-metadata.xml");
+        const RESPONSE: &str = include_str!("../testdata/saml/keycloak-response-both-signed.xml");
+        const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/keycloak";
+        const DEVELOPER: &str = "arn:aws:iam::123456789012:role/saml-developer";
+        const READONLY: &str = "arn:aws:iam::123456789012:role/saml-readonly";
+        const ISSUER: &str = "http://127.0.0.1:57923/realms/needroleshere";
+        let at = datetime!(2026-12-03 20:38:55 UTC);
+        let mut config =
+            StsConfig::example(Registry::new()).with_clock(Arc::new(FixedClock::new(at)));
+        config
+            .saml_providers
+            .push(SamlProvider::from_metadata(PROVIDER, METADATA).unwrap());
+        config.roles.push(Role {
+            max_duration_seconds: 43_200,
+            ..Role::trusting_saml(DEVELOPER, PROVIDER)
+        });
+        // Offered by the assertion, but trusting another provider.
+        config.roles.push(Role::trusting_saml(
+            READONLY,
+            "arn:aws:iam::123456789012:saml-provider/other",
+        ));
+        let fake = FakeSts::new(config);
+        let encoded = STANDARD.encode(RESPONSE);
+        let call = |role: &str, principal: &str, duration: Option<&str>| {
+            let mut call = Call::new("AssumeRoleWithSAML", None, at)
+                .param("RoleArn", role)
+                .param("PrincipalArn", principal)
+                .param("SAMLAssertion", &encoded);
+            if let Some(duration) = duration {
+                call = call.param("DurationSeconds", duration);
+            }
+            call.send(&fake)
+        };
+        expect_error(
+            call(READONLY, PROVIDER, None),
+            ErrorCode::AccessDenied,
+            "Not authorized to perform sts:AssumeRoleWithSAML",
+        );
+        expect_error(
+            call(
+                DEVELOPER,
+                "arn:aws:iam::123456789012:saml-provider/none",
+                None,
+            ),
+            ErrorCode::InvalidIdentityToken,
+            "Specified provider doesn't exist",
+        );
+        expect_error(
+            call(DEVELOPER, PROVIDER, Some("7201")),
+            ErrorCode::ValidationError,
+            "exceeds the SessionDuration (7200)",
+        );
+        expect_error(
+            Call::new("AssumeRoleWithSAML", None, at)
+                .param("RoleArn", DEVELOPER)
+                .param("PrincipalArn", PROVIDER)
+                .send(&fake),
+            ErrorCode::ValidationError,
+            "Value null at 'sAMLAssertion'",
+        );
+        expect_error(
+            Call::new("AssumeRoleWithSAML", None, at)
+                .param("RoleArn", DEVELOPER)
+                .param("PrincipalArn", PROVIDER)
+                .param("SAMLAssertion", &encoded)
+                .param("RoleSessionName", "not-a-saml-parameter")
+                .send(&fake),
+            ErrorCode::InvalidParameterValue,
+            "RoleSessionName",
+        );
+
+        // None of those used the assertion up.
+        let answer = call(DEVELOPER, PROVIDER, Some("7200")).unwrap();
+        let base = "AssumeRoleWithSAMLResponse/AssumeRoleWithSAMLResult";
+        let at_path = |name: &str| text_at(&answer.body, &format!("{base}/{name}"));
+        assert_eq!(
+            at_path("AssumedRoleUser/Arn").as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/saml-developer/alice")
+        );
+        assert_eq!(at_path("Issuer").as_deref(), Some(ISSUER));
+        assert_eq!(
+            at_path("Audience").as_deref(),
+            Some("urn:amazon:webservices")
+        );
+        assert_eq!(at_path("SubjectType").as_deref(), Some("persistent"));
+        assert!(at_path("Subject").unwrap().starts_with("G-"));
+        assert_eq!(
+            at_path("NameQualifier"),
+            Some(super::super::saml::name_qualifier(
+                ISSUER,
+                "123456789012",
+                "keycloak"
+            ))
+        );
+        let session = issued(answer);
+        assert_eq!(session.expiration, at + Duration::hours(2));
+        let identity = caller_identity(&fake, keys_of(&session), at).unwrap();
+        assert_eq!(
+            text_at(
+                &identity.body,
+                "GetCallerIdentityResponse/GetCallerIdentityResult/Arn"
+            )
+            .as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/saml-developer/alice")
+        );
+
+        // Once only.
+        expect_error(
+            call(DEVELOPER, PROVIDER, None),
+            ErrorCode::InvalidIdentityToken,
+            "has already been used",
+        );
+        assert_eq!(fake.calls("AssumeRoleWithSAML"), 7);
+        assert_eq!(fake.issued().len(), 1);
     }
 
     #[test]

@@ -53,12 +53,26 @@ impl World {
         path_prefix: &str,
         roles: Vec<crate::sts::Role>,
     ) -> io::Result<World> {
+        Self::example_with_federation(pki_dir, region, path_prefix, roles, Vec::new())
+    }
+
+    /// [`World::example_with_roles`] whose STS also has the IAM SAML providers
+    /// `saml_providers` (for `AssumeRoleWithSAML`; roles trust one with
+    /// [`crate::sts::Role::trusting_saml`]).
+    pub fn example_with_federation(
+        pki_dir: &Path,
+        region: &str,
+        path_prefix: &str,
+        roles: Vec<crate::sts::Role>,
+        saml_providers: Vec<crate::saml::SamlProvider>,
+    ) -> io::Result<World> {
         let registry = Registry::new();
         let mut config = Config::from_pki_dir(pki_dir)?.with_registry(registry.clone());
         config.region = region.to_owned();
         let mut sts_config = StsConfig::example(registry);
         sts_config.region = region.to_owned();
         sts_config.roles.extend(roles);
+        sts_config.saml_providers.extend(saml_providers);
         Ok(World::new(
             FakeRolesAnywhere::with_path_prefix(config, path_prefix),
             FakeSts::new(sts_config),
