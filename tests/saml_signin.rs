@@ -13,9 +13,15 @@
 
 mod common;
 
+const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
+
 use std::sync::Arc;
 
+use common::daemon::{assert_success, python};
 use common::keycloak;
+use common::profiles::{Desktop, World};
+use fake_aws::rolesanywhere::ACCOUNT_ID;
+use fake_aws::sts::{Role, SamlProvider};
 use needroleshere::aws_files::profiles::SamlSettings;
 use needroleshere::secret::Secret;
 use needroleshere::signin::saml_session::{SamlSignInError, SamlSignIns};
@@ -201,4 +207,344 @@ async fn a_page_without_a_form_it_understands_is_named() {
         .unwrap_err();
     assert!(matches!(err, SamlSignInError::Unavailable { .. }), "{err}");
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers and exec, with the strict STS double verifying Keycloak's assertions
+// ---------------------------------------------------------------------------------------------
+
+const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/saml-target";
+
+/// The STS double trusting Keycloak's SAML provider for the realm's roles (and a target role
+/// for jump chains), and a home whose profiles sign in to Keycloak.
+async fn world(base: &str, clock: Option<Arc<dyn fake_aws::clock::Clock>>) -> World {
+    let metadata = keycloak::saml_metadata().await;
+    let provider = SamlProvider::from_metadata(keycloak::SAML_PROVIDER_ARN, &metadata).unwrap();
+    let world = World::with_sts(|config| {
+        config.saml_providers.push(provider);
+        config.roles.extend([
+            Role::trusting_saml(
+                keycloak::SAML_DEVELOPER_ROLE_ARN,
+                keycloak::SAML_PROVIDER_ARN,
+            ),
+            Role::trusting_saml(
+                keycloak::SAML_READONLY_ROLE_ARN,
+                keycloak::SAML_PROVIDER_ARN,
+            ),
+            Role::trusting_account(TARGET_ROLE, ACCOUNT_ID),
+        ]);
+        if let Some(clock) = clock {
+            config.clock = clock;
+        }
+    })
+    .await;
+    let config = world.home.path().join(".aws/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[profile saml-form]\nsaml_auth_url = {form}\nrole_arn = {developer}\n\n\
+         [profile saml-ecp]\nsaml_auth_url = {ecp}\nsaml_username = alice\n\n\
+         [profile saml-jump]\nsaml_auth_url = {ecp}\nsaml_username = bob\n\
+         jump_role_arn = {readonly}\nrole_arn = {TARGET_ROLE}\n\n\
+         [profile saml-not-offered]\nsaml_auth_url = {ecp}\nsaml_username = bob\n\
+         role_arn = {developer}\n\n\
+         [profile saml-no-form]\nsaml_auth_url = {base}/realms/{realm}/account/\n\
+         role_arn = {developer}\n\n\
+         [profile saml-down]\nsaml_auth_url = http://127.0.0.1:9/idp\nrole_arn = {developer}\n",
+        form = form_url(base),
+        ecp = ecp_url(base),
+        developer = keycloak::SAML_DEVELOPER_ROLE_ARN,
+        readonly = keycloak::SAML_READONLY_ROLE_ARN,
+        realm = keycloak::REALM,
+    ));
+    std::fs::write(&config, text).unwrap();
+    world
+}
+
+fn assumed(role: &str, session: &str) -> String {
+    let name = role.rsplit('/').next().unwrap();
+    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/{session}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her() {
+    let base = keycloak_url().await;
+    let world = world(&base, None).await;
+    let server = Desktop::start(&world, "ecs", "saml-form").await;
+
+    // Nobody signed in: a credential request answers at once; a switch answers 401 AUTH.
+    let (status, body) = server.credentials("/credentials").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("SignInRequired"), "{body}");
+    let (status, body) = server.post("/profile", "saml-form").await;
+    assert_eq!(status, 401, "{body}");
+
+    let (status, body) = server
+        .post("/auth", "username=carol&password=not-her-password")
+        .await;
+    assert_eq!(status, 401, "a wrong password: {body}");
+    assert!(body.contains("refused the username or password"), "{body}");
+
+    // The right password: Keycloak's one-time-code form follows, so the MFA dialog's turn.
+    let (status, body) = server
+        .post(
+            "/auth",
+            &format!("username=carol&password={}", keycloak::CAROL_PASSWORD),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("/mfa"), "{body}");
+    let (status, body) = server.post("/mfa", "mfa=000000").await;
+    let wrong = keycloak::carol_totp() != "000000";
+    if wrong {
+        assert_eq!(status, 403, "a wrong code: {body}");
+        assert!(body.contains("refused the one-time code"), "{body}");
+    }
+    let (status, body) = server
+        .post("/mfa", &format!("mfa={}", keycloak::carol_totp()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let arn = world.boto3_caller(&server.exports).await;
+    assert_eq!(
+        arn,
+        assumed(keycloak::SAML_DEVELOPER_ROLE_ARN, keycloak::CAROL)
+    );
+    assert_eq!(world.sts.calls("AssumeRoleWithSAML"), 1);
+
+    // A renewal takes a fresh assertion from Keycloak's session: no password, no code.
+    let (status, body) = server.post("/refresh", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(world.sts.calls("AssumeRoleWithSAML"), 2);
+
+    // Signing out forgets the provider's session: a person is needed again.
+    let (status, body) = server
+        .request(
+            "DELETE",
+            "/signin?profile=saml-form",
+            &[("X-Requested-By", "needroleshere")],
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.post("/refresh", "").await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ecp_profile_without_a_role_offers_alices_roles_and_serve_ec2_serves_the_choice() {
+    let base = keycloak_url().await;
+    let world = world(&base, None).await;
+    let server = Desktop::start(&world, "ec2", "saml-ecp").await;
+
+    let (status, body) = server
+        .post("/auth", &format!("password={}", keycloak::ALICE_PASSWORD))
+        .await;
+    // Two roles offered and none named: the answer lists them.
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains(keycloak::SAML_DEVELOPER_ROLE_ARN)
+            && body.contains(keycloak::SAML_READONLY_ROLE_ARN)
+            && body.contains("choose"),
+        "{body}"
+    );
+    let (status, body) = server
+        .request("GET", "/manage/profiles/saml-ecp/roles", &[], "")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let roles: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let arns: Vec<&str> = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["roleArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns.len(), 2, "{body}");
+    assert!(arns.contains(&keycloak::SAML_READONLY_ROLE_ARN), "{body}");
+
+    // A role the assertion does not offer is refused by name.
+    let (status, body) = server
+        .post(
+            "/manage/profiles/saml-ecp/role",
+            &format!("roleArn={TARGET_ROLE}"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(TARGET_ROLE), "{body}");
+
+    let (status, body) = server
+        .post(
+            "/manage/profiles/saml-ecp/role",
+            &format!("roleArn={}", keycloak::SAML_READONLY_ROLE_ARN),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut imds = server.exports.clone();
+    imds.push(("AWS_EC2_METADATA_DISABLED".into(), "false".into()));
+    let arn = world.boto3_caller(&imds).await;
+    assert_eq!(
+        arn,
+        assumed(keycloak::SAML_READONLY_ROLE_ARN, keycloak::ALICE)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_with_saml_password_chains_through_the_jump_role_unattended() {
+    let base = keycloak_url().await;
+    let world = world(&base, None).await;
+    let output = world
+        .command(BIN)
+        .args(["exec", "saml-jump", "--"])
+        .arg(python())
+        .args([
+            "-c",
+            "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])",
+        ])
+        .env("SAML_PASSWORD", keycloak::BOB_PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_success(&output, "exec saml-jump");
+    let arn = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:sts::{ACCOUNT_ID}:assumed-role/saml-target/"
+        )),
+        "{arn}"
+    );
+    assert_eq!(world.sts.calls("AssumeRoleWithSAML"), 1);
+    // The password is in no output.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(keycloak::BOB_PASSWORD), "{stderr}");
+
+    // Without a terminal or SAML_PASSWORD, exec says how to sign in.
+    let output = world
+        .command(BIN)
+        .args(["exec", "saml-jump", "--", "true"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SAML_PASSWORD"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_on_a_terminal_asks_carols_password_and_code() {
+    let base = keycloak_url().await;
+    let world = world(&base, None).await;
+    // A pseudo-terminal from script(1), so exec asks there; the answers are typed ahead.
+    let command = format!(
+        "{BIN} exec saml-form -- {} -c \"import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])\"",
+        python().display()
+    );
+    let mut child = world
+        .command("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let typed = format!(
+        "carol\n{}\n{}\n",
+        keycloak::CAROL_PASSWORD,
+        keycloak::carol_totp()
+    );
+    // One line at a time, after its question is asked. (Whether the password is echoed
+    // cannot be seen here: it is typed as soon as the question shows, before the prompt
+    // turns echo off, which a person is never fast enough to do.)
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    for (question, answer) in ["Username", "Password", "One-time code"]
+        .iter()
+        .zip(typed.lines())
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !seen.contains(question) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {question} question: {seen}"
+            );
+            let mut buffer = [0u8; 512];
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                tokio::io::AsyncReadExt::read(&mut stdout, &mut buffer),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            assert!(n > 0, "exec ended before asking {question}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, format!("{answer}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut rest = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut rest)
+        .await
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    seen.push_str(&rest);
+    assert!(status.success(), "{seen}");
+    assert!(
+        seen.contains(&assumed(keycloak::SAML_DEVELOPER_ROLE_ARN, keycloak::CAROL)),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_named() {
+    let base = keycloak_url().await;
+    // The double's clock runs ten minutes ahead: every assertion Keycloak issues (valid five
+    // minutes) has expired by the time STS reads it.
+    let ahead = Arc::new(fake_aws::clock::FixedClock::new(
+        fake_aws::clock::Clock::now(&fake_aws::clock::SystemClock) + time::Duration::minutes(10),
+    ));
+    let late = world(&base, Some(ahead)).await;
+    let server = Desktop::start(&late, "ecs", "saml-jump").await;
+    let (status, body) = server
+        .post("/auth", &format!("password={}", keycloak::BOB_PASSWORD))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("ExpiredToken") || body.contains("expired"),
+        "{body}"
+    );
+    drop(server);
+
+    let world = world(&base, None).await;
+    let server = Desktop::start(&world, "ecs", "saml-not-offered").await;
+    // bob is offered the read-only role only.
+    let (status, body) = server
+        .post("/auth", &format!("password={}", keycloak::BOB_PASSWORD))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("does not offer role") && body.contains(keycloak::SAML_DEVELOPER_ROLE_ARN),
+        "{body}"
+    );
+
+    // A page with no form this understands: named by its URL.
+    let (status, body) = server
+        .post(
+            "/auth",
+            &format!(
+                "profile=saml-no-form&username=alice&password={}",
+                keycloak::ALICE_PASSWORD
+            ),
+        )
+        .await;
+    assert!(status >= 400, "{body}");
+    assert!(body.contains("/account/"), "{body}");
+
+    // The provider down: unavailable, not a wrong password.
+    let (status, body) = server
+        .post("/auth", "profile=saml-down&username=alice&password=x")
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("127.0.0.1:9"), "{body}");
 }

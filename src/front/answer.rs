@@ -146,30 +146,20 @@ pub fn desktop_api(error: &SourceError) -> Response {
     response
 }
 
-/// [`desktop_api`], with the cause when it is the profile's or the identity provider's (a
-/// setting that cannot work, a role not offered, a page not understood, which service is
-/// down): the management API answers only the user who runs the server, and those causes
-/// name nothing secret but are what that user must fix or choose.
+/// [`desktop_api`], with the cause: which setting cannot work, which role is not offered,
+/// which page was not understood, what STS or the identity provider said, which service is
+/// down. The management API answers only the user who runs the server, and causes are
+/// written to be logged (they never hold a secret), so that user may read them. A person
+/// being needed is said by the kind alone, with what to do.
 pub fn desktop_api_explained(error: &SourceError) -> Response {
     let response = desktop_api(error);
-    if !matches!(
-        error.kind(),
-        Kind::Profile | Kind::SignInRejected | Kind::Unavailable
-    ) {
+    if matches!(error.kind(), Kind::NeedsMfa | Kind::NeedsSignIn) {
         return response;
     }
-    let mut explained = api_body(
+    api_body(
         response.status(),
         format!("{}: {}", error.kind().describe(), error.chain()),
-    );
-    explained.headers_mut().extend(
-        response
-            .headers()
-            .iter()
-            .filter(|(name, _)| *name == AUTH_TYPE_HEADER)
-            .map(|(n, v)| (n.clone(), v.clone())),
-    );
-    explained
+    )
 }
 
 /// Whether a command that keeps credentials fresh (`update`) should give up when its first

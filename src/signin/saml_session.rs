@@ -423,12 +423,12 @@ impl SamlSignIns {
                 Ok(assertion)
             }
             Err(FormEnd::Code(form)) => {
-                let url = form.action.to_string();
+                let url = shown(&form.action);
                 session.pending_code = Some(form);
                 Err(SamlSignInError::NeedsCode { url })
             }
             Err(FormEnd::CodeRefused(form, alert)) => {
-                let url = form.action.to_string();
+                let url = shown(&form.action);
                 session.pending_code = Some(form);
                 Err(SamlSignInError::CodeRefused { url, alert })
             }
@@ -537,7 +537,7 @@ impl SamlSignIns {
                 Page::Assertion(value) => {
                     return Assertion::from_form_value(&value).map_err(|error| {
                         SamlSignInError::Answer {
-                            url: at.to_string(),
+                            url: shown(&at),
                             error,
                         }
                         .into()
@@ -545,14 +545,14 @@ impl SamlSignIns {
                 }
                 Page::Unknown if !(200..300).contains(&status) => {
                     return Err(SamlSignInError::Status {
-                        url: at.to_string(),
+                        url: shown(&at),
                         status,
                     }
                     .into());
                 }
                 Page::Unknown => {
                     return Err(SamlSignInError::UnknownPage {
-                        url: at.to_string(),
+                        url: shown(&at),
                         status,
                     }
                     .into());
@@ -567,7 +567,7 @@ impl SamlSignIns {
                 FormKind::Password => {
                     if sent_password {
                         return Err(SamlSignInError::PasswordRefused {
-                            url: at.to_string(),
+                            url: shown(&at),
                             alert: form.alert.clone(),
                         }
                         .into());
@@ -602,7 +602,7 @@ impl SamlSignIns {
                     };
                     if sent_username {
                         return Err(SamlSignInError::PasswordRefused {
-                            url: at.to_string(),
+                            url: shown(&at),
                             alert: form.alert.clone(),
                         }
                         .into());
@@ -671,13 +671,13 @@ impl SamlSignIns {
                     .ok()
                     .and_then(|l| url.join(l).ok())
                     .ok_or_else(|| SamlSignInError::Status {
-                        url: url.to_string(),
+                        url: shown(&url),
                         status: status.as_u16(),
                     })?;
                 if to.scheme() != "https" && !is_loopback_http(&to) {
                     return Err(SamlSignInError::InsecureRedirect {
-                        url: url.to_string(),
-                        to: to.to_string(),
+                        url: shown(&url),
+                        to: shown(&to),
                     });
                 }
                 // 307 and 308 repeat the request; the others become a GET.
@@ -691,9 +691,7 @@ impl SamlSignIns {
             let body = read_limited(response, &url).await?;
             return Ok((url, status.as_u16(), body));
         }
-        Err(SamlSignInError::TooManySteps {
-            url: url.to_string(),
-        })
+        Err(SamlSignInError::TooManySteps { url: shown(&url) })
     }
 }
 
@@ -744,13 +742,22 @@ impl Step {
     }
 }
 
+/// A page's address as errors name it: without its query, which may carry the provider's
+/// one-time session codes.
+fn shown(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
 fn has_cookies(cookies: &CookieStore, url: &Url) -> bool {
     cookies.get_request_values(url).next().is_some()
 }
 
 fn unavailable(url: &Url, error: &reqwest::Error) -> SamlSignInError {
     SamlSignInError::Unavailable {
-        url: url.to_string(),
+        url: shown(url),
         reason: crate::system::logging::error_chain(error),
     }
 }
@@ -762,7 +769,7 @@ async fn read_limited(response: reqwest::Response, url: &Url) -> Result<String, 
         .is_some_and(|n| n > super::saml::MAX_PAGE as u64)
     {
         return Err(SamlSignInError::UnknownPage {
-            url: url.to_string(),
+            url: shown(url),
             status: response.status().as_u16(),
         });
     }
@@ -772,7 +779,7 @@ async fn read_limited(response: reqwest::Response, url: &Url) -> Result<String, 
         body.extend_from_slice(&chunk);
         if body.len() > super::saml::MAX_PAGE {
             return Err(SamlSignInError::UnknownPage {
-                url: url.to_string(),
+                url: shown(url),
                 status: response.status().as_u16(),
             });
         }
