@@ -84,7 +84,8 @@ async fn offered(desktop: &Desktop, profile: &str) -> Result<(Plan, Vec<RoleOpti
                 );
                 return Err(response);
             }
-            let options = offered
+            // In ARN order: a provider may list them in another order in each assertion.
+            let mut options: Vec<RoleOption> = offered
                 .into_iter()
                 .map(|pair| {
                     let arn = pair.role_arn.as_str();
@@ -96,6 +97,8 @@ async fn offered(desktop: &Desktop, profile: &str) -> Result<(Plan, Vec<RoleOpti
                     }
                 })
                 .collect();
+            options.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+            options.dedup();
             return Ok((plan, options));
         }
         // Its files name its one role.
