@@ -413,3 +413,57 @@ async fn exec_signs_in_on_the_terminal_with_a_device_code() {
         "{said}"
     );
 }
+
+/// `needroleshere login PROFILE --no-browser` for an OpenID Connect profile: the same device
+/// sign-in as `exec`, then the profile's credentials to prove it works.
+#[tokio::test(flavor = "multi_thread")]
+async fn login_signs_an_oidc_profile_in_on_the_terminal() {
+    let issuer = keycloak_issuer().await;
+    let world = world(&issuer).await;
+    let mut child = world
+        .command(BIN)
+        .args(["login", "sso-desktop", "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (url, code) = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line())
+            .await
+            .expect("login printed the device code in time")
+            .unwrap()
+            .expect("login printed the device code before exiting");
+        if let Some(rest) = line.split_once(": open ").map(|(_, r)| r)
+            && let Some((url, code)) = rest.split_once(" and enter the code ")
+        {
+            break (url.to_owned(), code.trim().to_owned());
+        }
+    };
+    let approve_env = [
+        ("DEVICE_URL", url),
+        ("USER_CODE", code),
+        ("USERNAME", keycloak::ALICE.to_owned()),
+        ("PASSWORD", keycloak::ALICE_PASSWORD.to_owned()),
+    ];
+    let approve = signin_script(&world, "approve", &approve_env);
+    let rest = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            lines.push(line);
+        }
+        lines
+    });
+    approve.await;
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("login finished")
+        .unwrap();
+    let said = rest.await.unwrap().join("\n");
+    assert!(status.success(), "login failed: {said}");
+    assert!(
+        said.contains("profile sso-desktop works (access key ASIA")
+            && said.contains("kept in memory only"),
+        "{said}"
+    );
+}

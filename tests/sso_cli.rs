@@ -621,3 +621,75 @@ async fn our_sign_in_through_the_proxy_is_used_by_the_aws_cli() {
         "the CLI renewed nothing"
     );
 }
+
+/// `needroleshere login dev --no-browser` (through the proxy, with the test CA, as a
+/// person's machine reaches AWS) prints a code, waits for its approval and leaves the
+/// CLI's files; the AWS CLI then uses the sign-in, and a second `login` reuses the
+/// registration.
+#[tokio::test(flavor = "multi_thread")]
+async fn our_login_command_signs_in_and_the_aws_cli_uses_it() {
+    const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
+    let cli = Cli::start().await;
+    let login = || async {
+        let mut child = Command::new(BIN)
+            .args(["login", "dev", "--no-browser"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", cli.home.path())
+            .env("AWS_CONFIG_FILE", cli.home.path().join(".aws/config"))
+            .env("HTTPS_PROXY", cli.fake.https_proxy())
+            .env("AWS_CA_BUNDLE", common::pki_file("tls-ca.pem"))
+            .env("NO_PROXY", "localhost,127.0.0.1")
+            // A display: --no-browser must still keep the browser shut.
+            .env("DISPLAY", ":0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let run = async {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut printed = String::new();
+            while let Some(line) = lines.next_line().await.unwrap() {
+                printed.push_str(&line);
+                printed.push('\n');
+                if is_user_code(line.trim()) {
+                    cli.fake.world.sso.approve(line.trim(), SSO_ALICE).unwrap();
+                }
+            }
+            (child.wait().await.unwrap(), printed)
+        };
+        let (status, printed) = tokio::time::timeout(CLI_TIMEOUT, run)
+            .await
+            .expect("login finished");
+        assert!(status.success(), "login failed ({status}):\n{printed}");
+        assert!(
+            printed.contains("https://device.sso.us-east-1.amazonaws.com/")
+                && printed.contains(SSO_START_URL),
+            "{printed}"
+        );
+        printed
+    };
+    login().await;
+
+    let token_file = format!("{}.json", sha1_hex("corp"));
+    let registration_file = format!(
+        "{}.json",
+        registration_key(Some("corp"), Some(&["sso:account:access"]))
+    );
+    assert_eq!(
+        cli.cache_files(),
+        BTreeSet::from([token_file.clone(), registration_file])
+    );
+    let token = cli.read_cache(&token_file);
+    assert_eq!(token["startUrl"], SSO_START_URL);
+    assert!(token.contains_key("refreshToken"));
+    assert_developer(&cli.caller_identity("dev").await.unwrap());
+
+    login().await;
+    assert_eq!(cli.fake.world.sso.calls("RegisterClient"), 1);
+    assert_eq!(cli.fake.world.sso.calls("StartDeviceAuthorization"), 2);
+    assert_developer(&cli.caller_identity("dev").await.unwrap());
+}

@@ -107,7 +107,8 @@ async fn without_a_sign_in_exec_says_to_sign_in_and_calls_nothing() {
     let text = stderr(&output);
     assert!(
         text.contains("needs a sign-in to IAM Identity Center")
-            && text.contains("aws sso login --profile dev"),
+            && text.contains("aws sso login --profile dev")
+            && text.contains("needroleshere login dev"),
         "{text}"
     );
     assert_eq!(world.fake.world.sso.request_count(), 0);

@@ -416,13 +416,6 @@ impl Client {
 
     /// ListAccounts, every page.
     pub async fn list_accounts(&self, access_token: &Secret) -> Result<Vec<AccountInfo>, SsoError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            account_list: Vec<AccountInfo>,
-            next_token: Option<String>,
-        }
         let mut accounts = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -430,11 +423,12 @@ impl Client {
             if let Some(token) = &next {
                 query.push(("next_token", token.as_str()));
             }
-            let page: Page = self
-                .get_json("ListAccounts", "assignment/accounts", &query, access_token)
+            let text = self
+                .get_text("ListAccounts", "assignment/accounts", &query, access_token)
                 .await?;
-            accounts.extend(page.account_list);
-            next = page.next_token.filter(|t| !t.is_empty());
+            let page = AccountsPage::parse(&text)?;
+            accounts.extend(page.accounts);
+            next = page.next_token;
             if next.is_none() {
                 return Ok(accounts);
             }
@@ -448,18 +442,6 @@ impl Client {
         access_token: &Secret,
         account_id: &str,
     ) -> Result<Vec<String>, SsoError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Role {
-            role_name: String,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            role_list: Vec<Role>,
-            next_token: Option<String>,
-        }
         let mut roles = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -467,11 +449,12 @@ impl Client {
             if let Some(token) = &next {
                 query.push(("next_token", token.as_str()));
             }
-            let page: Page = self
-                .get_json("ListAccountRoles", "assignment/roles", &query, access_token)
+            let text = self
+                .get_text("ListAccountRoles", "assignment/roles", &query, access_token)
                 .await?;
-            roles.extend(page.role_list.into_iter().map(|r| r.role_name));
-            next = page.next_token.filter(|t| !t.is_empty());
+            let page = RolesPage::parse(&text)?;
+            roles.extend(page.role_names);
+            next = page.next_token;
             if next.is_none() {
                 return Ok(roles);
             }
@@ -508,12 +491,22 @@ impl Client {
         query: &[(&str, &str)],
         access_token: &Secret,
     ) -> Result<T, SsoError> {
+        let text = self.get_text(operation, path, query, access_token).await?;
+        serde_json::from_str(&text).map_err(|e| bad(operation, e.to_string()))
+    }
+
+    async fn get_text(
+        &self,
+        operation: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        access_token: &Secret,
+    ) -> Result<String, SsoError> {
         let mut url = join(&self.endpoints.portal, path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let text = self
-            .retry
+        self.retry
             .run(operation, SsoError::is_retryable, || {
                 let request = self
                     .http
@@ -521,8 +514,74 @@ impl Client {
                     .header(BEARER_HEADER, access_token.expose());
                 send(operation, &url, request)
             })
-            .await?;
-        serde_json::from_str(&text).map_err(|e| bad(operation, e.to_string()))
+            .await
+    }
+}
+
+/// One page of ListAccounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountsPage {
+    /// Its accounts, each with an `accountId`.
+    pub accounts: Vec<AccountInfo>,
+    /// Where the next page starts (`nextToken`; an empty one is none).
+    pub next_token: Option<String>,
+}
+
+impl AccountsPage {
+    /// Reads a ListAccounts answer.
+    pub fn parse(text: &str) -> Result<Self, SsoError> {
+        const OP: &str = "ListAccounts";
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            account_list: Vec<AccountInfo>,
+            next_token: Option<String>,
+        }
+        let page: Page = serde_json::from_str(text).map_err(|e| bad(OP, e.to_string()))?;
+        if page.account_list.iter().any(|a| a.account_id.is_empty()) {
+            return Err(bad(OP, "an account without an accountId"));
+        }
+        Ok(Self {
+            accounts: page.account_list,
+            next_token: page.next_token.filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+/// One page of ListAccountRoles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolesPage {
+    /// The role names (`roleName`, never empty).
+    pub role_names: Vec<String>,
+    /// Where the next page starts (`nextToken`; an empty one is none).
+    pub next_token: Option<String>,
+}
+
+impl RolesPage {
+    /// Reads a ListAccountRoles answer.
+    pub fn parse(text: &str) -> Result<Self, SsoError> {
+        const OP: &str = "ListAccountRoles";
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Role {
+            role_name: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            role_list: Vec<Role>,
+            next_token: Option<String>,
+        }
+        let page: Page = serde_json::from_str(text).map_err(|e| bad(OP, e.to_string()))?;
+        if page.role_list.iter().any(|r| r.role_name.is_empty()) {
+            return Err(bad(OP, "a role without a roleName"));
+        }
+        Ok(Self {
+            role_names: page.role_list.into_iter().map(|r| r.role_name).collect(),
+            next_token: page.next_token.filter(|t| !t.is_empty()),
+        })
     }
 }
 
@@ -703,6 +762,29 @@ mod tests {
             )
             .is_retryable()
         );
+    }
+
+    #[test]
+    fn list_pages_are_read_with_their_next_token() {
+        let page = AccountsPage::parse(
+            r#"{"accountList":[{"accountId":"111122223333","accountName":"sandbox","emailAddress":"a@example.com"}],"nextToken":"page-1"}"#,
+        )
+        .unwrap();
+        assert_eq!(page.accounts[0].account_id, "111122223333");
+        assert_eq!(page.accounts[0].account_name.as_deref(), Some("sandbox"));
+        assert_eq!(page.next_token.as_deref(), Some("page-1"));
+        let last = AccountsPage::parse(r#"{"accountList":[],"nextToken":""}"#).unwrap();
+        assert_eq!(last.next_token, None);
+        assert!(AccountsPage::parse(r#"{"accountList":[{"accountId":""}]}"#).is_err());
+        assert!(AccountsPage::parse("<html>").is_err());
+        let roles = RolesPage::parse(
+            r#"{"roleList":[{"roleName":"Developer","accountId":"111122223333"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(roles.role_names, ["Developer"]);
+        assert_eq!(roles.next_token, None);
+        assert!(RolesPage::parse(r#"{"roleList":[{"roleName":""}]}"#).is_err());
+        assert!(RolesPage::parse(r#"{"roleList":[{}]}"#).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! * `args`: the flag groups several commands share ([`IdentityArgs`], [`EndpointArgs`],
 //!   [`TlsArgs`], [`ConfigDirArgs`]) and the [`RoleSource`] they resolve into;
 //! * `credential_process`, `bind`, `unbind`, `update`, `check`, `read_certificate_data`,
-//!   `exec`, `serve` (bindings or one identity), `serve_desktop` (`serve ec2|ecs`) and
+//!   `exec`, `login`, `serve` (bindings or one identity), `serve_desktop` (`serve ec2|ecs`) and
 //!   `status` (every binding, and what a running `serve` holds for it).
 //!
 //! `credential-process` accepts every file-based flag of the existing `needroleshere
@@ -24,6 +24,7 @@ mod bind;
 mod check;
 mod credential_process;
 mod exec;
+mod login;
 mod read_certificate_data;
 mod serve;
 mod serve_desktop;
@@ -37,6 +38,7 @@ pub use bind::BindArgs;
 pub use check::CheckArgs;
 pub use credential_process::CredentialProcessArgs;
 pub use exec::ExecArgs;
+pub use login::LoginArgs;
 pub use read_certificate_data::ReadCertificateDataArgs;
 pub use serve::ServeArgs;
 pub use serve_desktop::{DesktopArgs, DesktopCommand};
@@ -117,6 +119,17 @@ pub enum Command {
     /// status and signals are passed through.
     Exec(ExecArgs),
 
+    /// Sign an AWS profile in to its identity provider from this terminal.
+    ///
+    /// For IAM Identity Center profiles (sso_session or sso_start_url), as `aws sso login`
+    /// does: prints an address and a code on stderr (and opens the address in a browser
+    /// when there is a display), waits until the code is approved, and writes the sign-in
+    /// to the AWS CLI's cache (~/.aws/sso/cache), where the AWS CLI and every profile of
+    /// the session use it. Profiles with web_identity_auth_url (OpenID Connect) or
+    /// saml_auth_url (SAML) sign in for this process only, and their credentials are
+    /// fetched as a check.
+    Login(LoginArgs),
+
     /// Serve credentials for role bindings over the ECS container credentials protocol.
     ///
     /// Listens on the sockets passed by systemd socket activation, else on --listen.
@@ -146,6 +159,7 @@ impl Command {
             Self::Update(args) => args.debug,
             Self::Serve(args) => args.debug || args.desktop.as_ref().is_some_and(|d| d.debug()),
             Self::Exec(args) => args.debug,
+            Self::Login(args) => args.debug,
             Self::SignString(args) => args.debug,
         }
     }
@@ -162,6 +176,7 @@ pub fn parse() -> Cli {
         Command::Unbind(_)
         | Command::Serve(_)
         | Command::Exec(_)
+        | Command::Login(_)
         | Command::Check(_)
         | Command::ReadCertificateData(_)
         | Command::SignString(_)
@@ -193,6 +208,7 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<u8> {
     match cli.command {
         Command::Exec(args) => return exec::run(&args, env, clock).await,
         Command::Status(args) => return status::run(&args, &env, clock).await,
+        Command::Login(args) => login::run(&args, env, clock).await?,
         Command::CredentialProcess(args) => credential_process::run(&args, &env, clock).await?,
         Command::Bind(args) => bind::run(&args, &env, clock).await?,
         Command::Unbind(args) => unbind::run(&args, &env)?,

@@ -291,6 +291,7 @@ pub fn management(desktop: Arc<Desktop>) -> axum::Router {
         // The browser page (`GET /`, `GET /page/…`), behind the same Host/Origin guard.
         .merge(super::page::routes())
         .merge(super::signin::routes())
+        .merge(super::roles::routes())
         .layer(axum::middleware::from_fn_with_state(desktop.clone(), guard))
         .with_state(desktop)
 }

@@ -15,6 +15,9 @@
 //! * A profile that signs in to an identity provider (`web_identity_auth_url`) and has no
 //!   sign-in signs in here: in the browser (a loopback redirect to this process) when there
 //!   is a display, else with a device code printed on stderr for any browser, anywhere.
+//!   An IAM Identity Center profile signs in with a device code as `needroleshere login`
+//!   does ([`super::login`]) when stderr is a terminal, so someone sees the code; without
+//!   one, the error says how to sign in.
 
 use std::ffi::OsString;
 use std::io::{BufRead as _, Write as _};
@@ -153,16 +156,17 @@ async fn credentials_asking(
                 }
                 code = Some(prompt(profile, serial)?);
             }
-            // An IAM Identity Center profile (Base::Sso) has no sign-in here yet: its error
-            // says to run `aws sso login`, which is the whole story.
+            // An IAM Identity Center sign-in shows a code someone must see: only with a
+            // terminal on stderr; otherwise its error says how to sign in.
             Err(error)
                 if error.kind() == Kind::NeedsSignIn
-                    && !matches!(
-                        profiles.plan(profile).map(|plan| plan.base),
-                        Ok(crate::aws_files::profiles::Base::Sso(_))
-                    ) =>
+                    && (std::io::IsTerminal::is_terminal(&std::io::stderr())
+                        || !matches!(
+                            profiles.plan(profile).map(|plan| plan.base),
+                            Ok(crate::aws_files::profiles::Base::Sso(_))
+                        )) =>
             {
-                sign_in_here(profiles, profile).await?;
+                super::login::sign_in(profiles, profile, true).await?;
             }
             Err(error) => return Err(error.into()),
         }
@@ -170,8 +174,13 @@ async fn credentials_asking(
     anyhow::bail!("profile {profile}: no valid MFA code after three tries")
 }
 
-/// Signs in to `profile`'s identity provider from this terminal; see the module docs.
-async fn sign_in_here(profiles: &Profiles, profile: &str) -> anyhow::Result<()> {
+/// Signs in to `profile`'s identity provider from this terminal (in a browser only when
+/// `browser` allows it); see the module docs.
+pub(super) async fn sign_in_here(
+    profiles: &Profiles,
+    profile: &str,
+    browser: bool,
+) -> anyhow::Result<()> {
     use crate::aws_files::profiles::Base;
     use crate::signin::loopback::Redirect;
 
@@ -184,7 +193,8 @@ async fn sign_in_here(profiles: &Profiles, profile: &str) -> anyhow::Result<()> 
     };
     let sign_ins = profiles.sign_ins().clone();
     let metadata = sign_ins.metadata(&provider.issuer).await?;
-    let browser = profiles.environment().has_display && metadata.authorization_endpoint.is_some();
+    let browser =
+        browser && profiles.environment().has_display && metadata.authorization_endpoint.is_some();
     if !browser && metadata.offers_device_flow() {
         let (prompt, poll) = sign_ins.begin_device(provider).await?;
         eprintln!(
@@ -291,7 +301,7 @@ fn ask(question: &str) -> anyhow::Result<String> {
 }
 
 /// Asks the desktop to open `url` (xdg-open); failing that, the person has it on stderr.
-fn open_browser(url: &str) {
+pub(super) fn open_browser(url: &str) {
     let opened = std::process::Command::new("xdg-open")
         .arg(url)
         .stdin(std::process::Stdio::null())

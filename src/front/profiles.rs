@@ -85,8 +85,22 @@ impl Profiles {
                 !self.sign_ins().is_signed_in(provider)
                     && (provider.username.is_none() || !self.sources.has_password())
             }
+            crate::aws_files::profiles::Base::Sso(sso) => {
+                let step = crate::source::sso::SsoStep {
+                    profile,
+                    sso,
+                    endpoint_url: plan.endpoint_url.as_deref(),
+                };
+                crate::source::sso::needs_person(self.environment(), self.clock().as_ref(), &step)
+            }
             _ => false,
         })
+    }
+
+    /// The roles chosen at run time for profiles that offer several (the plan of such a
+    /// profile uses its choice).
+    pub fn choices(&self) -> &crate::source::choice::RoleChoices {
+        self.sources.choices()
     }
 
     /// The profile files as they are now.

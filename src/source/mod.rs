@@ -20,6 +20,7 @@
 //! chain, web identity, `credential_process`, IAM Identity Center through [`sso`]).
 
 pub mod binding;
+pub mod choice;
 pub mod profile;
 pub mod rolesanywhere;
 pub mod sso;

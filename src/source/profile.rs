@@ -179,6 +179,12 @@ pub struct ProfileInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_serial: Option<String>,
     pub source_profile: String,
+    /// The IAM Identity Center account and role (permission set) the profile acts as, when
+    /// no role is chained on them (the portal names no role ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
 }
 
 /// What every profile source shares.
@@ -196,6 +202,8 @@ struct Shared {
     sign_ins: Arc<SignIns>,
     /// Sign-ins to SAML identity providers, for `saml_auth_url` profiles.
     saml: Arc<SamlSignIns>,
+    /// Roles chosen for profiles that offer several (IAM Identity Center).
+    choices: super::choice::RoleChoices,
 }
 
 impl Shared {
@@ -318,6 +326,7 @@ impl ProfileSources {
             codes: Mutex::new(HashMap::new()),
             sign_ins,
             saml,
+            choices: Default::default(),
         });
         Self { shared }
     }
@@ -356,9 +365,10 @@ impl ProfileSources {
         self.shared.files.load(&self.shared.env)
     }
 
-    /// The plan for `profile`.
+    /// The plan for `profile`, with the role chosen for it ([`Self::choices`]).
     pub fn plan(&self, profile: &str) -> Result<Plan, ProfileError> {
         let mut plan = self.config()?.plan(profile, &self.shared.env)?;
+        self.shared.choices.apply(&mut plan);
         // A SAML profile that names no role gets the one a person chose, if any.
         if let Base::Saml {
             role: role @ None, ..
@@ -375,6 +385,11 @@ impl ProfileSources {
         Ok(plan)
     }
 
+    /// The roles chosen at run time for profiles that offer several.
+    pub fn choices(&self) -> &super::choice::RoleChoices {
+        &self.shared.choices
+    }
+
     /// The region a profile's calls and programs use: `AWS_REGION`, else the profile's.
     pub fn region(&self, plan: &Plan) -> Option<Region> {
         self.shared.region(plan)
@@ -383,7 +398,15 @@ impl ProfileSources {
     /// What the management API shows of `profile`.
     pub fn info(&self, profile: &str) -> Result<ProfileInfo, ProfileError> {
         let plan = self.plan(profile)?;
+        let (account_id, role_name) = match &plan.base {
+            Base::Sso(sso) if plan.roles.is_empty() => {
+                (Some(sso.account_id.clone()), Some(sso.role_name.clone()))
+            }
+            _ => (None, None),
+        };
         Ok(ProfileInfo {
+            account_id,
+            role_name,
             name: plan.profile.clone(),
             role_arn: plan
                 .roles

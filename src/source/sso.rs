@@ -39,7 +39,7 @@ pub const RENEW_BEFORE: Duration = Duration::minutes(15);
 pub enum SsoFetchError {
     /// No usable sign-in: a person must sign in.
     #[error(
-        "profile {profile:?} needs a sign-in to IAM Identity Center ({start_url}): {reason}; run `aws sso login --profile {profile}` or sign in from this server's page"
+        "profile {profile:?} needs a sign-in to IAM Identity Center ({start_url}): {reason}; run `needroleshere login {profile}` or `aws sso login --profile {profile}`, or sign in from this server's page"
     )]
     NeedsSignIn {
         /// The profile.
@@ -157,6 +157,83 @@ pub async fn role_credentials(
                 step.service(source)
             }
         })
+}
+
+/// Whether `step` has no sign-in to work from, so a person must sign in: no readable token
+/// file for its start URL, or one that has expired and cannot be renewed. Reads the file
+/// only; a renewal the service may still refuse is found out by the next fetch.
+pub fn needs_person(env: &Environment, clock: &dyn Clock, step: &SsoStep<'_>) -> bool {
+    let Ok(cache) = SsoCache::from_env(env) else {
+        return true;
+    };
+    let now = clock.now();
+    match cache.read_token(&step.token_key()) {
+        Ok(Some(token)) => {
+            token
+                .start_url
+                .as_deref()
+                .is_some_and(|url| url != step.sso.start_url)
+                || (token.expires_at <= now && token.renewable(now).is_none())
+        }
+        _ => true,
+    }
+}
+
+/// One account and role the signed-in person may reach (ListAccounts, ListAccountRoles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The account's id.
+    pub account_id: String,
+    /// Its display name, when the portal gives one.
+    pub account_name: Option<String>,
+    /// The permission set's role name.
+    pub role_name: String,
+}
+
+/// Every account and role the person signed in for `step` may reach: ListAccounts, then
+/// ListAccountRoles for each account, every page, with the cached access token (renewed
+/// first when due). No usable token, or the portal refusing it, is
+/// [`SsoFetchError::NeedsSignIn`].
+pub async fn assignments(
+    http: &reqwest::Client,
+    env: &Environment,
+    clock: &Arc<dyn Clock>,
+    step: &SsoStep<'_>,
+) -> Result<Vec<Assignment>, SsoFetchError> {
+    let cache = SsoCache::from_env(env).map_err(|source| SsoFetchError::Cache {
+        profile: step.profile.to_owned(),
+        source,
+    })?;
+    let endpoints = Endpoints::resolve(env, step.endpoint_url, &step.sso.region)
+        .map_err(|source| step.service(source))?;
+    let client = Client::new(http.clone(), endpoints, clock.clone());
+    let token = usable_token(&cache, &client, clock.as_ref(), step).await?;
+    let refused = |source: SsoError| {
+        if source.is_unauthorized() {
+            step.needs_sign_in(format!(
+                "the portal refused the cached access token ({source})"
+            ))
+        } else {
+            step.service(source)
+        }
+    };
+    let accounts = client
+        .list_accounts(&token.access_token)
+        .await
+        .map_err(refused)?;
+    let mut assignments = Vec::new();
+    for account in accounts {
+        let roles = client
+            .list_account_roles(&token.access_token, &account.account_id)
+            .await
+            .map_err(refused)?;
+        assignments.extend(roles.into_iter().map(|role_name| Assignment {
+            account_id: account.account_id.clone(),
+            account_name: account.account_name.clone(),
+            role_name,
+        }));
+    }
+    Ok(assignments)
 }
 
 /// The cached token, renewed when within [`RENEW_BEFORE`] of expiring.

@@ -418,6 +418,8 @@ struct Inner {
     calls: Mutex<BTreeMap<String, usize>>,
     rejections: Mutex<Vec<(u16, String, String)>>,
     issued: Mutex<Vec<IssuedRoleCredentials>>,
+    /// Items per page of the list operations when a request gives no `max_result`.
+    default_page_size: AtomicUsize,
 }
 
 /// The fake OIDC service and portal. Clones share configuration and state.
@@ -488,8 +490,17 @@ impl FakeSso {
                 calls: Mutex::new(BTreeMap::new()),
                 rejections: Mutex::new(Vec::new()),
                 issued: Mutex::new(Vec::new()),
+                default_page_size: AtomicUsize::new(100),
             }),
         }
+    }
+
+    /// Sets how many items a page of ListAccounts or ListAccountRoles holds when the request
+    /// gives no `max_result` (100 at first): a small size makes a client follow `nextToken`.
+    pub fn set_default_page_size(&self, size: usize) {
+        self.inner
+            .default_page_size
+            .store(size.clamp(1, 100), Ordering::Relaxed);
     }
 
     /// The configuration.
@@ -1122,7 +1133,11 @@ impl FakeSso {
                 accounts.push(assignment);
             }
         }
-        let (page, next) = paginate(&accounts, parameters)?;
+        let (page, next) = paginate(
+            &accounts,
+            parameters,
+            self.inner.default_page_size.load(Ordering::Relaxed),
+        )?;
         let list: Vec<Value> = page
             .iter()
             .map(|a| {
@@ -1151,7 +1166,11 @@ impl FakeSso {
             .iter()
             .filter(|a| a.account_id == account_id)
             .collect();
-        let (page, next) = paginate(&roles, parameters)?;
+        let (page, next) = paginate(
+            &roles,
+            parameters,
+            self.inner.default_page_size.load(Ordering::Relaxed),
+        )?;
         let list: Vec<Value> = page
             .iter()
             .map(|a| json!({"roleName": a.role_name, "accountId": a.account_id}))
@@ -1200,14 +1219,15 @@ fn sha_of(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 
-/// A page of `items` per `max_result` (1–100, default 100) and `next_token` (an index this
-/// fake gave out).
+/// A page of `items` per `max_result` (1–100, default `default_size`, 100 unless a test
+/// set it: [`FakeSso::set_default_page_size`]) and `next_token` (an index this fake gave out).
 fn paginate<'a, T>(
     items: &'a [T],
     parameters: &BTreeMap<String, String>,
+    default_size: usize,
 ) -> Result<(&'a [T], Option<String>), SsoError> {
     let max = match parameters.get("max_result") {
-        None => 100,
+        None => default_size,
         Some(text) => text
             .parse::<usize>()
             .ok()
@@ -1792,6 +1812,15 @@ mod tests {
             kind(f.get("/assignment/roles", "", access)),
             SsoErrorKind::PortalInvalidRequest
         );
+        // A smaller default page: a request without max_result gets one item and a token.
+        f.sso.set_default_page_size(1);
+        let first = f.get("/assignment/accounts", "", access).unwrap();
+        assert_eq!(first["accountList"].as_array().unwrap().len(), 1);
+        assert_eq!(first["nextToken"], "page-1");
+        let all = f
+            .get("/assignment/accounts", "max_result=100", access)
+            .unwrap();
+        assert_eq!(all["accountList"].as_array().unwrap().len(), 2);
     }
 
     #[test]

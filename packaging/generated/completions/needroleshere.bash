@@ -31,6 +31,9 @@ _needroleshere() {
             needroleshere,help)
                 cmd="needroleshere__subcmd__help"
                 ;;
+            needroleshere,login)
+                cmd="needroleshere__subcmd__login"
+                ;;
             needroleshere,read-certificate-data)
                 cmd="needroleshere__subcmd__read__subcmd__certificate__subcmd__data"
                 ;;
@@ -63,6 +66,9 @@ _needroleshere() {
                 ;;
             needroleshere__subcmd__help,help)
                 cmd="needroleshere__subcmd__help__subcmd__help"
+                ;;
+            needroleshere__subcmd__help,login)
+                cmd="needroleshere__subcmd__help__subcmd__login"
                 ;;
             needroleshere__subcmd__help,read-certificate-data)
                 cmd="needroleshere__subcmd__help__subcmd__read__subcmd__certificate__subcmd__data"
@@ -113,7 +119,7 @@ _needroleshere() {
 
     case "${cmd}" in
         needroleshere)
-            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data sign-string exec serve status help"
+            opts="-h -V --log-format --help --version credential-process bind unbind update check read-certificate-data sign-string exec login serve status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -447,7 +453,7 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__help)
-            opts="credential-process bind unbind update check read-certificate-data sign-string exec serve status help"
+            opts="credential-process bind unbind update check read-certificate-data sign-string exec login serve status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -517,6 +523,20 @@ _needroleshere() {
             return 0
             ;;
         needroleshere__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__help__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -635,6 +655,28 @@ _needroleshere() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        needroleshere__subcmd__login)
+            opts="-h --no-browser --ca-bundle --no-verify-ssl --debug --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ca-bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -6,6 +6,9 @@
 // answer 401 with X-AwsRunas-Authentication-Type: MFA (the MFA dialog opens and POSTs /mfa)
 // or AUTH (the sign-in dialog opens and POSTs /auth). GET /profile is read at start, after
 // every change and every few seconds, so a change made elsewhere (curl, another tab) shows.
+// For a profile that reaches several accounts and roles (IAM Identity Center), GET
+// /manage/profiles/NAME/roles fills the role selector when the active profile changes, and
+// "Use this role" POSTs /manage/profiles/NAME/role.
 'use strict';
 
 (() => {
@@ -56,6 +59,10 @@
     authDeviceCode: $('auth-device-code'),
     authDeviceStatus: $('auth-device-status'),
     authPasswordBox: $('auth-password-box'),
+    rolesCard: $('roles-card'),
+    rolesProfile: $('roles-profile'),
+    roleSelect: $('role-select'),
+    roleUse: $('role-use'),
   };
 
   const state = {
@@ -70,6 +77,8 @@
     keyboard: false, // the last change of the selector came from the keyboard
     settleTimer: null, // a keyboard choice waiting to settle
     loadFailed: false, // the error shown is that GET /profile failed
+    rolesFor: null, // the profile whose roles the role selector shows (or is reading)
+    roles: [], // its roles, as GET /manage/profiles/NAME/roles answered
   };
 
   // ---- HTTP -------------------------------------------------------------------------------
@@ -185,6 +194,7 @@
 
   function accountOf(profile) {
     if (profile.session && profile.session.accountId) return profile.session.accountId;
+    if (profile.accountId) return profile.accountId;
     const match = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(profile.roleArn || '');
     return match ? match[1] : null;
   }
@@ -198,7 +208,8 @@
     state.profile = profile;
     const session = profile.session || null;
     text(el.name, profile.name, '—');
-    text(el.role, profile.roleArn, 'none (the profile’s own keys)');
+    const ssoRole = profile.roleName ? `${profile.roleName} (IAM Identity Center)` : null;
+    text(el.role, profile.roleArn || ssoRole, 'none (the profile’s own keys)');
     text(el.account, accountOf(profile), 'not known yet');
     text(el.region, profile.region, 'not set');
     text(el.source, profile.sourceProfile, '—');
@@ -325,6 +336,9 @@
     const before = state.profile;
     render(answer.data);
     const p = answer.data;
+    if (p.name !== state.rolesFor || (before && before.session && p.session && before.session.accessKey !== p.session.accessKey)) {
+      loadRoles(p.name);
+    }
     if (!p.mfaRequired) {
       state.dismissedMfa = false;
     } else if (!state.busy && !dialogOpen() && !(state.dismissedMfa && before && before.mfaRequired)) {
@@ -400,6 +414,68 @@
       const answer = await call('POST', '/refresh');
       await settle(answer, name, `Refreshing ${name}`, `Refreshed ${name}`);
     });
+  }
+
+  // ---- Accounts and roles -----------------------------------------------------------------
+
+  function roleLabel(role) {
+    const account = role.accountName ? `${role.accountName} (${role.accountId})` : role.accountId;
+    return `${account} — ${role.roleName}${role.active ? ' (active)' : ''}`;
+  }
+
+  /** Reads the roles `name` may act as; hides the card for a profile with one role. */
+  async function loadRoles(name) {
+    state.rolesFor = name;
+    const answer = await call('GET', `/manage/profiles/${encodeURIComponent(name)}/roles`);
+    if (state.rolesFor !== name) return;
+    const roles = answer.ok && answer.data && Array.isArray(answer.data.roles) ? answer.data.roles : null;
+    el.rolesProfile.textContent = name;
+    el.roleSelect.replaceChildren();
+    state.roles = roles || [];
+    if (roles && roles.length) {
+      roles.forEach((role, index) => {
+        const o = document.createElement('option');
+        o.value = String(index);
+        o.textContent = roleLabel(role);
+        if (role.active) o.selected = true;
+        el.roleSelect.append(o);
+      });
+      el.roleSelect.disabled = false;
+      el.roleUse.disabled = false;
+      el.rolesCard.hidden = false;
+    } else if (answer.status === 401) {
+      // Not signed in yet: the list comes once the sign-in is done.
+      const o = document.createElement('option');
+      o.textContent = 'Sign in to see the accounts and roles';
+      el.roleSelect.append(o);
+      el.roleSelect.disabled = true;
+      el.roleUse.disabled = true;
+      el.rolesCard.hidden = false;
+      state.rolesFor = null;
+    } else {
+      el.rolesCard.hidden = true;
+      if (!answer.ok) state.rolesFor = null;
+    }
+  }
+
+  async function useRole() {
+    const name = state.rolesFor;
+    const role = state.roles[Number(el.roleSelect.value)];
+    if (!name || !role) return;
+    const what = `${role.roleName} in ${role.accountName || role.accountId}`;
+    clearError();
+    say(`Switching ${name} to ${what}…`);
+    el.roleUse.disabled = true;
+    await busy(async () => {
+      const answer = await call(
+        'POST',
+        `/manage/profiles/${encodeURIComponent(name)}/role`,
+        form(role.roleArn ? { roleArn: role.roleArn } : { accountId: role.accountId, roleName: role.roleName }),
+        FORM,
+      );
+      if (await settle(answer, name, `Switching to ${what}`, `Switched to ${what}`)) await loadRoles(name);
+    });
+    el.roleUse.disabled = false;
   }
 
   // ---- Dialogs ----------------------------------------------------------------------------
@@ -645,6 +721,7 @@
     }
   });
   el.refresh.addEventListener('click', refresh);
+  el.roleUse.addEventListener('click', useRole);
   el.mfaOpen.addEventListener('click', () => {
     const p = state.profile;
     if (p) openMfa(p.pending || p.name);
