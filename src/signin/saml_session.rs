@@ -31,7 +31,6 @@ use reqwest::header;
 use url::Url;
 
 use super::saml::{Assertion, EcpAnswer, Form, FormKind, Page, RolePair, SamlError};
-use crate::arn::RoleArn;
 use crate::aws_files::profiles::{SamlSettings, is_loopback_http};
 use crate::secret::Secret;
 use crate::source::{Kind, SourceError};
@@ -138,8 +137,6 @@ pub struct SamlSignIns {
     sessions: Mutex<HashMap<SamlKey, Session>>,
     /// URLs known not to speak ECP.
     no_ecp: Mutex<Vec<String>>,
-    /// The role a person chose, by profile, for profiles that name none.
-    choices: Mutex<HashMap<String, RoleArn>>,
     /// One conversation with the providers at a time: two fetches must not both sign in.
     talking: tokio::sync::Mutex<()>,
 }
@@ -165,7 +162,6 @@ impl SamlSignIns {
             clock,
             sessions: Mutex::new(HashMap::new()),
             no_ecp: Mutex::new(Vec::new()),
-            choices: Mutex::new(HashMap::new()),
             talking: tokio::sync::Mutex::new(()),
         })
     }
@@ -319,24 +315,6 @@ impl SamlSignIns {
         if let Some(session) = self.sessions().get_mut(&SamlKey::of(settings)) {
             session.unspent = Some(assertion);
         }
-    }
-
-    /// Makes `role` the role of `profile` (which names none); `None` forgets the choice.
-    pub fn choose(&self, profile: &str, role: Option<RoleArn>) {
-        let mut choices = self.choices.lock().unwrap_or_else(|p| p.into_inner());
-        match role {
-            Some(role) => choices.insert(profile.to_owned(), role),
-            None => choices.remove(profile),
-        };
-    }
-
-    /// The role a person chose for `profile`.
-    pub fn chosen(&self, profile: &str) -> Option<RoleArn> {
-        self.choices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(profile)
-            .cloned()
     }
 
     /// The roles the last assertion offered.

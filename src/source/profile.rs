@@ -369,19 +369,6 @@ impl ProfileSources {
     pub fn plan(&self, profile: &str) -> Result<Plan, ProfileError> {
         let mut plan = self.config()?.plan(profile, &self.shared.env)?;
         self.shared.choices.apply(&mut plan);
-        // A SAML profile that names no role gets the one a person chose, if any.
-        if let Base::Saml {
-            role: role @ None, ..
-        } = &mut plan.base
-            && let Some(role_arn) = self.shared.saml.chosen(&plan.base_profile)
-        {
-            *role = Some(RoleStep {
-                profile: plan.base_profile.clone(),
-                role_arn,
-                external_id: None,
-                session_name: None,
-            });
-        }
         Ok(plan)
     }
 
