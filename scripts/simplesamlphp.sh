@@ -37,8 +37,11 @@ ACCOUNT=123456789012
 PROVIDER_ARN=arn:aws:iam::$ACCOUNT:saml-provider/simplesamlphp
 
 install() {
-  if ! [ -f "$SSP/www/saml2/idp/SSOService.php" ] || ! command -v php >/dev/null \
-    || ! php -m | grep -qx dom || ! php -m | grep -qx mbstring; then
+  # The modules are read whole (grep -q would end the pipe early: pipefail then fails it).
+  local modules=
+  command -v php >/dev/null && modules=$(php -m)
+  if ! [ -f "$SSP/www/saml2/idp/SSOService.php" ] || ! grep -qx dom <<<"$modules" \
+    || ! grep -qx mbstring <<<"$modules"; then
     echo "==> apt-get install simplesamlphp php-cli php-xml php-mbstring" >&2
     local sudo=
     [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -82,7 +82,10 @@ async fn dave_signs_in_by_form_and_renews_from_the_providers_session() {
 
     // SimpleSAMLphp's session (its cookies) gives the next one, without a person.
     let renewed = saml.assertion(&profile, None).await.unwrap();
-    assert_ne!(renewed.encoded, first.encoded, "a fresh assertion each time");
+    assert_ne!(
+        renewed.encoded, first.encoded,
+        "a fresh assertion each time"
+    );
     assert_eq!(renewed.roles, first.roles);
 }
 
@@ -127,8 +130,11 @@ async fn a_wrong_password_is_refused_by_name_and_forgotten() {
 /// The STS double with SimpleSAMLphp's metadata as the IAM SAML provider and its two roles,
 /// and a home with profile `ssp` (role chosen at sign-in) and `ssp-readonly`.
 async fn world(base: &str) -> World {
-    let metadata = ssp::metadata(base).await;
-    let provider = SamlProvider::from_metadata(ssp::PROVIDER_ARN, &metadata).unwrap();
+    world_with_metadata(base, &ssp::metadata(base).await).await
+}
+
+async fn world_with_metadata(base: &str, metadata: &str) -> World {
+    let provider = SamlProvider::from_metadata(ssp::PROVIDER_ARN, metadata).unwrap();
     let world = World::with_sts(|config| {
         config.saml_providers.push(provider);
         config.roles.extend([
@@ -218,7 +224,11 @@ async fn daves_two_roles_are_listed_and_the_chosen_one_is_served() {
         .map(|r| r["roleArn"].as_str().unwrap())
         .collect();
     // In ARN order, once each.
-    assert_eq!(arns, [ssp::ADMIN_ROLE_ARN, ssp::READONLY_ROLE_ARN], "{body}");
+    assert_eq!(
+        arns,
+        [ssp::ADMIN_ROLE_ARN, ssp::READONLY_ROLE_ARN],
+        "{body}"
+    );
 
     let (status, body) = server
         .post(
@@ -229,4 +239,44 @@ async fn daves_two_roles_are_listed_and_the_chosen_one_is_served() {
     assert_eq!(status, 200, "{body}");
     let arn = world.boto3_caller(&server.exports).await;
     assert_eq!(arn, assumed(ssp::ADMIN_ROLE_ARN, ssp::DAVE));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sts_refuses_the_assertion_when_the_provider_was_registered_with_another_certificate() {
+    let base = base().await;
+    // SimpleSAMLphp's metadata with every certificate swapped for the test PKI's CA: the
+    // assertion's signatures no longer verify.
+    let metadata = ssp::metadata(&base).await;
+    let pem = std::fs::read_to_string(common::pki_file("intermediate-ca.pem")).unwrap();
+    let other: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let mut swapped = String::new();
+    let mut rest = metadata.as_str();
+    while let Some(start) = rest.find("<ds:X509Certificate>") {
+        let start = start + "<ds:X509Certificate>".len();
+        let end = start + rest[start..].find("</ds:X509Certificate>").unwrap();
+        swapped.push_str(&rest[..start]);
+        swapped.push_str(&other);
+        rest = &rest[end..];
+    }
+    swapped.push_str(rest);
+    assert_ne!(swapped, metadata, "the metadata names a certificate");
+
+    let world = world_with_metadata(&base, &swapped).await;
+    let server = Desktop::start(&world, "ecs", "ssp-readonly").await;
+    let (status, body) = server
+        .post(
+            "/auth",
+            &format!("username=erin&password={}", ssp::ERIN_PASSWORD),
+        )
+        .await;
+    assert!(status >= 400, "{status}: {body}");
+    assert!(
+        body.contains("InvalidIdentityToken") && body.contains("signature invalid"),
+        "{body}"
+    );
+    let (status, body) = server.credentials("/credentials").await;
+    assert!(status >= 400, "no credentials: {status} {body}");
 }
