@@ -88,10 +88,10 @@ role() {
 write_config() {
   local state=$1 url=$2
   mkdir -p "$state/config" "$state/metadata" "$state/cert" "$state/tmp" "$state/log" \
-    "$state/data" "$state/sessions"
+    "$state/data" "$state/sessions" || return 1
   # The IdP's signing key: RSA 2048, self-signed, made for this run.
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=simplesamlphp-test-idp" \
-    -keyout "$state/cert/idp.key" -out "$state/cert/idp.crt" 2>/dev/null
+    -keyout "$state/cert/idp.key" -out "$state/cert/idp.crt" 2>/dev/null || return 1
   local salt admin
   salt=$(openssl rand -hex 24)
   admin=$(openssl rand -hex 12)
