@@ -46,9 +46,20 @@ install() {
     local sudo=
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq >&2
-    # The package depends on a web server (Apache, by default); it is installed, not run.
+    # The package depends on a web server (Apache, by default): installed, never started. A
+    # policy-rc.d that refuses every start keeps its postinst from taking port 80 (only for
+    # this install, and only when the machine has no policy of its own).
+    local policy=/usr/sbin/policy-rc.d added=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+      $sudo chmod 755 "$policy"
+      added=1
+    fi
+    local status=0
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      simplesamlphp php-cli php-xml php-mbstring >&2
+      simplesamlphp php-cli php-xml php-mbstring >&2 || status=$?
+    [ -z "$added" ] || $sudo rm -f "$policy"
+    [ "$status" -eq 0 ] || exit "$status"
   fi
   dpkg-query -W -f='simplesamlphp ${Version}\n' simplesamlphp
 }
