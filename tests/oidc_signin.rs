@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -85,7 +85,6 @@ async fn world(issuer: &str) -> World {
     std::fs::write(&config, text).unwrap();
     world
 }
-
 
 fn assumed(role: &str, session: &str) -> String {
     let name = role.rsplit('/').next().unwrap();

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use common::daemon::{assert_success, awscli, free_port, python};
@@ -319,7 +318,6 @@ async fn serve_ec2_vends_through_imds_with_a_generated_code() {
         .await;
     assert_eq!((status, body.as_str()), (200, "admin"));
 }
-
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_runs_the_aws_cli_as_the_role() {

@@ -311,7 +311,14 @@ async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her()
     );
     let output = world
         .command(awscli())
-        .args(["sts", "get-caller-identity", "--query", "Arn", "--output", "text"])
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ])
         .envs(server.exports.iter().map(|(k, v)| (k, v)))
         .output()
         .await
