@@ -528,6 +528,7 @@
         await settle(answer, target, 'Using the MFA code', 'MFA code accepted');
         return;
       }
+      if (await signedInAnyway(target, answer)) return;
       const still = state.profile ? state.profile.name : 'the active profile';
       let message;
       if (answer.status === 400) {
@@ -596,6 +597,33 @@
         (el.authUser.value ? el.authPassword : el.authUser).focus();
       }
     });
+  }
+
+  /**
+   * After a failed POST /auth or /mfa: whether the sign-in itself worked and only what came
+   * after it failed (a SAML provider offering several roles to a profile that names none).
+   * Then the dialogs close, the page shows why there are no credentials yet, and the role
+   * card (filled now the roles are known) takes the focus.
+   */
+  async function signedInAnyway(target, answer) {
+    if (answer.status === 0 || (answer.status === 401 && answer.authType)) return false;
+    const status = await call('GET', `/signin?profile=${encodeURIComponent(target)}`);
+    if (!(status.ok && status.data && status.data.signIn && status.data.signIn.signedIn)) return false;
+    if (el.authDialog.open) el.authDialog.close();
+    if (el.mfaDialog.open) el.mfaDialog.close();
+    state.dismissedAuth = false;
+    state.dismissedMfa = false;
+    await load();
+    await loadRoles(target);
+    showError(el.error, { summary: `Signed in, but ${target} has no credentials yet.`, detail: detailOf(answer) });
+    if (state.rolesFor === target && !el.rolesCard.hidden && !el.roleSelect.disabled) {
+      say(`Signed in. Choose the account and role ${target} should use.`);
+      el.roleSelect.focus();
+    } else {
+      say(`Signed in, but ${target} has no credentials yet.`);
+      el.select.focus();
+    }
+    return true;
   }
 
   /** Starts a browser sign-in: this tab goes to the provider, which sends it back here. */
@@ -676,6 +704,7 @@
         openMfa(target);
         return;
       }
+      if (await signedInAnyway(target, answer)) return;
       let message;
       if (answer.status === 400) {
         message = { summary: 'The server cannot sign in with a username and password for this profile.', detail: detailOf(answer) };
