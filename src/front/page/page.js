@@ -606,7 +606,8 @@
    * card (filled now the roles are known) takes the focus.
    */
   async function signedInAnyway(target, answer) {
-    if (answer.status === 0 || (answer.status === 401 && answer.authType)) return false;
+    // Only for a profile this page asked to sign in (others have no GET /signin to ask).
+    if (state.authTarget !== target || answer.status === 0 || (answer.status === 401 && answer.authType)) return false;
     const status = await call('GET', `/signin?profile=${encodeURIComponent(target)}`);
     if (!(status.ok && status.data && status.data.signIn && status.data.signIn.signedIn)) return false;
     if (el.authDialog.open) el.authDialog.close();
