@@ -201,6 +201,13 @@ async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her()
     assert!(body.contains("SignInRequired"), "{body}");
     let (status, body) = server.post("/profile", "saml-form").await;
     assert_eq!(status, 401, "{body}");
+    // The page learns from GET /profile that a person must sign in (its dialog opens).
+    let sign_in_required = || async {
+        let (status, body) = server.request("GET", "/profile", &[], "").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["signInRequired"].clone()
+    };
+    assert_eq!(sign_in_required().await, true);
 
     let (status, body) = server
         .post("/auth", "username=carol&password=not-her-password")
@@ -227,6 +234,7 @@ async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her()
         .post("/mfa", &format!("mfa={}", keycloak::carol_totp()))
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(sign_in_required().await, false);
 
     let arn = world.boto3_caller(&server.exports).await;
     assert_eq!(
