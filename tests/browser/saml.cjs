@@ -148,6 +148,11 @@ async function form(page) {
 
 /** alice: the password, then both roles in the card; the read-only one chosen. */
 async function ecp(page) {
+  // No role named, none known before the sign-in (not “the profile’s own keys”).
+  await waitFor('the role is not known yet', async () => {
+    const role = await text(page, '#id-role');
+    return role === 'not known until you sign in' || role;
+  });
   await passwordDialog(page, EXPECT.user);
   await page.keyboard.type(EXPECT.password);
   await page.keyboard.press('Enter');
@@ -167,6 +172,7 @@ async function ecp(page) {
   assert.match(why, /choose/, why);
   const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
   assert.equal(focused, 'role-select');
+  assert.equal(await text(page, '#id-role'), 'none chosen yet (see Account and role)');
   await shot(page, 'roles', { fullPage: true });
   log(`ok - the role card lists ${labels.join(' | ')}; the page asks for a choice`);
 

@@ -79,6 +79,7 @@
     loadFailed: false, // the error shown is that GET /profile failed
     rolesFor: null, // the profile whose roles the role selector shows (or is reading)
     roles: [], // its roles, as GET /manage/profiles/NAME/roles answered
+    rolesShown: null, // the profile the role card is shown for (a list or a sign-in hint)
   };
 
   // ---- HTTP -------------------------------------------------------------------------------
@@ -204,12 +205,21 @@
     node.classList.toggle('none', !value);
   }
 
+  /** What the Role ARN line says when the profile names no role. */
+  function roleUnnamed(name) {
+    // A profile choosing among the roles of a sign-in (SAML) has none until one is chosen.
+    if (state.rolesShown === name) {
+      return el.roleSelect.disabled ? 'not known until you sign in' : 'none chosen yet (see Account and role)';
+    }
+    return 'none (the profile’s own keys)';
+  }
+
   function render(profile) {
     state.profile = profile;
     const session = profile.session || null;
     text(el.name, profile.name, '—');
     const ssoRole = profile.roleName ? `${profile.roleName} (IAM Identity Center)` : null;
-    text(el.role, profile.roleArn || ssoRole, 'none (the profile’s own keys)');
+    text(el.role, profile.roleArn || ssoRole, roleUnnamed(profile.name));
     text(el.account, accountOf(profile), 'not known yet');
     text(el.region, profile.region, 'not set');
     text(el.source, profile.sourceProfile, '—');
@@ -456,6 +466,8 @@
       el.rolesCard.hidden = true;
       if (!answer.ok) state.rolesFor = null;
     }
+    state.rolesShown = el.rolesCard.hidden ? null : name;
+    if (state.profile && state.profile.name === name) render(state.profile);
   }
 
   async function useRole() {
