@@ -239,6 +239,10 @@ done
 # /usr/lib/jvm. It is started below, before cargo test.
 scripts/keycloak.sh install >/dev/null
 echo "$(head -1 "$(scripts/keycloak.sh install)/version.txt"), Java from $(scripts/keycloak.sh java)"
+# SimpleSAMLphp, the second SAML identity provider (tests/saml_simplesamlphp.rs): Debian's
+# package and PHP, installed with apt-get by scripts/simplesamlphp.sh (once), run below on
+# PHP's built-in server (Apache, which the package pulls in, is never started).
+scripts/simplesamlphp.sh install
 # The Debian 12 tree tests/systemd_booted.rs boots, cached in build/nspawn/ (debootstrap from
 # the Debian mirror apt uses, about 3 minutes; reused while its package list is unchanged).
 tests/systemd/build-tree.sh
@@ -297,10 +301,19 @@ KEYCLOAK_PARENT_PID=$$ KEYCLOAK_PORT=$keycloak_port \
   scripts/keycloak.sh start "$keycloak_state" >/dev/null 2>&1 &
 export NEEDROLESHERE_TEST_KEYCLOAK=http://127.0.0.1:$keycloak_port
 export NEEDROLESHERE_TEST_KEYCLOAK_STATE=$keycloak_state
+# One SimpleSAMLphp too (it starts in a second), with its own key, users and state
+# directory; exported as NEEDROLESHERE_TEST_SIMPLESAMLPHP.
+simplesamlphp_state=$(mktemp -d /tmp/needroleshere-simplesamlphp.XXXXXX)
+NEEDROLESHERE_TEST_SIMPLESAMLPHP=$(SIMPLESAMLPHP_PARENT_PID=$$ scripts/simplesamlphp.sh start "$simplesamlphp_state")
+export NEEDROLESHERE_TEST_SIMPLESAMLPHP
+export NEEDROLESHERE_TEST_SIMPLESAMLPHP_STATE=$simplesamlphp_state
 cargo test --workspace --all-features --locked
 scripts/keycloak.sh stop "$keycloak_state"
 rm -rf "$keycloak_state"
 unset NEEDROLESHERE_TEST_KEYCLOAK NEEDROLESHERE_TEST_KEYCLOAK_STATE
+scripts/simplesamlphp.sh stop "$simplesamlphp_state"
+rm -rf "$simplesamlphp_state"
+unset NEEDROLESHERE_TEST_SIMPLESAMLPHP NEEDROLESHERE_TEST_SIMPLESAMLPHP_STATE
 
 # Fuzzing (fuzz/, its own cargo-fuzz workspace): every target for a short, bounded time
 # (FUZZ_SECONDS, default 20) from its corpus (fuzz/corpus, kept between runs), the hand-made

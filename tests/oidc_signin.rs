@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::daemon::{assert_success, python};
+use common::daemon::{assert_success, awscli, python};
 use common::keycloak;
 use common::profiles::{Desktop, World};
 use fake_aws::oidc::OidcTrust;
@@ -86,15 +86,6 @@ async fn world(issuer: &str) -> World {
     world
 }
 
-/// The AWS CLI v1 of `build/venv`, else the one on PATH.
-fn awscli() -> PathBuf {
-    let venv = root().join("build/venv/bin/aws");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("aws")
-    }
-}
 
 fn assumed(role: &str, session: &str) -> String {
     let name = role.rsplit('/').next().unwrap();

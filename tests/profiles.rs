@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::daemon::{assert_success, free_port, python};
+use common::daemon::{assert_success, awscli, free_port, python};
 use common::profiles::{Desktop, World};
 use fake_aws::sts::{
     ADMIN_ROLE_ARN, ALICE_MFA_SECRET, ALICE_SECRET_ACCESS_KEY, AUDITOR_ROLE_ARN, BOB_ACCESS_KEY_ID,
@@ -320,14 +320,6 @@ async fn serve_ec2_vends_through_imds_with_a_generated_code() {
     assert_eq!((status, body.as_str()), (200, "admin"));
 }
 
-fn awscli() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/venv/bin/aws");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("aws")
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_runs_the_aws_cli_as_the_role() {

@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_needroleshere");
 
 use std::sync::Arc;
 
-use common::daemon::{assert_success, python};
+use common::daemon::{assert_success, awscli, python};
 use common::keycloak;
 use common::profiles::Desktop;
 use common::saml::{TARGET_ROLE, assumed, ecp_url, form_url, keycloak_url, world};
@@ -241,6 +241,15 @@ async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her()
         arn,
         assumed(keycloak::SAML_DEVELOPER_ROLE_ARN, keycloak::CAROL)
     );
+    let output = world
+        .command(awscli())
+        .args(["sts", "get-caller-identity", "--query", "Arn", "--output", "text"])
+        .envs(server.exports.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .unwrap();
+    assert_success(&output, "aws sts get-caller-identity");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), arn);
     assert_eq!(world.sts.calls("AssumeRoleWithSAML"), 1);
 
     // A renewal takes a fresh assertion from Keycloak's session: no password, no code.

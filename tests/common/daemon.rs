@@ -868,7 +868,17 @@ pub(crate) fn assert_error(response: &Response, status: u16, what: &str) -> (Str
 }
 
 // ------------------------------------------------------------------------------------------
-// boto3.
+// boto3 and the AWS CLI v1.
+
+/// The AWS CLI v1 of `build/venv`, else the one on PATH.
+pub(crate) fn awscli() -> std::path::PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/venv/bin/aws");
+    if venv.exists() {
+        venv
+    } else {
+        std::path::PathBuf::from("aws")
+    }
+}
 
 /// The Python interpreter that has boto3: `build/venv/bin/python3` (made by
 /// scripts/test.sh) when it exists, else `python3` from PATH, resolved to its real

@@ -90,6 +90,7 @@ pub(crate) mod matrix;
 pub(crate) mod profiles;
 pub(crate) mod saml;
 pub(crate) mod samples;
+pub(crate) mod simplesamlphp;
 pub(crate) mod softhsm;
 pub(crate) mod sso;
 pub(crate) mod swtpm;
