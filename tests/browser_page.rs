@@ -17,11 +17,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::browser::{CHROMIUM, Trap, browser_tools, screenshots, totp_codes};
 use common::profiles::{Desktop, World};
 use fake_aws::rolesanywhere::ACCOUNT_ID;
 use fake_aws::sts::{
@@ -29,44 +29,11 @@ use fake_aws::sts::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// The whole browser run of one server, launch included.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `build/browser/node_modules`, after checking that everything the script needs is there.
-fn browser_tools() -> PathBuf {
-    let modules = root().join("build/browser/node_modules");
-    let missing: Vec<&str> = [
-        (
-            Path::new(CHROMIUM).exists(),
-            "Debian's chromium (/usr/bin/chromium)",
-        ),
-        (
-            std::process::Command::new("node")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "node",
-        ),
-        (
-            modules.join("playwright-core/package.json").exists(),
-            "build/browser/node_modules/playwright-core",
-        ),
-    ]
-    .into_iter()
-    .filter(|(present, _)| !present)
-    .map(|(_, what)| what)
-    .collect();
-    assert!(
-        missing.is_empty(),
-        "the browser tests need {}: run scripts/test.sh, which installs them",
-        missing.join(", ")
-    );
-    modules
 }
 
 const ROLES: [&str; 6] = [
@@ -114,95 +81,11 @@ impl Desktop {
     }
 }
 
-/// The browser's proxy: anything the browser sends past loopback lands here, is recorded
-/// and dropped. The test fails if it saw anything.
-struct Trap {
-    addr: std::net::SocketAddr,
-    seen: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Trap {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut head = vec![0; 512];
-                let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut head))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(0);
-                let line = String::from_utf8_lossy(&head[..read])
-                    .lines()
-                    .next()
-                    .unwrap_or("(nothing sent)")
-                    .to_owned();
-                record.lock().unwrap().push(line);
-            }
-        });
-        Self { addr, seen, task }
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Trap {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Whether a request line the trap caught is one of Debian Chromium's own background calls
-/// that no flag turns off (Google account listing, a component update check, both made
-/// because Debian builds in Google API keys). The trap drops them, so they never leave the
-/// machine; anything else fails the test.
-fn chromium_own(request_line: &str) -> bool {
-    const OWN_HOSTS: [&str; 2] = ["accounts.google.com", "update.googleapis.com"];
-    let mut parts = request_line.split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let host = if method == "CONNECT" {
-        target.rsplit_once(':').map(|(host, _)| host.to_owned())
-    } else {
-        url::Url::parse(target)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-    };
-    host.is_some_and(|h| OWN_HOSTS.contains(&h.as_str()))
-}
-
-/// The MFA codes of the steps around now (the script picks the one current when it types),
-/// and a well-formed code that is none of the nearby ones.
-fn mfa_codes() -> (String, String) {
-    let now = std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .unwrap()
-        .as_secs() as i64;
-    let step = now / 30;
-    let codes: serde_json::Map<String, serde_json::Value> = (step - 1..=step + 6)
-        .map(|s| (s.to_string(), totp(ALICE_MFA_SECRET, s * 30).into()))
-        .collect();
-    let nearby: Vec<String> = (step - 2..=step + 8)
-        .map(|s| totp(ALICE_MFA_SECRET, s * 30))
-        .collect();
-    let wrong = (0..10)
-        .map(|d| d.to_string().repeat(6))
-        .find(|c| !nearby.contains(c))
-        .expect("ten codes cannot all be near");
-    (serde_json::Value::Object(codes).to_string(), wrong)
-}
-
 /// Runs `tests/browser/page.cjs MODE` against `server`; panics with its output on failure.
 async fn run_page_script(world: &World, server: &Desktop, mode: &str, extra: &[(&str, String)]) {
     let modules = browser_tools();
     let trap = Trap::start().await;
-    let screenshots = root().join("build/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = screenshots();
     let started = Instant::now();
     let mut command = world.command("node");
     command
@@ -241,8 +124,7 @@ async fn run_page_script(world: &World, server: &Desktop, mode: &str, extra: &[(
         stdout.contains(&format!("all checks passed ({mode})")),
         "the script exited 0 without finishing:\n{stdout}"
     );
-    let (own, leaked): (Vec<String>, Vec<String>) =
-        trap.seen().into_iter().partition(|line| chromium_own(line));
+    let (own, leaked) = trap.own_and_leaked();
     assert!(
         leaked.is_empty(),
         "the browser tried to reach beyond this machine (the trap dropped it): {leaked:?}"
@@ -280,7 +162,7 @@ async fn the_page_switches_roles_asks_for_mfa_and_agrees_with_the_credentials() 
     let (status, _, _) = server.get("/page/nope.js", &host).await;
     assert!(status.contains(" 404 "), "{status}");
 
-    let (codes, wrong) = mfa_codes();
+    let (codes, wrong) = totp_codes(|step| totp(ALICE_MFA_SECRET, step * 30));
     let mut extra = vec![
         ("EXPECT", expectations("developer")),
         (

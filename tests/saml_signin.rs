@@ -19,37 +19,13 @@ use std::sync::Arc;
 
 use common::daemon::{assert_success, awscli, python};
 use common::keycloak;
-use common::profiles::{Desktop, World};
+use common::profiles::Desktop;
+use common::saml::{TARGET_ROLE, assumed, ecp_url, form_url, keycloak_url, world};
 use fake_aws::rolesanywhere::ACCOUNT_ID;
-use fake_aws::sts::{Role, SamlProvider};
 use needroleshere::aws_files::profiles::SamlSettings;
 use needroleshere::secret::Secret;
 use needroleshere::signin::saml_session::{SamlSignInError, SamlSignIns};
 use needroleshere::system::clock::SystemClock;
-
-/// Keycloak's base URL, once it is up (starting it blocks, so not on this runtime's worker).
-async fn keycloak_url() -> String {
-    tokio::task::spawn_blocking(|| keycloak::base_url().to_owned())
-        .await
-        .unwrap()
-}
-
-/// The IdP-initiated sign-in URL for AWS: a sign-in by form.
-fn form_url(base: &str) -> url::Url {
-    format!(
-        "{base}/realms/{}/protocol/saml/clients/amazon-aws",
-        keycloak::REALM
-    )
-    .parse()
-    .unwrap()
-}
-
-/// The realm's SAML endpoint, which speaks ECP.
-fn ecp_url(base: &str) -> url::Url {
-    format!("{base}/realms/{}/protocol/saml", keycloak::REALM)
-        .parse()
-        .unwrap()
-}
 
 fn settings(url: url::Url, username: Option<&str>) -> SamlSettings {
     SamlSettings {
@@ -213,58 +189,6 @@ async fn a_page_without_a_form_it_understands_is_named() {
 // The servers and exec, with the strict STS double verifying Keycloak's assertions
 // ---------------------------------------------------------------------------------------------
 
-const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/saml-target";
-
-/// The STS double trusting Keycloak's SAML provider for the realm's roles (and a target role
-/// for jump chains), and a home whose profiles sign in to Keycloak.
-async fn world(base: &str, clock: Option<Arc<dyn fake_aws::clock::Clock>>) -> World {
-    let metadata = keycloak::saml_metadata().await;
-    let provider = SamlProvider::from_metadata(keycloak::SAML_PROVIDER_ARN, &metadata).unwrap();
-    let world = World::with_sts(|config| {
-        config.saml_providers.push(provider);
-        config.roles.extend([
-            Role::trusting_saml(
-                keycloak::SAML_DEVELOPER_ROLE_ARN,
-                keycloak::SAML_PROVIDER_ARN,
-            ),
-            Role::trusting_saml(
-                keycloak::SAML_READONLY_ROLE_ARN,
-                keycloak::SAML_PROVIDER_ARN,
-            ),
-            Role::trusting_account(TARGET_ROLE, ACCOUNT_ID),
-        ]);
-        if let Some(clock) = clock {
-            config.clock = clock;
-        }
-    })
-    .await;
-    let config = world.home.path().join(".aws/config");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[profile saml-form]\nsaml_auth_url = {form}\nrole_arn = {developer}\n\n\
-         [profile saml-ecp]\nsaml_auth_url = {ecp}\nsaml_username = alice\n\n\
-         [profile saml-jump]\nsaml_auth_url = {ecp}\nsaml_username = bob\n\
-         jump_role_arn = {readonly}\nrole_arn = {TARGET_ROLE}\n\n\
-         [profile saml-not-offered]\nsaml_auth_url = {ecp}\nsaml_username = bob\n\
-         role_arn = {developer}\n\n\
-         [profile saml-no-form]\nsaml_auth_url = {base}/realms/{realm}/account/\n\
-         role_arn = {developer}\n\n\
-         [profile saml-down]\nsaml_auth_url = http://127.0.0.1:9/idp\nrole_arn = {developer}\n",
-        form = form_url(base),
-        ecp = ecp_url(base),
-        developer = keycloak::SAML_DEVELOPER_ROLE_ARN,
-        readonly = keycloak::SAML_READONLY_ROLE_ARN,
-        realm = keycloak::REALM,
-    ));
-    std::fs::write(&config, text).unwrap();
-    world
-}
-
-fn assumed(role: &str, session: &str) -> String {
-    let name = role.rsplit('/').next().unwrap();
-    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/{session}")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her() {
     let base = keycloak_url().await;
@@ -277,6 +201,13 @@ async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her()
     assert!(body.contains("SignInRequired"), "{body}");
     let (status, body) = server.post("/profile", "saml-form").await;
     assert_eq!(status, 401, "{body}");
+    // The page learns from GET /profile that a person must sign in (its dialog opens).
+    let sign_in_required = || async {
+        let (status, body) = server.request("GET", "/profile", &[], "").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["signInRequired"].clone()
+    };
+    assert_eq!(sign_in_required().await, true);
 
     let (status, body) = server
         .post("/auth", "username=carol&password=not-her-password")
@@ -303,6 +234,7 @@ async fn serve_ecs_signs_carol_in_by_form_with_her_code_and_renews_without_her()
         .post("/mfa", &format!("mfa={}", keycloak::carol_totp()))
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(sign_in_required().await, false);
 
     let arn = world.boto3_caller(&server.exports).await;
     assert_eq!(

@@ -12,10 +12,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::browser::{CHROMIUM, Trap, browser_tools, screenshots};
 use common::daemon::{free_port, parse_response, python};
 use common::matrix::FakeAws;
 use common::sso::{now, sign_in_directly};
@@ -666,17 +667,6 @@ async fn login_refuses_a_profile_that_signs_in_nowhere() {
     assert_eq!(world.fake.world.sso.request_count(), 0);
 }
 
-/// Where the browser tools are, after checking they are there.
-fn browser_tools() -> PathBuf {
-    let modules = root().join("build/browser/node_modules");
-    assert!(
-        Path::new("/usr/bin/chromium").exists()
-            && modules.join("playwright-core/package.json").exists(),
-        "the browser test needs /usr/bin/chromium and build/browser/node_modules/playwright-core: run scripts/test.sh, which installs them"
-    );
-    modules
-}
-
 /// The page in Chromium (`tests/browser/sso.cjs`): the sign-in with a code the double
 /// approves, the role list, a switch to the other account's role; then boto3 through the
 /// server names that role.
@@ -686,15 +676,14 @@ async fn the_page_signs_in_lists_the_roles_and_switches_in_chromium() {
     let server = world.serve("ecs", "dev").await;
     let modules = browser_tools();
     let trap = Trap::start().await;
-    let screenshots = root().join("build/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = screenshots();
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         world
             .command("node")
             .arg(root().join("tests/browser/sso.cjs"))
             .env("NODE_PATH", &modules)
-            .env("CHROMIUM", "/usr/bin/chromium")
+            .env("CHROMIUM", CHROMIUM)
             .env("PAGE_URL", server.url())
             .env("SSO_URL", world.fake.url())
             .env("PROXY_TRAP", trap.addr.to_string())
@@ -724,18 +713,7 @@ async fn the_page_signs_in_lists_the_roles_and_switches_in_chromium() {
         "the page failed in Chromium:\n{stderr}\n--- what passed before ---\n{stdout}"
     );
     // Nothing but Debian Chromium's own background calls reached the browser's proxy.
-    let leaked: Vec<String> = trap
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|line| {
-            !["accounts.google.com", "update.googleapis.com"]
-                .iter()
-                .any(|h| line.contains(h))
-        })
-        .cloned()
-        .collect();
+    let (_, leaked) = trap.own_and_leaked();
     assert!(
         leaked.is_empty(),
         "the browser tried to reach beyond this machine: {leaked:?}"
@@ -751,43 +729,4 @@ async fn the_page_signs_in_lists_the_roles_and_switches_in_chromium() {
             .is_some(),
         "the page's sign-in is in the CLI's cache"
     );
-}
-
-/// The browser's proxy: anything it sends past loopback lands here, is recorded and dropped.
-struct Trap {
-    addr: std::net::SocketAddr,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Trap {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut head = vec![0; 512];
-                let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut head))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(0);
-                let line = String::from_utf8_lossy(&head[..read])
-                    .lines()
-                    .next()
-                    .unwrap_or("(nothing sent)")
-                    .to_owned();
-                record.lock().unwrap().push(line);
-            }
-        });
-        Self { addr, seen, task }
-    }
-}
-
-impl Drop for Trap {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }

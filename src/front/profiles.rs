@@ -85,6 +85,10 @@ impl Profiles {
                 !self.sign_ins().is_signed_in(provider)
                     && (provider.username.is_none() || !self.sources.has_password())
             }
+            crate::aws_files::profiles::Base::Saml { provider, .. } => {
+                !self.saml().view(provider).signed_in
+                    && (provider.username.is_none() || self.environment().saml_password.is_none())
+            }
             crate::aws_files::profiles::Base::Sso(sso) => {
                 let step = crate::source::sso::SsoStep {
                     profile,

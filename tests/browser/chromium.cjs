@@ -1,7 +1,10 @@
-// The Chromium both browser scripts launch (tests/browser/page.cjs, signin.cjs): Debian's,
+// The Chromium the browser scripts launch (tests/browser/*.cjs): Debian's,
 // headless, with nothing that would call Google, and everything not on loopback sent to the
 // test's proxy trap.
 'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
 
 /** Options for `chromium.launchPersistentContext`, with `proxyTrap` (127.0.0.1:PORT). */
 function launchOptions(proxyTrap) {
@@ -52,4 +55,19 @@ function launchOptions(proxyTrap) {
   };
 }
 
-module.exports = { launchOptions };
+/**
+ * Makes `profileDir` a profile whose password manager is off (no saving, no leak check
+ * against Google's servers when a password form is submitted), before the launch.
+ */
+function quietPasswordManager(profileDir) {
+  fs.mkdirSync(path.join(profileDir, 'Default'), { recursive: true });
+  fs.writeFileSync(
+    path.join(profileDir, 'Default', 'Preferences'),
+    JSON.stringify({
+      credentials_enable_service: false,
+      profile: { password_manager_enabled: false, password_manager_leak_detection: false },
+    }),
+  );
+}
+
+module.exports = { launchOptions, quietPasswordManager };

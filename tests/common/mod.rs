@@ -81,6 +81,7 @@ pub(crate) fn fresh_runtime_dir() -> PathBuf {
 
 /// The password of every `*.pkcs8-encrypted.key` in the test PKI.
 pub(crate) const PKCS8_PASSWORD: &str = "correct horse battery staple";
+pub(crate) mod browser;
 pub(crate) mod daemon;
 pub(crate) mod hostile;
 pub(crate) mod imds;

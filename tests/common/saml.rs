@@ -4,10 +4,15 @@
 //! standard `html.parser`, cookies kept, carol's one-time code entered), and the surgery the
 //! refusal tests do on a response (with a real XML parser: element ranges from roxmltree).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use fake_aws::rolesanywhere::ACCOUNT_ID;
+use fake_aws::sts::{Role, SamlProvider};
 
 use super::keycloak;
+use super::profiles::World;
 
 const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
@@ -238,4 +243,85 @@ pub(crate) fn assertion_id(xml: &str) -> String {
 /// base64 of `xml`, as `SAMLAssertion` carries it.
 pub(crate) fn encode(xml: &str) -> String {
     STANDARD.encode(xml)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A world whose profiles sign in to Keycloak, with the strict STS double verifying Keycloak's
+// assertions (tests/saml_signin.rs, tests/saml_page.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Keycloak's base URL, once it is up (starting it blocks, so not on this runtime's worker).
+pub(crate) async fn keycloak_url() -> String {
+    tokio::task::spawn_blocking(|| keycloak::base_url().to_owned())
+        .await
+        .unwrap()
+}
+
+/// The IdP-initiated sign-in URL for AWS: a sign-in by form.
+pub(crate) fn form_url(base: &str) -> url::Url {
+    format!(
+        "{base}/realms/{}/protocol/saml/clients/amazon-aws",
+        keycloak::REALM
+    )
+    .parse()
+    .unwrap()
+}
+
+/// The realm's SAML endpoint, which speaks ECP.
+pub(crate) fn ecp_url(base: &str) -> url::Url {
+    format!("{base}/realms/{}/protocol/saml", keycloak::REALM)
+        .parse()
+        .unwrap()
+}
+
+pub(crate) const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/saml-target";
+
+/// The STS double trusting Keycloak's SAML provider for the realm's roles (and a target role
+/// for jump chains), and a home whose profiles sign in to Keycloak.
+pub(crate) async fn world(base: &str, clock: Option<Arc<dyn fake_aws::clock::Clock>>) -> World {
+    let metadata = keycloak::saml_metadata().await;
+    let provider = SamlProvider::from_metadata(keycloak::SAML_PROVIDER_ARN, &metadata).unwrap();
+    let world = World::with_sts(|config| {
+        config.saml_providers.push(provider);
+        config.roles.extend([
+            Role::trusting_saml(
+                keycloak::SAML_DEVELOPER_ROLE_ARN,
+                keycloak::SAML_PROVIDER_ARN,
+            ),
+            Role::trusting_saml(
+                keycloak::SAML_READONLY_ROLE_ARN,
+                keycloak::SAML_PROVIDER_ARN,
+            ),
+            Role::trusting_account(TARGET_ROLE, ACCOUNT_ID),
+        ]);
+        if let Some(clock) = clock {
+            config.clock = clock;
+        }
+    })
+    .await;
+    let config = world.home.path().join(".aws/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[profile saml-form]\nsaml_auth_url = {form}\nrole_arn = {developer}\n\n\
+         [profile saml-ecp]\nsaml_auth_url = {ecp}\nsaml_username = alice\n\n\
+         [profile saml-jump]\nsaml_auth_url = {ecp}\nsaml_username = bob\n\
+         jump_role_arn = {readonly}\nrole_arn = {TARGET_ROLE}\n\n\
+         [profile saml-not-offered]\nsaml_auth_url = {ecp}\nsaml_username = bob\n\
+         role_arn = {developer}\n\n\
+         [profile saml-no-form]\nsaml_auth_url = {base}/realms/{realm}/account/\n\
+         role_arn = {developer}\n\n\
+         [profile saml-down]\nsaml_auth_url = http://127.0.0.1:9/idp\nrole_arn = {developer}\n",
+        form = form_url(base),
+        ecp = ecp_url(base),
+        developer = keycloak::SAML_DEVELOPER_ROLE_ARN,
+        readonly = keycloak::SAML_READONLY_ROLE_ARN,
+        realm = keycloak::REALM,
+    ));
+    std::fs::write(&config, text).unwrap();
+    world
+}
+
+pub(crate) fn assumed(role: &str, session: &str) -> String {
+    let name = role.rsplit('/').next().unwrap();
+    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/{session}")
 }

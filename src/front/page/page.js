@@ -79,6 +79,7 @@
     loadFailed: false, // the error shown is that GET /profile failed
     rolesFor: null, // the profile whose roles the role selector shows (or is reading)
     roles: [], // its roles, as GET /manage/profiles/NAME/roles answered
+    rolesShown: null, // the profile the role card is shown for (a list or a sign-in hint)
   };
 
   // ---- HTTP -------------------------------------------------------------------------------
@@ -204,12 +205,21 @@
     node.classList.toggle('none', !value);
   }
 
+  /** What the Role ARN line says when the profile names no role. */
+  function roleUnnamed(name) {
+    // A profile choosing among the roles of a sign-in (SAML) has none until one is chosen.
+    if (state.rolesShown === name) {
+      return el.roleSelect.disabled ? 'not known until you sign in' : 'none chosen yet (see Account and role)';
+    }
+    return 'none (the profile’s own keys)';
+  }
+
   function render(profile) {
     state.profile = profile;
     const session = profile.session || null;
     text(el.name, profile.name, '—');
     const ssoRole = profile.roleName ? `${profile.roleName} (IAM Identity Center)` : null;
-    text(el.role, profile.roleArn || ssoRole, 'none (the profile’s own keys)');
+    text(el.role, profile.roleArn || ssoRole, roleUnnamed(profile.name));
     text(el.account, accountOf(profile), 'not known yet');
     text(el.region, profile.region, 'not set');
     text(el.source, profile.sourceProfile, '—');
@@ -456,6 +466,8 @@
       el.rolesCard.hidden = true;
       if (!answer.ok) state.rolesFor = null;
     }
+    state.rolesShown = el.rolesCard.hidden ? null : name;
+    if (state.profile && state.profile.name === name) render(state.profile);
   }
 
   async function useRole() {
@@ -528,6 +540,7 @@
         await settle(answer, target, 'Using the MFA code', 'MFA code accepted');
         return;
       }
+      if (await signedInAnyway(target, answer)) return;
       const still = state.profile ? state.profile.name : 'the active profile';
       let message;
       if (answer.status === 400) {
@@ -596,6 +609,34 @@
         (el.authUser.value ? el.authPassword : el.authUser).focus();
       }
     });
+  }
+
+  /**
+   * After a failed POST /auth or /mfa: whether the sign-in itself worked and only what came
+   * after it failed (a SAML provider offering several roles to a profile that names none).
+   * Then the dialogs close, the page shows why there are no credentials yet, and the role
+   * card (filled now the roles are known) takes the focus.
+   */
+  async function signedInAnyway(target, answer) {
+    // Only for a profile this page asked to sign in (others have no GET /signin to ask).
+    if (state.authTarget !== target || answer.status === 0 || (answer.status === 401 && answer.authType)) return false;
+    const status = await call('GET', `/signin?profile=${encodeURIComponent(target)}`);
+    if (!(status.ok && status.data && status.data.signIn && status.data.signIn.signedIn)) return false;
+    if (el.authDialog.open) el.authDialog.close();
+    if (el.mfaDialog.open) el.mfaDialog.close();
+    state.dismissedAuth = false;
+    state.dismissedMfa = false;
+    await load();
+    await loadRoles(target);
+    showError(el.error, { summary: `Signed in, but ${target} has no credentials yet.`, detail: detailOf(answer) });
+    if (state.rolesFor === target && !el.rolesCard.hidden && !el.roleSelect.disabled) {
+      say(`Signed in. Choose the account and role ${target} should use.`);
+      el.roleSelect.focus();
+    } else {
+      say(`Signed in, but ${target} has no credentials yet.`);
+      el.select.focus();
+    }
+    return true;
   }
 
   /** Starts a browser sign-in: this tab goes to the provider, which sends it back here. */
@@ -676,6 +717,7 @@
         openMfa(target);
         return;
       }
+      if (await signedInAnyway(target, answer)) return;
       let message;
       if (answer.status === 400) {
         message = { summary: 'The server cannot sign in with a username and password for this profile.', detail: detailOf(answer) };
