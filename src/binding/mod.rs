@@ -119,7 +119,7 @@ pub enum BindingError {
 
 /// A binding name: 1 to 64 characters of `[A-Za-z0-9@_-]`. Safe as a file name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BindingName(String);
+pub struct BindingName(Arc<str>);
 
 impl BindingName {
     pub fn as_str(&self) -> &str {
@@ -135,7 +135,7 @@ impl FromStr for BindingName {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'_' | b'-'));
         if valid {
-            Ok(Self(name.to_owned()))
+            Ok(Self(name.into()))
         } else {
             Err(BindingError::BadName(name.to_owned()))
         }
