@@ -78,17 +78,24 @@ type Outcome = Result<Arc<Credentials>, SourceError>;
 
 /// Credentials by source key; see the module docs.
 pub struct Cache {
-    clock: Arc<dyn Clock>,
-    policy: Policy,
+    shared: Arc<Shared>,
     entries: Mutex<HashMap<Key, Arc<Entry>>>,
     /// The number of entries at which a new key next sweeps out the dead ones.
     sweep_at: std::sync::atomic::AtomicUsize,
 }
 
+/// What every entry of a cache needs: one copy, not one per entry (10,000 bindings).
+struct Shared {
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    /// Every entry's proactive refresh, run by one task.
+    refreshes: Arc<Refreshes>,
+}
+
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
-            .field("policy", &self.policy)
+            .field("policy", &self.shared.policy)
             .finish_non_exhaustive()
     }
 }
@@ -107,19 +114,22 @@ enum Want {
 impl Cache {
     pub fn new(clock: Arc<dyn Clock>, policy: Policy) -> Self {
         Self {
-            clock,
-            policy,
+            shared: Arc::new(Shared {
+                clock,
+                policy,
+                refreshes: Arc::new(Refreshes::default()),
+            }),
             entries: Mutex::new(HashMap::new()),
             sweep_at: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.shared.clock
     }
 
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        &self.shared.policy
     }
 
     /// Credentials from `source`: cached, or fetched once however many ask.
@@ -178,13 +188,12 @@ impl Cache {
         // new key pays O(1) on average.
         use std::sync::atomic::Ordering::Relaxed;
         if entries.len() >= self.sweep_at.load(Relaxed) {
-            let now = self.clock.now();
+            let now = self.shared.clock.now();
             entries.retain(|_, e| e.is_alive(now));
             self.sweep_at.store((entries.len() * 2).max(1), Relaxed);
         }
         let entry = Arc::new(Entry {
-            clock: self.clock.clone(),
-            policy: self.policy,
+            shared: self.shared.clone(),
             state: Mutex::new(State::new(source.clone())),
         });
         entries.insert(key, entry.clone());
@@ -195,7 +204,7 @@ impl Cache {
     pub fn peek(&self, key: &Key) -> Option<Arc<Credentials>> {
         let entry = lock(&self.entries).get(key)?.clone();
         let state = lock(&entry.state);
-        entry.last_good(&state, self.clock.now())
+        entry.last_good(&state, self.shared.clock.now())
     }
 
     /// When the entry of `key` will next call its source by itself: its proactive refresh,
@@ -252,6 +261,13 @@ impl Cache {
     }
 }
 
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // Entries still held elsewhere (a fetch under way) are refreshed no more.
+        self.shared.refreshes.close();
+    }
+}
+
 impl Upstream for Cache {
     fn fresh<'a>(
         &'a self,
@@ -268,9 +284,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 struct Entry {
-    clock: Arc<dyn Clock>,
-    policy: Policy,
+    shared: Arc<Shared>,
     state: Mutex<State>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // A forgotten entry leaves nothing behind in the schedule.
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = state.scheduled.take() {
+            self.shared.refreshes.cancel(at);
+        }
+    }
 }
 
 /// What one entry holds; see [`Cache::report`].
@@ -311,6 +336,8 @@ struct State {
     failures: u32,
     retry_at: Option<OffsetDateTime>,
     last_used: Option<OffsetDateTime>,
+    /// This entry's place in [`Refreshes`], if a proactive refresh is scheduled.
+    scheduled: Option<DueAt>,
 }
 
 impl State {
@@ -324,6 +351,7 @@ impl State {
             failures: 0,
             retry_at: None,
             last_used: None,
+            scheduled: None,
         }
     }
 }
@@ -356,7 +384,7 @@ impl Entry {
         if want == Want::New {
             self.await_inflight().await;
         }
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let (receiver, has_fallback) = {
             let mut state = lock(&self.state);
             state.last_used = Some(now);
@@ -397,10 +425,10 @@ impl Entry {
             (receiver, has_fallback)
         };
         let wait = match want {
-            Want::New => self.policy.refresh_wait,
+            Want::New => self.shared.policy.refresh_wait,
             // SDK clients give up after a second or two: valid credentials answer them soon.
-            Want::Any if has_fallback => self.policy.fallback_wait,
-            Want::Any | Want::Fresh => self.policy.wait,
+            Want::Any if has_fallback => self.shared.policy.fallback_wait,
+            Want::Any | Want::Fresh => self.shared.policy.wait,
         };
         let outcome = tokio::time::timeout(wait, async move {
             let mut receiver = receiver;
@@ -416,7 +444,7 @@ impl Entry {
                 return Err(error);
             }
             let state = lock(&self.state);
-            let last_good = self.last_good(&state, self.clock.now());
+            let last_good = self.last_good(&state, self.shared.clock.now());
             if last_good.is_some() {
                 crate::metrics::cache_fallback();
             }
@@ -447,14 +475,14 @@ impl Entry {
                 tokio::task::yield_now().await;
             }
         };
-        let _ = tokio::time::timeout(self.policy.refresh_wait, waiting).await;
+        let _ = tokio::time::timeout(self.shared.policy.refresh_wait, waiting).await;
     }
 
     /// The current credentials while they have more than `last_good_margin` left.
     fn last_good(&self, state: &State, now: OffsetDateTime) -> Option<Arc<Credentials>> {
         let current = state.current.as_ref()?;
         match current.expiration {
-            Some(expiration) if expiration - now > self.policy.last_good_margin => {
+            Some(expiration) if expiration - now > self.shared.policy.last_good_margin => {
                 Some(current.credentials.clone())
             }
             Some(_) => None,
@@ -502,7 +530,7 @@ impl Entry {
         version: Version,
         generation: u64,
     ) -> Outcome {
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let mut state = lock(&self.state);
         match result {
             Ok(credentials) => {
@@ -527,7 +555,7 @@ impl Entry {
                 state.retry_at = None;
                 state.last_error = None;
                 if let (Some(at), Some(expiration)) = (refresh_at, expiration) {
-                    self.schedule_refresh(at, now, expiration - now, generation);
+                    self.schedule_refresh(&mut state, at, now, expiration - now, generation);
                 }
                 Ok(credentials)
             }
@@ -537,10 +565,11 @@ impl Entry {
                 if error.category() != Category::NeedsPerson {
                     state.failures = state.failures.saturating_add(1);
                     let backoff = jittered(
-                        self.policy
+                        self.shared
+                            .policy
                             .backoff_base
                             .saturating_mul(2u32.saturating_pow(state.failures - 1))
-                            .min(self.policy.backoff_cap),
+                            .min(self.shared.policy.backoff_cap),
                     );
                     state.retry_at = Some(now + backoff);
                 }
@@ -553,45 +582,161 @@ impl Entry {
     /// (proactive, blocking) margins before expiry for credentials living `lifetime`.
     fn margins(&self, lifetime: time::Duration) -> (time::Duration, time::Duration) {
         let lifetime = Duration::try_from(lifetime).unwrap_or(Duration::ZERO);
-        let proactive = self.policy.proactive_margin.min(lifetime / 2);
-        let jitter = random_fraction(self.policy.jitter.min(lifetime / 10));
-        let blocking = self.policy.blocking_margin.min(lifetime / 3);
+        let proactive = self.shared.policy.proactive_margin.min(lifetime / 2);
+        let jitter = random_fraction(self.shared.policy.jitter.min(lifetime / 10));
+        let blocking = self.shared.policy.blocking_margin.min(lifetime / 3);
         let to_time = |d: Duration| time::Duration::try_from(d).unwrap_or(time::Duration::ZERO);
         (to_time(proactive + jitter), to_time(blocking))
     }
 
     /// Refreshes at `at` if nothing has fetched since `generation` and the entry was used
-    /// within the credentials' `lifetime` (SDKs ask about once per lifetime).
+    /// within the credentials' `lifetime` (SDKs ask about once per lifetime). Replaces the
+    /// refresh scheduled before, if any.
     fn schedule_refresh(
         self: &Arc<Self>,
+        state: &mut State,
         at: OffsetDateTime,
         now: OffsetDateTime,
         lifetime: time::Duration,
         generation: u64,
     ) {
         let delay = Duration::try_from(at - now).unwrap_or(Duration::ZERO);
-        let entry: Weak<Self> = Arc::downgrade(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let Some(entry) = entry.upgrade() else { return };
-            let now = entry.clock.now();
-            let mut state = lock(&entry.state);
-            let current = state.generation == generation
-                && state.inflight.is_none()
-                && state
-                    .current
-                    .as_ref()
-                    .is_some_and(|c| !before(c.refresh_at, now));
-            let used = state.last_used.is_some_and(|used| now - used <= lifetime);
-            if current && used {
-                let version = state
-                    .current
-                    .as_ref()
-                    .map(|c| c.version)
-                    .unwrap_or_default();
-                entry.start_fetch(&mut state, version);
+        if let Some(earlier) = state.scheduled.take() {
+            self.shared.refreshes.cancel(earlier);
+        }
+        state.scheduled = Some(self.shared.refreshes.schedule(
+            tokio::time::Instant::now() + delay,
+            Due {
+                entry: Arc::downgrade(self),
+                generation,
+                lifetime,
+            },
+        ));
+    }
+
+    /// The scheduled refresh is due: fetches if it is still wanted.
+    fn refresh_due(self: &Arc<Self>, at: DueAt, generation: u64, lifetime: time::Duration) {
+        let now = self.shared.clock.now();
+        let mut state = lock(&self.state);
+        if state.scheduled == Some(at) {
+            state.scheduled = None;
+        }
+        let current = state.generation == generation
+            && state.inflight.is_none()
+            && state
+                .current
+                .as_ref()
+                .is_some_and(|c| !before(c.refresh_at, now));
+        let used = state.last_used.is_some_and(|used| now - used <= lifetime);
+        if current && used {
+            let version = state
+                .current
+                .as_ref()
+                .map(|c| c.version)
+                .unwrap_or_default();
+            self.start_fetch(&mut state, version);
+        }
+    }
+}
+
+/// Where a refresh is in the schedule: its time, then the order it was scheduled in.
+type DueAt = (tokio::time::Instant, u64);
+
+/// A scheduled refresh.
+struct Due {
+    entry: Weak<Entry>,
+    generation: u64,
+    lifetime: time::Duration,
+}
+
+/// The proactive refreshes of all entries in the order they are due, run by one task that
+/// sleeps until the first: a sleeping task per entry cost some 10,000 tasks (and their
+/// timers) for 10,000 bindings. Each entry has at most one refresh here; a rescheduled or
+/// dropped entry takes its old one out.
+#[derive(Default)]
+struct Refreshes {
+    inner: Mutex<Schedule>,
+    /// Tells the task that the first refresh changed, or that the cache is gone.
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Schedule {
+    due: std::collections::BTreeMap<DueAt, Due>,
+    next_order: u64,
+    /// The task, once started (a cache used from a runtime that has since gone starts it
+    /// again).
+    task: Option<tokio::task::JoinHandle<()>>,
+    closed: bool,
+}
+
+impl Refreshes {
+    /// Schedules `due` at `at`; starts the task the first time (a fetch runs in a runtime).
+    fn schedule(self: &Arc<Self>, at: tokio::time::Instant, due: Due) -> DueAt {
+        let mut schedule = lock(&self.inner);
+        let key = (at, schedule.next_order);
+        schedule.next_order += 1;
+        let first = schedule.due.first_key_value().is_none_or(|(k, _)| key < *k);
+        schedule.due.insert(key, due);
+        let running = schedule.task.as_ref().is_some_and(|t| !t.is_finished());
+        if !running && !schedule.closed {
+            schedule.task = Some(tokio::spawn(self.clone().run()));
+        } else if first {
+            self.wake.notify_one();
+        }
+        key
+    }
+
+    fn cancel(&self, at: DueAt) {
+        lock(&self.inner).due.remove(&at);
+    }
+
+    fn close(&self) {
+        let mut schedule = lock(&self.inner);
+        schedule.closed = true;
+        schedule.due.clear();
+        drop(schedule);
+        self.wake.notify_one();
+    }
+
+    /// Runs the refreshes as they fall due, until the cache is dropped.
+    async fn run(self: Arc<Self>) {
+        loop {
+            // Registered before the schedule is read, so no wake-up is lost in between.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let now = tokio::time::Instant::now();
+            let mut fire = Vec::new();
+            let next = {
+                let mut schedule = lock(&self.inner);
+                if schedule.closed {
+                    return;
+                }
+                while let Some(entry) = schedule.due.first_entry()
+                    && entry.key().0 <= now
+                {
+                    let (at, due) = entry.remove_entry();
+                    fire.push((at, due));
+                }
+                schedule.due.first_key_value().map(|(at, _)| at.0)
+            };
+            // Outside the schedule's lock: a refresh takes its entry's lock.
+            for (at, due) in fire {
+                if let Some(entry) = due.entry.upgrade() {
+                    entry.refresh_due(at, due.generation, due.lifetime);
+                }
             }
-        });
+            match next {
+                Some(next) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(next) => {}
+                        () = woken => {}
+                    }
+                }
+                None => woken.await,
+            }
+        }
     }
 }
 
@@ -771,6 +916,63 @@ mod tests {
         assert_eq!(upstream.calls(), 2, "proactive refresh");
         let fresh = cache.get(&upstream.source("a", V1)).await.unwrap();
         assert_eq!(fresh.access_key_id, "ASIA2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_task_refreshes_every_entry() {
+        let (clock, upstream, cache) = setup(Duration::ZERO);
+        for i in 0..100 {
+            cache
+                .get(&upstream.source(&format!("k{i}"), V1))
+                .await
+                .unwrap();
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // The fetches have ended; what is left waits for the refreshes: one task, not 100.
+        let metrics = tokio::runtime::Handle::current().metrics();
+        assert_eq!(metrics.num_alive_tasks(), 1);
+        assert_eq!(lock(&cache.shared.refreshes.inner).due.len(), 100);
+        advance(&clock, Duration::from_secs(41 * 60)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(upstream.calls(), 200, "each entry refreshed once");
+        assert_eq!(
+            lock(&cache.shared.refreshes.inner).due.len(),
+            100,
+            "each rescheduled once, the old refresh gone"
+        );
+        // Forgotten entries leave nothing scheduled; a dropped cache stops the task.
+        cache.clear();
+        assert!(lock(&cache.shared.refreshes.inner).due.is_empty());
+        drop(cache);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(metrics.num_alive_tasks(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_due_before_the_first_scheduled_one_is_not_late() {
+        let (clock, short, cache) = setup(Duration::ZERO);
+        let long = Arc::new(Upstream {
+            lifetime: time::Duration::hours(2),
+            ..Arc::into_inner(Upstream::new(clock.clone(), Duration::ZERO)).unwrap()
+        });
+        // The task first sleeps until the long-lived credentials' refresh (~100 minutes)...
+        cache.get(&long.source("long", V1)).await.unwrap();
+        tokio::task::yield_now().await;
+        // ...and must wake for the short-lived ones' (~40 minutes), scheduled after.
+        cache.get(&short.source("short", V1)).await.unwrap();
+        advance(&clock, Duration::from_secs(41 * 60)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(short.calls(), 2, "refreshed at about 40 minutes");
+        assert_eq!(long.calls(), 1, "not due yet");
+        advance(&clock, Duration::from_secs(60 * 60)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(long.calls(), 2, "refreshed at about 100 minutes");
     }
 
     #[tokio::test(start_paused = true)]

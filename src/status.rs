@@ -104,14 +104,21 @@ pub struct Survey {
     /// The leaf last read per binding: a certificate file is read again only when it
     /// changed, one in a token once per [`TOKEN_CERTIFICATE_REUSE`].
     leaves: Mutex<HashMap<BindingName, Leaf>>,
+    /// What one report read of each certificate file: bindings that name the same file
+    /// share one read, one parse and one copy of its facts (10,000 bindings of one
+    /// certificate read and kept it 10,000 times). Emptied when the report ends.
+    files: Mutex<HashMap<std::path::PathBuf, (FileStamp, Facts)>>,
 }
+
+/// A leaf's facts, or why it cannot be read; shared by the bindings of one file.
+type Facts = Arc<Result<LeafFacts, String>>;
 
 #[derive(Debug)]
 struct Leaf {
     binding: Arc<Binding>,
     stamp: Option<FileStamp>,
     read_at: OffsetDateTime,
-    certificate: Result<LeafFacts, String>,
+    certificate: Facts,
 }
 
 /// What a report says of a leaf: kept per binding instead of the whole certificate (its DER
@@ -143,6 +150,7 @@ impl Survey {
             vendor,
             clock,
             leaves: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -195,14 +203,15 @@ impl Survey {
             };
             report.bindings.push(status);
         }
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).clear();
         report
     }
 
     fn binding(&self, binding: &Arc<Binding>, now: OffsetDateTime) -> BindingStatus {
         let mut attention = Vec::new();
-        let certificate = match self.leaf(binding, now) {
+        let certificate = match &*self.leaf(binding, now) {
             Ok(cert) => {
-                let status = certificate_status(&cert, now);
+                let status = certificate_status(cert, now);
                 if status.days_left < 0 {
                     attention.push(format!("certificate expired on {}", status.not_after));
                 } else if status.days_left < ATTENTION_DAYS {
@@ -250,7 +259,7 @@ impl Survey {
 
 impl Survey {
     /// [`leaf_certificate`], read again only when it may have changed (see `leaves`).
-    fn leaf(&self, binding: &Arc<Binding>, now: OffsetDateTime) -> Result<LeafFacts, String> {
+    fn leaf(&self, binding: &Arc<Binding>, now: OffsetDateTime) -> Facts {
         let location = binding.files.certificates.first();
         let stamp = match location {
             Some(Location::File(path)) => FileStamp::read(path).ok(),
@@ -268,7 +277,22 @@ impl Survey {
                 return leaf.certificate.clone();
             }
         }
-        let certificate = leaf_certificate(binding).map(|cert| LeafFacts::of(&cert));
+        let read = || Arc::new(leaf_certificate(binding).map(|cert| LeafFacts::of(&cert)));
+        let certificate = match (location, stamp) {
+            (Some(Location::File(path)), Some(stamp)) => {
+                let files = || self.files.lock().unwrap_or_else(|p| p.into_inner());
+                let known = files()
+                    .get(path)
+                    .filter(|(read_stamp, _)| *read_stamp == stamp)
+                    .map(|(_, facts)| facts.clone());
+                known.unwrap_or_else(|| {
+                    let facts = read();
+                    files().insert(path.clone(), (stamp, facts.clone()));
+                    facts
+                })
+            }
+            _ => read(),
+        };
         lock().insert(
             binding.name.clone(),
             Leaf {

@@ -30,6 +30,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
@@ -118,7 +119,7 @@ pub enum BindingError {
 
 /// A binding name: 1 to 64 characters of `[A-Za-z0-9@_-]`. Safe as a file name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BindingName(String);
+pub struct BindingName(Arc<str>);
 
 impl BindingName {
     pub fn as_str(&self) -> &str {
@@ -134,7 +135,7 @@ impl FromStr for BindingName {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'_' | b'-'));
         if valid {
-            Ok(Self(name.to_owned()))
+            Ok(Self(name.into()))
         } else {
             Err(BindingError::BadName(name.to_owned()))
         }
@@ -273,8 +274,9 @@ pub struct Binding {
     /// Secrets the consumer may still hold while a `bind` is under way.
     previous_secret_hashes: Vec<[u8; 48]>,
     pub mode: Mode,
-    pub files: IdentityFiles,
-    pub session: SessionRequest,
+    /// Shared with the binding's source in `serve` (one copy per binding, not two).
+    pub files: Arc<IdentityFiles>,
+    pub session: Arc<SessionRequest>,
     /// Region for CreateSession; `serve --region`, then the trust anchor's, when absent.
     pub region: Option<Region>,
     /// CreateSession endpoint; `serve`'s when absent.
@@ -301,8 +303,8 @@ impl Binding {
             secret_hash,
             previous_secret_hashes: Vec::new(),
             mode,
-            files,
-            session,
+            files: Arc::new(files),
+            session: Arc::new(session),
             region,
             endpoint,
             allowed_uids: Vec::new(),
@@ -519,7 +521,7 @@ impl Binding {
             secret_hash: hash,
             previous_secret_hashes,
             mode,
-            files: IdentityFiles {
+            files: Arc::new(IdentityFiles {
                 certificates: file
                     .certificate_files
                     .iter()
@@ -540,8 +542,8 @@ impl Binding {
                     credentials_directory: None,
                     tpm_tcti: None,
                 },
-            },
-            session,
+            }),
+            session: Arc::new(session),
             region,
             endpoint: file.endpoint,
             allowed_uids: Vec::new(),

@@ -100,12 +100,16 @@ pub(crate) async fn run(
                 .endpoint
                 .clone()
                 .or_else(|| args.endpoint.endpoint.clone());
-            let mut files = binding.files.clone();
+            let mut files = crate::identity::IdentityFiles::clone(&binding.files);
             files.device.credentials_directory = env.credentials_directory.clone();
             (
                 report,
                 files,
-                Some((binding.session.clone(), region, endpoint)),
+                Some((
+                    rolesanywhere::SessionRequest::clone(&binding.session),
+                    region,
+                    endpoint,
+                )),
             )
         }
         None => {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::arn::Region;
 use crate::aws::rolesanywhere;
 use crate::binding::{Binding, BindingName};
-use crate::identity::IdentityCache;
+use crate::identity::{IdentityCache, IdentityFiles};
 use crate::source::rolesanywhere::{IdentitySource, service_error};
 use crate::source::{Source, SourceError};
 use crate::system::clock::Clock;
@@ -32,6 +32,8 @@ pub struct Bindings {
     defaults: Defaults,
     clock: Arc<dyn Clock>,
     prepared: Mutex<HashMap<BindingName, Prepared>>,
+    /// One CreateSession client per region and endpoint, shared by the bindings that call it.
+    clients: Mutex<HashMap<(Region, url::Url), Arc<rolesanywhere::Client>>>,
 }
 
 /// The source of one binding file.
@@ -56,6 +58,7 @@ impl Bindings {
             defaults,
             clock,
             prepared: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -67,11 +70,21 @@ impl Bindings {
         {
             return Ok(prepared.source.clone());
         }
-        let mut files = binding.files.clone();
-        // `credential:NAME` PINs and passwords are this process's systemd credentials.
-        files.device.credentials_directory = self.defaults.env.credentials_directory.clone();
-        // So is the TPM: the daemon's TCTI, not the binding's.
-        files.device.tpm_tcti = self.defaults.env.tpm_tcti.clone();
+        // `credential:NAME` PINs and passwords are this process's systemd credentials, and
+        // the TPM is the daemon's TCTI, not the binding's. When those change nothing, the
+        // source shares the binding's files rather than holding a copy.
+        let env = &self.defaults.env;
+        let device = &binding.files.device;
+        let files = if device.credentials_directory == env.credentials_directory
+            && device.tpm_tcti == env.tpm_tcti
+        {
+            binding.files.clone()
+        } else {
+            let mut files = IdentityFiles::clone(&binding.files);
+            files.device.credentials_directory = env.credentials_directory.clone();
+            files.device.tpm_tcti = env.tpm_tcti.clone();
+            Arc::new(files)
+        };
         let source: Arc<dyn Source> = Arc::new(IdentitySource::new(
             self.client_for(binding).map_err(service_error)?,
             files,
@@ -117,7 +130,7 @@ impl Bindings {
     fn client_for(
         &self,
         binding: &Binding,
-    ) -> Result<rolesanywhere::Client, rolesanywhere::RolesAnywhereError> {
+    ) -> Result<Arc<rolesanywhere::Client>, rolesanywhere::RolesAnywhereError> {
         let region = self.region_for(binding);
         let endpoint = rolesanywhere::resolve_endpoint(
             binding
@@ -127,12 +140,18 @@ impl Bindings {
             &self.defaults.env,
             &region,
         )?;
-        // Cheap: the HTTP client (and its connection pool) is shared, not copied.
-        Ok(rolesanywhere::Client::new(
-            self.http.clone(),
-            endpoint,
-            region,
-            self.clock.clone(),
-        ))
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let client = clients
+            .entry((region.clone(), endpoint.clone()))
+            .or_insert_with(|| {
+                // The HTTP client (and its connection pool) is shared, not copied.
+                Arc::new(rolesanywhere::Client::new(
+                    self.http.clone(),
+                    endpoint,
+                    region,
+                    self.clock.clone(),
+                ))
+            });
+        Ok(client.clone())
     }
 }

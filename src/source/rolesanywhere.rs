@@ -20,20 +20,23 @@ use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest
 /// Credentials for one role from IAM Roles Anywhere; see the module docs.
 #[derive(Debug, Clone)]
 pub struct IdentitySource {
-    client: Client,
-    files: IdentityFiles,
-    session: SessionRequest,
+    // Shared, not copied: `serve` holds a source per binding (10,000 bindings), most with
+    // the binding's own files and request and one client for all, and each fetch clones it.
+    client: Arc<Client>,
+    files: Arc<IdentityFiles>,
+    session: Arc<SessionRequest>,
     identities: Arc<IdentityCache>,
     key: Key,
 }
 
 impl IdentitySource {
     pub fn new(
-        client: Client,
-        files: IdentityFiles,
-        session: SessionRequest,
+        client: impl Into<Arc<Client>>,
+        files: impl Into<Arc<IdentityFiles>>,
+        session: impl Into<Arc<SessionRequest>>,
         identities: Arc<IdentityCache>,
     ) -> Self {
+        let (client, files, session) = (client.into(), files.into(), session.into());
         let key = identity_key(&files, &session, client.region(), client.endpoint());
         Self {
             client,
