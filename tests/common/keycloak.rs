@@ -79,56 +79,11 @@ pub(crate) const CAROL_TOTP_SECRET: &str = "needroleshere-carol-totp";
 pub(crate) const ADMIN: &str = "admin";
 pub(crate) const ADMIN_PASSWORD: &str = "admin-Password-1";
 
-fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keycloak.sh")
-}
-
 /// The Keycloak base URL (`http://127.0.0.1:PORT`), ready: the shared one, or one started
 /// for this test binary. Blocks until the realm's discovery document answers.
 pub(crate) fn base_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var(URL_ENV) {
-            let mut wait = std::process::Command::new("bash");
-            wait.arg(script()).arg("wait").arg(&url);
-            if let Ok(state) = std::env::var(STATE_ENV) {
-                wait.arg(state);
-            }
-            let status = wait.status().expect("run scripts/keycloak.sh wait");
-            assert!(
-                status.success(),
-                "the shared Keycloak at {url} is not ready"
-            );
-            return url;
-        }
-        // Kept (not removed on drop): the watchdog removes it after Keycloak stops.
-        let state = tempfile::Builder::new()
-            .prefix("needroleshere-keycloak-")
-            .tempdir()
-            .expect("a temporary directory for Keycloak")
-            .keep();
-        let output = std::process::Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(&state)
-            .env("KEYCLOAK_PARENT_PID", std::process::id().to_string())
-            .env("KEYCLOAK_REMOVE_STATE", "1")
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("run scripts/keycloak.sh start");
-        assert!(
-            output.status.success(),
-            "scripts/keycloak.sh start failed ({}); see its messages above",
-            output.status
-        );
-        String::from_utf8(output.stdout)
-            .expect("a URL")
-            .lines()
-            .last()
-            .expect("scripts/keycloak.sh start printed the URL")
-            .trim()
-            .to_owned()
-    })
+    URL.get_or_init(|| super::shared_service("keycloak", "KEYCLOAK", URL_ENV, STATE_ENV))
 }
 
 /// The realm's issuer: `http://127.0.0.1:PORT/realms/needroleshere`.

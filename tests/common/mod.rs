@@ -22,6 +22,62 @@ pub(crate) fn pki() -> &'static Path {
     .path()
 }
 
+/// A local service one test command shares (Keycloak, SimpleSAMLphp), run by
+/// `scripts/NAME.sh`: the URL in `url_env` (with its state directory in `state_env`) once
+/// `NAME.sh wait` says it is ready; else one started for this test binary with `NAME.sh
+/// start`, whose watchdog (`PREFIX_PARENT_PID`, `PREFIX_REMOVE_STATE`) ends it, and removes
+/// its files, once this process is gone. Blocks until ready.
+pub(crate) fn shared_service(
+    name: &str,
+    env_prefix: &str,
+    url_env: &str,
+    state_env: &str,
+) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scripts/{name}.sh"));
+    if let Ok(url) = std::env::var(url_env) {
+        let mut wait = std::process::Command::new("bash");
+        wait.arg(&script).arg("wait").arg(&url);
+        if let Ok(state) = std::env::var(state_env) {
+            wait.arg(state);
+        }
+        let status = wait
+            .status()
+            .unwrap_or_else(|e| panic!("run scripts/{name}.sh wait: {e}"));
+        assert!(status.success(), "the shared {name} at {url} is not ready");
+        return url;
+    }
+    // Kept (not removed on drop): the watchdog removes it after the service stops.
+    let state = tempfile::Builder::new()
+        .prefix(&format!("needroleshere-{name}-"))
+        .tempdir()
+        .expect("a temporary directory")
+        .keep();
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .arg(&state)
+        .env(
+            format!("{env_prefix}_PARENT_PID"),
+            std::process::id().to_string(),
+        )
+        .env(format!("{env_prefix}_REMOVE_STATE"), "1")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/{name}.sh start: {e}"));
+    assert!(
+        output.status.success(),
+        "scripts/{name}.sh start failed ({}); see its messages above",
+        output.status
+    );
+    String::from_utf8(output.stdout)
+        .expect("a URL")
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("scripts/{name}.sh start printed no URL"))
+        .trim()
+        .to_owned()
+}
+
 /// The `needroleshere-fake-aws` binary (the strict fakes as a process, for network
 /// namespaces), built once per test binary with `cargo build -p needroleshere-fake-aws`.
 ///

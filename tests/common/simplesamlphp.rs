@@ -40,56 +40,11 @@ pub(crate) const DAVE_PASSWORD: &str = "dave-Password-1";
 pub(crate) const ERIN: &str = "erin";
 pub(crate) const ERIN_PASSWORD: &str = "erin-Password-1";
 
-fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/simplesamlphp.sh")
-}
-
 /// The SimpleSAMLphp base URL (`http://127.0.0.1:PORT`), ready: the shared one, or one
 /// started for this test binary. Blocks until its IdP metadata answers.
 pub(crate) fn base_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var(URL_ENV) {
-            let mut wait = std::process::Command::new("bash");
-            wait.arg(script()).arg("wait").arg(&url);
-            if let Ok(state) = std::env::var(STATE_ENV) {
-                wait.arg(state);
-            }
-            let status = wait.status().expect("run scripts/simplesamlphp.sh wait");
-            assert!(
-                status.success(),
-                "the shared SimpleSAMLphp at {url} is not ready"
-            );
-            return url;
-        }
-        // Kept (not removed on drop): the watchdog removes it after SimpleSAMLphp stops.
-        let state = tempfile::Builder::new()
-            .prefix("needroleshere-simplesamlphp-")
-            .tempdir()
-            .expect("a temporary directory for SimpleSAMLphp")
-            .keep();
-        let output = std::process::Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(&state)
-            .env("SIMPLESAMLPHP_PARENT_PID", std::process::id().to_string())
-            .env("SIMPLESAMLPHP_REMOVE_STATE", "1")
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("run scripts/simplesamlphp.sh start");
-        assert!(
-            output.status.success(),
-            "scripts/simplesamlphp.sh start failed ({}); see its messages above",
-            output.status
-        );
-        String::from_utf8(output.stdout)
-            .expect("a URL")
-            .lines()
-            .last()
-            .expect("scripts/simplesamlphp.sh start printed the URL")
-            .trim()
-            .to_owned()
-    })
+    URL.get_or_init(|| super::shared_service("simplesamlphp", "SIMPLESAMLPHP", URL_ENV, STATE_ENV))
 }
 
 /// The IdP-initiated sign-in URL for AWS.

@@ -11,10 +11,11 @@ cd "$(dirname "$0")/../.."
 
 # What the scenario needs beyond debootstrap's minbase: systemd as PID 1 (and its tools:
 # systemctl, systemd-run, systemd-analyze, journalctl), curl, iproute2 (169.254.170.2 on lo,
-# `ip netns` for IMDS), Debian's boto3, and the libraries the .deb depends on (libtss2: the
-# default build's TPM support).
+# `ip netns` for IMDS), Debian's boto3, the libraries the .deb depends on (libtss2: the
+# default build's TPM support), and those of the fakes' binary run inside (libxmlsec1: its
+# STS checks SAML signatures).
 packages=(systemd systemd-sysv dbus python3 python3-boto3 curl iproute2
-          libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-mu0)
+          libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-mu0 libxmlsec1-openssl)
 suite=bookworm
 recipe=1
 # The mirror apt on this machine uses (debootstrap needs one; the tests reach nothing else).
