@@ -26,7 +26,6 @@
 //! `samlp:Response` whose status is `Responder` (inner `NoPassive`) and no assertion; an
 //! unknown user, or no `Authorization`, 400.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;

@@ -18,7 +18,6 @@
 //! URL, `http://127.0.0.1:PORT/saml2/idp/metadata.php`. The IdP does not speak ECP at the
 //! IdP-initiated URL: it answers a SOAP request with its login page.
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 /// The SimpleSAMLphp base URL a test command shares (`http://127.0.0.1:PORT`).
