@@ -11,3 +11,4 @@ pub mod logging;
 pub mod peer;
 pub mod repeats;
 pub mod transport;
+pub mod watch;
