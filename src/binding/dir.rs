@@ -31,6 +31,7 @@ use crate::system::files::FileStamp;
 use crate::system::files::{
     check_trusted_dirs, ensure_dir, remove_if_exists, remove_stale_temporaries, write_atomic,
 };
+use crate::system::watch::{Seen, Watch};
 
 /// Mode of the directories `install` creates (`serve` must be able to list them).
 const DIR_MODE: u32 = 0o755;
@@ -72,24 +73,43 @@ impl ConfigDir {
     }
 }
 
-/// Reads binding files for `serve`, re-parsing one only when its metadata changes, so each
-/// request costs one `stat` when nothing changed and sees a rebind or unbind at once.
+/// Reads binding files for `serve`, re-parsing one only when its metadata changes. A binding
+/// read before is served again without a system call but one `poll` while file-change
+/// notification says nothing on the way to it changed ([`Watch`]); otherwise each request
+/// costs the `stat`s of the trusted-directory check and of the file. Either way a rebind or
+/// unbind is seen by the very next request.
 #[derive(Debug)]
 pub struct Store {
     dir: ConfigDir,
-    cache: Mutex<HashMap<BindingName, (FileStamp, Arc<Binding>)>>,
+    watch: Arc<Watch>,
+    cache: Mutex<HashMap<BindingName, Loaded>>,
+}
+
+/// A binding as read, with what says it is still current.
+#[derive(Debug)]
+struct Loaded {
+    stamp: FileStamp,
+    seen: Option<Seen>,
+    binding: Arc<Binding>,
 }
 
 impl Store {
     pub fn new(dir: ConfigDir) -> Self {
+        Self::with_watch(dir, Watch::global().clone())
+    }
+
+    /// A store told of changes by `watch` (tests give one without notification).
+    pub fn with_watch(dir: ConfigDir, watch: Arc<Watch>) -> Self {
         Self {
             dir,
+            watch,
             cache: Mutex::new(HashMap::new()),
         }
     }
 
     /// Whether the bindings directory can be trusted: nobody but root and the user serving
-    /// may be able to change it or any directory above it. Checked on every [`Store::load`];
+    /// may be able to change it or any directory above it. Checked by every [`Store::load`]
+    /// that file-change notification does not answer;
     /// `/healthz` reports it.
     pub fn check(&self) -> Result<(), BindingError> {
         let path = self.dir.bindings_dir();
@@ -125,8 +145,19 @@ impl Store {
 
     /// The current binding `name`.
     pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
-        self.check()?;
+        let known = self
+            .lock()
+            .get(name)
+            .map(|loaded| (loaded.seen, loaded.binding.clone()));
+        if let Some((seen, binding)) = known
+            && self.watch.unchanged(seen)
+        {
+            return Ok(binding);
+        }
         let path = self.dir.binding_path(name);
+        // Before anything is read: whatever changes from here on is seen next time.
+        let seen = self.watch.observe([path.as_path()]);
+        self.check()?;
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -155,10 +186,11 @@ impl Store {
             });
         }
         let stamp = FileStamp::of(&meta);
-        if let Some((cached, binding)) = self.lock().get(name)
-            && *cached == stamp
+        if let Some(loaded) = self.lock().get_mut(name)
+            && loaded.stamp == stamp
         {
-            return Ok(binding.clone());
+            loaded.seen = seen;
+            return Ok(loaded.binding.clone());
         }
         let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => BindingError::NotFound {
@@ -171,11 +203,18 @@ impl Store {
             },
         })?;
         let binding = Arc::new(Binding::from_file(&path, name, &bytes)?);
-        self.lock().insert(name.clone(), (stamp, binding.clone()));
+        self.lock().insert(
+            name.clone(),
+            Loaded {
+                stamp,
+                seen,
+                binding: binding.clone(),
+            },
+        );
         Ok(binding)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (FileStamp, Arc<Binding>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, Loaded>> {
         // The map holds only parsed copies of files; after a panic elsewhere it is still valid.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -544,6 +583,45 @@ mod tests {
                 .unwrap()
                 .contains("previous")
         );
+    }
+
+    /// One store over time, as `serve` keeps it: a rebind, an unbind and a directory made
+    /// writable by others are each seen by the next load, with notification and without.
+    #[test]
+    fn a_kept_store_sees_every_change_at_the_next_load() {
+        for watch in [Watch::new(), Watch::unavailable()] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = ConfigDir::new(tmp.path().join("config"));
+            let store = Store::with_watch(dir.clone(), Arc::new(watch));
+            let (a, token_a) = sample(Mode::EcsRelative);
+            let name = a.name.clone();
+            let env = |token| render_env(Mode::EcsRelative, None, token, false).unwrap();
+            dir.install(&a, &env(&token_a), None).unwrap();
+            let first = store.load(&name).unwrap();
+            assert!(first.accepts(&token_a));
+            assert!(Arc::ptr_eq(&first, &store.load(&name).unwrap()), "not kept");
+
+            let (b, token_b) = sample(Mode::EcsRelative);
+            dir.install(&b, &env(&token_b), None).unwrap();
+            let second = store.load(&name).unwrap();
+            assert!(second.accepts(&token_b) && !second.accepts(&token_a));
+
+            std::fs::set_permissions(dir.bindings_dir(), std::fs::Permissions::from_mode(0o777))
+                .unwrap();
+            assert!(
+                matches!(store.load(&name), Err(BindingError::UntrustedDir { .. })),
+                "a directory anyone can write to was trusted"
+            );
+            std::fs::set_permissions(dir.bindings_dir(), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            assert!(store.load(&name).unwrap().accepts(&token_b));
+
+            dir.remove(&name).unwrap();
+            assert!(matches!(
+                store.load(&name),
+                Err(BindingError::NotFound { .. })
+            ));
+        }
     }
 
     #[test]
