@@ -116,6 +116,57 @@ async fn replaced_certificate_and_key_get_fresh_credentials_at_the_next_request(
     assert_eq!(fake.fake.request_count(), 2);
 }
 
+/// A Kubernetes secret volume (or cert-manager's CSI driver) renews by writing a new version
+/// directory and renaming a `..data_tmp` link over `..data`: the paths the binding names,
+/// links into `..data`, never change themselves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_volume_link_swap_gets_fresh_credentials_at_the_next_request() {
+    use std::os::unix::fs::symlink;
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let volume = tempfile::tempdir().unwrap();
+    let root = volume.path();
+    let version = |name: &str, cert: &str, key: &str| {
+        std::fs::create_dir(root.join(name)).unwrap();
+        std::fs::copy(pki_file(cert), root.join(name).join("tls.crt")).unwrap();
+        std::fs::copy(pki_file(key), root.join(name).join("tls.key")).unwrap();
+    };
+    version("..2026_12_04_v1", "p256.fullchain.pem", "p256.sec1.key");
+    symlink("..2026_12_04_v1", root.join("..data")).unwrap();
+    symlink("..data/tls.crt", root.join("tls.crt")).unwrap();
+    symlink("..data/tls.key", root.join("tls.key")).unwrap();
+
+    let serve = Serve::start(dir.path(), &[]).await;
+    let mut args = identity_args_from(&root.join("tls.crt"), &root.join("tls.key"), ROLE_ARN);
+    args.extend(mode_args("ecs-full", &serve.url()));
+    args.extend(["--endpoint".into(), fake.url(), "--no-validate".into()]);
+    bind_ok(dir.path(), "swapped", &args).await;
+    let token = token_of(dir.path(), "swapped");
+    let first = daemon::access_key_id(&get_with_bearer(serve.target(), &token).await);
+    let again = daemon::access_key_id(&get_with_bearer(serve.target(), &token).await);
+    assert_eq!(again, first);
+    assert_eq!(fake.fake.request_count(), 1);
+
+    version("..2026_12_04_v2", "p384.fullchain.pem", "p384.pkcs8.key");
+    symlink("..2026_12_04_v2", root.join("..data_tmp")).unwrap();
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    let second = get_with_bearer(serve.target(), &token).await;
+    let second_key = daemon::access_key_id(&second);
+    assert_ne!(
+        second_key, first,
+        "the old version's credentials were served"
+    );
+    assert_eq!(
+        fake.session(&second_key).leaf_serial,
+        certificate_serial(&pki_file("p384.cert.pem"))
+    );
+    // The old version goes, as the kubelet removes it; the new one stays in use.
+    std::fs::remove_dir_all(root.join("..2026_12_04_v1")).unwrap();
+    let third = get_with_bearer(serve.target(), &token).await;
+    assert_eq!(daemon::access_key_id(&third), second_key);
+    assert_eq!(fake.fake.request_count(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn session_parameters_and_region_come_from_the_binding() {
     let fake = Fake::start().await;

@@ -171,6 +171,25 @@ pub struct IdentityFiles {
 }
 
 impl IdentityFiles {
+    /// The files whose changes change what [`IdentityFiles::load`] reads; `None` when it also
+    /// reads certificates kept in a token, which no file-change notification covers.
+    pub fn watched_paths(&self) -> Option<impl Iterator<Item = &std::path::Path>> {
+        if self
+            .certificates
+            .iter()
+            .any(|l| matches!(l, Location::Pkcs11(_)))
+        {
+            return None;
+        }
+        Some(
+            self.certificates
+                .iter()
+                .chain([&self.private_key])
+                .filter_map(Location::path)
+                .chain(self.intermediates.iter().map(PathBuf::as_path)),
+        )
+    }
+
     /// Reads and parses every file and finds the leaf. Does not check validity dates.
     pub fn load(&self) -> Result<Identity, IdentityError> {
         let key = load_private_key(

@@ -14,6 +14,7 @@ use crate::source::rolesanywhere::{IdentitySource, service_error};
 use crate::source::{Source, SourceError};
 use crate::system::clock::Clock;
 use crate::system::env::Environment;
+use crate::system::watch::Watch;
 
 /// Where CreateSession goes when a binding does not say.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ impl std::fmt::Debug for Bindings {
 impl Bindings {
     pub fn new(http: reqwest::Client, defaults: Defaults, clock: Arc<dyn Clock>) -> Self {
         Self {
-            identities: Arc::new(IdentityCache::default()),
+            identities: Arc::new(IdentityCache::watched(Watch::global().clone())),
             http,
             defaults,
             clock,

@@ -4,8 +4,9 @@
 //! * Key: the identity files, the request (trust anchor, profile, role, duration, session
 //!   name), the region and the endpoint; sources that agree on all of them share credentials.
 //! * Version: the fingerprint of the certificate chain and key as they are on disk now (read
-//!   through the shared [`IdentityCache`], a `stat` per file when unchanged), so a renewed
-//!   certificate gets fresh credentials at the next request. A certificate outside its
+//!   through the shared [`IdentityCache`], a `stat` per file when unchanged, nothing at all
+//!   while file-change notification says they are unchanged), so a renewed certificate gets
+//!   fresh credentials at the next request. A certificate outside its
 //!   validity window makes the source unusable: valid cached credentials still answer.
 //! * Fetch: loads and checks the identity again, then calls CreateSession.
 
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use crate::arn::Region;
 use crate::aws::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
 use crate::credentials::Credentials;
-use crate::identity::{IdentityCache, IdentityError, IdentityFiles, Location};
+use crate::identity::{Identity, IdentityCache, IdentityError, IdentityFiles, Location};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
+use crate::system::watch::Kept;
 
 /// Credentials for one role from IAM Roles Anywhere; see the module docs.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct IdentitySource {
     files: Arc<IdentityFiles>,
     session: Arc<SessionRequest>,
     identities: Arc<IdentityCache>,
+    /// The identity last read, while its files are unchanged: a cached request then reads
+    /// nothing, not even their metadata.
+    kept: Arc<Kept<Arc<Identity>>>,
     key: Key,
 }
 
@@ -42,6 +47,7 @@ impl IdentitySource {
             client,
             files,
             session,
+            kept: Arc::new(Kept::new(identities.watch().clone())),
             identities,
             key,
         }
@@ -53,7 +59,16 @@ impl IdentitySource {
 
     /// Loads the identity, checks it is valid now, and calls CreateSession.
     pub async fn fetch_now(&self) -> Result<Credentials, SourceError> {
-        let identity = self.identities.load(&self.files).map_err(identity_error)?;
+        let identity = match self.kept.get() {
+            Some(identity) => identity,
+            None => {
+                // Before reading: a change from here on is seen by the next request.
+                let seen = self.kept.observe(self.files.watched_paths());
+                let identity = self.identities.load(&self.files).map_err(identity_error)?;
+                self.kept.keep(seen, identity.clone());
+                identity
+            }
+        };
         identity
             .ensure_valid_at(self.client.clock().now())
             .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;

@@ -66,6 +66,44 @@ pub struct Seen {
     generation: u64,
 }
 
+/// A value read from files, kept while a [`Watch`] says none of them changed.
+#[derive(Debug)]
+pub struct Kept<T> {
+    watch: Arc<Watch>,
+    held: Mutex<Option<(Seen, T)>>,
+}
+
+impl<T: Clone> Kept<T> {
+    pub fn new(watch: Arc<Watch>) -> Self {
+        Self {
+            watch,
+            held: Mutex::new(None),
+        }
+    }
+
+    /// The value kept, unless something it was read from may have changed.
+    pub fn get(&self) -> Option<T> {
+        let (seen, value) = self.lock().clone()?;
+        self.watch.unchanged(Some(seen)).then_some(value)
+    }
+
+    /// Starts a read of `paths`; `None` when they are not watched (or `None` is given: what
+    /// is read is not only files), and then nothing is kept.
+    pub fn observe<'a>(&self, paths: Option<impl IntoIterator<Item = &'a Path>>) -> Option<Seen> {
+        self.watch.observe(paths?)
+    }
+
+    /// Keeps `value`, read after [`Kept::observe`] answered `seen`.
+    pub fn keep(&self, seen: Option<Seen>, value: T) {
+        *self.lock() = seen.map(|seen| (seen, value));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<(Seen, T)>> {
+        // A plain value, replaced whole: still valid after a panic elsewhere.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 #[derive(Debug)]
 struct Notify {
     inotify: Inotify,
