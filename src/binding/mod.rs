@@ -48,7 +48,7 @@ mod token;
 
 pub use dir::{ConfigDir, Store};
 pub use env_file::render_env;
-pub use token::{AccessToken, TokenError};
+pub use token::{AccessToken, OpenedTokens, TokenError};
 
 /// The route every ECS-mode binding is served on.
 pub const ECS_PATH: &str = "/ecs/credentials";

@@ -2,14 +2,18 @@
 //! without padding; a binding stores only base64url(SHA-384(secret)), compared in constant
 //! time.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr as _;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use sha2::{Digest as _, Sha384};
 
-use super::{BindingError, BindingName};
+use subtle::ConstantTimeEq as _;
+
+use super::{Binding, BindingError, BindingName};
 use crate::secret::Secret;
 
 const TOKEN_PREFIX: &str = "needroleshere.";
@@ -94,5 +98,91 @@ impl AccessToken {
     /// The `Authorization` header value: `Bearer <token>`.
     pub fn authorization(&self) -> Secret {
         Secret::new(format!("Bearer {}", self.to_secret_string().expose()))
+    }
+}
+
+/// The token that last opened each binding, so that presenting it again costs a
+/// constant-time comparison instead of a SHA-384 (the largest part of a cached request's
+/// own work). An entry holds for the binding as it was loaded: a rebind loads a new one,
+/// whose tokens are hashed again. A wrong token is always hashed. `serve` holds a presented
+/// token in memory anyway while it answers; this keeps one per binding (zeroed when
+/// dropped).
+#[derive(Debug, Default)]
+pub struct OpenedTokens {
+    opened: Mutex<HashMap<BindingName, (Arc<Binding>, AccessToken)>>,
+}
+
+impl OpenedTokens {
+    /// Whether `token` opens `binding` (see [`Binding::accepts`]).
+    pub fn accepts(&self, binding: &Arc<Binding>, token: &AccessToken) -> bool {
+        if let Some((opened, known)) = self.lock().get(&binding.name)
+            && Arc::ptr_eq(opened, binding)
+            && known.name == token.name
+            && bool::from(
+                known
+                    .secret
+                    .expose()
+                    .as_bytes()
+                    .ct_eq(token.secret.expose().as_bytes()),
+            )
+        {
+            return true;
+        }
+        if !binding.accepts(token) {
+            return false;
+        }
+        self.lock()
+            .insert(binding.name.clone(), (binding.clone(), token.clone()));
+        true
+    }
+
+    /// Forgets the token of an unbound binding.
+    pub fn forget(&self, name: &BindingName) {
+        self.lock().remove(name);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (Arc<Binding>, AccessToken)>> {
+        // Plain entries, each replaced whole: still valid after a panic elsewhere.
+        self.opened.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::Mode;
+    use crate::binding::tests::sample;
+
+    #[test]
+    fn an_opened_token_opens_only_its_binding_as_loaded() {
+        let opened = OpenedTokens::default();
+        let (binding, token) = sample(Mode::EcsFull);
+        let binding = Arc::new(binding);
+        assert!(opened.accepts(&binding, &token));
+        assert!(opened.accepts(&binding, &token), "the kept token refused");
+
+        // Another secret for the same name, after the right one was kept.
+        let (_, other) = sample(Mode::EcsFull);
+        assert_eq!(other.name(), token.name());
+        assert!(!opened.accepts(&binding, &other));
+        assert!(opened.accepts(&binding, &token));
+
+        // Rebound: the new binding refuses the kept token, and opens with its own.
+        let (rebound, new_token) = sample(Mode::EcsFull);
+        let rebound = Arc::new(rebound);
+        assert!(
+            !opened.accepts(&rebound, &token),
+            "a rebind left the old token open"
+        );
+        assert!(opened.accepts(&rebound, &new_token));
+        assert!(!opened.accepts(&binding, &new_token));
+
+        // A token of the same length differing in its last character.
+        let text = token.to_secret_string();
+        let mut tampered = text.expose().to_owned();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(opened.accepts(&binding, &token));
+        assert!(!opened.accepts(&binding, &AccessToken::parse(&tampered).unwrap()));
     }
 }

@@ -29,7 +29,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::vend::Vendor;
-use crate::binding::{AccessToken, Binding, BindingError, BindingName, ECS_PATH, Store};
+use crate::binding::{
+    AccessToken, Binding, BindingError, BindingName, ECS_PATH, OpenedTokens, Store,
+};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
 use crate::http::Peer;
@@ -43,6 +45,8 @@ pub struct EcsState {
     vendor: Arc<Vendor>,
     /// The document last answered per binding.
     documents: Rendered<BindingName>,
+    /// The token that last opened each binding.
+    opened: OpenedTokens,
 }
 
 impl EcsState {
@@ -51,6 +55,7 @@ impl EcsState {
             store,
             vendor,
             documents: Rendered::default(),
+            opened: OpenedTokens::default(),
         }
     }
 
@@ -215,6 +220,7 @@ async fn serve_credentials(
         BindingError::NotFound { .. } => {
             // Unbound: its credentials are not kept for it any longer.
             state.documents.forget(&name);
+            state.opened.forget(&name);
             // The name is the caller's: not a subject, or each made-up name would be logged.
             summarised!(
                 warn,
@@ -234,7 +240,7 @@ async fn serve_credentials(
             )
         }
     })?;
-    if !binding.mode.uses_token() || !binding.accepts(&token) {
+    if !binding.mode.uses_token() || !state.opened.accepts(&binding, &token) {
         summarised!(warn, Some(name.as_str()), "refused a token with a wrong secret", binding = %name);
         return Err(Refusal::invalid_token());
     }
