@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
 use crate::system::activation::{Listener, NamedListener};
@@ -137,8 +136,8 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
             ip_ttl,
             callers,
         } = front;
-        let router = router.layer(axum::middleware::from_fn(http11_only));
         let refusal = refuse_other_users(callers);
+        let not_http11 = not_http11();
         let description = named.describe();
         // On the listener too, so the handshake's SYN-ACK carries the hop limit as well.
         if let (Some(ttl), Listener::Tcp(listener)) = (ip_ttl, &named.listener)
@@ -176,6 +175,7 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                     }
                 };
                 let (router, refusal, http) = (router.clone(), refusal.clone(), http.clone());
+                let not_http11 = not_http11.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let peer = connection.peer();
@@ -191,14 +191,11 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                             refusal
                         }
                     };
-                    let service = tower::ServiceExt::map_request(
-                        service,
-                        move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                            request.extensions_mut().insert(peer.clone());
-                            request
-                        },
-                    );
-                    let service = TowerToHyperService::new(service);
+                    let service = ConnectionService {
+                        router: service,
+                        not_http11: not_http11.clone(),
+                        peer,
+                    };
                     let result = match connection {
                         Connection::Tcp(stream) => {
                             watcher
@@ -316,22 +313,48 @@ impl Peer {
     }
 }
 
-/// Answers requests of any HTTP version but 1.1 with 505.
-async fn http11_only(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    if request.version() == axum::http::Version::HTTP_11 {
-        return next.run(request).await;
+/// What serves each request of one connection: a request of any HTTP version but 1.1 gets
+/// 505 ([`not_http11`]); the others carry the [`Peer`] to the front's router.
+///
+/// Written out rather than composed from axum's `middleware::from_fn`, `map_request` and
+/// `TowerToHyperService`, which box a future and clone the router for every request: this
+/// is the cached fetch's hot path.
+#[derive(Clone)]
+struct ConnectionService {
+    router: axum::Router,
+    not_http11: axum::Router,
+    peer: Peer,
+}
+
+impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for ConnectionService {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<Self::Error>;
+
+    fn call(&self, mut request: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
+        let router = if request.version() == axum::http::Version::HTTP_11 {
+            request.extensions_mut().insert(self.peer.clone());
+            &self.router
+        } else {
+            &self.not_http11
+        };
+        // A router is always ready: `call` needs no `poll_ready` first.
+        tower::Service::call(&mut router.clone(), request)
     }
-    summarised!(warn, None, "refused a request that is not HTTP/1.1", version = ?request.version());
-    (
-        axum::http::StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-        [(axum::http::header::CONNECTION, "close")],
-        "needroleshere speaks HTTP/1.1 only\n",
-    )
-        .into_response()
+}
+
+/// The router of requests of any HTTP version but 1.1: 505 for every one.
+fn not_http11() -> axum::Router {
+    use axum::response::IntoResponse as _;
+    axum::Router::new().fallback(|request: axum::extract::Request| async move {
+        summarised!(warn, None, "refused a request that is not HTTP/1.1", version = ?request.version());
+        (
+            axum::http::StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            [(axum::http::header::CONNECTION, "close")],
+            "needroleshere speaks HTTP/1.1 only\n",
+        )
+            .into_response()
+    })
 }
 
 /// The router every request of a refused user's connection gets: 403, saying why.
