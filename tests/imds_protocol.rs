@@ -458,6 +458,51 @@ async fn every_metadata_path_answers_with_and_without_a_trailing_slash() {
     assert_eq!(daemon.sessions(), 2);
 }
 
+/// The listener serves the binding as it is now: a rebind to another role is what the very
+/// next request describes and gets credentials for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebind_to_another_role_is_served_at_the_next_request() {
+    let daemon = Daemon::web(&[]).await;
+    let token = token(daemon.addr()).await;
+    let roles_path = "/latest/meta-data/iam/security-credentials/";
+    let roles = get_with_token(daemon.addr(), roles_path, &token).await;
+    assert_eq!((roles.status, roles.body.as_str()), (200, ROLE_NAME));
+    let first = get_with_token(daemon.addr(), &credentials_path(), &token).await;
+    assert_eq!(first.status, 200, "{first:?}");
+
+    let mut args = common::daemon::identity_args_from(
+        &common::pki_file("rsa2048.fullchain.pem"),
+        &common::pki_file("rsa2048.pkcs8.key"),
+        fake_aws::OTHER_ROLE_ARN,
+    );
+    args.extend(
+        [
+            "--mode",
+            "imds",
+            "--url",
+            &format!("http://{}", daemon.addr()),
+        ]
+        .map(str::to_owned),
+    );
+    args.extend(["--endpoint".to_owned(), daemon.fake.url()]);
+    bind_ok(daemon.dir.path(), "web", &args).await;
+
+    let roles = get_with_token(daemon.addr(), roles_path, &token).await;
+    assert_eq!(
+        (roles.status, roles.body.as_str()),
+        (200, "needroleshere-other")
+    );
+    let old = get_with_token(daemon.addr(), &credentials_path(), &token).await;
+    assert_eq!(old.status, 404, "the old role is still served: {old:?}");
+    let other = "/latest/meta-data/iam/security-credentials/needroleshere-other";
+    let second = get_with_token(daemon.addr(), other, &token).await;
+    assert_eq!(second.status, 200, "{second:?}");
+    let key = |r: &Response| {
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["AccessKeyId"].clone()
+    };
+    assert_ne!(key(&second), key(&first));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_binding_not_in_imds_mode_on_an_imds_listener_is_500_and_serves_nothing() {
     let daemon = Daemon::start(&["web"], &[]).await;

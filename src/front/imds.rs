@@ -167,6 +167,8 @@ pub struct ImdsState {
     scope: String,
     /// The binding's credential document last answered, plain and extended.
     documents: Rendered<bool>,
+    /// The view of the binding last served.
+    view: std::sync::Mutex<Option<Arc<View>>>,
 }
 
 impl ImdsState {
@@ -188,6 +190,7 @@ impl ImdsState {
             options,
             scope,
             documents: Rendered::default(),
+            view: std::sync::Mutex::new(None),
         }
     }
 }
@@ -387,6 +390,7 @@ fn token(state: &ImdsState, headers: &HeaderMap) -> Response {
 }
 
 /// What the metadata paths describe, whatever the target.
+#[derive(Debug)]
 struct View {
     role: String,
     partition: String,
@@ -397,6 +401,7 @@ struct View {
     identity: Identity,
 }
 
+#[derive(Debug)]
 enum Identity {
     Binding {
         vendor: Arc<Vendor>,
@@ -408,25 +413,46 @@ enum Identity {
     },
 }
 
-impl Target {
-    fn view(&self) -> Result<View, Reply> {
-        let desktop = match self.served()? {
+impl ImdsState {
+    /// What the paths describe now. A binding's view is kept while the binding is the same
+    /// (the store hands out the same `Arc` until its file changes): a request for cached
+    /// credentials then builds none of its strings.
+    fn view(&self) -> Result<Arc<View>, Reply> {
+        match self.target.served()? {
             Served::Binding(vendor, binding) => {
-                let role_arn = &binding.session.role_arn;
-                return Ok(View {
-                    role: last_segment(role_arn.as_str()),
-                    partition: role_arn.partition().to_owned(),
-                    account: role_arn.account().to_owned(),
-                    region: vendor.region_for(&binding).to_string(),
-                    seed: binding.name.to_string(),
-                    identity: Identity::Binding {
-                        vendor: vendor.clone(),
-                        binding,
-                    },
-                });
+                let mut kept = self.view.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(view) = &*kept
+                    && let Identity::Binding { binding: seen, .. } = &view.identity
+                    && Arc::ptr_eq(seen, &binding)
+                {
+                    return Ok(view.clone());
+                }
+                let view = Arc::new(View::of_binding(vendor, binding));
+                *kept = Some(view.clone());
+                Ok(view)
             }
-            Served::Desktop(desktop) => desktop.clone(),
-        };
+            Served::Desktop(desktop) => View::of_desktop(desktop.clone()).map(Arc::new),
+        }
+    }
+}
+
+impl View {
+    fn of_binding(vendor: &Arc<Vendor>, binding: Arc<Binding>) -> Self {
+        let role_arn = &binding.session.role_arn;
+        View {
+            role: last_segment(role_arn.as_str()),
+            partition: role_arn.partition().to_owned(),
+            account: role_arn.account().to_owned(),
+            region: vendor.region_for(&binding).to_string(),
+            seed: binding.name.to_string(),
+            identity: Identity::Binding {
+                vendor: vendor.clone(),
+                binding,
+            },
+        }
+    }
+
+    fn of_desktop(desktop: Arc<Desktop>) -> Result<Self, Reply> {
         let profile = desktop.active();
         let profiles = desktop.profiles();
         let plan = profiles.plan(&profile).map_err(|e| {
@@ -469,7 +495,7 @@ impl Target {
 }
 
 async fn metadata(state: &ImdsState, path: &str) -> Response {
-    let view = match state.target.view() {
+    let view = match state.view() {
         Ok(view) => view,
         Err(reply) => return reply.into_response(),
     };
@@ -480,7 +506,7 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
         region,
         seed,
         ..
-    } = &view;
+    } = &*view;
     let instance_id = || format!("i-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..17]);
     let trimmed = path.trim_end_matches('/');
     match trimmed {
