@@ -24,6 +24,12 @@
 # Environment: KEYCLOAK_START_TIMEOUT (seconds, default 600): how long to wait for readiness.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/service.sh
+. "$root/scripts/lib/service.sh"
+SERVICE_NAME=Keycloak SERVICE_ID=keycloak SERVICE_LOG=keycloak.log SERVICE_POLL=1
+SERVICE_PROBE=/realms/needroleshere/.well-known/openid-configuration
+SERVICE_TIMEOUT=${KEYCLOAK_START_TIMEOUT:-600}
+SERVICE_COMMANDS="install | java"
 
 KEYCLOAK_VERSION=26.7.3
 # The tar.gz's SHA-1 as Maven Central publishes it (…tar.gz.sha1): a download that differs
@@ -90,38 +96,13 @@ java_home() {
   echo "$best"
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until the realm's discovery document answers at URL; fails at once when the `start`
-# writing STATE gave up (STATE/failed), or after KEYCLOAK_START_TIMEOUT seconds.
-wait_ready() {
-  local url=$1 state=${2:-}
-  local deadline=$((SECONDS + ${KEYCLOAK_START_TIMEOUT:-600}))
-  until curl -fsS -o /dev/null "$url/realms/needroleshere/.well-known/openid-configuration" 2>/dev/null; do
-    if [ -n "$state" ] && [ -f "$state/failed" ]; then
-      cat "$state/failed" >&2
-      [ -f "$state/keycloak.log" ] && tail -n 40 "$state/keycloak.log" >&2
-      return 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "Keycloak at $url was not ready within ${KEYCLOAK_START_TIMEOUT:-600} s" >&2
-      [ -n "$state" ] && [ -f "$state/keycloak.log" ] && tail -n 40 "$state/keycloak.log" >&2
-      return 1
-    fi
-    sleep 1
-  done
-}
-
 start() {
   local state=$1
   mkdir -p "$state"
   state=$(cd "$state" && pwd)
   local kc java port
-  fail() { echo "$1" | tee "$state/failed" >&2; exit 1; }
-  kc=$(install) || fail "Keycloak could not be installed"
-  java=$(java_home) || fail "no Java 21 or later for Keycloak"
+  kc=$(install) || service_fail "$state" "Keycloak could not be installed"
+  java=$(java_home) || service_fail "$state" "no Java 21 or later for Keycloak"
   # Dev mode keeps its H2 database under the home's data/ directory and re-augments into
   # lib/quarkus/; a copy of the home per run keeps runs apart and the cache untouched. The
   # 170 MB of jars (lib/lib) are only read, so they are linked, not copied.
@@ -143,45 +124,18 @@ start() {
   port=${KEYCLOAK_PORT:-$(free_port)}
   local url=http://127.0.0.1:$port
   echo "$url" >"$state/url"
-  [ -e "$state/stop" ] && fail "stopped before Keycloak started"
   # Bound to loopback only (the management interface too). The bootstrap admin exists in the
-  # master realm for the admin REST API. setsid: Keycloak (kc.sh and its JVM) is a process
-  # group of its own, which `stop` and the watchdog end as a whole.
-  (
-    export JAVA_HOME=$java PATH=$java/bin:$PATH
-    export KC_BOOTSTRAP_ADMIN_USERNAME=$ADMIN_USERNAME KC_BOOTSTRAP_ADMIN_PASSWORD=$ADMIN_PASSWORD
-    # A bounded heap on a shared 2-core machine, and only the quick JIT tier: Keycloak
-    # starts with far less CPU and a test's few hundred requests do not need the rest.
-    export JAVA_OPTS_KC_HEAP="-Xms64m -Xmx768m"
-    export JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1"
-    exec setsid "$state/home/bin/kc.sh" start-dev --import-realm \
-      --http-host=127.0.0.1 --http-port="$port" --hostname-strict=false \
-      --http-management-host=127.0.0.1 --http-management-port="$(free_port)" \
-      </dev/null >"$state/keycloak.log" 2>&1
-  ) &
-  local pid=$!
-  echo "$pid" >"$state/pid"
-  # The watchdog: ends Keycloak when the process that asked for it (KEYCLOAK_PARENT_PID) is
-  # gone, when `stop` asks (STATE/stop), or when Keycloak died; then removes STATE if
-  # KEYCLOAK_REMOVE_STATE=1. Its own session, so a signal to the test's process group
-  # leaves it to clean up.
-  if [ -n "${KEYCLOAK_PARENT_PID:-}" ]; then
-    setsid bash -c '
-      parent=$1 pid=$2 state=$3 remove=$4
-      while kill -0 "$parent" 2>/dev/null && kill -0 "$pid" 2>/dev/null && ! [ -e "$state/stop" ]; do
-        sleep 2
-      done
-      kill -TERM -- "-$pid" 2>/dev/null
-      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      kill -KILL -- "-$pid" 2>/dev/null
-      [ "$remove" = 1 ] && rm -rf "$state"
-      exit 0' keycloak-watchdog "$KEYCLOAK_PARENT_PID" "$pid" "$state" "${KEYCLOAK_REMOVE_STATE:-0}" \
-      </dev/null >/dev/null 2>&1 &
-  fi
-  if ! wait_ready "$url" "$state"; then
-    stop "$state"
-    fail "Keycloak did not start (log: $state/keycloak.log)"
-  fi
+  # master realm for the admin REST API. A bounded heap on a shared 2-core machine, and only
+  # the quick JIT tier: Keycloak starts with far less CPU and a test's few hundred requests
+  # do not need the rest.
+  service_start "$state" "$url" "${KEYCLOAK_PARENT_PID:-}" "${KEYCLOAK_REMOVE_STATE:-0}" \
+    env JAVA_HOME="$java" PATH="$java/bin:$PATH" \
+    KC_BOOTSTRAP_ADMIN_USERNAME=$ADMIN_USERNAME KC_BOOTSTRAP_ADMIN_PASSWORD=$ADMIN_PASSWORD \
+    JAVA_OPTS_KC_HEAP="-Xms64m -Xmx768m" JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1" \
+    "$state/home/bin/kc.sh" start-dev --import-realm \
+    --http-host=127.0.0.1 --http-port="$port" --hostname-strict=false \
+    --http-management-host=127.0.0.1 --http-management-port="$(free_port)" \
+    || service_fail "$state" "Keycloak did not start (log: $state/keycloak.log)"
   if ! [ -f "$augmented/.complete" ] && [ -f "$state/home/lib/quarkus/generated-bytecode.jar" ]; then
     local work
     work=$(mktemp -d "$cache/.augmented.XXXXXX")
@@ -193,23 +147,7 @@ start() {
   echo "$url"
 }
 
-stop() {
-  local state=$1 pid
-  touch "$state/stop" 2>/dev/null || true
-  pid=$(cat "$state/pid" 2>/dev/null) || return 0
-  # The pid is kc.sh's and its process group's (setsid); kc.sh passes TERM on to the JVM.
-  if kill -TERM -- "-$pid" 2>/dev/null; then
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$state/pid"
-}
-
 case "${1:-}" in
-  install) install ;;
   java) java_home ;;
-  start) [ $# -eq 2 ] || { echo "usage: $0 start STATE_DIR" >&2; exit 2; }; start "$2" ;;
-  stop) [ $# -eq 2 ] || { echo "usage: $0 stop STATE_DIR" >&2; exit 2; }; stop "$2" ;;
-  wait) [ $# -ge 2 ] || { echo "usage: $0 wait URL [STATE_DIR]" >&2; exit 2; }; wait_ready "$2" "${3:-}" ;;
-  *) echo "usage: $0 install | java | start STATE_DIR | stop STATE_DIR | wait URL [STATE_DIR]" >&2; exit 2 ;;
+  *) service_main "$@" ;;
 esac

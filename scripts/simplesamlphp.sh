@@ -30,6 +30,12 @@
 # scripts/test.sh starts one for the whole test command and exports
 # NEEDROLESHERE_TEST_SIMPLESAMLPHP; tests/common/simplesamlphp.rs uses it, or runs `start`.
 set -euo pipefail
+# shellcheck source=scripts/lib/service.sh
+. "$(dirname "$0")/lib/service.sh"
+SERVICE_NAME=SimpleSAMLphp SERVICE_ID=simplesamlphp SERVICE_LOG=php.log SERVICE_POLL=0.2
+SERVICE_PROBE=/saml2/idp/metadata.php
+SERVICE_TIMEOUT=${SIMPLESAMLPHP_START_TIMEOUT:-120}
+SERVICE_COMMANDS=install
 
 SSP=/usr/share/simplesamlphp
 # The users (tests/common/simplesamlphp.rs has the same).
@@ -62,28 +68,6 @@ install() {
     [ "$status" -eq 0 ] || exit "$status"
   fi
   dpkg-query -W -f='simplesamlphp ${Version}\n' simplesamlphp
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() {
-  local url=$1 state=${2:-}
-  local deadline=$((SECONDS + ${SIMPLESAMLPHP_START_TIMEOUT:-120}))
-  until curl -fsS -o /dev/null "$url/saml2/idp/metadata.php" 2>/dev/null; do
-    if [ -n "$state" ] && [ -f "$state/failed" ]; then
-      cat "$state/failed" >&2
-      [ -f "$state/php.log" ] && tail -n 40 "$state/php.log" >&2
-      return 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "SimpleSAMLphp at $url was not ready within ${SIMPLESAMLPHP_START_TIMEOUT:-120} s" >&2
-      [ -n "$state" ] && [ -f "$state/php.log" ] && tail -n 40 "$state/php.log" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
 }
 
 # A PHP string literal of $1 (single-quoted; the values here hold no quote or backslash).
@@ -194,57 +178,19 @@ start() {
   local state=$1
   mkdir -p "$state"
   state=$(cd "$state" && pwd)
-  fail() { echo "$1" | tee "$state/failed" >&2; exit 1; }
-  install >/dev/null || fail "SimpleSAMLphp could not be installed"
+  install >/dev/null || service_fail "$state" "SimpleSAMLphp could not be installed"
   local port=${SIMPLESAMLPHP_PORT:-$(free_port)}
   local url=http://127.0.0.1:$port
   echo "$url" >"$state/url"
-  write_config "$state" "$url" || fail "could not write SimpleSAMLphp's configuration"
-  [ -e "$state/stop" ] && fail "stopped before SimpleSAMLphp started"
+  write_config "$state" "$url" || service_fail "$state" "could not write SimpleSAMLphp's configuration"
   # PHP's built-in server, loopback only, serving the package's www/ (so /saml2/idp/... and
   # /module.php/... are its scripts). A few workers: a sign-in's requests overlap little, but
-  # tests run in parallel. setsid: a process group of its own, for `stop` and the watchdog.
-  (
-    export SIMPLESAMLPHP_CONFIG_DIR=$state/config PHP_CLI_SERVER_WORKERS=4
-    exec setsid php -S "127.0.0.1:$port" -t "$SSP/www" </dev/null >"$state/php.log" 2>&1
-  ) &
-  local pid=$!
-  echo "$pid" >"$state/pid"
-  if [ -n "${SIMPLESAMLPHP_PARENT_PID:-}" ]; then
-    setsid bash -c '
-      parent=$1 pid=$2 state=$3 remove=$4
-      while kill -0 "$parent" 2>/dev/null && kill -0 "$pid" 2>/dev/null && ! [ -e "$state/stop" ]; do
-        sleep 2
-      done
-      kill -TERM -- "-$pid" 2>/dev/null
-      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      kill -KILL -- "-$pid" 2>/dev/null
-      [ "$remove" = 1 ] && rm -rf "$state"
-      exit 0' simplesamlphp-watchdog "$SIMPLESAMLPHP_PARENT_PID" "$pid" "$state" \
-      "${SIMPLESAMLPHP_REMOVE_STATE:-0}" </dev/null >/dev/null 2>&1 &
-  fi
-  if ! wait_ready "$url" "$state"; then
-    stop "$state"
-    fail "SimpleSAMLphp did not start (log: $state/php.log, $state/log/simplesamlphp.log)"
-  fi
+  # tests run in parallel.
+  service_start "$state" "$url" "${SIMPLESAMLPHP_PARENT_PID:-}" "${SIMPLESAMLPHP_REMOVE_STATE:-0}" \
+    env SIMPLESAMLPHP_CONFIG_DIR="$state/config" PHP_CLI_SERVER_WORKERS=4 \
+    php -S "127.0.0.1:$port" -t "$SSP/www" \
+    || service_fail "$state" "SimpleSAMLphp did not start (log: $state/php.log, $state/log/simplesamlphp.log)"
   echo "$url"
 }
 
-stop() {
-  local state=$1 pid
-  touch "$state/stop" 2>/dev/null || true
-  pid=$(cat "$state/pid" 2>/dev/null) || return 0
-  if kill -TERM -- "-$pid" 2>/dev/null; then
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$state/pid"
-}
-
-case "${1:-}" in
-  install) install ;;
-  start) [ $# -eq 2 ] || { echo "usage: $0 start STATE_DIR" >&2; exit 2; }; start "$2" ;;
-  stop) [ $# -eq 2 ] || { echo "usage: $0 stop STATE_DIR" >&2; exit 2; }; stop "$2" ;;
-  wait) [ $# -ge 2 ] || { echo "usage: $0 wait URL [STATE_DIR]" >&2; exit 2; }; wait_ready "$2" "${3:-}" ;;
-  *) echo "usage: $0 install | start STATE_DIR | stop STATE_DIR | wait URL [STATE_DIR]" >&2; exit 2 ;;
-esac
+service_main "$@"

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use common::daemon::{assert_success, awscli, python};
 use common::keycloak;
 use common::profiles::Desktop;
-use common::saml::{TARGET_ROLE, assumed, ecp_url, form_url, keycloak_url, world};
+use common::saml::{TARGET_ROLE, assumed, ecp_url, form_url, keycloak_url, session_index, world};
 use fake_aws::rolesanywhere::ACCOUNT_ID;
 use needroleshere::aws_files::profiles::SamlSettings;
 use needroleshere::secret::Secret;
@@ -60,13 +60,21 @@ async fn sign_in_by_form_then_renew_from_the_providers_session_without_a_passwor
     assert!(!first.roles.is_empty(), "{first:?}");
     assert_eq!(first.session_name.as_deref(), Some(keycloak::ALICE));
 
-    // The provider's session (its cookies) gives the next one, without a person.
+    // The provider's session (its cookies) gives the next one, without a person. Not the
+    // password, which the sign-ins keep too: signing in with it again would start a new
+    // Keycloak session, so the renewed assertion would name another one. (Changing alice's
+    // password in Keycloak instead would fail the tests that sign her in beside this one.)
     let renewed = saml.assertion(&profile, None).await.unwrap();
     assert_ne!(
         renewed.encoded, first.encoded,
         "a fresh assertion each time"
     );
     assert_eq!(renewed.roles, first.roles);
+    assert_eq!(
+        session_index(renewed.encoded.expose()),
+        session_index(first.encoded.expose()),
+        "the renewal came from the provider's session, not from signing in again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

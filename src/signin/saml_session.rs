@@ -5,7 +5,8 @@
 //! ([`SamlKey`]): the provider's cookies (its session), the password when one was given
 //! (so an ECP provider, which keeps no session, can be asked again), an assertion not yet
 //! spent, and a one-time-code form waiting for a person. Every profile with the same URL and
-//! user shares it.
+//! user shares it. An entry lives only while it holds one of these: a conversation that
+//! fails leaves none behind for a profile that was merely asked about.
 //!
 //! * A source asks [`SamlSignIns::assertion`]: an unspent assertion that STS still takes,
 //!   else a new one — from the provider's session (its cookies), else signing in with the
@@ -128,6 +129,19 @@ struct Session {
     pending_code: Option<Form>,
 }
 
+impl Session {
+    /// Whether nothing here can serve a later fetch: no sign-in, cookies, password, unspent
+    /// assertion or code form. Such an entry is dropped when a conversation fails, so the map
+    /// holds only sign-ins that happened or are under way, not every profile ever asked about.
+    fn is_empty(&self) -> bool {
+        !self.signed_in
+            && self.password.is_none()
+            && self.unspent.is_none()
+            && self.pending_code.is_none()
+            && self.cookies.iter_any().next().is_none()
+    }
+}
+
 /// The SAML sign-ins of one process; see the module docs.
 pub struct SamlSignIns {
     /// A client that follows no redirects: they are followed here, so cookies set on the
@@ -181,27 +195,33 @@ impl SamlSignIns {
         let now = self.clock.now();
         let (username, password, known) = {
             let mut sessions = self.sessions();
-            let session = sessions.entry(key.clone()).or_default();
-            if let Some(assertion) = session.unspent.take()
-                && assertion.usable_at(now, ASSERTION_MARGIN)
-            {
-                return Ok(assertion);
+            // Only looked up: asking about a profile nobody signed in to creates no entry.
+            match sessions.get_mut(&key) {
+                Some(session) => {
+                    if let Some(assertion) = session.unspent.take()
+                        && assertion.usable_at(now, ASSERTION_MARGIN)
+                    {
+                        return Ok(assertion);
+                    }
+                    if session.pending_code.is_some() {
+                        return Err(SamlSignInError::NeedsCode {
+                            url: settings.auth_url.to_string(),
+                        });
+                    }
+                    (
+                        session
+                            .username
+                            .clone()
+                            .or_else(|| settings.username.clone()),
+                        session.password.clone().or_else(|| env_password.cloned()),
+                        session.signed_in,
+                    )
+                }
+                None => (settings.username.clone(), env_password.cloned(), false),
             }
-            if session.pending_code.is_some() {
-                return Err(SamlSignInError::NeedsCode {
-                    url: settings.auth_url.to_string(),
-                });
-            }
-            (
-                session
-                    .username
-                    .clone()
-                    .or_else(|| settings.username.clone()),
-                session.password.clone().or_else(|| env_password.cloned()),
-                session.signed_in,
-            )
         };
         if !known && password.is_none() {
+            self.forget_if_empty(&key);
             return Err(SamlSignInError::NeedsPerson {
                 url: settings.auth_url.to_string(),
                 reason: None,
@@ -213,11 +233,13 @@ impl SamlSignIns {
             code: None,
         };
         let result = self.converse(&key, settings, &means, None).await;
-        if let Err(SamlSignInError::PasswordRefused { .. } | SamlSignInError::NeedsPerson { .. }) =
-            &result
-        {
-            // The session is over and the password kept no longer works: a person must act.
-            self.forget(&key);
+        match &result {
+            Err(SamlSignInError::PasswordRefused { .. } | SamlSignInError::NeedsPerson { .. }) => {
+                // The session is over and the password kept no longer works: a person must act.
+                self.forget(&key);
+            }
+            Err(_) => self.forget_if_empty(&key),
+            Ok(_) => {}
         }
         result
     }
@@ -262,8 +284,11 @@ impl SamlSignIns {
         let key = SamlKey::of(settings);
         let (form, username, password) = {
             let mut sessions = self.sessions();
-            let session = sessions.entry(key.clone()).or_default();
-            let Some(form) = session.pending_code.take() else {
+            // Only looked up: a code nobody asked for creates no entry.
+            let Some((session, form)) = sessions.get_mut(&key).and_then(|session| {
+                let form = session.pending_code.take()?;
+                Some((session, form))
+            }) else {
                 return Err(SamlSignInError::NoCodeAwaited {
                     url: settings.auth_url.to_string(),
                 });
@@ -295,6 +320,8 @@ impl SamlSignIns {
             Err(error) => {
                 if matches!(error, SamlSignInError::PasswordRefused { .. }) {
                     self.forget(key);
+                } else {
+                    self.forget_if_empty(key);
                 }
                 Err(error)
             }
@@ -303,6 +330,14 @@ impl SamlSignIns {
 
     fn forget(&self, key: &SamlKey) {
         self.sessions().remove(key);
+    }
+
+    /// Drops `key`'s entry when it holds nothing ([`Session::is_empty`]).
+    fn forget_if_empty(&self, key: &SamlKey) {
+        let mut sessions = self.sessions();
+        if sessions.get(key).is_some_and(Session::is_empty) {
+            sessions.remove(key);
+        }
     }
 
     /// Forgets `settings`' sign-in: cookies, password, assertion.
@@ -763,4 +798,96 @@ async fn read_limited(response: reqwest::Response, url: &Url) -> Result<String, 
         }
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign_ins() -> Arc<SamlSignIns> {
+        let transport = crate::system::transport::TransportSettings {
+            ca_bundle: None,
+            verify_tls: true,
+            connect_timeout: std::time::Duration::from_secs(1),
+            request_timeout: std::time::Duration::from_secs(1),
+            https_proxy: None,
+            http_proxy: None,
+            no_proxy: None,
+        };
+        let http = crate::system::transport::build_page_client(&transport).unwrap();
+        SamlSignIns::new(http, Arc::new(crate::system::clock::SystemClock))
+    }
+
+    /// A loopback port nothing listens on (bound, then let go): a conversation with it ends
+    /// at once, unreachable.
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn conversations_that_fail_keep_no_entry_for_the_profiles_asked_about() {
+        let saml = sign_ins();
+        let port = closed_port();
+        let password = Secret::new("pw");
+        for n in 0..20 {
+            let settings = SamlSettings {
+                auth_url: format!("http://127.0.0.1:{port}/idp/{n}").parse().unwrap(),
+                username: Some(format!("user{n}")),
+                provider: None,
+            };
+            // Nobody signed in, no password: a person is needed.
+            let error = saml.assertion(&settings, None).await.unwrap_err();
+            assert!(
+                matches!(error, SamlSignInError::NeedsPerson { .. }),
+                "{error}"
+            );
+            // SAML_PASSWORD's way, the provider down.
+            let error = saml
+                .assertion(&settings, Some(&password))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, SamlSignInError::Unavailable { .. }),
+                "{error}"
+            );
+            // A code nobody asked for.
+            let error = saml.give_code(&settings, "123456").await.unwrap_err();
+            assert!(
+                matches!(error, SamlSignInError::NoCodeAwaited { .. }),
+                "{error}"
+            );
+            assert!(!saml.view(&settings).signed_in);
+        }
+        assert_eq!(saml.sessions().len(), 0, "entries for nothing kept");
+    }
+
+    #[tokio::test]
+    async fn a_persons_password_is_kept_when_the_provider_is_down() {
+        // What a person typed is worth keeping: the next fetch signs in with it.
+        let saml = sign_ins();
+        let settings = SamlSettings {
+            auth_url: format!("http://127.0.0.1:{}/idp", closed_port())
+                .parse()
+                .unwrap(),
+            username: None,
+            provider: None,
+        };
+        let error = saml
+            .sign_in(&settings, "alice", Secret::new("pw"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SamlSignInError::Unavailable { .. }),
+            "{error}"
+        );
+        assert_eq!(saml.sessions().len(), 1);
+        let error = saml.assertion(&settings, None).await.unwrap_err();
+        assert!(
+            matches!(error, SamlSignInError::Unavailable { .. }),
+            "{error}"
+        );
+        saml.sign_out(&settings);
+        assert_eq!(saml.sessions().len(), 0);
+    }
 }

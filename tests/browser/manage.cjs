@@ -7,74 +7,50 @@
 //   EXPECT          JSON: {profiles: [names], active: name}
 //   MFA_CODES       JSON {"<30 s step>": "<code>"}: the page asks for a code; one is typed
 //   SCREENSHOT_DIR  where to save the screenshot
-// Prints one line per check; exits 1 with the reason at the first failure.
+// Prints one line per check and "all checks passed (manage)"; exits 1 with the reason (and a
+// screenshot) at the first failure.
 'use strict';
 
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { browserRun } = require('./chromium.cjs');
 
 const PAGE = process.env.PAGE_URL;
-const ORIGIN = new URL(PAGE).origin;
 const EXPECT = JSON.parse(process.env.EXPECT || '{}');
 const CODES = JSON.parse(process.env.MFA_CODES || '{}');
-const SHOTS = process.env.SCREENSHOT_DIR;
 const TIMEOUT = 15000;
 
-async function main() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'needroleshere-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const problems = [];
-  try {
-    const page = context.pages()[0] || (await context.newPage());
-    // The page may reach its server and nothing else.
-    await page.route('**/*', (route) =>
-      route.request().url().startsWith(ORIGIN + '/') ? route.continue() : route.abort());
-    page.on('pageerror', (e) => problems.push(`page error: ${e}`));
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+// The page may reach its server and nothing else.
+const run = browserRun({ name: 'manage', origins: [new URL(PAGE).origin], stepTimeout: TIMEOUT });
+const { log } = run;
 
-    const response = await page.goto(PAGE);
-    assert.equal(response.status(), 200, 'GET /manage');
-    console.log('ok: /manage answers with the page');
+run.main(async (context) => {
+  const page = run.watch(await run.firstPage(context));
 
-    await page.waitForFunction(() => !document.querySelector('#profile-select').disabled, null,
-      { timeout: TIMEOUT });
-    const options = await page.$$eval('#profile-select option', (os) => os.map((o) => o.value));
-    for (const name of EXPECT.profiles) {
-      assert.ok(options.includes(name), `profile ${name} in the selector (${options})`);
-    }
-    console.log(`ok: the selector lists the file's profiles (${options.join(', ')})`);
+  const response = await page.goto(PAGE);
+  assert.equal(response.status(), 200, 'GET /manage');
+  log('ok: /manage answers with the page');
 
-    // The profile needs a code from a person: the page asks for it.
-    await page.locator('#mfa-dialog').waitFor({ state: 'visible', timeout: TIMEOUT });
-    const step = Math.floor(Date.now() / 1000 / 30);
-    const code = CODES[String(step)];
-    assert.ok(code, `a code for step ${step}`);
-    await page.fill('#mfa-code', code);
-    await page.click('#mfa-submit');
-    await page.waitForFunction(() => /^ASIA/.test(document.querySelector('#id-key').textContent),
-      null, { timeout: TIMEOUT });
-    const name = (await page.textContent('#id-name')).trim();
-    assert.equal(name, EXPECT.active, 'the active profile');
-    console.log(`ok: after the code, the page shows credentials of ${name}`);
-
-    fs.mkdirSync(SHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SHOTS, 'mock-metadata-manage.png'), fullPage: true });
-    assert.deepEqual(problems, [], 'no errors in the page');
-  } finally {
-    await context.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+  await page.waitForFunction(() => !document.querySelector('#profile-select').disabled, null,
+    { timeout: TIMEOUT });
+  const options = await page.$$eval('#profile-select option', (os) => os.map((o) => o.value));
+  for (const name of EXPECT.profiles) {
+    assert.ok(options.includes(name), `profile ${name} in the selector (${options})`);
   }
-}
+  log(`ok: the selector lists the file's profiles (${options.join(', ')})`);
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  // The profile needs a code from a person: the page asks for it.
+  await page.locator('#mfa-dialog').waitFor({ state: 'visible', timeout: TIMEOUT });
+  const step = Math.floor(Date.now() / 1000 / 30);
+  const code = CODES[String(step)];
+  assert.ok(code, `a code for step ${step}`);
+  await page.fill('#mfa-code', code);
+  await page.click('#mfa-submit');
+  await page.waitForFunction(() => /^ASIA/.test(document.querySelector('#id-key').textContent),
+    null, { timeout: TIMEOUT });
+  const name = (await page.textContent('#id-name')).trim();
+  assert.equal(name, EXPECT.active, 'the active profile');
+  log(`ok: after the code, the page shows credentials of ${name}`);
+
+  await run.shot(page, 'mock-metadata-manage.png', { fullPage: true });
+  run.assertClean();
 });

@@ -16,10 +16,8 @@
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { launchOptions } = require('./chromium.cjs');
+const { browserRun, text } = require('./chromium.cjs');
 
 const MODE = process.argv[2];
 const URL_ = process.env.PAGE_URL;
@@ -27,13 +25,11 @@ const ORIGIN = new URL(URL_).origin;
 const EXPECT = JSON.parse(process.env.EXPECT || '{}');
 const SHOTS = process.env.SCREENSHOT_DIR;
 const STEP_TIMEOUT = 10000;
-const started = Date.now();
 
 if (!['ecs', 'ec2'].includes(MODE)) throw new Error(`mode must be ecs or ec2, not ${MODE}`);
 
-function log(message) {
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
-}
+const run = browserRun({ name: 'page', mode: MODE, origins: [ORIGIN], stepTimeout: STEP_TIMEOUT });
+const { log } = run;
 
 /** GET or POST from Node (not the browser) to the server, to check what it says itself. */
 async function server(pathname, init = {}) {
@@ -56,20 +52,11 @@ async function activeOnServer() {
 
 // ---- What the page did, collected for the end --------------------------------------------
 
+// Requests to anywhere but the server (blocked) are in run.foreign; console errors, page
+// errors and CSP violations in run.problems.
 const requests = []; // every request the page made: {method, url, headers, body}
-const foreign = []; // requests to anywhere but the server (blocked)
-const problems = []; // console errors, page errors, CSP violations
 
-async function launch() {
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'needroleshere-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, launchOptions(process.env.PROXY_TRAP));
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url === ORIGIN || url.startsWith(`${ORIGIN}/`)) return route.fallback();
-    foreign.push(url);
-    return route.abort('blockedbyclient');
-  });
+function recordRequests(context) {
   context.on('request', (request) => {
     requests.push({
       method: request.method(),
@@ -78,7 +65,6 @@ async function launch() {
       body: request.postData(),
     });
   });
-  return { context, profileDir };
 }
 
 // Console errors that a step provokes on purpose. Chromium logs every 4xx answer to fetch,
@@ -86,27 +72,11 @@ async function launch() {
 const provoked = [/^Failed to load resource: the server responded with a status of (400|401|403)\b/];
 
 function watch(page) {
-  page.on('console', (message) => {
-    const text = message.text();
-    if (message.type() === 'error' && !provoked.some((p) => p.test(text))) problems.push(`console: ${text}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  run.watch(page, provoked);
 }
 
 async function open(context) {
-  // A persistent context starts with one blank tab: use it.
-  const blank = context.pages().find((p) => p.url() === 'about:blank');
-  const page = blank || (await context.newPage());
-  watch(page);
-  const response = await page.goto(URL_, { waitUntil: 'load' });
-  assert.ok(response, 'no answer to the page');
-  assert.equal(response.status(), 200, 'GET / status');
-  await page.locator('body[data-ready="true"]').waitFor();
-  return { page, response };
-}
-
-async function text(page, selector) {
-  return (await page.locator(selector).textContent()).trim();
+  return run.open(context, URL_, provoked);
 }
 
 /** Waits until `selector`'s text satisfies `predicate`; fails with what it was. */
@@ -230,7 +200,7 @@ async function screenshot(page, name, width) {
 }
 
 function checkRequests() {
-  assert.deepEqual(foreign, [], `the page asked for other origins: ${foreign.join(', ')}`);
+  assert.deepEqual(run.foreign, [], `the page asked for other origins: ${run.foreign.join(', ')}`);
   const changes = requests.filter((r) => !['GET', 'HEAD'].includes(r.method));
   assert.ok(changes.length > 0, 'no state-changing request was seen');
   for (const r of requests) {
@@ -239,7 +209,7 @@ function checkRequests() {
   for (const r of changes) {
     assert.equal(r.headers['x-requested-by'], 'needroleshere', `${r.method} ${r.url} without X-Requested-By`);
   }
-  assert.deepEqual(problems, [], `console or page errors:\n${problems.join('\n')}`);
+  assert.deepEqual(run.problems, [], `console or page errors:\n${run.problems.join('\n')}`);
   log(`ok - ${requests.length} requests, all to ${ORIGIN}; all ${changes.length} state changes carried X-Requested-By; no console errors or CSP violations`);
 }
 
@@ -504,35 +474,8 @@ async function ec2(context) {
 
 // ---- Main ---------------------------------------------------------------------------------
 
-(async () => {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  for (const old of fs.readdirSync(SHOTS)) {
-    if (old.startsWith(`failure-${MODE}-`)) fs.rmSync(path.join(SHOTS, old));
-  }
-  const { context, profileDir } = await launch();
+run.main(async (context) => {
+  recordRequests(context);
   log(`ok - Chromium ${context.browser() ? context.browser().version() : ''} started`);
-  let failed = null;
-  try {
-    await (MODE === 'ecs' ? ecs(context) : ec2(context));
-  } catch (error) {
-    failed = error;
-    for (const [i, page] of context.pages().entries()) {
-      const file = path.join(SHOTS, `failure-${MODE}-${i}.png`);
-      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
-      const visible = await page.evaluate(() => document.body.innerText).catch(() => '');
-      console.error(`page ${i} (screenshot ${file}) shows:\n${visible}\n`);
-    }
-    if (problems.length) console.error(`console:\n${problems.join('\n')}`);
-  } finally {
-    await context.close().catch(() => {});
-    fs.rmSync(profileDir, { recursive: true, force: true });
-  }
-  if (failed) {
-    console.error(`FAILED (${MODE}): ${failed.stack || failed}`);
-    process.exit(1);
-  }
-  log(`all checks passed (${MODE})`);
-})().catch((error) => {
-  console.error(`FAILED (${MODE}): ${error.stack || error}`);
-  process.exit(1);
+  await (MODE === 'ecs' ? ecs(context) : ec2(context));
 });

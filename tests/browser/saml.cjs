@@ -16,26 +16,17 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { launchOptions, quietPasswordManager } = require('./chromium.cjs');
+const { browserRun, text } = require('./chromium.cjs');
 
 const MODE = process.argv[2];
 const PAGE = process.env.PAGE_URL;
-const ORIGIN = new URL(PAGE).origin;
-const SHOTS = process.env.SCREENSHOT_DIR;
 const EXPECT = JSON.parse(process.env.EXPECT);
-const STEP_TIMEOUT = 30000;
-const started = Date.now();
 
-function log(message) {
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
-}
-
-const foreign = [];
-const problems = [];
+// The page's sign-in form is a password form: no leak check of what is typed into it.
+const run = browserRun({
+  name: 'saml', mode: MODE, origins: [new URL(PAGE).origin], stepTimeout: 30000, passwordForms: true,
+});
+const { log, waitFor } = run;
 // Chromium logs every 4xx answer to fetch. Provoked here: the role list before the sign-in
 // and the refusals this script asks for (a wrong password or code; the sign-in that ends
 // with roles to choose from).
@@ -44,23 +35,8 @@ const provoked = {
   ecp: [/^Failed to load resource: the server responded with a status of 40[01]\b/],
 }[MODE];
 
-async function text(page, selector) {
-  return ((await page.locator(selector).textContent()) || '').trim();
-}
-
-async function waitFor(what, check) {
-  const deadline = Date.now() + STEP_TIMEOUT;
-  let last;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last === true) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what} (last seen: ${JSON.stringify(last)})`);
-}
-
 async function shot(page, name, options) {
-  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `saml-${MODE}-${name}.png`), ...options });
+  await run.shot(page, `saml-${MODE}-${name}.png`, options);
 }
 
 /** The page opened, nobody signed in: the sign-in dialog opens by itself, password only. */
@@ -210,50 +186,15 @@ async function ecp(page) {
   log('ok - the page fits a phone’s width');
 }
 
-async function main() {
-  assert.ok(provoked, `MODE must be form or ecp, not ${MODE}`);
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'needroleshere-chromium-'));
-  // The page's sign-in form is a password form: no leak check of what is typed into it.
-  quietPasswordManager(profileDir);
-  const context = await chromium.launchPersistentContext(profileDir, launchOptions(process.env.PROXY_TRAP));
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url === ORIGIN || url.startsWith(`${ORIGIN}/`)) return route.fallback();
-    foreign.push(url);
-    return route.abort('blockedbyclient');
+assert.ok(provoked, `MODE must be form or ecp, not ${MODE}`);
+run.main(async (context) => {
+  const { page } = await run.open(context, PAGE, provoked);
+  await waitFor('the profile is shown', async () => {
+    const name = await text(page, '#id-name');
+    return name === EXPECT.profile || name;
   });
-  const page = context.pages().find((p) => p.url() === 'about:blank') || (await context.newPage());
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !provoked.some((p) => p.test(message.text()))) {
-      problems.push(`console: ${message.text()}`);
-    }
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  try {
-    const response = await page.goto(PAGE, { waitUntil: 'load' });
-    assert.equal(response.status(), 200);
-    await page.locator('body[data-ready="true"]').waitFor();
-    await waitFor('the profile is shown', async () => {
-      const name = await text(page, '#id-name');
-      return name === EXPECT.profile || name;
-    });
-    if (MODE === 'form') await form(page);
-    else await ecp(page);
-    assert.deepEqual(foreign, [], 'requests beyond the server');
-    assert.deepEqual(problems, [], `console or page errors:\n${problems.join('\n')}`);
-    log('ok - no request beyond the server, no console errors');
-  } catch (error) {
-    await shot(page, 'failure', { fullPage: true }).catch(() => {});
-    throw error;
-  } finally {
-    await context.close();
-    fs.rmSync(profileDir, { recursive: true, force: true });
-  }
-  log(`all checks passed (${MODE})`);
-}
-
-main().catch((error) => {
-  console.error(error && error.stack ? error.stack : error);
-  process.exit(1);
+  if (MODE === 'form') await form(page);
+  else await ecp(page);
+  run.assertClean();
+  log('ok - no request beyond the server, no console errors');
 });

@@ -22,59 +22,28 @@
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
-const { launchOptions } = require('./chromium.cjs');
+const { browserRun } = require('./chromium.cjs');
 
 const MODE = process.argv[2];
 const IDP = new URL(process.env.IDP_URL).origin;
 const PAGE = process.env.PAGE_URL;
-const ORIGINS = [IDP, PAGE && new URL(PAGE).origin].filter(Boolean);
-const SHOTS = process.env.SCREENSHOT_DIR;
 const STEP_TIMEOUT = 20000;
-const started = Date.now();
 
 if (!['page-browser', 'page-device', 'approve'].includes(MODE)) throw new Error(`unknown mode ${MODE}`);
 
-function log(message) {
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
-}
+// Only the server and the provider: everything else is refused and reported.
+const run = browserRun({
+  name: 'signin', mode: MODE, origins: [IDP, PAGE && new URL(PAGE).origin].filter(Boolean), stepTimeout: STEP_TIMEOUT,
+});
+const { log } = run;
 
-const foreign = [];
-const problems = [];
-
-async function launch() {
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'needroleshere-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, launchOptions(process.env.PROXY_TRAP));
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  // Only the server and the provider: everything else is refused and reported.
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (ORIGINS.some((o) => url === o || url.startsWith(`${o}/`))) return route.fallback();
-    foreign.push(url);
-    return route.abort('blockedbyclient');
-  });
-  return context;
-}
-
-function watch(page) {
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    const text = message.text();
-    // The server's page must log no errors but the 4xx answers its flows provoke.
-    if (message.type() === 'error' && page.url().startsWith(PAGE || '\u0000')
-      && !/status of (400|401|403|503)\b/.test(text)) {
-      problems.push(`console: ${text}`);
-    }
-  });
-}
+// The server's page must log no errors but the 4xx answers its flows provoke; the
+// provider's pages are not this project's.
+const provoked = (text, page) => !page.url().startsWith(PAGE || '\u0000')
+  || /status of (400|401|403|503)\b/.test(text);
 
 async function shot(page, name) {
-  if (!SHOTS) return null;
-  const file = path.join(SHOTS, `signin-${name}.png`);
-  await page.screenshot({ path: file });
-  return file;
+  return run.shot(page, `signin-${name}.png`);
 }
 
 /** At the provider: log in, submit a device code, grant consent, until `done(page)` holds. */
@@ -112,11 +81,7 @@ async function atProvider(page, done) {
 const deviceApproved = async (page) => /successful|success|you may close|approved/i.test(await page.locator('body').innerText().catch(() => ''));
 
 async function openPage(context) {
-  const page = context.pages().find((p) => p.url() === 'about:blank') || (await context.newPage());
-  watch(page);
-  const response = await page.goto(PAGE, { waitUntil: 'load' });
-  assert.equal(response.status(), 200, 'GET / status');
-  await page.locator('body[data-ready="true"]').waitFor();
+  const { page } = await run.open(context, PAGE, provoked);
   await page.locator('#auth-dialog[open]').waitFor();
   log('ok - the page opened its sign-in dialog by itself');
   const file = await shot(page, 'dialog');
@@ -136,48 +101,36 @@ async function waitRole(page) {
   await shot(page, `${MODE}-done`);
 }
 
-async function main() {
-  const context = await launch();
-  try {
-    if (MODE === 'page-browser') {
-      const page = await openPage(context);
-      await Promise.all([page.waitForURL((u) => u.origin === IDP), page.click('#auth-browser')]);
-      log('ok - "Sign in with the browser" went to the provider');
-      await atProvider(page, async (p) => p.url().startsWith(PAGE));
-      await page.locator('body[data-ready="true"]').waitFor();
-      log('ok - the provider sent the tab back to the page');
-      await waitRole(page);
-    } else if (MODE === 'page-device') {
-      const page = await openPage(context);
-      await page.locator('#auth-device:not([hidden])').waitFor();
-      await page.click('#auth-device');
-      await page.waitForFunction(() => document.querySelector('#auth-device-code').textContent.trim().length > 0);
-      const code = (await page.textContent('#auth-device-code')).trim();
-      const link = await page.getAttribute('#auth-device-link', 'href');
-      assert.ok(link.startsWith(IDP), `the device link ${link} is not the provider's`);
-      log(`ok - the dialog shows the code ${code} and a link to the provider`);
-      await shot(page, 'device-code');
-      const other = await context.newPage();
-      process.env.USER_CODE = code;
-      await other.goto(link, { waitUntil: 'load' });
-      await atProvider(other, deviceApproved);
-      log('ok - the provider approved the device');
-      await waitRole(page);
-    } else {
-      const page = await context.newPage();
-      await page.goto(process.env.DEVICE_URL, { waitUntil: 'load' });
-      await atProvider(page, deviceApproved);
-      log('ok - the provider approved the device');
-    }
-    assert.deepEqual(foreign, [], 'requests beyond the server and the provider');
-    assert.deepEqual(problems, [], 'errors on the page');
-    log(`all checks passed (${MODE})`);
-  } finally {
-    await context.close();
+run.main(async (context) => {
+  if (MODE === 'page-browser') {
+    const page = await openPage(context);
+    await Promise.all([page.waitForURL((u) => u.origin === IDP), page.click('#auth-browser')]);
+    log('ok - "Sign in with the browser" went to the provider');
+    await atProvider(page, async (p) => p.url().startsWith(PAGE));
+    await page.locator('body[data-ready="true"]').waitFor();
+    log('ok - the provider sent the tab back to the page');
+    await waitRole(page);
+  } else if (MODE === 'page-device') {
+    const page = await openPage(context);
+    await page.locator('#auth-device:not([hidden])').waitFor();
+    await page.click('#auth-device');
+    await page.waitForFunction(() => document.querySelector('#auth-device-code').textContent.trim().length > 0);
+    const code = (await page.textContent('#auth-device-code')).trim();
+    const link = await page.getAttribute('#auth-device-link', 'href');
+    assert.ok(link.startsWith(IDP), `the device link ${link} is not the provider's`);
+    log(`ok - the dialog shows the code ${code} and a link to the provider`);
+    await shot(page, 'device-code');
+    const other = await context.newPage();
+    process.env.USER_CODE = code;
+    await other.goto(link, { waitUntil: 'load' });
+    await atProvider(other, deviceApproved);
+    log('ok - the provider approved the device');
+    await waitRole(page);
+  } else {
+    const page = await context.newPage();
+    await page.goto(process.env.DEVICE_URL, { waitUntil: 'load' });
+    await atProvider(page, deviceApproved);
+    log('ok - the provider approved the device');
   }
-}
-
-main().catch(async (error) => {
-  console.error(error && error.stack ? error.stack : String(error));
-  process.exit(1);
+  run.assertClean('the server and the provider');
 });

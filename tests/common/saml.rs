@@ -70,11 +70,7 @@ pub(crate) fn standalone_response(envelope: &str) -> String {
     let document = roxmltree::Document::parse(envelope).expect("a SOAP envelope");
     let response = document
         .descendants()
-        .find(|node| {
-            node.is_element()
-                && node.tag_name().name() == "Response"
-                && node.tag_name().namespace() == Some(PROTOCOL_NS)
-        })
+        .find(|node| is_element(node, PROTOCOL_NS, "Response"))
         .expect("a samlp:Response in the envelope");
     let text = &envelope[response.range()];
     let name_end = text
@@ -178,11 +174,7 @@ pub(crate) fn without_signatures(xml: &str) -> String {
     let document = roxmltree::Document::parse(xml).expect("XML");
     let mut ranges: Vec<_> = document
         .descendants()
-        .filter(|node| {
-            node.is_element()
-                && node.tag_name().name() == "Signature"
-                && node.tag_name().namespace() == Some(DSIG_NS)
-        })
+        .filter(|node| is_element(node, DSIG_NS, "Signature"))
         .map(|node| node.range())
         .collect();
     // Outermost first when nested; remove from the end so earlier ranges stay valid.
@@ -204,15 +196,16 @@ pub(crate) fn without_response_signature(xml: &str) -> String {
     let signature = document
         .root_element()
         .children()
-        .find(|node| {
-            node.is_element()
-                && node.tag_name().name() == "Signature"
-                && node.tag_name().namespace() == Some(DSIG_NS)
-        })
+        .find(|node| is_element(node, DSIG_NS, "Signature"))
         .expect("a signed Response");
     let mut out = xml.to_owned();
     out.replace_range(signature.range(), "");
     out
+}
+
+/// Whether `node` is the element `name` of namespace `ns`.
+fn is_element(node: &roxmltree::Node<'_, '_>, ns: &str, name: &str) -> bool {
+    node.is_element() && node.tag_name().name() == name && node.tag_name().namespace() == Some(ns)
 }
 
 /// The range of the response's `saml:Assertion` element in `xml`.
@@ -220,11 +213,7 @@ pub(crate) fn assertion_range(xml: &str) -> std::ops::Range<usize> {
     let document = roxmltree::Document::parse(xml).expect("XML");
     document
         .descendants()
-        .find(|node| {
-            node.is_element()
-                && node.tag_name().name() == "Assertion"
-                && node.tag_name().namespace() == Some(ASSERTION_NS)
-        })
+        .find(|node| is_element(node, ASSERTION_NS, "Assertion"))
         .expect("an assertion")
         .range()
 }
@@ -237,6 +226,21 @@ pub(crate) fn assertion_id(xml: &str) -> String {
         .find(|node| node.is_element() && node.tag_name().name() == "Assertion")
         .and_then(|node| node.attribute("ID"))
         .expect("an assertion ID")
+        .to_owned()
+}
+
+/// The identity provider's session that `encoded` (a response in base64, as `SAMLResponse`
+/// carries it) was issued in: its `AuthnStatement`'s `SessionIndex`. Keycloak's names its
+/// user session (`SESSION::CLIENT`): an assertion from that session's cookies carries the same
+/// one, a sign-in with the password starts a new session and carries another.
+pub(crate) fn session_index(encoded: &str) -> String {
+    let xml = String::from_utf8(STANDARD.decode(encoded).expect("base64")).expect("UTF-8");
+    let document = roxmltree::Document::parse(&xml).expect("XML");
+    document
+        .descendants()
+        .find(|node| is_element(node, ASSERTION_NS, "AuthnStatement"))
+        .and_then(|node| node.attribute("SessionIndex"))
+        .expect("an AuthnStatement with a SessionIndex")
         .to_owned()
 }
 
