@@ -17,8 +17,9 @@
 //! `GET /healthz` answers 200 `ok`, or 503 with the reason when the bindings directory
 //! cannot be trusted (then no binding is served: 500 `BindingUnreadable`).
 //!
-//! The binding, certificate and key files are checked on every request (a `stat` each when
-//! nothing changed), so rebinds, unbinds and renewed certificates take effect at once.
+//! The binding, certificate and key files are checked on every request (file-change
+//! notification, see [`crate::system::watch`]; a `stat` each where there is none), so
+//! rebinds, unbinds and renewed certificates take effect at once.
 
 use std::sync::Arc;
 
