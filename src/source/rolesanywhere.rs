@@ -58,17 +58,21 @@ impl IdentitySource {
     }
 
     /// Loads the identity, checks it is valid now, and calls CreateSession.
+    /// The identity as its files are now: the one kept while the watch says they are
+    /// unchanged, else read through the shared cache.
+    fn identity(&self) -> Result<Arc<Identity>, SourceError> {
+        if let Some(identity) = self.kept.get() {
+            return Ok(identity);
+        }
+        // Before reading: a change from here on is seen by the next request.
+        let seen = self.kept.observe(self.files.watched_paths());
+        let identity = self.identities.load(&self.files).map_err(identity_error)?;
+        self.kept.keep(seen, identity.clone());
+        Ok(identity)
+    }
+
     pub async fn fetch_now(&self) -> Result<Credentials, SourceError> {
-        let identity = match self.kept.get() {
-            Some(identity) => identity,
-            None => {
-                // Before reading: a change from here on is seen by the next request.
-                let seen = self.kept.observe(self.files.watched_paths());
-                let identity = self.identities.load(&self.files).map_err(identity_error)?;
-                self.kept.keep(seen, identity.clone());
-                identity
-            }
-        };
+        let identity = self.identity()?;
         identity
             .ensure_valid_at(self.client.clock().now())
             .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;
@@ -85,7 +89,7 @@ impl Source for IdentitySource {
     }
 
     fn version(&self) -> Result<Version, SourceError> {
-        let identity = self.identities.load(&self.files).map_err(identity_error)?;
+        let identity = self.identity()?;
         identity
             .ensure_valid_at(self.client.clock().now())
             .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;

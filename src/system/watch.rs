@@ -39,17 +39,25 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 /// Symbolic links followed in one resolution before giving up, as the kernel does (ELOOP).
 const MAX_LINKS: usize = 40;
 
-/// What a directory watch listens for: everything that changes an entry or the directory.
-const WATCHED: AddWatchFlags = AddWatchFlags::IN_ATTRIB
+/// What the watch of a directory on the way listens for: an entry created, removed,
+/// renamed or its mode or owner changed, and the same of the directory itself. Writes to
+/// files are left out: the entries looked up there are directories and links, and busy
+/// directories such as `/tmp` would otherwise wake the watch for every write in them.
+const ON_THE_WAY: AddWatchFlags = AddWatchFlags::IN_ATTRIB
     .union(AddWatchFlags::IN_CREATE)
     .union(AddWatchFlags::IN_DELETE)
-    .union(AddWatchFlags::IN_MODIFY)
-    .union(AddWatchFlags::IN_CLOSE_WRITE)
     .union(AddWatchFlags::IN_MOVED_FROM)
     .union(AddWatchFlags::IN_MOVED_TO)
     .union(AddWatchFlags::IN_DELETE_SELF)
     .union(AddWatchFlags::IN_MOVE_SELF)
-    .union(AddWatchFlags::IN_ONLYDIR);
+    .union(AddWatchFlags::IN_ONLYDIR)
+    // Added to what the directory is already watched for, never narrowing it.
+    .union(AddWatchFlags::from_bits_retain(nix::libc::IN_MASK_ADD));
+
+/// What the watch of the directory holding a file listens for: also writes to it.
+const HOLDING: AddWatchFlags = ON_THE_WAY
+    .union(AddWatchFlags::IN_MODIFY)
+    .union(AddWatchFlags::IN_CLOSE_WRITE);
 
 /// File-change notification for caches of files; see the module documentation.
 #[derive(Debug)]
@@ -209,15 +217,18 @@ impl Notify {
     fn watch(&self, path: &Path) -> io::Result<()> {
         let lookups = resolution(path)?;
         let mut dirs = self.lock();
-        for (dir, name) in lookups {
+        let last = lookups.len().saturating_sub(1);
+        for (index, (dir, name)) in lookups.into_iter().enumerate() {
             if !notifies(&dir)? {
                 return Err(io::Error::other(
                     "a network or FUSE filesystem: changes made elsewhere raise no event",
                 ));
             }
+            // The last lookup is the file itself (or the first name missing on the way).
+            let mask = if index == last { HOLDING } else { ON_THE_WAY };
             let descriptor = self
                 .inotify
-                .add_watch(dir.as_path(), WATCHED)
+                .add_watch(dir.as_path(), mask)
                 .map_err(io::Error::from)?;
             dirs.entry(descriptor).or_default().insert(name);
         }
