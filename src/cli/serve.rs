@@ -141,12 +141,21 @@ pub(crate) async fn run(
             allow_v1: args.imds_v1,
             local_addr,
         };
-        let state = imds::ImdsState::new(vendor.clock().clone(), tokens.clone(), target, options);
+        let state = Arc::new(imds::ImdsState::new(
+            vendor.clock().clone(),
+            tokens.clone(),
+            target,
+            options,
+        ));
         Front {
             listener,
-            router: metrics_front::counted(imds::router(Arc::new(state)), Counted::Imds),
+            router: metrics_front::counted(imds::router(state.clone()), Counted::Imds),
             ip_ttl: Some(args.hop_limit),
             callers: http::Callers::Anyone,
+            hot: Some(Arc::new(http::Counted {
+                hot: state,
+                front: Counted::Imds,
+            })),
         }
     };
 
@@ -214,10 +223,12 @@ pub(crate) async fn run(
     } else {
         let dir = args.dir.resolve(&env)?;
         let store = Arc::new(crate::binding::Store::new(dir.clone()));
-        let ecs_router = metrics_front::counted(
-            ecs::router(Arc::new(ecs::EcsState::new(store.clone(), vendor.clone()))),
-            Counted::Ecs,
-        );
+        let ecs_state = Arc::new(ecs::EcsState::new(store.clone(), vendor.clone()));
+        let ecs_router = metrics_front::counted(ecs::router(ecs_state.clone()), Counted::Ecs);
+        let ecs_hot: Arc<dyn http::HotPath> = Arc::new(http::Counted {
+            hot: ecs_state,
+            front: Counted::Ecs,
+        });
         survey = Some(Arc::new(crate::status::Survey::new(
             store.clone(),
             Some(vendor.clone()),
@@ -228,6 +239,7 @@ pub(crate) async fn run(
             router: ecs_router.clone(),
             ip_ttl: None,
             callers: http::Callers::Anyone,
+            hot: Some(ecs_hot.clone()),
         };
         for listener in inherited {
             let imds_binding = listener
@@ -280,6 +292,7 @@ pub(crate) async fn run(
                 router: status_front::router(survey.clone()),
                 ip_ttl: None,
                 callers: http::Callers::Anyone,
+                hot: None,
             });
         }
         spawn_expiry_checks(
@@ -293,6 +306,7 @@ pub(crate) async fn run(
             router: metrics_front::router(survey.clone()),
             ip_ttl: None,
             callers: http::Callers::Anyone,
+            hot: None,
         });
     }
     if fronts.is_empty() {

@@ -231,6 +231,7 @@ async fn serve_desktop(
             // After dropping root privileges: the user who ran it.
             http::Callers::User(nix::unistd::geteuid().as_raw())
         },
+        hot: None,
     };
     http::serve(vec![front], http::Limits::default(), shutdown).await;
     Ok(())

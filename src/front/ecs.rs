@@ -196,6 +196,27 @@ fn extract_token(headers: &HeaderMap, uri: &Uri) -> Result<(Presented, String), 
     }
 }
 
+/// `GET /ecs/credentials`, served without the router (see [`crate::http::HotPath`]); a
+/// `HEAD` and everything else go through [`router`].
+impl crate::http::HotPath for EcsState {
+    fn takes(&self, request: &axum::http::Request<hyper::body::Incoming>) -> bool {
+        request.method() == axum::http::Method::GET && request.uri().path() == ECS_PATH
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        request: axum::http::Request<hyper::body::Incoming>,
+        peer: Peer,
+    ) -> crate::http::HotFuture {
+        Box::pin(async move {
+            match serve_credentials(&self, request.headers(), request.uri(), Some(&peer)).await {
+                Ok(response) => response,
+                Err(refusal) => refusal.into_response(),
+            }
+        })
+    }
+}
+
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn credentials(State(state): State<Arc<EcsState>>, request: Request) -> Response {
     let peer = request.extensions().get::<Peer>();

@@ -371,6 +371,7 @@ async fn serve_and_wait(
         // The endpoint is for the command, which runs as this user; IMDS has no bearer
         // token, so without this any local user could take the credentials meanwhile.
         callers: http::Callers::User(nix::unistd::geteuid().as_raw()),
+        hot: None,
     };
     let serving = tokio::spawn(http::serve(vec![front], http::Limits::default(), stopped));
 

@@ -253,9 +253,35 @@ fn plain(status: StatusCode, body: Bytes) -> Response {
         .into_response()
 }
 
+/// Every request of a binding's listener, served without the router (see
+/// [`crate::http::HotPath`]): the router has nothing but this fallback.
+impl crate::http::HotPath for ImdsState {
+    fn takes(&self, _: &axum::http::Request<hyper::body::Incoming>) -> bool {
+        true
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        request: axum::http::Request<hyper::body::Incoming>,
+        _: crate::http::Peer,
+    ) -> crate::http::HotFuture {
+        Box::pin(
+            async move { answer(&self, request.method(), request.uri(), request.headers()).await },
+        )
+    }
+}
+
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Request) -> Response {
-    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+    answer(&state, request.method(), request.uri(), request.headers()).await
+}
+
+async fn answer(
+    state: &ImdsState,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Response {
     if let Err(reply) = check_host(headers, uri, state.options.local_addr) {
         return reply.into_response();
     }

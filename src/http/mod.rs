@@ -95,6 +95,55 @@ pub(crate) struct Front {
     pub ip_ttl: Option<u32>,
     /// Who may use it.
     pub callers: Callers,
+    /// Requests answered without the router.
+    pub hot: Option<Arc<dyn HotPath>>,
+}
+
+/// A front's hot path (the cached credential fetch), answered without going through the
+/// router: axum's routing, body boxing and per-layer boxed futures cost more than the rest
+/// of a cached answer. Everything else still goes to the router.
+pub(crate) trait HotPath: std::fmt::Debug + Send + Sync + 'static {
+    /// Whether `request` is for the hot path.
+    fn takes(&self, request: &axum::http::Request<hyper::body::Incoming>) -> bool;
+
+    /// The answer to a request it takes.
+    fn answer(
+        self: Arc<Self>,
+        request: axum::http::Request<hyper::body::Incoming>,
+        peer: Peer,
+    ) -> HotFuture;
+}
+
+/// What [`HotPath::answer`] returns.
+pub(crate) type HotFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>;
+
+/// A hot path whose answers are counted in the metrics, as [`crate::front::metrics::counted`]
+/// counts the router's.
+#[derive(Debug)]
+pub(crate) struct Counted<H> {
+    pub hot: Arc<H>,
+    pub front: crate::metrics::Front,
+}
+
+impl<H: HotPath> HotPath for Counted<H> {
+    fn takes(&self, request: &axum::http::Request<hyper::body::Incoming>) -> bool {
+        self.hot.takes(request)
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        request: axum::http::Request<hyper::body::Incoming>,
+        peer: Peer,
+    ) -> HotFuture {
+        let answer = self.hot.clone().answer(request, peer);
+        let front = self.front;
+        Box::pin(async move {
+            let response = answer.await;
+            crate::metrics::request(front, response.status().as_u16());
+            response
+        })
+    }
 }
 
 /// Who may use a front.
@@ -135,6 +184,7 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
             router,
             ip_ttl,
             callers,
+            hot,
         } = front;
         let refusal = refuse_other_users(callers);
         let not_http11 = not_http11();
@@ -175,25 +225,26 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                     }
                 };
                 let (router, refusal, http) = (router.clone(), refusal.clone(), http.clone());
-                let not_http11 = not_http11.clone();
+                let (not_http11, hot) = (not_http11.clone(), hot.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let peer = connection.peer();
                     // Looked up here, not in the accept loop: it reads /proc.
-                    let service = if callers == Callers::Anyone {
-                        router
+                    let (service, hot) = if callers == Callers::Anyone {
+                        (router, hot)
                     } else {
                         let uid = peer.uid();
                         if callers.admits(uid) {
-                            router
+                            (router, hot)
                         } else {
                             summarised!(warn, None, "refused a connection from another user (see --allow-other-users)", uid = ?uid);
-                            refusal
+                            (refusal, None)
                         }
                     };
                     let service = ConnectionService {
                         router: service,
-                        not_http11: not_http11.clone(),
+                        not_http11,
+                        hot,
                         peer,
                     };
                     let result = match connection {
@@ -323,23 +374,49 @@ impl Peer {
 struct ConnectionService {
     router: axum::Router,
     not_http11: axum::Router,
+    hot: Option<Arc<dyn HotPath>>,
     peer: Peer,
 }
 
 impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for ConnectionService {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
-    type Future = axum::routing::future::RouteFuture<Self::Error>;
+    type Future = Answer;
 
     fn call(&self, mut request: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
         let router = if request.version() == axum::http::Version::HTTP_11 {
+            if let Some(hot) = &self.hot
+                && hot.takes(&request)
+            {
+                return Answer::Hot(hot.clone().answer(request, self.peer.clone()));
+            }
             request.extensions_mut().insert(self.peer.clone());
             &self.router
         } else {
             &self.not_http11
         };
         // A router is always ready: `call` needs no `poll_ready` first.
-        tower::Service::call(&mut router.clone(), request)
+        Answer::Routed(tower::Service::call(&mut router.clone(), request))
+    }
+}
+
+/// The answer of a [`ConnectionService`]: from the hot path or from the router.
+enum Answer {
+    Hot(HotFuture),
+    Routed(axum::routing::future::RouteFuture<std::convert::Infallible>),
+}
+
+impl std::future::Future for Answer {
+    type Output = Result<axum::response::Response, std::convert::Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Hot(answer) => answer.as_mut().poll(cx).map(Ok),
+            Self::Routed(answer) => std::pin::Pin::new(answer).poll(cx),
+        }
     }
 }
 
