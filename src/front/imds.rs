@@ -288,7 +288,7 @@ async fn answer(
     let path = uri.path();
     if path == TOKEN_PATH {
         return if method == Method::PUT {
-            token(&state, headers)
+            token(state, headers)
         } else {
             text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -317,7 +317,7 @@ async fn answer(
             );
         }
     }
-    metadata(&state, path).await
+    metadata(state, path).await
 }
 
 /// Allows only the listener's own address (or `localhost` on loopback) in `Host` and in

@@ -401,6 +401,10 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
 }
 
 /// The answer of a [`ConnectionService`]: from the hot path or from the router.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, kept in place by hyper; boxing the router's would allocate"
+)]
 enum Answer {
     Hot(HotFuture),
     Routed(axum::routing::future::RouteFuture<std::convert::Infallible>),
