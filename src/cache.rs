@@ -26,7 +26,7 @@
 //!   code, or asked for new credentials); [`Cache::get_fresh`] never answers from the
 //!   proactive window (`update` writes a file once per refresh).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -79,7 +79,7 @@ type Outcome = Result<Arc<Credentials>, SourceError>;
 /// Credentials by source key; see the module docs.
 pub struct Cache {
     shared: Arc<Shared>,
-    entries: Mutex<HashMap<Key, Arc<Entry>>>,
+    entries: Mutex<FxHashMap<Key, Arc<Entry>>>,
     /// The number of entries at which a new key next sweeps out the dead ones.
     sweep_at: std::sync::atomic::AtomicUsize,
 }
@@ -119,7 +119,7 @@ impl Cache {
                 policy,
                 refreshes: Arc::new(Refreshes::default()),
             }),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::default(),
             sweep_at: std::sync::atomic::AtomicUsize::new(0),
         }
     }

@@ -19,7 +19,7 @@
 //!   `bind` or `unbind` that was killed are removed by the next one.
 //! * Removal parses nothing: a corrupt or half-written binding goes all the same.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -103,7 +103,7 @@ impl Store {
         Self {
             dir,
             watch,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::default(),
         }
     }
 

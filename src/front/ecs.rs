@@ -21,6 +21,7 @@
 //! notification, see [`crate::system::watch`]; a `stat` each where there is none), so
 //! rebinds, unbinds and renewed certificates take effect at once.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -147,7 +148,10 @@ enum Presented {
 }
 
 /// Finds the one token in the request.
-fn extract_token(headers: &HeaderMap, uri: &Uri) -> Result<(Presented, String), Refusal> {
+fn extract_token<'a>(
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+) -> Result<(Presented, Cow<'a, str>), Refusal> {
     let mut from_header = None;
     let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = authorizations.next() {
@@ -165,7 +169,7 @@ fn extract_token(headers: &HeaderMap, uri: &Uri) -> Result<(Presented, String), 
             Some(_) => return Err(Refusal::invalid_token()),
             None => value,
         };
-        from_header = Some(token.to_owned());
+        from_header = Some(Cow::Borrowed(token));
     }
     let mut from_query = None;
     for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
@@ -177,7 +181,7 @@ fn extract_token(headers: &HeaderMap, uri: &Uri) -> Result<(Presented, String), 
                     "more than one access_token parameter",
                 ));
             }
-            from_query = Some(value.into_owned());
+            from_query = Some(value);
         }
     }
     match (from_header, from_query) {
@@ -360,7 +364,7 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        extract_token(&map, &uri.parse().unwrap())
+        extract_token(&map, &uri.parse().unwrap()).map(|(p, t)| (p, t.into_owned()))
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Answers rendered once per credentials: a cached credential request then serialises
 //! nothing and copies no secret, it hands out the same bytes again.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -36,7 +36,7 @@ struct Entry {
 impl<K: Hash + Eq + Clone> Default for Rendered<K> {
     fn default() -> Self {
         Self {
-            bodies: Mutex::new(HashMap::new()),
+            bodies: Mutex::new(HashMap::default()),
         }
     }
 }

@@ -32,7 +32,7 @@ pub struct Bindings {
     http: reqwest::Client,
     defaults: Defaults,
     clock: Arc<dyn Clock>,
-    prepared: Mutex<HashMap<BindingName, Prepared>>,
+    prepared: Mutex<rustc_hash::FxHashMap<BindingName, Prepared>>,
     /// One CreateSession client per region and endpoint, shared by the bindings that call it.
     clients: Mutex<HashMap<(Region, url::Url), Arc<rolesanywhere::Client>>>,
 }
@@ -58,7 +58,7 @@ impl Bindings {
             http,
             defaults,
             clock,
-            prepared: Mutex::new(HashMap::new()),
+            prepared: Mutex::default(),
             clients: Mutex::new(HashMap::new()),
         }
     }
