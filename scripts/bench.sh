@@ -92,6 +92,8 @@ PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-${defaults[6]}}
 SETTLE_SECONDS=${BENCH_SETTLE_SECONDS:-${defaults[7]}}
 SCALE_BINDINGS=${BENCH_SCALE_BINDINGS:-${defaults[8]}}
 CONNECTIONS=(1 16 64)
+# The cached fetch's throughput target at 16 and 64 connections, as a share of the baseline's.
+FETCH_TARGET=0.80
 started_at=$(date +%s)
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -496,7 +498,7 @@ done
 fetch_missed=0
 for front in ecs imds; do
   for c in 16 64; do
-    holds "${R[${front}_nrh_${c}_rps]} < 0.70 * ${R[${front}_base_${c}_rps]} || ${R[${front}_nrh_${c}_p99]} > 2 * ${R[${front}_base_${c}_p99]}" &&
+    holds "${R[${front}_nrh_${c}_rps]} < $FETCH_TARGET * ${R[${front}_base_${c}_rps]} || ${R[${front}_nrh_${c}_p99]} > 2 * ${R[${front}_base_${c}_p99]}" &&
       fetch_missed=1
   done
 done
@@ -854,8 +856,8 @@ table=$work/table.md
       p50_ratio=$(calc "${R[${n}_p50]} / ${R[${b}_p50]}")
       p99_ratio=$(calc "${R[${n}_p99]} / ${R[${b}_p99]}")
       if ((c >= 16)); then
-        t_rps="≥ 0.70×"
-        r_rps=$(pass "$rps_ratio >= 0.70")
+        t_rps="≥ ${FETCH_TARGET}×"
+        r_rps=$(pass "$rps_ratio >= $FETCH_TARGET")
         t_p99="≤ 2×"
         r_p99=$(pass "$p99_ratio <= 2.0")
       else
@@ -973,13 +975,18 @@ EOF
    server's own CPU time per request (all its threads, from /proc/PID/task/*/schedstat) is
    given too, as it depends far less on what else runs.
 
-   What a cached ECS request costs beyond the baseline, by design: a \`statx\` of the
-   binding file, the certificate and the key (so an unbind or rebind is refused, and a
-   renewed certificate fetched, at the very next request), the SHA-384 of the token's secret
-   compared in constant time with the binding's, and lookups of the binding, the identity
-   and the cache entry under locks. The document is serialised once per credentials. The
-   \`/healthz\` rows show serve's HTTP stack alone against the baseline: axum's routing and
-   the header read timeout that guards against slow clients (the baseline has neither).
+   What a cached ECS request costs beyond the baseline, by design: two \`poll\`s of an
+   inotify descriptor that watches the binding file, the certificate, the key and every
+   directory their paths resolve through (so an unbind or rebind is refused, and a renewed
+   certificate fetched, at the very next request; without notification, a \`statx\` of each
+   instead), the token compared in constant time with the one that last opened the binding
+   (a token not seen before is hashed, SHA-384, and compared with the binding's hash), and
+   lookups of the binding, the identity and the cache entry under locks. The document is
+   serialised once per credentials. \`GET /ecs/credentials\` and a binding's IMDS listener
+   are answered without axum's router. The \`/healthz\` rows show serve's routed HTTP stack
+   against the baseline: axum's routing, the header read timeout that guards against slow
+   clients (the baseline has neither), and the check of the bindings directory's
+   ownership and modes that each probe makes.
 2. **Upstream economy.** \`examples/loadgen.rs\` (reqwest, a pool of keep-alive
    connections, rotating over the tokens) sends $REQUESTS requests for one binding, then
    $REQUESTS requests rotating over 100 bindings, to a freshly started serve; CreateSession calls are counted in the fake's stderr log by role
@@ -1036,12 +1043,12 @@ code under it: hashing weighs more here than on a CPU with SHA-NI.
 | malloc / realloc / free calls | ${R[prof_serve_malloc]} / ${R[prof_serve_realloc]} / ${R[prof_serve_free]} | ${R[prof_baseline_malloc]} / ${R[prof_baseline_realloc]} / ${R[prof_baseline_free]} | — |
 | system calls | ${R[prof_serve_syscalls]} | ${R[prof_baseline_syscalls]} | — |
 
-The ECS handler's callees (inclusive Ir per request, share of all the process's Ir):
+The ECS handler's callees (\`serve_credentials\`; inclusive Ir per request, share of all the process's Ir):
 
 | Ir / request | share | calls / request | function |
 | ---: | ---: | ---: | --- |
 EOF
-    callees "$raw/callgrind-serve-calling.txt" 'axum::handler::Handler<' \
+    callees "$raw/callgrind-serve-calling.txt" 'needroleshere::front::ecs::serve_credentials::{{closure}}' \
       "$PROFILE_REQUESTS" "${R[prof_serve_total]}"
     cat <<EOF
 
