@@ -38,6 +38,7 @@ use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
 use crate::http::Peer;
 use crate::system::repeats::summarised;
+use crate::system::watch::Watch;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
 /// shared [`Vendor`].
@@ -213,7 +214,8 @@ impl crate::http::HotPath for EcsState {
         peer: Peer,
     ) -> crate::http::HotFuture {
         Box::pin(async move {
-            match serve_credentials(&self, request.headers(), request.uri(), Some(&peer)).await {
+            let answer = serve_credentials(&self, request.headers(), request.uri(), Some(&peer));
+            match Watch::global().one_request(answer).await {
                 Ok(response) => response,
                 Err(refusal) => refusal.into_response(),
             }

@@ -265,9 +265,12 @@ impl crate::http::HotPath for ImdsState {
         request: axum::http::Request<hyper::body::Incoming>,
         _: crate::http::Peer,
     ) -> crate::http::HotFuture {
-        Box::pin(
-            async move { answer(&self, request.method(), request.uri(), request.headers()).await },
-        )
+        Box::pin(async move {
+            let answer = answer(&self, request.method(), request.uri(), request.headers());
+            crate::system::watch::Watch::global()
+                .one_request(answer)
+                .await
+        })
     }
 }
 

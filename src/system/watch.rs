@@ -24,6 +24,7 @@
 //! every observation. Changes are rare, and the next question of each cache pays one
 //! `stat` round again; events for other names in the same directories are ignored.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io;
@@ -35,6 +36,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+tokio::task_local! {
+    /// The watch (its address) whose queue the current request has read; see
+    /// [`Watch::one_request`].
+    static SYNCED: Cell<usize>;
+}
 
 /// Symbolic links followed in one resolution before giving up, as the kernel does (ELOOP).
 const MAX_LINKS: usize = 40;
@@ -182,11 +189,23 @@ impl Watch {
         self.generation.load(SeqCst) == seen.generation
     }
 
+    /// Runs `request` as one request: this watch's queue is read at most once while it
+    /// runs, however many of its caches ask (a cached ECS fetch asks twice, for the binding
+    /// and for the identity). Whatever was changed before the request began is queued by
+    /// then, and seen; a change made while it is answered is for the next one.
+    pub async fn one_request<F: std::future::Future>(&self, request: F) -> F::Output {
+        SYNCED.scope(Cell::new(0), request).await
+    }
+
     /// Counts the events queued so far.
     fn sync(&self) {
         let Some(notify) = &self.notify else {
             return;
         };
+        let me = std::ptr::from_ref(self) as usize;
+        if SYNCED.try_with(|synced| synced.replace(me) == me) == Ok(true) {
+            return;
+        }
         let mut fds = [PollFd::new(notify.inotify.as_fd(), PollFlags::POLLIN)];
         let pending = match poll(&mut fds, PollTimeout::ZERO) {
             Ok(ready) => ready > 0,
@@ -495,6 +514,33 @@ mod tests {
         assert!(watch.unchanged(seen));
         std::fs::create_dir(dir.path().join("later")).unwrap();
         assert!(!watch.unchanged(seen));
+    }
+
+    #[tokio::test]
+    async fn one_request_reads_the_queue_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        write(&file, "x");
+        let watch = Watch::new();
+        let other = Watch::new();
+        let seen = watch.observe([file.as_path()]);
+        let seen_by_other = other.observe([file.as_path()]);
+        watch
+            .one_request(async {
+                assert!(watch.unchanged(seen));
+                write(&file, "y");
+                // Changed while the request is answered: for the next one.
+                assert!(watch.unchanged(seen));
+                // Another watch reads its own queue.
+                assert!(!other.unchanged(seen_by_other));
+            })
+            .await;
+        assert!(!watch.unchanged(seen), "the next request did not see it");
+        let seen = watch.observe([file.as_path()]);
+        write(&file, "z");
+        watch
+            .one_request(async { assert!(!watch.unchanged(seen), "changed before it began") })
+            .await;
     }
 
     #[test]
