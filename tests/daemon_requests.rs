@@ -167,6 +167,35 @@ async fn a_secret_volume_link_swap_gets_fresh_credentials_at_the_next_request() 
     assert_eq!(fake.fake.request_count(), 2);
 }
 
+/// `/healthz` keeps its verdict while nothing on the way to the bindings changes: a
+/// directory made writable by everyone is reported by the next probe, and its repair too.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_sees_the_bindings_directory_change_at_the_next_probe() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[]).await;
+    let mut args = identity_args_from(
+        &pki_file("p256.fullchain.pem"),
+        &pki_file("p256.sec1.key"),
+        ROLE_ARN,
+    );
+    args.extend(mode_args("ecs-full", &serve.url()));
+    args.extend(["--endpoint".into(), fake.url(), "--no-validate".into()]);
+    bind_ok(dir.path(), "probed", &args).await;
+    let probe = || get(serve.target(), "/healthz", &[]);
+    assert_eq!(probe().await.status, 200);
+    assert_eq!(probe().await.status, 200);
+
+    let bindings = dir.path().join("bindings");
+    std::fs::set_permissions(&bindings, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let unhealthy = probe().await;
+    assert_eq!(unhealthy.status, 503, "{unhealthy:?}");
+    assert!(unhealthy.body.contains("bindings"), "{unhealthy:?}");
+    std::fs::set_permissions(&bindings, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(probe().await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn session_parameters_and_region_come_from_the_binding() {
     let fake = Fake::start().await;

@@ -31,7 +31,7 @@ use crate::system::files::FileStamp;
 use crate::system::files::{
     check_trusted_dirs, ensure_dir, remove_if_exists, remove_stale_temporaries, write_atomic,
 };
-use crate::system::watch::{Seen, Watch};
+use crate::system::watch::{Kept, Seen, Watch};
 
 /// Mode of the directories `install` creates (`serve` must be able to list them).
 const DIR_MODE: u32 = 0o755;
@@ -83,6 +83,8 @@ pub struct Store {
     dir: ConfigDir,
     watch: Arc<Watch>,
     cache: Mutex<HashMap<BindingName, Loaded>>,
+    /// The directories passed [`Store::check`], as long as nothing on their way changed.
+    trusted: Kept<()>,
 }
 
 /// A binding as read, with what says it is still current.
@@ -102,6 +104,7 @@ impl Store {
     pub fn with_watch(dir: ConfigDir, watch: Arc<Watch>) -> Self {
         Self {
             dir,
+            trusted: Kept::new(watch.clone()),
             watch,
             cache: Mutex::default(),
         }
@@ -109,12 +112,18 @@ impl Store {
 
     /// Whether the bindings directory can be trusted: nobody but root and the user serving
     /// may be able to change it or any directory above it. Checked by every [`Store::load`]
-    /// that file-change notification does not answer;
-    /// `/healthz` reports it.
+    /// that file-change notification does not answer, and by `/healthz`; a check that
+    /// passed holds while nothing on the way changes.
     pub fn check(&self) -> Result<(), BindingError> {
+        if self.trusted.get().is_some() {
+            return Ok(());
+        }
         let path = self.dir.bindings_dir();
+        let seen = self.trusted.observe(Some([path.as_path()]));
         check_trusted_dirs(&path, &trusted_uids())
-            .map_err(|source| BindingError::UntrustedDir { path, source })
+            .map_err(|source| BindingError::UntrustedDir { path, source })?;
+        self.trusted.keep(seen, ());
+        Ok(())
     }
 
     /// The configuration directory.

@@ -109,27 +109,26 @@ impl AccessToken {
 /// dropped).
 #[derive(Debug, Default)]
 pub struct OpenedTokens {
-    opened: Mutex<HashMap<BindingName, (Arc<Binding>, AccessToken)>>,
+    opened: Mutex<HashMap<BindingName, (Arc<Binding>, Secret)>>,
 }
 
 impl OpenedTokens {
     /// Whether `token` opens `binding` (see [`Binding::accepts`]).
     pub fn accepts(&self, binding: &Arc<Binding>, token: &AccessToken) -> bool {
-        if let Some((opened, known)) = self.lock().get(&binding.name)
+        if token.name == binding.name
+            && let Some((opened, known)) = self.lock().get(&binding.name)
             && Arc::ptr_eq(opened, binding)
-            && known.name == token.name
-            && same_bytes(
-                known.secret.expose().as_bytes(),
-                token.secret.expose().as_bytes(),
-            )
+            && same_bytes(known.expose().as_bytes(), token.secret.expose().as_bytes())
         {
             return true;
         }
         if !binding.accepts(token) {
             return false;
         }
-        self.lock()
-            .insert(binding.name.clone(), (binding.clone(), token.clone()));
+        self.lock().insert(
+            binding.name.clone(),
+            (binding.clone(), token.secret.clone()),
+        );
         true
     }
 
@@ -138,7 +137,7 @@ impl OpenedTokens {
         self.lock().remove(name);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (Arc<Binding>, AccessToken)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, (Arc<Binding>, Secret)>> {
         // Plain entries, each replaced whole: still valid after a panic elsewhere.
         self.opened.lock().unwrap_or_else(|p| p.into_inner())
     }

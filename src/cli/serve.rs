@@ -152,10 +152,10 @@ pub(crate) async fn run(
             router: metrics_front::counted(imds::router(state.clone()), Counted::Imds),
             ip_ttl: Some(args.hop_limit),
             callers: http::Callers::Anyone,
-            hot: Some(Arc::new(http::Counted {
-                hot: state,
-                front: Counted::Imds,
-            })),
+            hot: Some(http::Hot {
+                path: state,
+                counted: Some(Counted::Imds),
+            }),
         }
     };
 
@@ -225,10 +225,10 @@ pub(crate) async fn run(
         let store = Arc::new(crate::binding::Store::new(dir.clone()));
         let ecs_state = Arc::new(ecs::EcsState::new(store.clone(), vendor.clone()));
         let ecs_router = metrics_front::counted(ecs::router(ecs_state.clone()), Counted::Ecs);
-        let ecs_hot: Arc<dyn http::HotPath> = Arc::new(http::Counted {
-            hot: ecs_state,
-            front: Counted::Ecs,
-        });
+        let ecs_hot = http::Hot {
+            path: ecs_state,
+            counted: Some(Counted::Ecs),
+        };
         survey = Some(Arc::new(crate::status::Survey::new(
             store.clone(),
             Some(vendor.clone()),

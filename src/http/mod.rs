@@ -96,7 +96,7 @@ pub(crate) struct Front {
     /// Who may use it.
     pub callers: Callers,
     /// Requests answered without the router.
-    pub hot: Option<Arc<dyn HotPath>>,
+    pub hot: Option<Hot>,
 }
 
 /// A front's hot path (the cached credential fetch), answered without going through the
@@ -118,32 +118,12 @@ pub(crate) trait HotPath: std::fmt::Debug + Send + Sync + 'static {
 pub(crate) type HotFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>;
 
-/// A hot path whose answers are counted in the metrics, as [`crate::front::metrics::counted`]
-/// counts the router's.
-#[derive(Debug)]
-pub(crate) struct Counted<H> {
-    pub hot: Arc<H>,
-    pub front: crate::metrics::Front,
-}
-
-impl<H: HotPath> HotPath for Counted<H> {
-    fn takes(&self, request: &axum::http::Request<hyper::body::Incoming>) -> bool {
-        self.hot.takes(request)
-    }
-
-    fn answer(
-        self: Arc<Self>,
-        request: axum::http::Request<hyper::body::Incoming>,
-        peer: Peer,
-    ) -> HotFuture {
-        let answer = self.hot.clone().answer(request, peer);
-        let front = self.front;
-        Box::pin(async move {
-            let response = answer.await;
-            crate::metrics::request(front, response.status().as_u16());
-            response
-        })
-    }
+/// A front's hot path, and the metrics its answers are counted in (as
+/// [`crate::front::metrics::counted`] counts the router's).
+#[derive(Debug, Clone)]
+pub(crate) struct Hot {
+    pub path: Arc<dyn HotPath>,
+    pub counted: Option<crate::metrics::Front>,
 }
 
 /// Who may use a front.
@@ -374,7 +354,7 @@ impl Peer {
 struct ConnectionService {
     router: axum::Router,
     not_http11: axum::Router,
-    hot: Option<Arc<dyn HotPath>>,
+    hot: Option<Hot>,
     peer: Peer,
 }
 
@@ -386,9 +366,10 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
     fn call(&self, mut request: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
         let router = if request.version() == axum::http::Version::HTTP_11 {
             if let Some(hot) = &self.hot
-                && hot.takes(&request)
+                && hot.path.takes(&request)
             {
-                return Answer::Hot(hot.clone().answer(request, self.peer.clone()));
+                let answer = hot.path.clone().answer(request, self.peer.clone());
+                return Answer::Hot(answer, hot.counted);
             }
             request.extensions_mut().insert(self.peer.clone());
             &self.router
@@ -406,7 +387,7 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
     reason = "one per request, kept in place by hyper; boxing the router's would allocate"
 )]
 enum Answer {
-    Hot(HotFuture),
+    Hot(HotFuture, Option<crate::metrics::Front>),
     Routed(axum::routing::future::RouteFuture<std::convert::Infallible>),
 }
 
@@ -418,7 +399,12 @@ impl std::future::Future for Answer {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         match self.get_mut() {
-            Self::Hot(answer) => answer.as_mut().poll(cx).map(Ok),
+            Self::Hot(answer, counted) => answer.as_mut().poll(cx).map(|response| {
+                if let Some(front) = *counted {
+                    crate::metrics::request(front, response.status().as_u16());
+                }
+                Ok(response)
+            }),
             Self::Routed(answer) => std::pin::Pin::new(answer).poll(cx),
         }
     }

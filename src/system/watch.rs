@@ -433,12 +433,17 @@ mod tests {
         }
     }
 
+    /// A temporary directory with one file in it, and a watch.
+    fn one_file(watch: Watch) -> (tempfile::TempDir, PathBuf, Watch) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        write(&file, "x");
+        (dir, file, watch)
+    }
+
     #[test]
     fn other_files_of_the_same_directory_change_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("key.pem");
-        write(&file, "key");
-        let watch = Watch::new();
+        let (dir, file, watch) = one_file(Watch::new());
         let seen = watch.observe([file.as_path()]);
         write(&dir.path().join("other"), "x");
         replace(&dir.path().join("another"), "y");
@@ -518,10 +523,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_request_reads_the_queue_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
-        write(&file, "x");
-        let watch = Watch::new();
+        let (_dir, file, watch) = one_file(Watch::new());
         let other = Watch::new();
         let seen = watch.observe([file.as_path()]);
         let seen_by_other = other.observe([file.as_path()]);
@@ -545,10 +547,7 @@ mod tests {
 
     #[test]
     fn without_notification_nothing_is_ever_unchanged() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
-        write(&file, "x");
-        let watch = Watch::unavailable();
+        let (_dir, file, watch) = one_file(Watch::unavailable());
         let seen = watch.observe([file.as_path()]);
         assert_eq!(seen, None);
         assert!(!watch.unchanged(seen));
