@@ -163,19 +163,26 @@ impl Store {
         {
             return Ok(binding);
         }
+        self.check()?;
         let path = self.dir.binding_path(name);
+        let not_found = |path| {
+            self.lock().remove(name);
+            Err(BindingError::NotFound {
+                name: name.to_string(),
+                path,
+            })
+        };
+        // A name nobody bound is not watched: the names requests make up must not pile up.
+        if let Err(e) = std::fs::symlink_metadata(&path)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return not_found(path);
+        }
         // Before anything is read: whatever changes from here on is seen next time.
         let seen = self.watch.observe([path.as_path()]);
-        self.check()?;
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.lock().remove(name);
-                return Err(BindingError::NotFound {
-                    name: name.to_string(),
-                    path,
-                });
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_found(path),
             Err(source) => return Err(BindingError::Read { path, source }),
         };
         if let Err(source) = crate::system::files::regular(&meta) {
@@ -631,6 +638,28 @@ mod tests {
                 Err(BindingError::NotFound { .. })
             ));
         }
+    }
+
+    /// Every request names its binding: names nobody bound must cost nothing that stays.
+    #[test]
+    fn names_nobody_bound_are_not_watched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ConfigDir::new(tmp.path());
+        let (binding, token) = sample(Mode::EcsRelative);
+        let env = render_env(Mode::EcsRelative, None, &token, false).unwrap();
+        dir.install(&binding, &env, None).unwrap();
+        let watch = Arc::new(Watch::new());
+        let store = Store::with_watch(dir.clone(), watch.clone());
+        store.load(&binding.name).unwrap();
+        let watched = watch.watched_names();
+        for i in 0..100 {
+            let name: BindingName = format!("made-up-{i}").parse().unwrap();
+            assert!(matches!(
+                store.load(&name),
+                Err(BindingError::NotFound { .. })
+            ));
+        }
+        assert_eq!(watch.watched_names(), watched);
     }
 
     #[test]

@@ -197,6 +197,13 @@ impl Watch {
         SYNCED.scope(Cell::new(0), request).await
     }
 
+    /// How many names are watched, in all directories (for tests).
+    pub fn watched_names(&self) -> usize {
+        self.notify
+            .as_ref()
+            .map_or(0, |notify| notify.lock().values().map(HashSet::len).sum())
+    }
+
     /// Counts the events queued so far.
     fn sync(&self) {
         let Some(notify) = &self.notify else {
