@@ -263,7 +263,13 @@ async fn an_account_with_a_second_factor_gives_its_code_with_the_password() {
 }
 
 /// Runs `tests/browser/signin.cjs MODE` with `env`; panics with its output on failure.
+///
+/// One at a time: the scripts all give alice's consent to the desktop client, and Keycloak
+/// (26.x) stores two consents given at once as two rows, then fails every later consent of
+/// hers with "More results found for user" (an internal server error on the consent page).
 async fn signin_script(world: &World, mode: &str, env: &[(&str, String)]) {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let modules = root().join("build/browser/node_modules");
     assert!(
         modules.join("playwright-core/package.json").exists(),
