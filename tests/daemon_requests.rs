@@ -20,6 +20,22 @@ use common::daemon::{
 use common::pki_file;
 use fake_aws::rolesanywhere::{FORBIDDEN_ROLE_ARN, OTHER_ROLE_ARN, ROLE_ARN};
 
+/// Binds `name` (ecs-full, not validated) to the certificate and key at `cert` and `key`,
+/// against `fake`; returns its token.
+async fn bind_files(
+    dir: &Path,
+    name: &str,
+    (cert, key): (&Path, &Path),
+    serve: &Serve,
+    fake: &Fake,
+) -> String {
+    let mut args = identity_args_from(cert, key, ROLE_ARN);
+    args.extend(mode_args("ecs-full", &serve.url()));
+    args.extend(["--endpoint".into(), fake.url(), "--no-validate".into()]);
+    bind_ok(dir, name, &args).await;
+    token_of(dir, name)
+}
+
 /// Binds `name` in `mode` against `fake` (`--endpoint` in the binding) plus `extra`.
 async fn bind_mode(dir: &Path, name: &str, mode: &str, serve: &Serve, fake: &Fake, extra: &[&str]) {
     let mut args = identity_args("p256");
@@ -79,11 +95,7 @@ async fn replaced_certificate_and_key_get_fresh_credentials_at_the_next_request(
     std::fs::copy(pki_file("p256.sec1.key"), &key).unwrap();
 
     let serve = Serve::start(dir.path(), &[]).await;
-    let mut args = identity_args_from(&cert, &key, ROLE_ARN);
-    args.extend(mode_args("ecs-full", &serve.url()));
-    args.extend(["--endpoint".into(), fake.url(), "--no-validate".into()]);
-    bind_ok(dir.path(), "renewed", &args).await;
-    let token = token_of(dir.path(), "renewed");
+    let token = bind_files(dir.path(), "renewed", (&cert, &key), &serve, &fake).await;
 
     let first = get_with_bearer(serve.target(), &token).await;
     let first_key = daemon::access_key_id(&first);
@@ -137,11 +149,8 @@ async fn a_secret_volume_link_swap_gets_fresh_credentials_at_the_next_request() 
     symlink("..data/tls.key", root.join("tls.key")).unwrap();
 
     let serve = Serve::start(dir.path(), &[]).await;
-    let mut args = identity_args_from(&root.join("tls.crt"), &root.join("tls.key"), ROLE_ARN);
-    args.extend(mode_args("ecs-full", &serve.url()));
-    args.extend(["--endpoint".into(), fake.url(), "--no-validate".into()]);
-    bind_ok(dir.path(), "swapped", &args).await;
-    let token = token_of(dir.path(), "swapped");
+    let files = (root.join("tls.crt"), root.join("tls.key"));
+    let token = bind_files(dir.path(), "swapped", (&files.0, &files.1), &serve, &fake).await;
     let first = daemon::access_key_id(&get_with_bearer(serve.target(), &token).await);
     let again = daemon::access_key_id(&get_with_bearer(serve.target(), &token).await);
     assert_eq!(again, first);
@@ -175,14 +184,15 @@ async fn healthz_sees_the_bindings_directory_change_at_the_next_probe() {
     let fake = Fake::start().await;
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), &[]).await;
-    let mut args = identity_args_from(
-        &pki_file("p256.fullchain.pem"),
-        &pki_file("p256.sec1.key"),
-        ROLE_ARN,
-    );
-    args.extend(mode_args("ecs-full", &serve.url()));
-    args.extend(["--endpoint".into(), fake.url(), "--no-validate".into()]);
-    bind_ok(dir.path(), "probed", &args).await;
+    bind_mode(
+        dir.path(),
+        "probed",
+        "ecs-full",
+        &serve,
+        &fake,
+        &["--no-validate"],
+    )
+    .await;
     let probe = || get(serve.target(), "/healthz", &[]);
     assert_eq!(probe().await.status, 200);
     assert_eq!(probe().await.status, 200);
