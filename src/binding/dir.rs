@@ -126,6 +126,11 @@ impl Store {
         Ok(())
     }
 
+    /// What tells this store of changes.
+    pub fn watch(&self) -> &Arc<Watch> {
+        &self.watch
+    }
+
     /// The configuration directory.
     pub fn dir(&self) -> &ConfigDir {
         &self.dir

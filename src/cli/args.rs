@@ -351,6 +351,8 @@ impl RoleSource {
             self.files.clone(),
             self.session.clone(),
             Arc::new(crate::identity::IdentityCache::default()),
+            // Read once: nothing to watch.
+            Arc::new(crate::system::watch::Watch::unavailable()),
         ))
     }
 

@@ -38,7 +38,6 @@ use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
 use crate::http::Peer;
 use crate::system::repeats::summarised;
-use crate::system::watch::Watch;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
 /// shared [`Vendor`].
@@ -213,20 +212,26 @@ impl crate::http::HotPath for EcsState {
         request: axum::http::Request<hyper::body::Incoming>,
         peer: Peer,
     ) -> crate::http::HotFuture {
-        Box::pin(async move {
-            let answer = serve_credentials(&self, request.headers(), request.uri(), Some(&peer));
-            match Watch::global().one_request(answer).await {
-                Ok(response) => response,
-                Err(refusal) => refusal.into_response(),
-            }
-        })
+        Box::pin(async move { respond(&self, request.headers(), request.uri(), Some(&peer)).await })
     }
 }
 
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn credentials(State(state): State<Arc<EcsState>>, request: Request) -> Response {
     let peer = request.extensions().get::<Peer>();
-    match serve_credentials(&state, request.headers(), request.uri(), peer).await {
+    respond(&state, request.headers(), request.uri(), peer).await
+}
+
+/// The answer to a credentials request, however it came in: as one request of the store's
+/// watch (its queue read once), a refusal answered as such.
+async fn respond(
+    state: &EcsState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    peer: Option<&Peer>,
+) -> Response {
+    let answer = serve_credentials(state, headers, uri, peer);
+    match state.store.watch().one_request(answer).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }

@@ -217,7 +217,7 @@ pub fn desktop_router(
 }
 
 /// The router for one IMDS listener.
-pub fn router(state: Arc<ImdsState>) -> axum::Router {
+fn router(state: Arc<ImdsState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
@@ -253,8 +253,8 @@ fn plain(status: StatusCode, body: Bytes) -> Response {
         .into_response()
 }
 
-/// Every request of a binding's listener, served without the router (see
-/// [`crate::http::HotPath`]): the router has nothing but this fallback.
+/// Every request of a binding's listener (`serve`), served without a router (see
+/// [`crate::http::HotPath`]); the desktop listeners route to [`handle`].
 impl crate::http::HotPath for ImdsState {
     fn takes(&self, _: &axum::http::Request<hyper::body::Incoming>) -> bool {
         true

@@ -5,22 +5,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Identity, IdentityError, IdentityFiles, Location};
 use crate::system::files::FileStamp;
-use crate::system::watch::Watch;
 
 /// Parsed identities, re-read only when something they were read from changed: each use
 /// costs one `stat` per file (and one read of each certificate kept in a token), and a
 /// renewed certificate or rotated key is seen at once. A key in a device stays open.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct IdentityCache {
     entries: Mutex<IdentityMap>,
-    watch: Arc<Watch>,
-}
-
-impl Default for IdentityCache {
-    /// A cache that `stat`s its files on each use: for a command that reads them once.
-    fn default() -> Self {
-        Self::watched(Arc::new(Watch::unavailable()))
-    }
 }
 
 /// What an identity was read from, as it was then: file stamps and token certificates.
@@ -33,20 +24,6 @@ struct Stamps {
 type IdentityMap = std::collections::HashMap<Vec<OsString>, (Stamps, Arc<Identity>)>;
 
 impl IdentityCache {
-    /// A cache whose users may keep an identity while `watch` says its files are unchanged
-    /// (see [`IdentityFiles::watched_paths`]).
-    pub fn watched(watch: Arc<Watch>) -> Self {
-        Self {
-            entries: Mutex::default(),
-            watch,
-        }
-    }
-
-    /// What tells this cache's users of changes.
-    pub fn watch(&self) -> &Arc<Watch> {
-        &self.watch
-    }
-
     /// The identity in `files`, from cache when nothing changed.
     pub fn load(&self, files: &IdentityFiles) -> Result<Arc<Identity>, IdentityError> {
         let locations: Vec<&Location> = files

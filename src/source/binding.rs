@@ -54,7 +54,7 @@ impl std::fmt::Debug for Bindings {
 impl Bindings {
     pub fn new(http: reqwest::Client, defaults: Defaults, clock: Arc<dyn Clock>) -> Self {
         Self {
-            identities: Arc::new(IdentityCache::watched(Watch::global().clone())),
+            identities: Arc::new(IdentityCache::default()),
             http,
             defaults,
             clock,
@@ -91,6 +91,7 @@ impl Bindings {
             files,
             binding.session.clone(),
             self.identities.clone(),
+            Watch::global().clone(),
         ));
         lock().insert(
             binding.name.clone(),

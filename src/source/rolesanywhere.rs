@@ -17,7 +17,7 @@ use crate::aws::rolesanywhere::{Client, RolesAnywhereError, SessionRequest};
 use crate::credentials::Credentials;
 use crate::identity::{Identity, IdentityCache, IdentityError, IdentityFiles, Location};
 use crate::source::{FetchFuture, Key, Kind, Source, SourceError, Version, digest};
-use crate::system::watch::Kept;
+use crate::system::watch::{Kept, Watch};
 
 /// Credentials for one role from IAM Roles Anywhere; see the module docs.
 #[derive(Debug, Clone)]
@@ -40,6 +40,7 @@ impl IdentitySource {
         files: impl Into<Arc<IdentityFiles>>,
         session: impl Into<Arc<SessionRequest>>,
         identities: Arc<IdentityCache>,
+        watch: Arc<Watch>,
     ) -> Self {
         let (client, files, session) = (client.into(), files.into(), session.into());
         let key = identity_key(&files, &session, client.region(), client.endpoint());
@@ -47,7 +48,7 @@ impl IdentitySource {
             client,
             files,
             session,
-            kept: Arc::new(Kept::new(identities.watch().clone())),
+            kept: Arc::new(Kept::new(watch)),
             identities,
             key,
         }
