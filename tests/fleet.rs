@@ -105,7 +105,16 @@ async fn the_metrics_endpoint_counts_known_traffic() {
     let fallback = daemon.get(WEB).await;
     assert_eq!(fallback.json()["AccessKeyId"], first.json()["AccessKeyId"]);
 
+    // The IMDS listener's answers are counted too: a token, then a GET without one.
+    common::imds::token(daemon.imds).await;
+    let v1 = common::imds::request(daemon.imds, "GET", "/latest/meta-data/", &[]).await;
+    assert_eq!(v1.status, 401, "{v1:?}");
+
     let text = scrape_until(&metrics, &upstream("unavailable"), 2.0).await;
+    let imds =
+        |status: &str| format!(r#"needroleshere_requests_total{{front="imds",status="{status}"}}"#);
+    assert_eq!(value(&text, &imds("200")), 1.0, "{text}");
+    assert_eq!(value(&text, &imds("401")), 1.0, "{text}");
     assert_eq!(value(&text, &requests(200)), 3.0, "{text}");
     assert_eq!(value(&text, &requests(401)), 1.0, "{text}");
     assert_eq!(value(&text, &requests(503)), 1.0, "{text}");
