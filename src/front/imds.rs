@@ -217,7 +217,9 @@ pub fn desktop_router(
 }
 
 /// The router for one IMDS listener.
-fn router(state: Arc<ImdsState>) -> axum::Router {
+/// The router of one IMDS listener: every request to [`handle`] (the desktop servers, and
+/// the fuzz target that drives the front in process; `serve` answers on the hot path).
+pub fn router(state: Arc<ImdsState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
