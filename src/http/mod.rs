@@ -1,6 +1,6 @@
 //! HTTP serving for the fronts: accept loops over TCP and Unix listeners, HTTP/1.1 with
-//! bounded headers and a header read timeout, a cap on open connections, and a graceful
-//! drain on shutdown.
+//! bounded headers and a header read timeout ([`heads`]), a cap on open connections, and a
+//! graceful drain on shutdown.
 //!
 //! * Only HTTP/1.1: hyper also parses HTTP/1.0, which every front answers with 505 (no
 //!   client of ours speaks it, and it has no `Host` to check).
@@ -17,12 +17,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{Semaphore, watch};
 
 use crate::system::activation::{Listener, NamedListener};
 use crate::system::repeats::summarised;
+
+mod heads;
 
 /// A JSON answer, serialised into a buffer sized for a credential document at once
 /// (`axum::Json` starts at 128 bytes and grows).
@@ -149,12 +151,12 @@ impl Callers {
 pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
     let graceful = Arc::new(GracefulShutdown::new());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // No timer for hyper: the header read timeout is kept by `heads::closing_idle`.
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
+    http.max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let http = Arc::new(http);
+    let header_read_timeout = limits.header_read_timeout;
 
     let mut accepting = tokio::task::JoinSet::new();
     accepting.spawn(crate::system::repeats::report());
@@ -221,26 +223,30 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                             (refusal, None)
                         }
                     };
+                    let turns = Arc::new(heads::Turns::default());
                     let service = ConnectionService {
                         router: service,
                         not_http11,
                         hot,
                         peer,
+                        turns: turns.clone(),
                     };
                     let result = match connection {
                         Connection::Tcp(stream) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service))
-                                .await
+                            let serving = watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service));
+                            heads::closing_idle(serving, &turns, header_read_timeout).await
                         }
                         Connection::Unix(stream) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service))
-                                .await
+                            let serving = watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service));
+                            heads::closing_idle(serving, &turns, header_read_timeout).await
                         }
                     };
-                    if let Err(error) = result {
-                        tracing::debug!(%error, "connection ended with an error");
+                    match result {
+                        None => tracing::debug!("closed a connection that sent no request head in time"),
+                        Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
+                        Some(Ok(())) => {}
                     }
                     drop(permit);
                 });
@@ -356,6 +362,7 @@ struct ConnectionService {
     not_http11: axum::Router,
     hot: Option<Hot>,
     peer: Peer,
+    turns: Arc<heads::Turns>,
 }
 
 impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for ConnectionService {
@@ -364,12 +371,16 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
     type Future = Answer;
 
     fn call(&self, mut request: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
+        let turn = self.turns.begin();
         let router = if request.version() == axum::http::Version::HTTP_11 {
             if let Some(hot) = &self.hot
                 && hot.path.takes(&request)
             {
                 let answer = hot.path.clone().answer(request, self.peer.clone());
-                return Answer::Hot(answer, hot.counted);
+                return Answer {
+                    answer: Answering::Hot(answer, hot.counted),
+                    _turn: turn,
+                };
             }
             request.extensions_mut().insert(self.peer.clone());
             &self.router
@@ -377,16 +388,25 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
             &self.not_http11
         };
         // A router is always ready: `call` needs no `poll_ready` first.
-        Answer::Routed(tower::Service::call(&mut router.clone(), request))
+        Answer {
+            answer: Answering::Routed(tower::Service::call(&mut router.clone(), request)),
+            _turn: turn,
+        }
     }
 }
 
-/// The answer of a [`ConnectionService`]: from the hot path or from the router.
+/// The answer of a [`ConnectionService`]; the request's turn ends when hyper drops it.
+struct Answer {
+    answer: Answering,
+    _turn: heads::Turn,
+}
+
+/// An answer from the hot path or from the router.
 #[allow(
     clippy::large_enum_variant,
     reason = "one per request, kept in place by hyper; boxing the router's would allocate"
 )]
-enum Answer {
+enum Answering {
     Hot(HotFuture, Option<crate::metrics::Front>),
     Routed(axum::routing::future::RouteFuture<std::convert::Infallible>),
 }
@@ -398,14 +418,14 @@ impl std::future::Future for Answer {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Hot(answer, counted) => answer.as_mut().poll(cx).map(|response| {
+        match &mut self.get_mut().answer {
+            Answering::Hot(answer, counted) => answer.as_mut().poll(cx).map(|response| {
                 if let Some(front) = *counted {
                     crate::metrics::request(front, response.status().as_u16());
                 }
                 Ok(response)
             }),
-            Self::Routed(answer) => std::pin::Pin::new(answer).poll(cx),
+            Answering::Routed(answer) => std::pin::Pin::new(answer).poll(cx),
         }
     }
 }
