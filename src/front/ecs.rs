@@ -162,12 +162,17 @@ fn extract_token<'a>(
                 "more than one Authorization header",
             ));
         }
-        let value = value.to_str().map_err(|_| Refusal::invalid_token())?.trim();
-        // `Bearer <token>` as the env files write it; a bare token is accepted too.
-        let token = match value.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            Some(_) => return Err(Refusal::invalid_token()),
-            None => value,
+        // Any text: the token's own parse says what is wrong with it.
+        let value = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| Refusal::invalid_token())?
+            .trim();
+        // `Bearer <token>` as the env files write it; a bare token is accepted too, and any
+        // other scheme refused.
+        const BEARER: &str = "bearer ";
+        let token = match value.get(..BEARER.len()) {
+            Some(scheme) if scheme.eq_ignore_ascii_case(BEARER) => value[BEARER.len()..].trim(),
+            _ if value.contains(' ') => return Err(Refusal::invalid_token()),
+            _ => value,
         };
         from_header = Some(Cow::Borrowed(token));
     }
@@ -248,12 +253,12 @@ async fn serve_credentials(
         summarised!(warn, None, "refused a malformed token", %reason);
         Refusal::invalid_token()
     })?;
-    let name = token.name().clone();
-    let binding = state.store.load(&name).map_err(|error| match error {
+    let name = token.name();
+    let binding = state.store.load(name).map_err(|error| match error {
         BindingError::NotFound { .. } => {
             // Unbound: its credentials are not kept for it any longer.
-            state.documents.forget(&name);
-            state.opened.forget(&name);
+            state.documents.forget(name);
+            state.opened.forget(name);
             // The name is the caller's: not a subject, or each made-up name would be logged.
             summarised!(
                 warn,
@@ -421,5 +426,34 @@ mod tests {
             status(extract(&[("authorization", "Basic dXNlcjpwYXNz")], "/")),
             StatusCode::UNAUTHORIZED
         );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_as_http_reads_it() {
+        for (value, token) in [
+            ("bearer needroleshere.a.b", "needroleshere.a.b"),
+            ("BEARER   needroleshere.a.b  ", "needroleshere.a.b"),
+            (" Bearer needroleshere.a.b", "needroleshere.a.b"),
+            // No scheme: the token is taken as it is (and its parse refuses this one).
+            ("Bearer", "Bearer"),
+        ] {
+            assert_eq!(
+                extract(&[("authorization", value)], "/").unwrap(),
+                (Presented::Header, token.to_owned()),
+                "{value:?}"
+            );
+        }
+        for value in ["Bearers x", "Token needroleshere.a.b", "needroleshere.a b"] {
+            let refused = extract(&[("authorization", value)], "/").unwrap_err();
+            assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{value:?}");
+        }
+        // Bytes that are not text.
+        let mut map = HeaderMap::new();
+        map.insert(
+            header::AUTHORIZATION,
+            axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+        );
+        let refused = extract_token(&map, &"/".parse().unwrap()).unwrap_err();
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     }
 }

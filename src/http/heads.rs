@@ -71,7 +71,7 @@ pub(crate) async fn closing_idle<F: Future>(
             }
             armed = false;
             let now = turns.0.load(Relaxed);
-            if now % 2 == 0 && now == last {
+            if now.is_multiple_of(2) && now == last {
                 quiet += 1;
                 if quiet == LOOKS {
                     return Poll::Ready(None);

@@ -49,18 +49,19 @@ pub(crate) fn json_bytes(value: &impl serde::Serialize) -> serde_json::Result<ax
     Ok(body.into())
 }
 
-/// An answer of JSON already serialised.
+/// An answer of JSON already serialised. Made by hand: a cached credential fetch ends
+/// here, and axum's tuple answer copies and checks the header's value on every call.
 pub(crate) fn json_response(
     status: axum::http::StatusCode,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    use axum::http::header::{CONTENT_TYPE, HeaderValue};
+    let mut response = axum::response::Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// Resource limits for every listener.
