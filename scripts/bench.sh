@@ -975,7 +975,7 @@ EOF
    server's own CPU time per request (all its threads, from /proc/PID/task/*/schedstat) is
    given too, as it depends far less on what else runs.
 
-   What a cached ECS request costs beyond the baseline, by design: two \`poll\`s of an
+   What a cached ECS request costs beyond the baseline, by design: one \`poll\` of an
    inotify descriptor that watches the binding file, the certificate, the key and every
    directory their paths resolve through (so an unbind or rebind is refused, and a renewed
    certificate fetched, at the very next request; without notification, a \`statx\` of each
@@ -984,9 +984,11 @@ EOF
    lookups of the binding, the identity and the cache entry under locks. The document is
    serialised once per credentials. \`GET /ecs/credentials\` and a binding's IMDS listener
    are answered without axum's router. The \`/healthz\` rows show serve's routed HTTP stack
-   against the baseline: axum's routing, the header read timeout that guards against slow
-   clients (the baseline has neither), and the check of the bindings directory's
-   ownership and modes that each probe makes.
+   against the baseline: axum's routing, and the check of the bindings directory's
+   ownership and modes that each probe makes (kept while the watch sees no change). Every
+   listener also has a header read timeout against slow clients, which the baseline lacks:
+   one timer per connection, looked at four times per timeout, where hyper's own would
+   arm a timer for each request.
 2. **Upstream economy.** \`examples/loadgen.rs\` (reqwest, a pool of keep-alive
    connections, rotating over the tokens) sends $REQUESTS requests for one binding, then
    $REQUESTS requests rotating over 100 bindings, to a freshly started serve; CreateSession calls are counted in the fake's stderr log by role
