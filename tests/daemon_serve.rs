@@ -127,6 +127,31 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_idle_keep_alive_connections_at_once() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path(), &[]).await;
+    // One request answered, and the connection kept open, waiting for the next.
+    let mut idle = tokio::net::TcpStream::connect(serve.addr()).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answered = vec![0u8; 4096];
+    let n = idle.read(&mut answered).await.unwrap();
+    let answered = String::from_utf8_lossy(&answered[..n]);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    let status = serve.terminate().await;
+    assert_clean_exit(status, &serve);
+    // Closed by the drain, not left for the drain timeout to cut.
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    let log = serve.log();
+    assert!(log.contains("all connections closed"), "{log}");
+    assert!(!log.contains("still open after the drain timeout"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sighup_is_logged_and_serve_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let mut serve = Serve::start(dir.path(), &[]).await;

@@ -1,5 +1,5 @@
 //! HTTP serving for the fronts: accept loops over TCP and Unix listeners, HTTP/1.1 with
-//! bounded headers and a header read timeout ([`heads`]), a cap on open connections, and a
+//! bounded headers and a header read timeout ([`connection`]), a cap on open connections, and a
 //! graceful drain on shutdown.
 //!
 //! * Only HTTP/1.1: hyper also parses HTTP/1.0, which every front answers with 505 (no
@@ -18,13 +18,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{Semaphore, watch};
 
 use crate::system::activation::{Listener, NamedListener};
 use crate::system::repeats::summarised;
 
-mod heads;
+mod connection;
 
 /// A JSON answer, serialised into a buffer sized for a credential document at once
 /// (`axum::Json` starts at 128 bytes and grows).
@@ -150,9 +149,11 @@ impl Callers {
 
 /// Serves every front until `shutdown` turns true, then drains.
 pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
-    let graceful = Arc::new(GracefulShutdown::new());
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    // No timer for hyper: the header read timeout is kept by `heads::closing_idle`.
+    let draining = Arc::new(connection::Draining::default());
+    // As many as one `acquire_many` can wait for: the drain below waits for all of them.
+    let max_connections = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let permits = Arc::new(Semaphore::new(max_connections as usize));
+    // No timer for hyper: the header read timeout is kept by `connection::run`.
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
@@ -178,8 +179,7 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
         {
             tracing::warn!(listener = %description, %error, ttl, "cannot set the hop limit");
         }
-        let (permits, http) = (permits.clone(), http.clone());
-        let graceful = graceful.clone();
+        let (permits, http, draining) = (permits.clone(), http.clone(), draining.clone());
         accepting.spawn(async move {
             loop {
                 // Acquire before accepting so excess clients queue in the kernel backlog.
@@ -198,8 +198,8 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                     }),
                     Listener::Unix(l) => l.accept().await.map(|(s, _)| Connection::Unix(s)),
                 };
-                let connection = match accepted {
-                    Ok(connection) => connection,
+                let client = match accepted {
+                    Ok(client) => client,
                     Err(error) => {
                         // EMFILE and friends: back off instead of spinning.
                         summarised!(warn, Some(description.as_str()), "accept failed", listener = %description, %error);
@@ -209,9 +209,9 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                 };
                 let (router, refusal, http) = (router.clone(), refusal.clone(), http.clone());
                 let (not_http11, hot) = (not_http11.clone(), hot.clone());
-                let watcher = graceful.watcher();
+                let draining = draining.clone();
                 tokio::spawn(async move {
-                    let peer = connection.peer();
+                    let peer = client.peer();
                     // Looked up here, not in the accept loop: it reads /proc.
                     let (service, hot) = if callers == Callers::Anyone {
                         (router, hot)
@@ -224,7 +224,7 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                             (refusal, None)
                         }
                     };
-                    let turns = Arc::new(heads::Turns::default());
+                    let turns = Arc::new(connection::Turns::default());
                     let service = ConnectionService {
                         router: service,
                         not_http11,
@@ -232,16 +232,14 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
                         peer,
                         turns: turns.clone(),
                     };
-                    let result = match connection {
+                    let result = match client {
                         Connection::Tcp(stream) => {
-                            let serving = watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service));
-                            heads::closing_idle(serving, &turns, header_read_timeout).await
+                            let serving = http.serve_connection(TokioIo::new(stream), service);
+                            connection::run(serving, &turns, header_read_timeout, &draining).await
                         }
                         Connection::Unix(stream) => {
-                            let serving = watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service));
-                            heads::closing_idle(serving, &turns, header_read_timeout).await
+                            let serving = http.serve_connection(TokioIo::new(stream), service);
+                            connection::run(serving, &turns, header_read_timeout, &draining).await
                         }
                     };
                     match result {
@@ -260,13 +258,12 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
             break;
         }
     }
+    // The accept loops end, and with them the permits they held waiting for a client: the
+    // connections hold all the others, each until it closes.
     accepting.shutdown().await;
-    // The accept loops are gone, and with them every other handle on `graceful`.
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        return;
-    };
+    draining.start();
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = permits.acquire_many(max_connections) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!(timeout_s = limits.drain_timeout.as_secs(), "connections still open after the drain timeout; closing them");
         }
@@ -363,7 +360,7 @@ struct ConnectionService {
     not_http11: axum::Router,
     hot: Option<Hot>,
     peer: Peer,
-    turns: Arc<heads::Turns>,
+    turns: Arc<connection::Turns>,
 }
 
 impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for ConnectionService {
@@ -399,7 +396,7 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
 /// The answer of a [`ConnectionService`]; the request's turn ends when hyper drops it.
 struct Answer {
     answer: Answering,
-    _turn: heads::Turn,
+    _turn: connection::Turn,
 }
 
 /// An answer from the hot path or from the router.
