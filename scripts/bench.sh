@@ -34,10 +34,12 @@
 # BENCH_BINDINGS (1000), BENCH_REQUESTS (10000), BENCH_SIGN_SECONDS (1),
 # BENCH_HYPERFINE_RUNS (20), BENCH_PROFILE_REQUESTS (5000), BENCH_SETTLE_SECONDS (120: after
 # building, wait up to this long for the 1-minute load average to fall under 1.0),
-# BENCH_SCALE_BINDINGS (10000: the bindings of the scale measurement).
+# BENCH_SCALE_BINDINGS (10000: the bindings of the scale measurement), BENCH_ROUNDS (3: runs
+# of each throughput point, needroleshere and baseline taking turns to go first; the table
+# gives the medians).
 #
 # All traffic stays on 127.0.0.1. Every process started here is stopped by its PID on exit.
-# Once the binaries are built the run takes about 8 minutes (plus up to BENCH_SETTLE_SECONDS
+# Once the binaries are built the run takes about 10 minutes (plus up to BENCH_SETTLE_SECONDS
 # waiting for a quiet machine); building from scratch adds several minutes on 2 cores (three
 # builds: the release binaries as shipped, the fake (crates/fake-aws, built apart so its
 # dependencies' features cannot change the product's), and the harness, whose
@@ -76,10 +78,10 @@ done
 
 # Defaults of a full run and of --quick, in the order of the BENCH_* variables below.
 if ((quick)); then
-  defaults=(1 5 100 2000 0.2 5 1000 0 300)
+  defaults=(1 5 100 2000 0.2 5 1000 0 300 1)
   output=${output:-target/bench/BENCHMARKS.$( ((smoke)) && echo smoke || echo quick).md}
 else
-  defaults=(5 30 1000 10000 1 20 5000 120 10000)
+  defaults=(5 30 1000 10000 1 20 5000 120 10000 3)
   output=${output:-BENCHMARKS.md}
 fi
 DURATION=${BENCH_DURATION:-${defaults[0]}}
@@ -91,6 +93,7 @@ HYPERFINE_RUNS=${BENCH_HYPERFINE_RUNS:-${defaults[5]}}
 PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-${defaults[6]}}
 SETTLE_SECONDS=${BENCH_SETTLE_SECONDS:-${defaults[7]}}
 SCALE_BINDINGS=${BENCH_SCALE_BINDINGS:-${defaults[8]}}
+ROUNDS=${BENCH_ROUNDS:-${defaults[9]}}
 CONNECTIONS=(1 16 64)
 # The cached fetch's throughput target at 16 and 64 connections, as a share of the baseline's.
 FETCH_TARGET=0.80
@@ -392,7 +395,7 @@ calls_matching() {
 # ------------------------------------------------------------------------------------------
 # 1. Cached credential fetch (ECS and IMDS) against the baseline; memory idle and under load.
 
-log "1. cached credential fetch: wrk --latency, ${DURATION}s per point"
+log "1. cached credential fetch: wrk --latency, ${DURATION}s per point, $ROUNDS rounds"
 dir_a=$work/a
 port_a=$(free_port)
 port_i=$(free_port)
@@ -475,20 +478,66 @@ run_wrk() {
   log "  $key: ${R[${key}_rps]} req/s, p50 ${R[${key}_p50]} µs, p99 ${R[${key}_p99]} µs, CPU ${R[${key}_cpu]} µs/request, errors ${R[${key}_errors]}"
 }
 
+# median: the median of the numbers on stdin, one per line.
+median() {
+  sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# merge_rounds KEY: R[KEY_rps|_p50|_p99|_cpu] are the medians of R[KEY_rN_*] over the ROUNDS
+# rounds; requests and errors are summed, the RSS is the peak.
+merge_rounds() {
+  local key=$1 metric round
+  for metric in rps p50 p99 cpu; do
+    R[${key}_$metric]=$(for ((round = 1; round <= ROUNDS; round++)); do
+      echo "${R[${key}_r${round}_$metric]}"
+    done | median)
+  done
+  R[${key}_requests]=0 R[${key}_errors]=0
+  for ((round = 1; round <= ROUNDS; round++)); do
+    R[${key}_requests]=$((${R[${key}_requests]} + ${R[${key}_r${round}_requests]}))
+    R[${key}_errors]=$((${R[${key}_errors]} + ${R[${key}_r${round}_errors]}))
+    if [ -n "${R[${key}_r${round}_rss]:-}" ] && ((${R[${key}_r${round}_rss]} > ${R[${key}_rss]:-0})); then
+      R[${key}_rss]=${R[${key}_r${round}_rss]}
+    fi
+  done
+  ((ROUNDS > 1)) && log "  $key, median of $ROUNDS: ${R[${key}_rps]} req/s, p99 ${R[${key}_p99]} µs, CPU ${R[${key}_cpu]} µs/request"
+  return 0
+}
+
+# compare_wrk C NRH_URL BASE_URL KEY [WRK OPTIONS...] [-- SCRIPT ARGS...]: ROUNDS runs of
+# serve (PID pid_a, R[KEY_nrh_C_*]) and of the baseline (pid_b, R[KEY_base_C_*]), taking
+# turns to go first, so that drift and a neighbour's burst of work fall on both; KEY_nrh
+# alone when BASE_URL is empty.
+compare_wrk() {
+  local c=$1 url_n=$2 url_b=$3 key=$4 round
+  shift 4
+  for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2)) || [ -z "$url_b" ]; then
+      run_wrk "${key}_nrh_${c}_r$round" "$pid_a" "$c" "$url_n" "$@"
+      [ -z "$url_b" ] || run_wrk "${key}_base_${c}_r$round" "$pid_b" "$c" "$url_b" "$@"
+    else
+      run_wrk "${key}_base_${c}_r$round" "$pid_b" "$c" "$url_b" "$@"
+      run_wrk "${key}_nrh_${c}_r$round" "$pid_a" "$c" "$url_n" "$@"
+    fi
+  done
+  merge_rounds "${key}_nrh_$c"
+  [ -z "$url_b" ] || merge_rounds "${key}_base_$c"
+}
+
 ecs_header=("-H" "Authorization: Bearer $ecs_token")
 imds_script=("-s" "$root/benches/wrk/imds.lua")
 calls_before_wrk=$(calls_matching 'ecs1|imds1')
 for c in "${CONNECTIONS[@]}"; do
-  run_wrk "ecs_nrh_$c" "$pid_a" "$c" "http://127.0.0.1:$port_a/ecs/credentials" "${ecs_header[@]}"
-  run_wrk "ecs_base_$c" "$pid_b" "$c" "http://127.0.0.1:$port_b/ecs/credentials" "${ecs_header[@]}"
+  compare_wrk "$c" "http://127.0.0.1:$port_a/ecs/credentials" \
+    "http://127.0.0.1:$port_b/ecs/credentials" ecs "${ecs_header[@]}"
 done
 # The same server's /healthz: its HTTP stack alone, without any credential work.
 for c in 16 64; do
-  run_wrk "health_nrh_$c" "$pid_a" "$c" "http://127.0.0.1:$port_a/healthz"
+  compare_wrk "$c" "http://127.0.0.1:$port_a/healthz" "" health
 done
 for c in "${CONNECTIONS[@]}"; do
-  run_wrk "imds_nrh_$c" "$pid_a" "$c" "http://127.0.0.1:$port_i" "${imds_script[@]}" -- "$IMDS_PATH"
-  run_wrk "imds_base_$c" "$pid_b" "$c" "http://127.0.0.1:$port_b" "${imds_script[@]}" -- "$IMDS_PATH"
+  compare_wrk "$c" "http://127.0.0.1:$port_i" "http://127.0.0.1:$port_b" imds \
+    "${imds_script[@]}" -- "$IMDS_PATH"
 done
 R[wrk_calls]=$(($(calls_matching 'ecs1|imds1') - calls_before_wrk))
 R[wrk_requests]=0
@@ -965,7 +1014,9 @@ EOF
    127.0.0.1:PORT2=imds1\` with an \`ecs-full\` binding (Authorization header token) and an
    \`imds\` binding, both fetched once before measuring, so every measured request is
    answered from the cache (each still re-checks the binding, certificate and key files).
-   \`wrk --latency\`, ${DURATION} s per point, 2 threads (1 at 1 connection), against the ECS
+   \`wrk --latency\`, ${DURATION} s per point and $ROUNDS rounds of each (serve and the
+   baseline taking turns to go first; the figures are the medians), 2 threads (1 at 1
+   connection), against the ECS
    path with the bearer header, and against IMDS with \`benches/wrk/imds.lua\` (each
    connection's first request is \`PUT /latest/api/token\`, then \`GET $IMDS_PATH\` with the
    token). The baseline is \`examples/baseline_server.rs\`: hyper HTTP/1.1 keep-alive on the
