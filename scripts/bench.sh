@@ -1096,12 +1096,12 @@ code under it: hashing weighs more here than on a CPU with SHA-NI.
 | malloc / realloc / free calls | ${R[prof_serve_malloc]} / ${R[prof_serve_realloc]} / ${R[prof_serve_free]} | ${R[prof_baseline_malloc]} / ${R[prof_baseline_realloc]} / ${R[prof_baseline_free]} | — |
 | system calls | ${R[prof_serve_syscalls]} | ${R[prof_baseline_syscalls]} | — |
 
-The ECS handler's callees (\`serve_credentials\`; inclusive Ir per request, share of all the process's Ir):
+The ECS handler's callees (\`respond\`, \`serve_credentials\` inlined; inclusive Ir per request, share of all the process's Ir):
 
 | Ir / request | share | calls / request | function |
 | ---: | ---: | ---: | --- |
 EOF
-    callees "$raw/callgrind-serve-calling.txt" 'needroleshere::front::ecs::serve_credentials::{{closure}}' \
+    callees "$raw/callgrind-serve-calling.txt" 'needroleshere::front::ecs::respond::{{closure}}' \
       "$PROFILE_REQUESTS" "${R[prof_serve_total]}"
     cat <<EOF
 
