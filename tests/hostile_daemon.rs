@@ -289,6 +289,32 @@ async fn drip(addr: SocketAddr, head: &'static [u8], limit: Duration) -> Raw {
     read_until_end(&mut stream, started, limit + Duration::from_secs(1)).await
 }
 
+/// Asks `GET /healthz` every `every` on one keep-alive connection, `times` times; returns
+/// how many were answered before the daemon closed the connection.
+async fn steady(addr: SocketAddr, every: Duration, times: usize) -> usize {
+    use tokio::io::AsyncReadExt as _;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for answered in 0..times {
+        let asked = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        // The answer ends with its body, `ok`.
+        while asked.is_ok() && !answer.ends_with(b"\r\n\r\nok") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return answered,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        if asked.is_err() || !answer.starts_with(b"HTTP/1.1 200") {
+            return answered;
+        }
+        tokio::time::sleep(every).await;
+    }
+    times
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_drip_connections_are_closed_by_the_header_timeout() {
     let mut daemon = Daemon::start(&[]).await;
@@ -300,6 +326,9 @@ async fn slow_drip_connections_are_closed_by_the_header_timeout() {
         let addr = if i % 2 == 0 { daemon.ecs } else { daemon.imds };
         drips.spawn(drip(addr, HEAD, limit));
     }
+    // A keep-alive client asking every 2 s is served past the timeout: only a connection
+    // waiting for a head counts as idle.
+    let steady = tokio::spawn(steady(daemon.ecs, Duration::from_secs(2), 8));
     // Meanwhile a well-behaved client is served at once.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let started = tokio::time::Instant::now();
@@ -329,6 +358,11 @@ async fn slow_drip_connections_are_closed_by_the_header_timeout() {
             raw.text()
         );
     }
+    assert_eq!(
+        steady.await.unwrap(),
+        8,
+        "a keep-alive connection in use was closed"
+    );
     daemon.assert_alive("after slow drips").await;
 }
 

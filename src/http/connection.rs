@@ -92,20 +92,19 @@ pub(crate) async fn run<C: Drains>(
     timeout: Duration,
     draining: &Draining,
 ) -> Option<C::Output> {
-    let period = timeout / LOOKS;
     // Made before the flag is read: `notify_waiters` wakes every `Notified` made before it.
     let mut signal = std::pin::pin!(draining.notify.notified());
     let mut connection = std::pin::pin!(connection);
-    let mut look = std::pin::pin!(tokio::time::sleep(period));
-    // Whether `look` and `signal` hold this task's waker: each is then polled again only
-    // once it has fired, not at every wake-up of a busy connection. (A task's waker stays
-    // the same while it runs.)
-    let (mut look_armed, mut signal_armed, mut drained) = (false, false, false);
-    let (mut last, mut quiet) = (0, 0);
+    let mut looks = Looks::new(turns, timeout);
+    // Whether `signal` holds this task's waker: it is then never polled again, since
+    // `Draining::start` sets the flag before it wakes anyone. (A task's waker stays the same
+    // while it runs.)
+    let (mut signal_armed, mut drained) = (false, false);
     std::future::poll_fn(|cx| {
-        if !drained && (!signal_armed || draining.started.load(SeqCst)) {
-            // Started before `signal` was made, or signalled since.
-            if draining.started.load(SeqCst) || signal.as_mut().poll(cx).is_ready() {
+        if !drained {
+            if draining.started.load(SeqCst)
+                || (!signal_armed && signal.as_mut().poll(cx).is_ready())
+            {
                 drained = true;
                 connection.as_mut().drain();
             } else {
@@ -115,29 +114,61 @@ pub(crate) async fn run<C: Drains>(
         if let Poll::Ready(output) = connection.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        loop {
-            if look_armed && !look.is_elapsed() {
-                return Poll::Pending;
-            }
-            if look.as_mut().poll(cx).is_pending() {
-                look_armed = true;
-                return Poll::Pending;
-            }
-            look_armed = false;
-            let now = turns.0.load(Relaxed);
-            if now.is_multiple_of(2) && now == last {
-                quiet += 1;
-                if quiet == LOOKS {
-                    return Poll::Ready(None);
-                }
-            } else {
-                (last, quiet) = (now, 0);
-            }
-            let next = look.deadline() + period;
-            look.as_mut().reset(next);
-        }
+        looks.poll_idle_too_long(cx).map(|()| None)
     })
     .await
+}
+
+/// The header read timeout's looks at one connection's [`Turns`].
+struct Looks<'a> {
+    turns: &'a Turns,
+    period: Duration,
+    look: Pin<Box<tokio::time::Sleep>>,
+    /// Whether `look` holds this task's waker: it is then polled again only once it has
+    /// fired, not at every wake-up of a busy connection.
+    armed: bool,
+    /// The count at the last look, and how many looks in a row found it unchanged and even.
+    last: u64,
+    quiet: u32,
+}
+
+impl<'a> Looks<'a> {
+    fn new(turns: &'a Turns, timeout: Duration) -> Self {
+        let period = timeout / LOOKS;
+        Self {
+            turns,
+            period,
+            look: Box::pin(tokio::time::sleep(period)),
+            armed: false,
+            last: 0,
+            quiet: 0,
+        }
+    }
+
+    /// Ready once the connection has waited for a head through [`LOOKS`] looks in a row.
+    fn poll_idle_too_long(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        loop {
+            if self.armed && !self.look.is_elapsed() {
+                return Poll::Pending;
+            }
+            if self.look.as_mut().poll(cx).is_pending() {
+                self.armed = true;
+                return Poll::Pending;
+            }
+            self.armed = false;
+            let now = self.turns.0.load(Relaxed);
+            if now.is_multiple_of(2) && now == self.last {
+                self.quiet += 1;
+                if self.quiet == LOOKS {
+                    return Poll::Ready(());
+                }
+            } else {
+                (self.last, self.quiet) = (now, 0);
+            }
+            let next = self.look.deadline() + self.period;
+            self.look.as_mut().reset(next);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -187,66 +218,60 @@ mod tests {
         }
     }
 
-    /// How long `run` kept a connection that never ends by itself, while `client` runs
-    /// beside it.
-    async fn kept_open_for(
-        turns: Arc<Turns>,
-        client: impl Future<Output = ()> + Send + 'static,
-    ) -> Duration {
+    /// How long `run` kept a connection that never ends by itself, while the requests
+    /// `client` makes of the connection's turns run beside it.
+    async fn kept_open_for<F>(client: impl FnOnce(Arc<Turns>) -> F) -> Duration
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let turns = Arc::<Turns>::default();
         let start = Instant::now();
-        let client = tokio::spawn(client);
+        let client = tokio::spawn(client(turns.clone()));
         let closed = run(Held::default(), &turns, TIMEOUT, &Draining::default()).await;
         assert!(closed.is_none());
         client.abort();
         start.elapsed()
     }
 
+    /// That a connection `kept` open was closed between 1 and 1.25 timeouts after `idle`,
+    /// when it began to wait for a head.
+    fn assert_closed_a_timeout_after(kept: Duration, idle: Duration) {
+        assert!(
+            kept >= idle + TIMEOUT && kept <= idle + TIMEOUT * 5 / 4,
+            "closed after {kept:?}, idle from {idle:?}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_never_sends_a_head_is_closed_after_the_timeout() {
-        let kept = kept_open_for(Arc::default(), async {}).await;
-        assert!(kept >= TIMEOUT && kept <= TIMEOUT * 5 / 4, "{kept:?}");
+        let kept = kept_open_for(|_| async {}).await;
+        assert_closed_a_timeout_after(kept, Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
     async fn requests_keep_a_connection_open_and_idleness_after_them_closes_it() {
-        let turns = Arc::<Turns>::default();
-        let client = {
-            let turns = turns.clone();
-            async move {
-                // A request every 3 s for 60 s, each answered in 100 ms.
-                for _ in 0..20 {
-                    sleep(Duration::from_millis(2900)).await;
-                    let turn = turns.begin();
-                    sleep(Duration::from_millis(100)).await;
-                    drop(turn);
-                }
+        let kept = kept_open_for(|turns| async move {
+            // A request every 3 s for 60 s, each answered in 100 ms.
+            for _ in 0..20 {
+                sleep(Duration::from_millis(2900)).await;
+                let turn = turns.begin();
+                sleep(Duration::from_millis(100)).await;
+                drop(turn);
             }
-        };
-        let kept = kept_open_for(turns, client).await;
-        let last_answer = Duration::from_secs(60);
-        assert!(
-            kept >= last_answer + TIMEOUT && kept <= last_answer + TIMEOUT * 5 / 4,
-            "{kept:?}"
-        );
+        })
+        .await;
+        assert_closed_a_timeout_after(kept, Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_answered_slowly_is_not_cut_short() {
-        let turns = Arc::<Turns>::default();
-        let client = {
-            let turns = turns.clone();
-            async move {
-                let turn = turns.begin();
-                sleep(TIMEOUT * 5).await;
-                drop(turn);
-            }
-        };
-        let kept = kept_open_for(turns, client).await;
-        let answered = TIMEOUT * 5;
-        assert!(
-            kept >= answered + TIMEOUT && kept <= answered + TIMEOUT * 5 / 4,
-            "{kept:?}"
-        );
+        let kept = kept_open_for(|turns| async move {
+            let turn = turns.begin();
+            sleep(TIMEOUT * 5).await;
+            drop(turn);
+        })
+        .await;
+        assert_closed_a_timeout_after(kept, TIMEOUT * 5);
     }
 
     #[tokio::test(start_paused = true)]
