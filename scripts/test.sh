@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # A fresh run takes several GB (cargo's target directory, build/); say what there is, so a
 # full disk shows in the log as what it is and not as a linker's "Bus error".
-echo "==> free disk here: $(df -h --output=avail . | tail -n 1 | tr -d ' ')"
+free_disk() { df -h --output=avail . | tail -n 1 | tr -d ' '; }
+echo "==> free disk here: $(free_disk)"
 
 # --- dependencies --------------------------------------------------------------------------
 # The tests drive the real openssl CLI (test PKI) and python3 (vector generator check).
@@ -324,7 +325,7 @@ unset NEEDROLESHERE_TEST_SIMPLESAMLPHP NEEDROLESHERE_TEST_SIMPLESAMLPHP_STATE
 # step; libFuzzer saves the input under fuzz/artifacts/TARGET/ (replay it with
 # `cargo +nightly fuzz run --sanitizer none TARGET FILE`, then keep it as a named test).
 # The targets are built once and run directly: `cargo fuzz run` would run cargo again.
-echo "==> fuzz targets, ${FUZZ_SECONDS:-20} s each (free disk: $(df -h --output=avail . | tail -n 1 | tr -d ' '))"
+echo "==> fuzz targets, ${FUZZ_SECONDS:-20} s each (free disk: $(free_disk))"
 rustup toolchain list | grep -q '^nightly' || {
   echo "cargo-fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

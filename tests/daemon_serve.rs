@@ -142,7 +142,8 @@ async fn sigterm_closes_idle_keep_alive_connections_at_once() {
     assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
     let status = serve.terminate().await;
     assert_clean_exit(status, &serve);
-    // Closed by the drain, not left for the drain timeout to cut.
+    // Nothing more was sent on it; and it was closed by the drain, not left for the drain
+    // timeout to cut (which the log would say).
     let mut rest = Vec::new();
     idle.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));

@@ -153,12 +153,7 @@ fn extract_token<'a>(
     uri: &'a Uri,
 ) -> Result<(Presented, Cow<'a, str>), Refusal> {
     let mut from_header = None;
-    // A scan of the few headers a request has costs less than hashing the name to look
-    // it up (it is the cached fetch's path).
-    let mut authorizations = headers
-        .iter()
-        .filter(|(name, _)| *name == header::AUTHORIZATION)
-        .map(|(_, value)| value);
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = authorizations.next() {
         if authorizations.next().is_some() {
             return Err(Refusal::new(

@@ -145,7 +145,6 @@ impl Tokens {
     /// Whether `token` was minted here for `scope` and is still good at `now`. Decoded into
     /// a buffer on the stack and signed piece by piece: it is checked on every request.
     fn check(&self, token: &str, scope: &str, now: i64) -> bool {
-        use base64::Engine as _;
         use subtle::ConstantTimeEq as _;
         // The expiry and the tag; anything longer does not fit, and is refused.
         let mut raw = [0u8; 8 + 32];

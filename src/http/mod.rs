@@ -67,7 +67,8 @@ pub(crate) fn json_response(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// Open connections across all listeners; further clients wait in the accept queue.
-    pub max_connections: usize,
+    /// (A `u32`: the drain waits for all their permits at once.)
+    pub max_connections: u32,
     /// Time allowed for a request's headers to arrive.
     pub header_read_timeout: Duration,
     /// Largest request head (request line and headers) accepted.
@@ -150,9 +151,7 @@ impl Callers {
 /// Serves every front until `shutdown` turns true, then drains.
 pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watch::Receiver<bool>) {
     let draining = Arc::new(connection::Draining::default());
-    // As many as one `acquire_many` can wait for: the drain below waits for all of them.
-    let max_connections = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let permits = Arc::new(Semaphore::new(max_connections as usize));
+    let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
     // No timer for hyper: the header read timeout is kept by `connection::run`.
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(limits.max_header_bytes.max(8192))
@@ -263,7 +262,7 @@ pub(crate) async fn serve(fronts: Vec<Front>, limits: Limits, mut shutdown: watc
     accepting.shutdown().await;
     draining.start();
     tokio::select! {
-        _ = permits.acquire_many(max_connections) => tracing::info!("all connections closed"),
+        _ = permits.acquire_many(limits.max_connections) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!(timeout_s = limits.drain_timeout.as_secs(), "connections still open after the drain timeout; closing them");
         }
