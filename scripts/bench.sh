@@ -1096,22 +1096,22 @@ code under it: hashing weighs more here than on a CPU with SHA-NI.
 | malloc / realloc / free calls | ${R[prof_serve_malloc]} / ${R[prof_serve_realloc]} / ${R[prof_serve_free]} | ${R[prof_baseline_malloc]} / ${R[prof_baseline_realloc]} / ${R[prof_baseline_free]} | — |
 | system calls | ${R[prof_serve_syscalls]} | ${R[prof_baseline_syscalls]} | — |
 
-The ECS handler's callees (\`respond\`, \`serve_credentials\` inlined; inclusive Ir per request, share of all the process's Ir):
+The ECS handler's callees (\`look_up\`: everything of a cached fetch up to its answer, \`admit\` inlined; inclusive Ir per request, share of all the process's Ir):
 
 | Ir / request | share | calls / request | function |
 | ---: | ---: | ---: | --- |
 EOF
-    callees "$raw/callgrind-serve-calling.txt" 'needroleshere::front::ecs::respond::{{closure}}' \
+    callees "$raw/callgrind-serve-calling.txt" 'needroleshere::front::ecs::look_up' \
       "$PROFILE_REQUESTS" "${R[prof_serve_total]}"
     cat <<EOF
 
-Inside \`Vendor::credentials\` (src/front/vend.rs):
+Inside \`Vendor::lookup\` (src/front/vend.rs):
 
 | Ir / request | share | calls / request | function |
 | ---: | ---: | ---: | --- |
 EOF
     callees "$raw/callgrind-serve-calling.txt" \
-      'needroleshere::front::vend::Vendor::credentials::{{closure}}' \
+      'needroleshere::front::vend::Vendor::lookup' \
       "$PROFILE_REQUESTS" "${R[prof_serve_total]}"
     cat <<EOF
 

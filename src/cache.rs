@@ -74,7 +74,8 @@ impl Default for Policy {
     }
 }
 
-type Outcome = Result<Arc<Credentials>, SourceError>;
+/// What a request for credentials gets.
+pub type Outcome = Result<Arc<Credentials>, SourceError>;
 
 /// Credentials by source key; see the module docs.
 pub struct Cache {
@@ -153,28 +154,59 @@ impl Cache {
         self.request(source, Want::New).await
     }
 
+    /// Credentials from `source` without waiting: [`Lookup::Ready`] when the cache can
+    /// answer now (a hit, the last good credentials, or an error), else the fetch to wait
+    /// for, started or joined. What [`Cache::get`] does up to its first wait: a cached
+    /// answer costs no future.
+    pub fn lookup(&self, source: &Arc<dyn Source>) -> Lookup {
+        let now = self.shared.clock.now();
+        match self.prepare(source, now) {
+            Ok((entry, version)) => entry.begin(source, version, Want::Any, now),
+            Err(outcome) => Lookup::Ready(outcome),
+        }
+    }
+
     async fn request(
         &self,
         source: &Arc<dyn Source>,
         want: Want,
     ) -> Result<Arc<Credentials>, SourceError> {
+        let mut now = self.shared.clock.now();
+        let (entry, version) = match self.prepare(source, now) {
+            Ok(prepared) => prepared,
+            Err(outcome) => return outcome,
+        };
+        if want == Want::New {
+            entry.await_inflight().await;
+            now = self.shared.clock.now();
+        }
+        match entry.begin(source, version, want, now) {
+            Lookup::Ready(outcome) => outcome,
+            Lookup::Pending(pending) => pending.wait().await,
+        }
+    }
+
+    /// The entry of `source` and its current version; the answer itself when the source
+    /// cannot be used now.
+    fn prepare(
+        &self,
+        source: &Arc<dyn Source>,
+        now: OffsetDateTime,
+    ) -> Result<(Arc<Entry>, Version), Outcome> {
         let key = source.key();
-        let version = match source.version() {
-            Ok(version) => version,
+        match source.version(now) {
+            Ok(version) => Ok((self.entry(key, source), version)),
             // The source cannot be used now (a renewal half done, an expired certificate):
             // valid cached credentials still answer.
-            Err(error) => {
-                return match self.peek(&key) {
-                    Some(credentials) => {
-                        crate::metrics::cache_fallback();
-                        tracing::warn!(error = %error.chain(), "serving cached credentials while {}", error.kind().describe());
-                        Ok(credentials)
-                    }
-                    None => Err(error),
-                };
-            }
-        };
-        self.entry(key, source).get(source, version, want).await
+            Err(error) => Err(match self.peek(&key) {
+                Some(credentials) => {
+                    crate::metrics::cache_fallback();
+                    tracing::warn!(error = %error.chain(), "serving cached credentials while {}", error.kind().describe());
+                    Ok(credentials)
+                }
+                None => Err(error),
+            }),
+        }
     }
 
     fn entry(&self, key: Key, source: &Arc<dyn Source>) -> Arc<Entry> {
@@ -277,6 +309,75 @@ impl Upstream for Cache {
     }
 }
 
+/// What [`Cache::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The answer, now.
+    Ready(Outcome),
+    /// A fetch is under way: its outcome answers.
+    Pending(Pending),
+}
+
+/// A request waiting for its entry's fetch (see [`Cache::lookup`]).
+pub struct Pending {
+    entry: Arc<Entry>,
+    receiver: watch::Receiver<Option<Outcome>>,
+    /// Whether valid credentials could answer if the fetch fails or is slow.
+    has_fallback: bool,
+    want: Want,
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("has_fallback", &self.has_fallback)
+            .field("want", &self.want)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending {
+    /// The fetch's outcome; the last good credentials when it fails or takes too long.
+    pub async fn wait(self) -> Outcome {
+        let Self {
+            entry,
+            mut receiver,
+            has_fallback,
+            want,
+        } = self;
+        let policy = &entry.shared.policy;
+        let wait = match want {
+            Want::New => policy.refresh_wait,
+            // SDK clients give up after a second or two: valid credentials answer them soon.
+            Want::Any if has_fallback => policy.fallback_wait,
+            Want::Any | Want::Fresh => policy.wait,
+        };
+        let outcome = tokio::time::timeout(wait, receiver.wait_for(Option::is_some))
+            .await
+            .map(|value| value.ok().and_then(|value| value.clone()));
+        let fallback = |error: SourceError| {
+            if want == Want::New {
+                return Err(error);
+            }
+            let state = lock(&entry.state);
+            let last_good = entry.last_good(&state, entry.shared.clock.now());
+            if last_good.is_some() {
+                crate::metrics::cache_fallback();
+            }
+            last_good.ok_or(error)
+        };
+        match outcome {
+            Ok(Some(Ok(credentials))) => Ok(credentials),
+            Ok(Some(Err(error))) => fallback(error),
+            Ok(None) => fallback(aborted()),
+            Err(_) => fallback(SourceError::message(
+                Kind::TimedOut,
+                format!("no answer from upstream within {} s", wait.as_secs_f32()),
+            )),
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Entries hold plain data updated in small critical sections; after a panic elsewhere
     // the data is still consistent.
@@ -375,90 +476,57 @@ impl Entry {
                 .is_some_and(|c| before(c.expiration, now))
     }
 
-    async fn get(
+    /// What a request for `version` gets now, or the fetch it must wait for.
+    fn begin(
         self: &Arc<Self>,
         source: &Arc<dyn Source>,
         version: Version,
         want: Want,
-    ) -> Result<Arc<Credentials>, SourceError> {
-        if want == Want::New {
-            self.await_inflight().await;
+        now: OffsetDateTime,
+    ) -> Lookup {
+        let mut state = lock(&self.state);
+        state.last_used = Some(now);
+        if !Arc::ptr_eq(&state.source, source) {
+            state.source = source.clone();
         }
-        let now = self.shared.clock.now();
-        let (receiver, has_fallback) = {
-            let mut state = lock(&self.state);
-            state.last_used = Some(now);
-            if !Arc::ptr_eq(&state.source, source) {
-                state.source = source.clone();
+        let may_retry = want == Want::New || state.retry_at.is_none_or(|t| now >= t);
+        if want != Want::New
+            && let Some(current) = &state.current
+            && current.version == version
+        {
+            if before(current.refresh_at, now) {
+                crate::metrics::cache_hit();
+                return Lookup::Ready(Ok(current.credentials.clone()));
             }
-            let may_retry = want == Want::New || state.retry_at.is_none_or(|t| now >= t);
-            if want != Want::New
-                && let Some(current) = &state.current
-                && current.version == version
-            {
-                if before(current.refresh_at, now) {
-                    crate::metrics::cache_hit();
-                    return Ok(current.credentials.clone());
+            if want == Want::Any && before(current.block_at, now) {
+                crate::metrics::cache_hit();
+                let credentials = current.credentials.clone();
+                if state.inflight.is_none() && may_retry {
+                    self.start_fetch(&mut state, version);
                 }
-                if want == Want::Any && before(current.block_at, now) {
-                    crate::metrics::cache_hit();
-                    let credentials = current.credentials.clone();
-                    if state.inflight.is_none() && may_retry {
-                        self.start_fetch(&mut state, version);
-                    }
-                    return Ok(credentials);
-                }
+                return Lookup::Ready(Ok(credentials));
             }
-            let has_fallback = want != Want::New && self.last_good(&state, now).is_some();
-            let receiver = match &state.inflight {
-                Some(inflight) => inflight.outcome.clone(),
-                None if !may_retry => {
-                    let last_good = self.last_good(&state, now);
-                    if last_good.is_some() {
-                        crate::metrics::cache_fallback();
-                    }
-                    return last_good
-                        .ok_or_else(|| state.last_error.clone().unwrap_or_else(aborted));
+        }
+        let has_fallback = want != Want::New && self.last_good(&state, now).is_some();
+        let receiver = match &state.inflight {
+            Some(inflight) => inflight.outcome.clone(),
+            None if !may_retry => {
+                let last_good = self.last_good(&state, now);
+                if last_good.is_some() {
+                    crate::metrics::cache_fallback();
                 }
-                None => self.start_fetch(&mut state, version),
-            };
-            (receiver, has_fallback)
+                return Lookup::Ready(
+                    last_good.ok_or_else(|| state.last_error.clone().unwrap_or_else(aborted)),
+                );
+            }
+            None => self.start_fetch(&mut state, version),
         };
-        let wait = match want {
-            Want::New => self.shared.policy.refresh_wait,
-            // SDK clients give up after a second or two: valid credentials answer them soon.
-            Want::Any if has_fallback => self.shared.policy.fallback_wait,
-            Want::Any | Want::Fresh => self.shared.policy.wait,
-        };
-        let outcome = tokio::time::timeout(wait, async move {
-            let mut receiver = receiver;
-            receiver
-                .wait_for(Option::is_some)
-                .await
-                .ok()
-                .and_then(|value| value.clone())
+        Lookup::Pending(Pending {
+            entry: self.clone(),
+            receiver,
+            has_fallback,
+            want,
         })
-        .await;
-        let fallback = |error: SourceError| {
-            if want == Want::New {
-                return Err(error);
-            }
-            let state = lock(&self.state);
-            let last_good = self.last_good(&state, self.shared.clock.now());
-            if last_good.is_some() {
-                crate::metrics::cache_fallback();
-            }
-            last_good.ok_or(error)
-        };
-        match outcome {
-            Ok(Some(Ok(credentials))) => Ok(credentials),
-            Ok(Some(Err(error))) => fallback(error),
-            Ok(None) => fallback(aborted()),
-            Err(_) => fallback(SourceError::message(
-                Kind::TimedOut,
-                format!("no answer from upstream within {} s", wait.as_secs_f32()),
-            )),
-        }
     }
 
     /// Waits (at most `refresh_wait`) until no fetch is under way.
@@ -798,7 +866,7 @@ mod tests {
             self.key
         }
 
-        fn version(&self) -> Result<Version, SourceError> {
+        fn version(&self, _: OffsetDateTime) -> Result<Version, SourceError> {
             Ok(self.version)
         }
 
@@ -874,6 +942,39 @@ mod tests {
         clock.advance(time::Duration::try_from(by).unwrap());
         tokio::time::advance(by).await;
         tokio::task::yield_now().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookup_answers_a_hit_at_once_and_a_miss_by_the_fetch_it_joins() {
+        let (clock, upstream, cache) = setup(Duration::from_millis(200));
+        let source = upstream.source("a", V1);
+        // Nothing cached: the first lookup starts the fetch, the second joins it.
+        let Lookup::Pending(first) = cache.lookup(&source) else {
+            panic!("a cold cache answered at once");
+        };
+        let Lookup::Pending(second) = cache.lookup(&source) else {
+            panic!("a fetch under way answered at once");
+        };
+        let (first, second) = tokio::join!(first.wait(), second.wait());
+        assert_eq!(first.unwrap().access_key_id, "ASIA1");
+        assert_eq!(second.unwrap().access_key_id, "ASIA1");
+        assert_eq!(upstream.calls(), 1);
+        // Cached: answered without a wait, and without a call.
+        let Lookup::Ready(hit) = cache.lookup(&source) else {
+            panic!("a cached credential made the request wait");
+        };
+        assert_eq!(hit.unwrap().access_key_id, "ASIA1");
+        assert_eq!(upstream.calls(), 1);
+        // Renewed identity: the request waits for the new fetch.
+        let renewed = upstream.source("a", V2);
+        let Lookup::Pending(fetch) = cache.lookup(&renewed) else {
+            panic!("a renewed identity was answered with the old credentials");
+        };
+        assert_eq!(fetch.wait().await.unwrap().access_key_id, "ASIA2");
+        assert!(matches!(cache.lookup(&renewed), Lookup::Ready(Ok(_))));
+        // Nearly expired: never answered from the cache at once.
+        advance(&clock, Duration::from_secs(55 * 60)).await;
+        assert!(matches!(cache.lookup(&renewed), Lookup::Pending(_)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1312,7 +1413,7 @@ mod tests {
             fn key(&self) -> Key {
                 key("a")
             }
-            fn version(&self) -> Result<Version, SourceError> {
+            fn version(&self, _: OffsetDateTime) -> Result<Version, SourceError> {
                 Err(SourceError::message(Kind::Identity, "half renewed"))
             }
             fn fetch(&self) -> crate::source::FetchFuture {

@@ -159,13 +159,7 @@ impl Store {
 
     /// The current binding `name`.
     pub fn load(&self, name: &BindingName) -> Result<Arc<Binding>, BindingError> {
-        let known = self
-            .lock()
-            .get(name)
-            .map(|loaded| (loaded.seen, loaded.binding.clone()));
-        if let Some((seen, binding)) = known
-            && self.watch.unchanged(seen)
-        {
+        if let Some(binding) = self.kept(name.as_str()) {
             return Ok(binding);
         }
         self.check()?;
@@ -233,6 +227,17 @@ impl Store {
             },
         );
         Ok(binding)
+    }
+
+    /// Binding `name` as last loaded, while nothing it was read from can have changed
+    /// (what [`Store::load`] answers first): `None` when it must be read again. Takes the
+    /// name as a request presents it, so a cached fetch copies nothing.
+    pub fn kept(&self, name: &str) -> Option<Arc<Binding>> {
+        let (seen, binding) = self
+            .lock()
+            .get(name)
+            .map(|loaded| (loaded.seen, loaded.binding.clone()))?;
+        self.watch.unchanged(seen).then_some(binding)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BindingName, Loaded>> {

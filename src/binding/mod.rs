@@ -48,7 +48,7 @@ mod token;
 
 pub use dir::{ConfigDir, Store};
 pub use env_file::render_env;
-pub use token::{AccessToken, OpenedTokens, TokenError};
+pub use token::{AccessToken, OpenedTokens, PresentedToken, TokenError};
 
 /// The route every ECS-mode binding is served on.
 pub const ECS_PATH: &str = "/ecs/credentials";
@@ -125,16 +125,27 @@ impl BindingName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `name` is a binding name.
+    pub fn is_valid(name: &str) -> bool {
+        (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'_' | b'-'))
+    }
+}
+
+/// Maps keyed by name are looked up with a name a request presents, without a copy.
+impl std::borrow::Borrow<str> for BindingName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl FromStr for BindingName {
     type Err = BindingError;
     fn from_str(name: &str) -> Result<Self, BindingError> {
-        let valid = (1..=64).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'_' | b'-'));
-        if valid {
+        if Self::is_valid(name) {
             Ok(Self(name.into()))
         } else {
             Err(BindingError::BadName(name.to_owned()))
@@ -333,8 +344,9 @@ impl Binding {
 
     /// Whether `token` opens this binding (constant time in the secret: every stored hash
     /// is compared).
-    pub fn accepts(&self, token: &AccessToken) -> bool {
-        *token.name() == self.name
+    pub fn accepts<'a>(&self, token: impl Into<PresentedToken<'a>>) -> bool {
+        let token = token.into();
+        token.name() == self.name.as_str()
             && token.secret_hash().is_some_and(|hash| {
                 let mut accepted = hash.ct_eq(&self.secret_hash);
                 for previous in &self.previous_secret_hashes {

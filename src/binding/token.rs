@@ -4,7 +4,6 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
-use std::str::FromStr as _;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -63,15 +62,9 @@ impl AccessToken {
     /// Parses a presented token. Only the shape is checked here; [`super::Binding::accepts`]
     /// checks the secret.
     pub fn parse(text: &str) -> Result<Self, TokenError> {
-        let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;
-        let (name, secret) = rest.split_once('.').ok_or(TokenError::NoSecret)?;
-        let name = BindingName::from_str(name).map_err(|_| TokenError::BadName)?;
-        if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
-            return Err(TokenError::BadSecret);
-        }
-        Ok(Self {
-            name,
-            secret: Secret::new(secret),
+        PresentedToken::parse(text).map(|token| Self {
+            name: token.binding_name(),
+            secret: Secret::new(token.secret),
         })
     }
 
@@ -82,8 +75,7 @@ impl AccessToken {
     /// base64url(SHA-384(raw secret)), as stored in binding files; `None` when the secret
     /// is not base64url.
     pub fn secret_hash(&self) -> Option<[u8; 48]> {
-        let raw = zeroize::Zeroizing::new(BASE64URL.decode(self.secret.expose()).ok()?);
-        Some(Sha384::digest(&raw[..]).into())
+        PresentedToken::from(self).secret_hash()
     }
 
     /// The token text. It is a secret.
@@ -101,6 +93,70 @@ impl AccessToken {
     }
 }
 
+/// A token as a request presents it, borrowed from the request: a cached fetch parses one
+/// per request, and copies nothing. Only its shape has been checked (see
+/// [`AccessToken::parse`]).
+#[derive(Clone, Copy)]
+pub struct PresentedToken<'a> {
+    /// A valid binding name.
+    name: &'a str,
+    secret: &'a str,
+}
+
+impl fmt::Debug for PresentedToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresentedToken")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PresentedToken<'a> {
+    /// Parses `text` as a token: `needroleshere.`, a binding name, `.`, and a secret of at
+    /// most [`MAX_SECRET_CHARS`] characters.
+    pub fn parse(text: &'a str) -> Result<Self, TokenError> {
+        let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;
+        // A byte search: the name is short, and `split_once` sets up a searcher each time.
+        let dot = rest
+            .bytes()
+            .position(|b| b == b'.')
+            .ok_or(TokenError::NoSecret)?;
+        let (name, secret) = (&rest[..dot], &rest[dot + 1..]);
+        if !BindingName::is_valid(name) {
+            return Err(TokenError::BadName);
+        }
+        if secret.is_empty() || secret.len() > MAX_SECRET_CHARS {
+            return Err(TokenError::BadSecret);
+        }
+        Ok(Self { name, secret })
+    }
+
+    /// The name of the binding it is for.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// [`PresentedToken::name`] as a [`BindingName`].
+    pub fn binding_name(&self) -> BindingName {
+        BindingName(self.name.into())
+    }
+
+    /// See [`AccessToken::secret_hash`].
+    pub fn secret_hash(&self) -> Option<[u8; 48]> {
+        let raw = zeroize::Zeroizing::new(BASE64URL.decode(self.secret).ok()?);
+        Some(Sha384::digest(&raw[..]).into())
+    }
+}
+
+impl<'a> From<&'a AccessToken> for PresentedToken<'a> {
+    fn from(token: &'a AccessToken) -> Self {
+        Self {
+            name: token.name.as_str(),
+            secret: token.secret.expose(),
+        }
+    }
+}
+
 /// The token that last opened each binding, so that presenting it again costs a
 /// constant-time comparison instead of a SHA-384 (the largest part of a cached request's
 /// own work). An entry holds for the binding as it was loaded: a rebind loads a new one,
@@ -114,11 +170,16 @@ pub struct OpenedTokens {
 
 impl OpenedTokens {
     /// Whether `token` opens `binding` (see [`Binding::accepts`]).
-    pub fn accepts(&self, binding: &Arc<Binding>, token: &AccessToken) -> bool {
-        if token.name == binding.name
+    pub fn accepts<'a>(
+        &self,
+        binding: &Arc<Binding>,
+        token: impl Into<PresentedToken<'a>>,
+    ) -> bool {
+        let token = token.into();
+        if token.name == binding.name.as_str()
             && let Some((opened, known)) = self.lock().get(&binding.name)
             && Arc::ptr_eq(opened, binding)
-            && same_bytes(known.expose().as_bytes(), token.secret.expose().as_bytes())
+            && same_bytes(known.expose().as_bytes(), token.secret.as_bytes())
         {
             return true;
         }
@@ -127,7 +188,7 @@ impl OpenedTokens {
         }
         self.lock().insert(
             binding.name.clone(),
-            (binding.clone(), token.secret.clone()),
+            (binding.clone(), Secret::new(token.secret)),
         );
         true
     }

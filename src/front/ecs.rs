@@ -32,11 +32,12 @@ use serde::Serialize;
 
 use super::vend::Vendor;
 use crate::binding::{
-    AccessToken, Binding, BindingError, BindingName, ECS_PATH, OpenedTokens, Store,
+    Binding, BindingError, BindingName, ECS_PATH, OpenedTokens, PresentedToken, Store,
 };
+use crate::cache::{Lookup, Outcome, Pending};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
-use crate::http::Peer;
+use crate::http::{Answered, Peer, routed};
 use crate::system::repeats::summarised;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
@@ -61,23 +62,28 @@ impl EcsState {
         }
     }
 
-    /// The answer for `binding` with `credentials`, serialised once per credentials.
-    fn answer(&self, binding: &Arc<Binding>, credentials: &Arc<Credentials>) -> Response {
+    /// The answer for `binding` from the cache's `outcome`: the document serialised once
+    /// per credentials, or the failure.
+    fn reply(&self, binding: &Arc<Binding>, outcome: Outcome) -> Answered {
+        let credentials = match outcome {
+            Ok(credentials) => credentials,
+            Err(error) => return routed(super::answer::ecs(&error)),
+        };
         let role_arn = &binding.session.role_arn;
         let body = self
             .documents
-            .get_or_render(&binding.name, binding, credentials, || {
+            .get_or_render(&binding.name, binding, &credentials, || {
                 document_body(
-                    credentials,
+                    &credentials,
                     Some(role_arn.as_str()),
                     Some(role_arn.account()),
                 )
             });
         match body {
-            Ok(body) => crate::http::json_response(StatusCode::OK, body),
+            Ok(body) => crate::http::bytes_response(StatusCode::OK, crate::http::JSON, body),
             Err(error) => {
                 tracing::error!(binding = %binding.name, %error, "cannot serialise the credential document");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                routed(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         }
     }
@@ -162,18 +168,17 @@ fn extract_token<'a>(
                 "more than one Authorization header",
             ));
         }
-        // Any text: the token's own parse says what is wrong with it.
-        let value = std::str::from_utf8(value.as_bytes())
-            .map_err(|_| Refusal::invalid_token())?
-            .trim();
         // `Bearer <token>` as the env files write it; a bare token is accepted too, and any
-        // other scheme refused.
-        const BEARER: &str = "bearer ";
-        let token = match value.get(..BEARER.len()) {
-            Some(scheme) if scheme.eq_ignore_ascii_case(BEARER) => value[BEARER.len()..].trim(),
-            _ if value.contains(' ') => return Err(Refusal::invalid_token()),
+        // other scheme refused. Spaces and tabs around it are HTTP's, not the token's.
+        let value = value.as_bytes().trim_ascii();
+        const BEARER: &[u8] = b"bearer ";
+        let token = match value.split_at_checked(BEARER.len()) {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case(BEARER) => token.trim_ascii(),
+            _ if value.contains(&b' ') => return Err(Refusal::invalid_token()),
             _ => value,
         };
+        // Any text: the token's own parse says what is wrong with it.
+        let token = std::str::from_utf8(token).map_err(|_| Refusal::invalid_token())?;
         from_header = Some(Cow::Borrowed(token));
     }
     let mut from_query = None;
@@ -216,45 +221,102 @@ impl crate::http::HotPath for EcsState {
         self: Arc<Self>,
         request: axum::http::Request<hyper::body::Incoming>,
         peer: Peer,
-    ) -> crate::http::HotFuture {
-        Box::pin(async move { respond(&self, request.headers(), request.uri(), Some(&peer)).await })
+    ) -> crate::http::HotAnswer {
+        match look_up(&self, request.headers(), request.uri(), Some(&peer)) {
+            Step::Answered(response) => crate::http::HotAnswer::Now(response),
+            Step::Waiting(binding, pending) => {
+                crate::http::HotAnswer::Later(Box::pin(async move {
+                    let outcome = self.vendor.wait(&binding, pending).await;
+                    self.reply(&binding, outcome)
+                }))
+            }
+        }
     }
 }
 
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn credentials(State(state): State<Arc<EcsState>>, request: Request) -> Response {
     let peer = request.extensions().get::<Peer>();
-    respond(&state, request.headers(), request.uri(), peer).await
-}
-
-/// The answer to a credentials request, however it came in: as one request of the store's
-/// watch (its queue read once), a refusal answered as such.
-async fn respond(
-    state: &EcsState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    peer: Option<&Peer>,
-) -> Response {
-    let answer = serve_credentials(state, headers, uri, peer);
-    match state.store.watch().one_request(answer).await {
-        Ok(response) => response,
-        Err(refusal) => refusal.into_response(),
+    match look_up(&state, request.headers(), request.uri(), peer) {
+        Step::Answered(response) => response.into_response(),
+        Step::Waiting(binding, pending) => {
+            let outcome = state.vendor.wait(&binding, pending).await;
+            state.reply(&binding, outcome).into_response()
+        }
     }
 }
 
-async fn serve_credentials(
+/// How far a credentials request got without waiting.
+enum Step {
+    /// Its answer: a refusal, or what the cache answered at once.
+    Answered(Answered),
+    /// Admitted, and waiting for the binding's fetch.
+    Waiting(Arc<Binding>, Pending),
+}
+
+/// A credentials request up to its first wait: the token checked, the binding read and the
+/// cache asked, as one request of the store's watch (its queue read once).
+fn look_up(state: &EcsState, headers: &HeaderMap, uri: &Uri, peer: Option<&Peer>) -> Step {
+    state.store.watch().one_request(|| {
+        let binding = match admit(state, headers, uri, peer) {
+            Ok(binding) => binding,
+            Err(refusal) => return Step::Answered(routed(refusal.into_response())),
+        };
+        match state.vendor.lookup(&binding) {
+            Lookup::Ready(outcome) => Step::Answered(state.reply(&binding, outcome)),
+            Lookup::Pending(pending) => Step::Waiting(binding, pending),
+        }
+    })
+}
+
+/// The binding a credentials request may have, or why not.
+fn admit(
     state: &EcsState,
     headers: &HeaderMap,
     uri: &Uri,
     peer: Option<&Peer>,
-) -> Result<Response, Refusal> {
+) -> Result<Arc<Binding>, Refusal> {
     let (presented, text) = extract_token(headers, uri)?;
-    let token = AccessToken::parse(&text).map_err(|reason| {
+    let token = PresentedToken::parse(&text).map_err(|reason| {
         summarised!(warn, None, "refused a malformed token", %reason);
         Refusal::invalid_token()
     })?;
     let name = token.name();
-    let binding = state.store.load(name).map_err(|error| match error {
+    let binding = match state.store.kept(name) {
+        Some(binding) => binding,
+        None => load(state, &token.binding_name())?,
+    };
+    if !binding.mode.uses_token() || !state.opened.accepts(&binding, token) {
+        summarised!(warn, Some(name), "refused a token with a wrong secret", binding = %name);
+        return Err(Refusal::invalid_token());
+    }
+    let expected = if binding.mode.token_in_query() {
+        Presented::Query
+    } else {
+        Presented::Header
+    };
+    if presented != expected {
+        summarised!(warn, Some(name), "refused a token presented the wrong way for its binding", binding = %name, mode = %binding.mode, ?presented);
+        return Err(Refusal::invalid_token());
+    }
+    if binding.is_pinned() {
+        // A request that did not come through `crate::http::serve` has no peer: nobody.
+        let uid = peer.and_then(Peer::uid);
+        if !binding.admits(uid) {
+            summarised!(warn, Some(name), "refused a good token from a user the binding is not pinned to", binding = %name, uid = ?uid, client = ?peer.and_then(Peer::remote));
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("binding {name} is not served to this user"),
+            ));
+        }
+    }
+    Ok(binding)
+}
+
+/// Binding `name` read again (see [`Store::kept`]), or why it cannot be served.
+fn load(state: &EcsState, name: &BindingName) -> Result<Arc<Binding>, Refusal> {
+    state.store.load(name).map_err(|error| match error {
         BindingError::NotFound { .. } => {
             // Unbound: its credentials are not kept for it any longer.
             state.documents.forget(name);
@@ -277,37 +339,7 @@ async fn serve_credentials(
                 format!("binding {name} cannot be read; see the needroleshere log"),
             )
         }
-    })?;
-    if !binding.mode.uses_token() || !state.opened.accepts(&binding, &token) {
-        summarised!(warn, Some(name.as_str()), "refused a token with a wrong secret", binding = %name);
-        return Err(Refusal::invalid_token());
-    }
-    let expected = if binding.mode.token_in_query() {
-        Presented::Query
-    } else {
-        Presented::Header
-    };
-    if presented != expected {
-        summarised!(warn, Some(name.as_str()), "refused a token presented the wrong way for its binding", binding = %name, mode = %binding.mode, ?presented);
-        return Err(Refusal::invalid_token());
-    }
-    if binding.is_pinned() {
-        // A request that did not come through `crate::http::serve` has no peer: nobody.
-        let uid = peer.and_then(Peer::uid);
-        if !binding.admits(uid) {
-            summarised!(warn, Some(name.as_str()), "refused a good token from a user the binding is not pinned to", binding = %name, uid = ?uid, client = ?peer.and_then(Peer::remote));
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                format!("binding {name} is not served to this user"),
-            ));
-        }
-    }
-
-    match state.vendor.credentials(&binding).await {
-        Ok(credentials) => Ok(state.answer(&binding, &credentials)),
-        Err(error) => Ok(super::answer::ecs(&error)),
-    }
+    })
 }
 
 /// The ECS credential document, `{"AccessKeyId","SecretAccessKey","Token","Expiration",

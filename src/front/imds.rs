@@ -40,8 +40,10 @@ use sha2::{Digest as _, Sha256};
 use super::desktop::Desktop;
 use super::vend::Vendor;
 use crate::binding::{Binding, BindingError, BindingName, Mode, Store};
+use crate::cache::{Lookup, Outcome, Pending};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::front::rendered::Rendered;
+use crate::http::{Answered, routed};
 use crate::system::clock::Clock;
 use crate::system::repeats::summarised;
 
@@ -256,13 +258,10 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 }
 
 /// IMDS answers everything, JSON included, as plain text.
+const TEXT: &str = "text/plain; charset=utf-8";
+
 fn plain(status: StatusCode, body: Bytes) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    crate::http::bytes_response(status, TEXT, body).into_response()
 }
 
 /// Every request of a binding's listener (`serve`), served without a router (see
@@ -276,43 +275,58 @@ impl crate::http::HotPath for ImdsState {
         self: Arc<Self>,
         request: axum::http::Request<hyper::body::Incoming>,
         _: crate::http::Peer,
-    ) -> crate::http::HotFuture {
-        Box::pin(async move {
-            let answer = answer(&self, request.method(), request.uri(), request.headers());
-            crate::system::watch::Watch::global()
-                .one_request(answer)
-                .await
-        })
+    ) -> crate::http::HotAnswer {
+        let step = crate::system::watch::Watch::global()
+            .one_request(|| look_up(&self, request.method(), request.uri(), request.headers()));
+        match step {
+            Step::Answered(response) => crate::http::HotAnswer::Now(response),
+            waiting => {
+                crate::http::HotAnswer::Later(Box::pin(async move { finish(&self, waiting).await }))
+            }
+        }
     }
 }
 
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Request) -> Response {
-    answer(&state, request.method(), request.uri(), request.headers()).await
+    let step = look_up(&state, request.method(), request.uri(), request.headers());
+    finish(&state, step).await.into_response()
 }
 
-async fn answer(
-    state: &ImdsState,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-) -> Response {
+/// How far a request got without waiting.
+enum Step {
+    /// Its answer.
+    Answered(Answered),
+    /// Credentials for `view`, to be waited for: the binding's fetch under way, or (`None`)
+    /// the desktop's credentials.
+    Waiting {
+        view: Arc<View>,
+        extended: bool,
+        pending: Option<Pending>,
+    },
+}
+
+/// A request up to its first wait: everything but credentials that must be fetched.
+fn look_up(state: &ImdsState, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Step {
     if let Err(reply) = check_host(headers, uri, state.options.local_addr) {
-        return reply.into_response();
+        return Step::Answered(routed(reply.into_response()));
     }
     let path = uri.path();
     if path == TOKEN_PATH {
-        return if method == Method::PUT {
+        return Step::Answered(routed(if method == Method::PUT {
             token(state, headers)
         } else {
             text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "use PUT for /latest/api/token",
             )
-        };
+        }));
     }
     if method != Method::GET && method != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        return Step::Answered(routed(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        )));
     }
     let now = state.clock.now().unix_timestamp();
     match headers.get(TOKEN_HEADER) {
@@ -321,18 +335,43 @@ async fn answer(
                 .to_str()
                 .is_ok_and(|t| state.tokens.check(t, &state.scope, now));
             if !valid {
-                return text(StatusCode::UNAUTHORIZED, "invalid or expired token");
+                return Step::Answered(routed(text(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid or expired token",
+                )));
             }
         }
         None if state.options.allow_v1 => {}
         None => {
-            return text(
+            return Step::Answered(routed(text(
                 StatusCode::UNAUTHORIZED,
                 "a session token is required (IMDSv2): PUT /latest/api/token first",
-            );
+            )));
         }
     }
-    metadata(state, path).await
+    metadata(state, path)
+}
+
+/// The answer to a request that got to `step`.
+async fn finish(state: &ImdsState, step: Step) -> Answered {
+    let (view, extended, pending) = match step {
+        Step::Answered(response) => return response,
+        Step::Waiting {
+            view,
+            extended,
+            pending,
+        } => (view, extended, pending),
+    };
+    let (outcome, page) = match (&view.identity, pending) {
+        (Identity::Binding { vendor, binding }, Some(pending)) => {
+            (vendor.wait(binding, pending).await, None)
+        }
+        (Identity::Binding { vendor, binding }, None) => (vendor.credentials(binding).await, None),
+        (Identity::Desktop { desktop, profile }, _) => {
+            (desktop.credentials(profile).await, Some(desktop.page_url()))
+        }
+    };
+    credentials(state, &view, extended, outcome, page.as_deref())
 }
 
 /// Allows only the listener's own address (or `localhost` on loopback) in `Host` and in
@@ -535,10 +574,11 @@ impl View {
     }
 }
 
-async fn metadata(state: &ImdsState, path: &str) -> Response {
+/// A metadata path's answer, or the credentials it waits for.
+fn metadata(state: &ImdsState, path: &str) -> Step {
     let view = match state.view() {
         Ok(view) => view,
-        Err(reply) => return reply.into_response(),
+        Err(reply) => return Step::Answered(routed(reply.into_response())),
     };
     let View {
         role,
@@ -550,7 +590,7 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
     } = &*view;
     let instance_id = || format!("i-{}", &hex::encode(Sha256::digest(seed.as_bytes()))[..17]);
     let trimmed = path.trim_end_matches('/');
-    match trimmed {
+    Step::Answered(routed(match trimmed {
         "/latest" => text(StatusCode::OK, "dynamic\nmeta-data\n"),
         "/latest/meta-data" => text(StatusCode::OK, "iam/\ninstance-id\nplacement/\n"),
         "/latest/meta-data/iam" => text(StatusCode::OK, "info\nsecurity-credentials/\n"),
@@ -590,29 +630,44 @@ async fn metadata(state: &ImdsState, path: &str) -> Response {
             {
                 (true, r)
             } else {
-                return text(StatusCode::NOT_FOUND, "not found");
+                return Step::Answered(routed(text(StatusCode::NOT_FOUND, "not found")));
             };
             if asked != role {
-                return text(
+                return Step::Answered(routed(text(
                     StatusCode::NOT_FOUND,
                     format!("no role {asked:?} here; the role is {role:?}"),
-                );
+                )));
             }
-            credentials(state, &view, extended).await
+            let pending = match &view.identity {
+                Identity::Binding { vendor, binding } => match vendor.lookup(binding) {
+                    Lookup::Ready(outcome) => {
+                        return Step::Answered(credentials(state, &view, extended, outcome, None));
+                    }
+                    Lookup::Pending(pending) => Some(pending),
+                },
+                Identity::Desktop { .. } => None,
+            };
+            return Step::Waiting {
+                view,
+                extended,
+                pending,
+            };
         }
-    }
+    }))
 }
 
-async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response {
-    let (result, page) = match &view.identity {
-        Identity::Binding { vendor, binding } => (vendor.credentials(binding).await, None),
-        Identity::Desktop { desktop, profile } => {
-            (desktop.credentials(profile).await, Some(desktop.page_url()))
-        }
-    };
-    let credentials = match result {
+/// The credential document answered for `view` from `outcome`; a failure names the
+/// desktop's `page` where a person can act.
+fn credentials(
+    state: &ImdsState,
+    view: &View,
+    extended: bool,
+    outcome: Outcome,
+    page: Option<&str>,
+) -> Answered {
+    let credentials = match outcome {
         Ok(credentials) => credentials,
-        Err(error) => return super::answer::imds_at(&error, page.as_deref()),
+        Err(error) => return routed(super::answer::imds_at(&error, page)),
     };
     let account = extended.then(|| credentials.account_id().unwrap_or(&view.account));
     let render = || credential_document(&credentials, account, state.clock.now());
@@ -627,8 +682,8 @@ async fn credentials(state: &ImdsState, view: &View, extended: bool) -> Response
         Identity::Desktop { .. } => render(),
     };
     match body {
-        Ok(body) => plain(StatusCode::OK, body),
-        Err(missing) => text(StatusCode::INTERNAL_SERVER_ERROR, missing),
+        Ok(body) => crate::http::bytes_response(StatusCode::OK, TEXT, body),
+        Err(missing) => routed(text(StatusCode::INTERNAL_SERVER_ERROR, missing)),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::arn::Region;
 use crate::binding::Binding;
-use crate::cache::{Cache, Policy};
+use crate::cache::{Cache, Lookup, Outcome, Pending, Policy};
 use crate::credentials::Credentials;
 use crate::source::SourceError;
 use crate::source::binding::{Bindings, Defaults};
@@ -41,17 +41,27 @@ impl Vendor {
         &self,
         binding: &Arc<Binding>,
     ) -> Result<Arc<Credentials>, SourceError> {
-        let result = match self.bindings.source(binding) {
-            Ok(source) => self.cache.get(&source).await,
-            Err(error) => Err(error),
-        };
-        match &result {
-            Ok(credentials) => {
-                tracing::debug!(binding = %binding.name, access_key_id = %credentials.access_key_id, "vended credentials");
-            }
-            Err(error) => super::answer::log(&format!("binding {}", binding.name), error),
+        match self.lookup(binding) {
+            Lookup::Ready(outcome) => outcome,
+            Lookup::Pending(pending) => self.wait(binding, pending).await,
         }
-        result
+    }
+
+    /// Credentials for `binding` without waiting (see [`Cache::lookup`]): a cached answer
+    /// needs no future. A [`Lookup::Pending`] is finished by [`Vendor::wait`].
+    pub fn lookup(&self, binding: &Arc<Binding>) -> Lookup {
+        match self.bindings.source(binding) {
+            Ok(source) => match self.cache.lookup(&source) {
+                Lookup::Ready(outcome) => Lookup::Ready(vended(binding, outcome)),
+                pending @ Lookup::Pending(_) => pending,
+            },
+            Err(error) => Lookup::Ready(vended(binding, Err(error))),
+        }
+    }
+
+    /// The end of a [`Vendor::lookup`] that had to wait.
+    pub async fn wait(&self, binding: &Arc<Binding>, pending: Pending) -> Outcome {
+        vended(binding, pending.wait().await)
     }
 
     /// What the cache holds for `binding` (see [`crate::cache::Cache::report`]); `None`
@@ -65,4 +75,15 @@ impl Vendor {
     pub fn region_for(&self, binding: &Binding) -> Region {
         self.bindings.region_for(binding)
     }
+}
+
+/// `outcome`, logged: failures here, once, with their whole cause.
+fn vended(binding: &Binding, outcome: Outcome) -> Outcome {
+    match &outcome {
+        Ok(credentials) => {
+            tracing::debug!(binding = %binding.name, access_key_id = %credentials.access_key_id, "vended credentials");
+        }
+        Err(error) => super::answer::log(&format!("binding {}", binding.name), error),
+    }
+    outcome
 }

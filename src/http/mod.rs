@@ -33,7 +33,7 @@ pub(crate) fn json(
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     match json_bytes(value) {
-        Ok(body) => json_response(status, body),
+        Ok(body) => bytes_response(status, JSON, body).into_response(),
         Err(error) => {
             tracing::error!(%error, "cannot serialise an answer");
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -48,18 +48,37 @@ pub(crate) fn json_bytes(value: &impl serde::Serialize) -> serde_json::Result<ax
     Ok(body.into())
 }
 
-/// An answer of JSON already serialised. Made by hand: a cached credential fetch ends
-/// here, and axum's tuple answer copies and checks the header's value on every call.
-pub(crate) fn json_response(
+/// The media type of JSON.
+pub(crate) const JSON: &str = "application/json";
+
+/// The body of an answer on the connections [`serve`] runs: bytes at hand, or whatever else
+/// axum answers. The hot paths' documents are the first: axum's `Body` puts every body in
+/// a box, an allocation per answer.
+pub(crate) type Body =
+    http_body_util::Either<http_body_util::Full<axum::body::Bytes>, axum::body::Body>;
+
+/// An answer on the connections [`serve`] runs (see [`Body`]).
+pub(crate) type Answered = axum::http::Response<Body>;
+
+/// `response`, from axum, as an [`Answered`].
+pub(crate) fn routed(response: axum::response::Response) -> Answered {
+    response.map(http_body_util::Either::Right)
+}
+
+/// An answer of `body`, of type `content_type`. Made by hand: a cached credential fetch
+/// ends here, and axum's tuple answer copies and checks the header's value on every call.
+pub(crate) fn bytes_response(
     status: axum::http::StatusCode,
+    content_type: &'static str,
     body: axum::body::Bytes,
-) -> axum::response::Response {
+) -> Answered {
     use axum::http::header::{CONTENT_TYPE, HeaderValue};
-    let mut response = axum::response::Response::new(axum::body::Body::from(body));
+    let body = http_body_util::Either::Left(http_body_util::Full::new(body));
+    let mut response = axum::http::Response::new(body);
     *response.status_mut() = status;
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -109,17 +128,22 @@ pub(crate) trait HotPath: std::fmt::Debug + Send + Sync + 'static {
     /// Whether `request` is for the hot path.
     fn takes(&self, request: &axum::http::Request<hyper::body::Incoming>) -> bool;
 
-    /// The answer to a request it takes.
+    /// The answer to a request it takes: at once when nothing needs waiting for (a cached
+    /// credential fetch), which costs no future.
     fn answer(
         self: Arc<Self>,
         request: axum::http::Request<hyper::body::Incoming>,
         peer: Peer,
-    ) -> HotFuture;
+    ) -> HotAnswer;
 }
 
 /// What [`HotPath::answer`] returns.
-pub(crate) type HotFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>;
+pub(crate) enum HotAnswer {
+    /// The answer.
+    Now(Answered),
+    /// The answer once something it waits for (an upstream fetch) is done.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>),
+}
 
 /// A front's hot path, and the metrics its answers are counted in (as
 /// [`crate::front::metrics::counted`] counts the router's).
@@ -363,7 +387,7 @@ struct ConnectionService {
 }
 
 impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for ConnectionService {
-    type Response = axum::response::Response;
+    type Response = Answered;
     type Error = std::convert::Infallible;
     type Future = Answer;
 
@@ -373,9 +397,15 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
             if let Some(hot) = &self.hot
                 && hot.path.takes(&request)
             {
-                let answer = hot.path.clone().answer(request, self.peer.clone());
+                let answer = match hot.path.clone().answer(request, self.peer.clone()) {
+                    HotAnswer::Now(response) => {
+                        count(hot.counted, &response);
+                        Answering::Now(std::future::ready(response))
+                    }
+                    HotAnswer::Later(answer) => Answering::Later(answer, hot.counted),
+                };
                 return Answer {
-                    answer: Answering::Hot(answer, hot.counted),
+                    answer,
                     _turn: turn,
                 };
             }
@@ -404,25 +434,37 @@ struct Answer {
     reason = "one per request, kept in place by hyper; boxing the router's would allocate"
 )]
 enum Answering {
-    Hot(HotFuture, Option<crate::metrics::Front>),
+    Now(std::future::Ready<Answered>),
+    Later(
+        std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>,
+        Option<crate::metrics::Front>,
+    ),
     Routed(axum::routing::future::RouteFuture<std::convert::Infallible>),
 }
 
+/// Counts a hot path's answer in its front's metrics, if it has any.
+fn count(counted: Option<crate::metrics::Front>, response: &Answered) {
+    if let Some(front) = counted {
+        crate::metrics::request(front, response.status().as_u16());
+    }
+}
+
 impl std::future::Future for Answer {
-    type Output = Result<axum::response::Response, std::convert::Infallible>;
+    type Output = Result<Answered, std::convert::Infallible>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         match &mut self.get_mut().answer {
-            Answering::Hot(answer, counted) => answer.as_mut().poll(cx).map(|response| {
-                if let Some(front) = *counted {
-                    crate::metrics::request(front, response.status().as_u16());
-                }
+            Answering::Now(answer) => std::pin::Pin::new(answer).poll(cx).map(Ok),
+            Answering::Later(answer, counted) => answer.as_mut().poll(cx).map(|response| {
+                count(*counted, &response);
                 Ok(response)
             }),
-            Answering::Routed(answer) => std::pin::Pin::new(answer).poll(cx),
+            Answering::Routed(answer) => std::pin::Pin::new(answer)
+                .poll(cx)
+                .map(|response| response.map(routed)),
         }
     }
 }

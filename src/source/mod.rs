@@ -46,9 +46,10 @@ pub trait Source: Send + Sync + fmt::Debug + 'static {
     /// The identity: equal keys share cached credentials.
     fn key(&self) -> Key;
 
-    /// The state credentials would be fetched from now. An error means the source cannot be
-    /// used at the moment (a half-renewed certificate): valid cached credentials still answer.
-    fn version(&self) -> Result<Version, SourceError> {
+    /// The state credentials would be fetched from at `now` (the caller's clock, read once
+    /// per request). An error means the source cannot be used at the moment (a half-renewed
+    /// certificate, one not valid at `now`): valid cached credentials still answer.
+    fn version(&self, _now: time::OffsetDateTime) -> Result<Version, SourceError> {
         Ok(Version::default())
     }
 

@@ -542,7 +542,7 @@ impl Source for MfaSession {
         self.key
     }
 
-    fn version(&self) -> Result<Version, SourceError> {
+    fn version(&self, _now: time::OffsetDateTime) -> Result<Version, SourceError> {
         let serial = self.plan.mfa.as_ref().map_or("", |m| m.serial.as_str());
         Ok(digest([
             self.access_key_id.as_bytes(),
@@ -599,7 +599,7 @@ impl Source for ProfileSource {
         self.key
     }
 
-    fn version(&self) -> Result<Version, SourceError> {
+    fn version(&self, _now: time::OffsetDateTime) -> Result<Version, SourceError> {
         Ok(self.version)
     }
 

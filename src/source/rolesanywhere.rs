@@ -89,10 +89,10 @@ impl Source for IdentitySource {
         self.key
     }
 
-    fn version(&self) -> Result<Version, SourceError> {
+    fn version(&self, now: time::OffsetDateTime) -> Result<Version, SourceError> {
         let identity = self.identity()?;
         identity
-            .ensure_valid_at(self.client.clock().now())
+            .ensure_valid_at(now)
             .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;
         Ok(identity.fingerprint())
     }

@@ -192,9 +192,11 @@ impl Watch {
     /// Runs `request` as one request: this watch's queue is read at most once while it
     /// runs, however many of its caches ask (a cached ECS fetch asks twice, for the binding
     /// and for the identity). Whatever was changed before the request began is queued by
-    /// then, and seen; a change made while it is answered is for the next one.
-    pub async fn one_request<F: std::future::Future>(&self, request: F) -> F::Output {
-        SYNCED.scope(Cell::new(0), request).await
+    /// then, and seen; a change made while it is answered is for the next one. It is the
+    /// part of a request that reads files, which waits for nothing: a cached answer costs
+    /// no future.
+    pub fn one_request<R>(&self, request: impl FnOnce() -> R) -> R {
+        SYNCED.sync_scope(Cell::new(0), request)
     }
 
     /// How many names are watched, in all directories (for tests).
@@ -528,28 +530,24 @@ mod tests {
         assert!(!watch.unchanged(seen));
     }
 
-    #[tokio::test]
-    async fn one_request_reads_the_queue_once() {
+    #[test]
+    fn one_request_reads_the_queue_once() {
         let (_dir, file, watch) = one_file(Watch::new());
         let other = Watch::new();
         let seen = watch.observe([file.as_path()]);
         let seen_by_other = other.observe([file.as_path()]);
-        watch
-            .one_request(async {
-                assert!(watch.unchanged(seen));
-                write(&file, "y");
-                // Changed while the request is answered: for the next one.
-                assert!(watch.unchanged(seen));
-                // Another watch reads its own queue.
-                assert!(!other.unchanged(seen_by_other));
-            })
-            .await;
+        watch.one_request(|| {
+            assert!(watch.unchanged(seen));
+            write(&file, "y");
+            // Changed while the request is answered: for the next one.
+            assert!(watch.unchanged(seen));
+            // Another watch reads its own queue.
+            assert!(!other.unchanged(seen_by_other));
+        });
         assert!(!watch.unchanged(seen), "the next request did not see it");
         let seen = watch.observe([file.as_path()]);
         write(&file, "z");
-        watch
-            .one_request(async { assert!(!watch.unchanged(seen), "changed before it began") })
-            .await;
+        watch.one_request(|| assert!(!watch.unchanged(seen), "changed before it began"));
     }
 
     #[test]
