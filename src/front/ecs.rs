@@ -218,30 +218,45 @@ impl crate::http::HotPath for EcsState {
     }
 
     fn answer(
+        &self,
+        request: &axum::http::Request<hyper::body::Incoming>,
+        peer: &Peer,
+    ) -> Option<Answered> {
+        match look_up(self, request.headers(), request.uri(), Some(peer)) {
+            Step::Answered(response) => Some(response),
+            Step::Waiting(..) => None,
+        }
+    }
+
+    fn answer_later(
         self: Arc<Self>,
         request: axum::http::Request<hyper::body::Incoming>,
         peer: Peer,
-    ) -> crate::http::HotAnswer {
-        match look_up(&self, request.headers(), request.uri(), Some(&peer)) {
-            Step::Answered(response) => crate::http::HotAnswer::Now(response),
-            Step::Waiting(binding, pending) => {
-                crate::http::HotAnswer::Later(Box::pin(async move {
-                    let outcome = self.vendor.wait(&binding, pending).await;
-                    self.reply(&binding, outcome)
-                }))
-            }
-        }
+    ) -> crate::http::Later {
+        Box::pin(async move { respond(&self, request.headers(), request.uri(), Some(&peer)).await })
     }
 }
 
 // The whole request, not `HeaderMap`: that extractor copies every header.
 async fn credentials(State(state): State<Arc<EcsState>>, request: Request) -> Response {
     let peer = request.extensions().get::<Peer>();
-    match look_up(&state, request.headers(), request.uri(), peer) {
-        Step::Answered(response) => response.into_response(),
+    respond(&state, request.headers(), request.uri(), peer)
+        .await
+        .into_response()
+}
+
+/// The answer to a credentials request, however it came in.
+async fn respond(
+    state: &EcsState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    peer: Option<&Peer>,
+) -> Answered {
+    match look_up(state, headers, uri, peer) {
+        Step::Answered(response) => response,
         Step::Waiting(binding, pending) => {
             let outcome = state.vendor.wait(&binding, pending).await;
-            state.reply(&binding, outcome).into_response()
+            state.reply(&binding, outcome)
         }
     }
 }

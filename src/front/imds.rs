@@ -272,18 +272,33 @@ impl crate::http::HotPath for ImdsState {
     }
 
     fn answer(
+        &self,
+        request: &axum::http::Request<hyper::body::Incoming>,
+        _: &crate::http::Peer,
+    ) -> Option<Answered> {
+        match self.look_up_once(request) {
+            Step::Answered(response) => Some(response),
+            Step::Waiting { .. } => None,
+        }
+    }
+
+    fn answer_later(
         self: Arc<Self>,
         request: axum::http::Request<hyper::body::Incoming>,
         _: crate::http::Peer,
-    ) -> crate::http::HotAnswer {
-        let step = crate::system::watch::Watch::global()
-            .one_request(|| look_up(&self, request.method(), request.uri(), request.headers()));
-        match step {
-            Step::Answered(response) => crate::http::HotAnswer::Now(response),
-            waiting => {
-                crate::http::HotAnswer::Later(Box::pin(async move { finish(&self, waiting).await }))
-            }
-        }
+    ) -> crate::http::Later {
+        Box::pin(async move {
+            let step = self.look_up_once(&request);
+            finish(&self, step).await
+        })
+    }
+}
+
+impl ImdsState {
+    /// [`look_up`] as one request of the process's watch (its queue read once).
+    fn look_up_once(&self, request: &axum::http::Request<hyper::body::Incoming>) -> Step {
+        crate::system::watch::Watch::global()
+            .one_request(|| look_up(self, request.method(), request.uri(), request.headers()))
     }
 }
 

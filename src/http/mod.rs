@@ -128,22 +128,25 @@ pub(crate) trait HotPath: std::fmt::Debug + Send + Sync + 'static {
     /// Whether `request` is for the hot path.
     fn takes(&self, request: &axum::http::Request<hyper::body::Incoming>) -> bool;
 
-    /// The answer to a request it takes: at once when nothing needs waiting for (a cached
-    /// credential fetch), which costs no future.
+    /// The answer to a request it takes, when nothing needs waiting for (a cached
+    /// credential fetch): no future, no copy of the request, no count on a shared `Arc`.
+    /// `None` when it must wait (an upstream fetch); [`HotPath::answer_later`] then answers.
     fn answer(
+        &self,
+        request: &axum::http::Request<hyper::body::Incoming>,
+        peer: &Peer,
+    ) -> Option<Answered>;
+
+    /// The answer to a request [`HotPath::answer`] could not answer at once.
+    fn answer_later(
         self: Arc<Self>,
         request: axum::http::Request<hyper::body::Incoming>,
         peer: Peer,
-    ) -> HotAnswer;
+    ) -> Later;
 }
 
-/// What [`HotPath::answer`] returns.
-pub(crate) enum HotAnswer {
-    /// The answer.
-    Now(Answered),
-    /// The answer once something it waits for (an upstream fetch) is done.
-    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>),
-}
+/// What [`HotPath::answer_later`] returns.
+pub(crate) type Later = std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>;
 
 /// A front's hot path, and the metrics its answers are counted in (as
 /// [`crate::front::metrics::counted`] counts the router's).
@@ -397,12 +400,15 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Con
             if let Some(hot) = &self.hot
                 && hot.path.takes(&request)
             {
-                let answer = match hot.path.clone().answer(request, self.peer.clone()) {
-                    HotAnswer::Now(response) => {
+                let answer = match hot.path.answer(&request, &self.peer) {
+                    Some(response) => {
                         count(hot.counted, &response);
                         Answering::Now(std::future::ready(response))
                     }
-                    HotAnswer::Later(answer) => Answering::Later(answer, hot.counted),
+                    None => Answering::Later(
+                        hot.path.clone().answer_later(request, self.peer.clone()),
+                        hot.counted,
+                    ),
                 };
                 return Answer {
                     answer,
@@ -435,10 +441,7 @@ struct Answer {
 )]
 enum Answering {
     Now(std::future::Ready<Answered>),
-    Later(
-        std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>,
-        Option<crate::metrics::Front>,
-    ),
+    Later(Later, Option<crate::metrics::Front>),
     Routed(axum::routing::future::RouteFuture<std::convert::Infallible>),
 }
 

@@ -90,11 +90,17 @@ impl Source for IdentitySource {
     }
 
     fn version(&self, now: time::OffsetDateTime) -> Result<Version, SourceError> {
-        let identity = self.identity()?;
-        identity
-            .ensure_valid_at(now)
-            .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;
-        Ok(identity.fingerprint())
+        let version = |identity: &Arc<Identity>| {
+            identity
+                .ensure_valid_at(now)
+                .map_err(|e| SourceError::new(Kind::CertificateNotValid, e))?;
+            Ok(identity.fingerprint())
+        };
+        // The kept identity looked at in place: a cached request copies nothing of it.
+        match self.kept.with(version) {
+            Some(version) => version,
+            None => version(&self.identity()?),
+        }
     }
 
     fn fetch(&self) -> FetchFuture {

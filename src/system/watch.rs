@@ -98,8 +98,15 @@ impl<T: Clone> Kept<T> {
 
     /// The value kept, unless something it was read from may have changed.
     pub fn get(&self) -> Option<T> {
-        let (seen, value) = self.lock().clone()?;
-        self.watch.unchanged(Some(seen)).then_some(value)
+        self.with(T::clone)
+    }
+
+    /// `f` of the value kept, unless something it was read from may have changed: what a
+    /// caller needs of it, without a copy (nor a count on a shared `Arc`).
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let held = self.lock();
+        let (seen, value) = held.as_ref()?;
+        self.watch.unchanged(Some(*seen)).then(|| f(value))
     }
 
     /// Starts a read of `paths`; `None` when they are not watched (or `None` is given: what
