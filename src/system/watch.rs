@@ -104,9 +104,15 @@ impl<T: Clone> Kept<T> {
     /// `f` of the value kept, unless something it was read from may have changed: what a
     /// caller needs of it, without a copy (nor a count on a shared `Arc`).
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        // The watch is asked with the lock released: asking may read its queue (a system
+        // call), and every request of every worker takes this lock.
+        let seen = self.lock().as_ref()?.0;
+        if !self.watch.unchanged(Some(seen)) {
+            return None;
+        }
         let held = self.lock();
-        let (seen, value) = held.as_ref()?;
-        self.watch.unchanged(Some(*seen)).then(|| f(value))
+        let (kept, value) = held.as_ref()?;
+        (*kept == seen).then(|| f(value))
     }
 
     /// Starts a read of `paths`; `None` when they are not watched (or `None` is given: what
@@ -535,6 +541,23 @@ mod tests {
         assert!(watch.unchanged(seen));
         std::fs::create_dir(dir.path().join("later")).unwrap();
         assert!(!watch.unchanged(seen));
+    }
+
+    #[test]
+    fn a_kept_value_is_given_until_its_files_change() {
+        let (_dir, file, watch) = one_file(Watch::new());
+        let kept = Kept::new(Arc::new(watch));
+        assert_eq!(kept.with(|v: &u32| *v), None, "nothing kept yet");
+        let seen = kept.observe(Some([file.as_path()]));
+        kept.keep(seen, 7);
+        assert_eq!(kept.with(|v| *v), Some(7));
+        assert_eq!(kept.get(), Some(7));
+        write(&file, "y");
+        assert_eq!(kept.with(|v| *v), None, "given after its file changed");
+        assert_eq!(kept.get(), None);
+        let seen = kept.observe(Some([file.as_path()]));
+        kept.keep(seen, 8);
+        assert_eq!(kept.with(|v| *v), Some(8));
     }
 
     #[test]
