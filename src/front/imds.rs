@@ -312,13 +312,20 @@ async fn handle(State(state): State<Arc<ImdsState>>, request: axum::extract::Req
 enum Step {
     /// Its answer.
     Answered(Answered),
-    /// Credentials for `view`, to be waited for: the binding's fetch under way, or (`None`)
-    /// the desktop's credentials.
+    /// Credentials for `view`, to be waited for.
     Waiting {
         view: Arc<View>,
         extended: bool,
-        pending: Option<Pending>,
+        wait: Wait,
     },
+}
+
+/// What a [`Step::Waiting`] waits for.
+enum Wait {
+    /// The binding's fetch under way.
+    Binding(Arc<Vendor>, Arc<Binding>, Pending),
+    /// The desktop's credentials for a profile.
+    Desktop(Arc<Desktop>, String),
 }
 
 /// A request up to its first wait: everything but credentials that must be fetched.
@@ -369,22 +376,20 @@ fn look_up(state: &ImdsState, method: &Method, uri: &axum::http::Uri, headers: &
 
 /// The answer to a request that got to `step`.
 async fn finish(state: &ImdsState, step: Step) -> Answered {
-    let (view, extended, pending) = match step {
+    let (view, extended, wait) = match step {
         Step::Answered(response) => return response,
         Step::Waiting {
             view,
             extended,
-            pending,
-        } => (view, extended, pending),
+            wait,
+        } => (view, extended, wait),
     };
-    let (outcome, page) = match (&view.identity, pending) {
-        (Identity::Binding { vendor, binding }, Some(pending)) => {
-            (vendor.wait(binding, pending).await, None)
-        }
-        (Identity::Binding { vendor, binding }, None) => (vendor.credentials(binding).await, None),
-        (Identity::Desktop { desktop, profile }, _) => {
-            (desktop.credentials(profile).await, Some(desktop.page_url()))
-        }
+    let (outcome, page) = match wait {
+        Wait::Binding(vendor, binding, pending) => (vendor.wait(&binding, pending).await, None),
+        Wait::Desktop(desktop, profile) => (
+            desktop.credentials(&profile).await,
+            Some(desktop.page_url()),
+        ),
     };
     credentials(state, &view, extended, outcome, page.as_deref())
 }
@@ -653,19 +658,23 @@ fn metadata(state: &ImdsState, path: &str) -> Step {
                     format!("no role {asked:?} here; the role is {role:?}"),
                 )));
             }
-            let pending = match &view.identity {
+            let wait = match &view.identity {
                 Identity::Binding { vendor, binding } => match vendor.lookup(binding) {
                     Lookup::Ready(outcome) => {
                         return Step::Answered(credentials(state, &view, extended, outcome, None));
                     }
-                    Lookup::Pending(pending) => Some(pending),
+                    Lookup::Pending(pending) => {
+                        Wait::Binding(vendor.clone(), binding.clone(), pending)
+                    }
                 },
-                Identity::Desktop { .. } => None,
+                Identity::Desktop { desktop, profile } => {
+                    Wait::Desktop(desktop.clone(), profile.clone())
+                }
             };
             return Step::Waiting {
                 view,
                 extended,
-                pending,
+                wait,
             };
         }
     }))

@@ -1,14 +1,12 @@
 //! What the binding fronts (ECS and IMDS of `serve`) share: the binding sources and the one
-//! credential cache. A front asks [`Vendor::credentials`]; failures are logged here, once,
-//! with their whole cause, and answered by [`super::answer`].
+//! credential cache. A front asks [`Vendor::lookup`] (and [`Vendor::wait`] on a miss); failures
+//! are logged here, once, with their whole cause, and answered by [`super::answer`].
 
 use std::sync::Arc;
 
 use crate::arn::Region;
 use crate::binding::Binding;
 use crate::cache::{Cache, Lookup, Outcome, Pending, Policy};
-use crate::credentials::Credentials;
-use crate::source::SourceError;
 use crate::source::binding::{Bindings, Defaults};
 use crate::system::clock::Clock;
 
@@ -36,11 +34,8 @@ impl Vendor {
         self.cache.clock()
     }
 
-    /// Credentials for `binding`, from the cache.
-    pub async fn credentials(
-        &self,
-        binding: &Arc<Binding>,
-    ) -> Result<Arc<Credentials>, SourceError> {
+    /// Credentials for `binding`, from the cache: [`Vendor::lookup`], and its wait.
+    pub async fn credentials(&self, binding: &Arc<Binding>) -> Outcome {
         match self.lookup(binding) {
             Lookup::Ready(outcome) => outcome,
             Lookup::Pending(pending) => self.wait(binding, pending).await,
