@@ -54,11 +54,11 @@ pub(crate) const JSON: &str = "application/json";
 /// The body of an answer on the connections [`serve`] runs: bytes at hand, or whatever else
 /// axum answers. The hot paths' documents are the first: axum's `Body` puts every body in
 /// a box, an allocation per answer.
-pub(crate) type Body =
+pub(crate) type AnswerBody =
     http_body_util::Either<http_body_util::Full<axum::body::Bytes>, axum::body::Body>;
 
-/// An answer on the connections [`serve`] runs (see [`Body`]).
-pub(crate) type Answered = axum::http::Response<Body>;
+/// An answer on the connections [`serve`] runs (see [`AnswerBody`]).
+pub(crate) type Answered = axum::http::Response<AnswerBody>;
 
 /// `response`, from axum, as an [`Answered`].
 pub(crate) fn routed(response: axum::response::Response) -> Answered {
