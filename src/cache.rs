@@ -30,6 +30,7 @@ use rustc_hash::FxHashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use crate::credentials::Credentials;
 use crate::source::{Category, Key, Kind, Source, SourceError, Upstream, Version};
 use crate::system::clock::Clock;
+use crate::system::watch::Watch;
 
 /// Timing rules; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,15 +220,16 @@ impl Cache {
         // has doubled since the last sweep: a sweep on every new key made the first requests
         // of n bindings cost O(n²) in all (10,000 bindings: 50 million checks); this way each
         // new key pays O(1) on average.
-        use std::sync::atomic::Ordering::Relaxed;
         if entries.len() >= self.sweep_at.load(Relaxed) {
             let now = self.shared.clock.now();
-            entries.retain(|_, e| e.is_alive(now));
+            entries.retain(|_, e| e.is_alive(now) || !e.retire());
             self.sweep_at.store((entries.len() * 2).max(1), Relaxed);
         }
         let entry = Arc::new(Entry {
             shared: self.shared.clone(),
             state: Mutex::new(State::new(source.clone())),
+            epoch: AtomicU64::new(0),
+            held_use: AtomicI64::new(i64::MIN),
         });
         entries.insert(key, entry.clone());
         entry
@@ -275,12 +278,55 @@ impl Cache {
 
     /// Forgets the credentials of `key`; a fetch under way still ends, and is kept.
     pub fn forget(&self, key: &Key) {
-        lock(&self.entries).remove(key);
+        if let Some(entry) = lock(&self.entries).remove(key) {
+            entry.retire();
+        }
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        lock(&self.entries).clear();
+        for (_, entry) in lock(&self.entries).drain() {
+            entry.retire();
+        }
+    }
+
+    /// What keeps `credentials`, which [`Cache::lookup`] just answered for `source`, the
+    /// answer: see [`Hold`]. `None` unless they are the entry's current credentials of the
+    /// source's current version (not a fallback), and when the version may change without
+    /// `watch` telling (see [`Source::steady_until`]).
+    pub fn hold(
+        &self,
+        source: &Arc<dyn Source>,
+        credentials: &Arc<Credentials>,
+        watch: &Arc<Watch>,
+    ) -> Option<Hold> {
+        let now = self.shared.clock.now();
+        let steady = source.steady_until(watch, now)?;
+        let version = source.version(now).ok()?;
+        let entry = lock(&self.entries).get(&source.key())?.clone();
+        let state = lock(&entry.state);
+        let current = state.current.as_ref()?;
+        // Credentials of another version are a fallback, answered until a fetch succeeds: a
+        // hold would skip the fetches.
+        if !Arc::ptr_eq(&current.credentials, credentials)
+            || current.version != version
+            || state.retired
+        {
+            return None;
+        }
+        let until = current
+            .refresh_at
+            .map_or(steady, |refresh| refresh.min(steady));
+        if now >= until {
+            return None;
+        }
+        let epoch = entry.epoch.load(SeqCst);
+        drop(state);
+        Some(Hold {
+            entry,
+            epoch,
+            until,
+        })
     }
 
     /// How many entries are held (for tests and diagnostics).
@@ -378,6 +424,45 @@ impl Pending {
     }
 }
 
+/// Until when a hit is still the answer, for a front that keeps the whole answer it made of
+/// it (see [`crate::front::memo`]): while nothing the source reads changed (the caller's
+/// [`Watch`]), its entry has fetched nothing new and was not forgotten, and before its
+/// proactive refresh is due and the source's version could change by time (a certificate's
+/// end). Within those bounds [`Entry::begin`] answers the same credentials, so asking
+/// [`Hold::holds`] is asking the cache, without its locks.
+pub struct Hold {
+    entry: Arc<Entry>,
+    epoch: u64,
+    until: OffsetDateTime,
+}
+
+impl fmt::Debug for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hold")
+            .field("epoch", &self.epoch)
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hold {
+    /// Whether the cache would still answer the held credentials at `now`.
+    pub fn holds(&self, now: OffsetDateTime) -> bool {
+        now < self.until && self.entry.epoch.load(SeqCst) == self.epoch
+    }
+
+    /// A request answered from the hold at `now`: counted as a hit, and a use of the entry
+    /// (its proactive refresh is for entries in use).
+    pub fn hit(&self, now: OffsetDateTime) {
+        crate::metrics::cache_hit();
+        let seconds = now.unix_timestamp();
+        // Written once a second at most: both workers read this line on every request.
+        if self.entry.held_use.load(Relaxed) < seconds {
+            self.entry.held_use.store(seconds, Relaxed);
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Entries hold plain data updated in small critical sections; after a panic elsewhere
     // the data is still consistent.
@@ -387,6 +472,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Entry {
     shared: Arc<Shared>,
     state: Mutex<State>,
+    /// Bumped whenever what a hit answers may change otherwise than by time: new credentials,
+    /// or the entry forgotten. A [`Hold`] holds while it is unchanged.
+    epoch: AtomicU64,
+    /// The last use through a [`Hold`], in Unix seconds (see [`State::last_used`]): those
+    /// uses take no lock.
+    held_use: AtomicI64,
 }
 
 impl Drop for Entry {
@@ -439,6 +530,8 @@ struct State {
     last_used: Option<OffsetDateTime>,
     /// This entry's place in [`Refreshes`], if a proactive refresh is scheduled.
     scheduled: Option<DueAt>,
+    /// Forgotten by the cache, while something still holds it: refreshed no more.
+    retired: bool,
 }
 
 impl State {
@@ -453,6 +546,7 @@ impl State {
             retry_at: None,
             last_used: None,
             scheduled: None,
+            retired: false,
         }
     }
 }
@@ -474,6 +568,18 @@ impl Entry {
                 .current
                 .as_ref()
                 .is_some_and(|c| before(c.expiration, now))
+    }
+
+    /// Out of the cache: no [`Hold`] holds and no refresh is scheduled any more. Returns
+    /// true (for `retain`).
+    fn retire(&self) -> bool {
+        let mut state = lock(&self.state);
+        state.retired = true;
+        if let Some(at) = state.scheduled.take() {
+            self.shared.refreshes.cancel(at);
+        }
+        self.epoch.fetch_add(1, SeqCst);
+        true
     }
 
     /// What a request for `version` gets now, or the fetch it must wait for.
@@ -611,6 +717,7 @@ impl Entry {
                     }
                     None => (None, None),
                 };
+                self.epoch.fetch_add(1, SeqCst);
                 state.current = Some(Current {
                     credentials: credentials.clone(),
                     fetched_at: now,
@@ -672,6 +779,9 @@ impl Entry {
         if let Some(earlier) = state.scheduled.take() {
             self.shared.refreshes.cancel(earlier);
         }
+        if state.retired {
+            return;
+        }
         state.scheduled = Some(self.shared.refreshes.schedule(
             tokio::time::Instant::now() + delay,
             Due {
@@ -690,12 +800,16 @@ impl Entry {
             state.scheduled = None;
         }
         let current = state.generation == generation
+            && !state.retired
             && state.inflight.is_none()
             && state
                 .current
                 .as_ref()
                 .is_some_and(|c| !before(c.refresh_at, now));
-        let used = state.last_used.is_some_and(|used| now - used <= lifetime);
+        let held_use = self.held_use.load(Relaxed);
+        let used = state.last_used.is_some_and(|used| now - used <= lifetime)
+            || (held_use != i64::MIN
+                && now.unix_timestamp() - held_use <= lifetime.whole_seconds());
         if current && used {
             let version = state
                 .current
@@ -868,6 +982,11 @@ mod tests {
 
         fn version(&self, _: OffsetDateTime) -> Result<Version, SourceError> {
             Ok(self.version)
+        }
+
+        /// Steady for a day: these tests move the clock by hours at most.
+        fn steady_until(&self, _: &Arc<Watch>, now: OffsetDateTime) -> Option<OffsetDateTime> {
+            Some(now + time::Duration::days(1))
         }
 
         fn fetch(&self) -> crate::source::FetchFuture {
@@ -1074,6 +1193,69 @@ mod tests {
         advance(&clock, Duration::from_secs(60 * 60)).await;
         tokio::task::yield_now().await;
         assert_eq!(long.calls(), 2, "refreshed at about 100 minutes");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_holds_while_the_cache_would_answer_the_same() {
+        let (clock, upstream, cache) = setup(Duration::ZERO);
+        let watch = Arc::new(Watch::unavailable());
+        let source = upstream.source("a", V1);
+        let first = cache.get(&source).await.unwrap();
+        let hold = cache.hold(&source, &first, &watch).unwrap();
+        assert!(hold.holds(clock.now()));
+        // Not for credentials the entry does not hold, nor for a fallback: the source's
+        // version has moved on and a fetch must be tried.
+        let other = Arc::new(Credentials::clone(&first));
+        assert!(cache.hold(&source, &other, &watch).is_none());
+        assert!(
+            cache
+                .hold(&upstream.source("a", V2), &first, &watch)
+                .is_none()
+        );
+
+        // Until the proactive refresh is due (39-40 minutes into an hour), fetch or not.
+        upstream.failing.store(true, Ordering::SeqCst);
+        advance(&clock, Duration::from_secs(38 * 60)).await;
+        assert!(hold.holds(clock.now()));
+        advance(&clock, Duration::from_secs(3 * 60)).await;
+        assert_eq!(upstream.calls(), 2, "the refresh was tried");
+        assert!(!hold.holds(clock.now()), "held into the proactive window");
+        assert!(cache.hold(&source, &first, &watch).is_none());
+
+        // New credentials, whatever the time: a person's refresh.
+        upstream.failing.store(false, Ordering::SeqCst);
+        let second = cache.refresh(&source).await.unwrap();
+        let hold = cache.hold(&source, &second, &watch).unwrap();
+        assert!(hold.holds(clock.now()));
+        let third = cache.refresh(&source).await.unwrap();
+        assert!(!hold.holds(clock.now()), "held past new credentials");
+
+        // Forgotten: the next request fetches, so nothing holds.
+        let hold = cache.hold(&source, &third, &watch).unwrap();
+        cache.forget(&source.key());
+        assert!(!hold.holds(clock.now()), "held past a forget");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn uses_through_a_hold_keep_an_entry_refreshed() {
+        // As `entries_unused_for_a_lifetime_are_not_refreshed`, but used at 30 minutes
+        // through a hold: the refresh 80 minutes in is 50 minutes after that use.
+        let (clock, upstream, cache) = setup(Duration::ZERO);
+        let watch = Arc::new(Watch::unavailable());
+        let source = upstream.source("a", V1);
+        let first = cache.get(&source).await.unwrap();
+        let hold = cache.hold(&source, &first, &watch).unwrap();
+        advance(&clock, Duration::from_secs(30 * 60)).await;
+        hold.hit(clock.now());
+        advance(&clock, Duration::from_secs(11 * 60)).await;
+        assert_eq!(upstream.calls(), 2);
+        advance(&clock, Duration::from_secs(40 * 60)).await;
+        assert_eq!(upstream.calls(), 3, "a use through a hold did not count");
+        // Then no use for a lifetime: no more refreshes.
+        for _ in 0..6 {
+            advance(&clock, Duration::from_secs(30 * 60)).await;
+        }
+        assert_eq!(upstream.calls(), 3);
     }
 
     #[tokio::test(start_paused = true)]

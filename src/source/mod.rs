@@ -53,6 +53,18 @@ pub trait Source: Send + Sync + fmt::Debug + 'static {
         Ok(Version::default())
     }
 
+    /// Until when [`Source::version`] answers as it does at `now`, as long as `watch` tells
+    /// no change (see [`crate::system::watch::Watch::seen`]): what lets a front keep a whole
+    /// answer (see [`crate::cache::Cache::hold`]). `None`, the default, when the version may
+    /// change some other way or is an error now; then no answer is kept past its request.
+    fn steady_until(
+        &self,
+        _watch: &Arc<crate::system::watch::Watch>,
+        _now: time::OffsetDateTime,
+    ) -> Option<time::OffsetDateTime> {
+        None
+    }
+
     /// Fetches new credentials. Never waits for a person: a step that needs one fails at once
     /// with [`Category::NeedsPerson`].
     fn fetch(&self) -> FetchFuture;

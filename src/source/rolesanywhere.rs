@@ -103,6 +103,24 @@ impl Source for IdentitySource {
         }
     }
 
+    /// The certificate's end, while its files are kept under `watch` and it is valid now:
+    /// until then only a change to them changes the version (the fingerprint, and whether
+    /// the certificate is valid).
+    fn steady_until(
+        &self,
+        watch: &Arc<Watch>,
+        now: time::OffsetDateTime,
+    ) -> Option<time::OffsetDateTime> {
+        self.kept
+            .with_under(watch, |identity| {
+                identity
+                    .ensure_valid_at(now)
+                    .is_ok()
+                    .then(|| identity.leaf().not_after())
+            })
+            .flatten()
+    }
+
     fn fetch(&self) -> FetchFuture {
         let source = self.clone();
         Box::pin(async move { source.fetch_now().await })

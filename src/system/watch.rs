@@ -115,6 +115,16 @@ impl<T: Clone> Kept<T> {
         (*kept == seen).then(|| f(value))
     }
 
+    /// `f` of the value kept, as [`Kept::with`], when it is kept under `watch`: a caller
+    /// that keeps something derived from it for as long as `watch` tells no change (see
+    /// [`Watch::seen`]) asks this, for a value kept under another watch (or none) could
+    /// change without `watch` telling.
+    pub fn with_under<R>(&self, watch: &Arc<Watch>, f: impl FnOnce(&T) -> R) -> Option<R> {
+        Arc::ptr_eq(&self.watch, watch)
+            .then(|| self.with(f))
+            .flatten()
+    }
+
     /// Starts a read of `paths`; `None` when they are not watched (or `None` is given: what
     /// is read is not only files), and then nothing is kept.
     pub fn observe<'a>(&self, paths: Option<impl IntoIterator<Item = &'a Path>>) -> Option<Seen> {
@@ -179,10 +189,8 @@ impl Watch {
     /// are read: a change after this call is seen by [`Watch::unchanged`]. `None` when any
     /// of them cannot be watched; the caller then checks them itself on each use.
     pub fn observe<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Option<Seen> {
-        let notify = self.notify.as_ref()?;
-        self.sync();
-        let seen = Seen {
-            generation: self.generation.load(SeqCst),
+        let (Some(notify), Some(seen)) = (&self.notify, self.seen()) else {
+            return None;
         };
         for path in paths {
             if let Err(error) = notify.watch(path) {
@@ -191,6 +199,17 @@ impl Watch {
             }
         }
         Some(seen)
+    }
+
+    /// Now, as a moment to keep something by: everything a caller read under this watch,
+    /// during this request or before it, and still holds, is unchanged as long as
+    /// [`Watch::unchanged`] says so of the moment returned. `None` without notification.
+    pub fn seen(&self) -> Option<Seen> {
+        self.notify.as_ref()?;
+        self.sync();
+        Some(Seen {
+            generation: self.generation.load(SeqCst),
+        })
     }
 
     /// Whether nothing observed at `seen` can have changed since. `None` is never unchanged.
