@@ -48,6 +48,7 @@ mod token;
 
 pub use dir::{ConfigDir, Store};
 pub use env_file::render_env;
+pub(crate) use token::same_bytes;
 pub use token::{AccessToken, OpenedTokens, PresentedToken, TokenError};
 
 /// The route every ECS-mode binding is served on.
@@ -569,7 +570,7 @@ fn secret_source(text: Option<&str>) -> Result<Option<SecretSource>, SecretSourc
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const TA: &str = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/ta";
@@ -580,7 +581,7 @@ mod tests {
         n.parse().unwrap()
     }
 
-    pub(super) fn sample(mode: Mode) -> (Binding, AccessToken) {
+    pub(crate) fn sample(mode: Mode) -> (Binding, AccessToken) {
         Binding::create(
             name("web-1"),
             mode,

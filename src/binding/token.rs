@@ -207,7 +207,7 @@ impl OpenedTokens {
 /// Whether `a` and `b` are equal, in a time that depends only on their lengths, eight bytes
 /// at a time: subtle's slice comparison goes a byte at a time, each behind an optimisation
 /// barrier, which was most of what checking a kept token cost.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -36,9 +36,11 @@ use crate::binding::{
 };
 use crate::cache::{Lookup, Outcome, Pending};
 use crate::credentials::{Credentials, format_rfc3339};
+use crate::front::memo::{Answer, Memo};
 use crate::front::rendered::Rendered;
 use crate::http::{Answered, Peer, routed};
 use crate::system::repeats::summarised;
+use crate::system::watch::Seen;
 
 /// The ECS front's state: bindings from the configuration directory, credentials from the
 /// shared [`Vendor`].
@@ -50,6 +52,8 @@ pub struct EcsState {
     documents: Rendered<BindingName>,
     /// The token that last opened each binding.
     opened: OpenedTokens,
+    /// Whole answers, per worker thread.
+    memo: Memo,
 }
 
 impl EcsState {
@@ -59,12 +63,23 @@ impl EcsState {
             vendor,
             documents: Rendered::default(),
             opened: OpenedTokens::default(),
+            memo: Memo::default(),
         }
     }
 
     /// The answer for `binding` from the cache's `outcome`: the document serialised once
     /// per credentials, or the failure.
     fn reply(&self, binding: &Arc<Binding>, outcome: Outcome) -> Answered {
+        self.reply_and(binding, outcome, |_, _| ())
+    }
+
+    /// [`EcsState::reply`], giving a document answered to `answered` first.
+    fn reply_and(
+        &self,
+        binding: &Arc<Binding>,
+        outcome: Outcome,
+        answered: impl FnOnce(&Arc<Credentials>, &Bytes),
+    ) -> Answered {
         let credentials = match outcome {
             Ok(credentials) => credentials,
             Err(error) => return routed(super::answer::ecs(&error)),
@@ -80,13 +95,61 @@ impl EcsState {
                 )
             });
         match body {
-            Ok(body) => crate::http::bytes_response(StatusCode::OK, crate::http::JSON, body),
+            Ok(body) => {
+                answered(&credentials, &body);
+                document_answer(body)
+            }
             Err(error) => {
                 tracing::error!(binding = %binding.name, %error, "cannot serialise the credential document");
                 routed(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         }
     }
+
+    /// Keeps the answer just made for `token` in the memo, when each of its inputs can be
+    /// checked there (see [`super::memo`]): the files under notification (`seen`, read
+    /// before the request read them), the binding as the store keeps it, not pinned to
+    /// users, and credentials the cache holds.
+    fn remember(
+        &self,
+        seen: Option<Seen>,
+        query: bool,
+        token: &[u8],
+        binding: &Arc<Binding>,
+        credentials: &Arc<Credentials>,
+        body: &Bytes,
+    ) {
+        let Some(seen) = seen else {
+            return;
+        };
+        if binding.is_pinned()
+            || !self
+                .store
+                .kept(binding.name.as_str())
+                .is_some_and(|kept| Arc::ptr_eq(&kept, binding))
+        {
+            return;
+        }
+        let Some(hold) = self.vendor.hold(binding, credentials, self.store.watch()) else {
+            return;
+        };
+        self.memo.keep(
+            query,
+            token,
+            Answer {
+                seen,
+                hold,
+                binding: binding.clone(),
+                credentials: credentials.clone(),
+                body: body.clone(),
+            },
+        );
+    }
+}
+
+/// A credential document, answered.
+fn document_answer(body: Bytes) -> Answered {
+    crate::http::bytes_response(StatusCode::OK, &crate::http::JSON, body)
 }
 
 /// The router for the ECS endpoint (and `/healthz`).
@@ -153,11 +216,12 @@ enum Presented {
     Query,
 }
 
-/// Finds the one token in the request.
+/// Finds the one token in the request, as bytes: a kept answer is found by them (see
+/// [`super::memo`]); [`token_text`] checks they are text.
 fn extract_token<'a>(
     headers: &'a HeaderMap,
     uri: &'a Uri,
-) -> Result<(Presented, Cow<'a, str>), Refusal> {
+) -> Result<(Presented, Cow<'a, [u8]>), Refusal> {
     let mut from_header = None;
     let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = authorizations.next() {
@@ -177,8 +241,6 @@ fn extract_token<'a>(
             _ if value.contains(&b' ') => return Err(Refusal::invalid_token()),
             _ => value,
         };
-        // Any text: the token's own parse says what is wrong with it.
-        let token = std::str::from_utf8(token).map_err(|_| Refusal::invalid_token())?;
         from_header = Some(Cow::Borrowed(token));
     }
     let mut from_query = None;
@@ -191,7 +253,10 @@ fn extract_token<'a>(
                     "more than one access_token parameter",
                 ));
             }
-            from_query = Some(value);
+            from_query = Some(match value {
+                Cow::Borrowed(value) => Cow::Borrowed(value.as_bytes()),
+                Cow::Owned(value) => Cow::Owned(value.into_bytes()),
+            });
         }
     }
     match (from_header, from_query) {
@@ -269,30 +334,53 @@ enum Step {
     Waiting(Arc<Binding>, Pending),
 }
 
-/// A credentials request up to its first wait: the token checked, the binding read and the
-/// cache asked, as one request of the store's watch (its queue read once).
+/// A credentials request up to its first wait, as one request of the store's watch (its
+/// queue read once): the answer kept for its token (see [`super::memo`]), else the token
+/// checked, the binding read and the cache asked.
 fn look_up(state: &EcsState, headers: &HeaderMap, uri: &Uri, peer: Option<&Peer>) -> Step {
-    state.store.watch().one_request(|| {
-        let binding = match admit(state, headers, uri, peer) {
+    let watch = state.store.watch();
+    watch.one_request(|| {
+        let refused = |refusal: Refusal| Step::Answered(routed(refusal.into_response()));
+        let (presented, token) = match extract_token(headers, uri) {
+            Ok(token) => token,
+            Err(refusal) => return refused(refusal),
+        };
+        let query = presented == Presented::Query;
+        let clock = state.vendor.clock().as_ref();
+        if let Some(body) = state.memo.answer(query, &token, watch, clock) {
+            return Step::Answered(document_answer(body));
+        }
+        // Before anything is read: a change from here on is for the next request to see.
+        let seen = watch.seen();
+        let binding = match token_text(&token).and_then(|text| admit(state, presented, text, peer))
+        {
             Ok(binding) => binding,
-            Err(refusal) => return Step::Answered(routed(refusal.into_response())),
+            Err(refusal) => return refused(refusal),
         };
         match state.vendor.lookup(&binding) {
-            Lookup::Ready(outcome) => Step::Answered(state.reply(&binding, outcome)),
+            Lookup::Ready(outcome) => {
+                Step::Answered(state.reply_and(&binding, outcome, |credentials, body| {
+                    state.remember(seen, query, &token, &binding, credentials, body);
+                }))
+            }
             Lookup::Pending(pending) => Step::Waiting(binding, pending),
         }
     })
 }
 
-/// The binding a credentials request may have, or why not.
+/// A presented token as text: any text, the token's own parse says what is wrong with it.
+fn token_text(token: &[u8]) -> Result<&str, Refusal> {
+    std::str::from_utf8(token).map_err(|_| Refusal::invalid_token())
+}
+
+/// The binding a credentials request presenting `text` may have, or why not.
 fn admit(
     state: &EcsState,
-    headers: &HeaderMap,
-    uri: &Uri,
+    presented: Presented,
+    text: &str,
     peer: Option<&Peer>,
 ) -> Result<Arc<Binding>, Refusal> {
-    let (presented, text) = extract_token(headers, uri)?;
-    let token = PresentedToken::parse(&text).map_err(|reason| {
+    let token = PresentedToken::parse(text).map_err(|reason| {
         summarised!(warn, None, "refused a malformed token", %reason);
         Refusal::invalid_token()
     })?;
@@ -423,7 +511,8 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        extract_token(&map, &uri.parse().unwrap()).map(|(p, t)| (p, t.into_owned()))
+        extract_token(&map, &uri.parse().unwrap())
+            .map(|(p, t)| (p, String::from_utf8(t.into_owned()).unwrap()))
     }
 
     #[test]
@@ -500,7 +589,12 @@ mod tests {
             header::AUTHORIZATION,
             axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
         );
-        let refused = extract_token(&map, &"/".parse().unwrap()).unwrap_err();
-        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        let root = "/".parse().unwrap();
+        let (_, token) = extract_token(&map, &root).unwrap();
+        assert_eq!(*token, *b"\xff\xfe");
+        assert_eq!(
+            token_text(&token).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }

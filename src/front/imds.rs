@@ -258,10 +258,10 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 }
 
 /// IMDS answers everything, JSON included, as plain text.
-const TEXT: &str = "text/plain; charset=utf-8";
+static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
 fn plain(status: StatusCode, body: Bytes) -> Response {
-    crate::http::bytes_response(status, TEXT, body).into_response()
+    crate::http::bytes_response(status, &TEXT, body).into_response()
 }
 
 /// Every request of a binding's listener (`serve`), served without a router (see
@@ -706,7 +706,7 @@ fn credentials(
         Identity::Desktop { .. } => render(),
     };
     match body {
-        Ok(body) => crate::http::bytes_response(StatusCode::OK, TEXT, body),
+        Ok(body) => crate::http::bytes_response(StatusCode::OK, &TEXT, body),
         Err(missing) => routed(text(StatusCode::INTERNAL_SERVER_ERROR, missing)),
     }
 }

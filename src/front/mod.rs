@@ -19,6 +19,7 @@ pub mod ecs;
 pub(crate) mod exec;
 pub mod imds;
 pub(crate) mod login;
+pub(crate) mod memo;
 pub mod metrics;
 pub(crate) mod page;
 pub mod profiles;

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use crate::arn::Region;
 use crate::binding::Binding;
-use crate::cache::{Cache, Lookup, Outcome, Pending, Policy};
+use crate::cache::{Cache, Hold, Lookup, Outcome, Pending, Policy};
+use crate::credentials::Credentials;
 use crate::source::binding::{Bindings, Defaults};
 use crate::system::clock::Clock;
+use crate::system::watch::Watch;
 
 /// Credentials for bindings, through the cache; shared by every front of one process.
 #[derive(Debug)]
@@ -59,6 +61,18 @@ impl Vendor {
         vended(binding, pending.wait().await)
     }
 
+    /// What keeps `credentials`, just answered by [`Vendor::lookup`] for `binding`, the
+    /// answer while `watch` tells no change (see [`Cache::hold`]).
+    pub fn hold(
+        &self,
+        binding: &Arc<Binding>,
+        credentials: &Arc<Credentials>,
+        watch: &Arc<Watch>,
+    ) -> Option<Hold> {
+        let source = self.bindings.source(binding).ok()?;
+        self.cache.hold(&source, credentials, watch)
+    }
+
     /// What the cache holds for `binding` (see [`crate::cache::Cache::report`]); `None`
     /// when nothing was asked for it yet.
     pub fn report(&self, binding: &Arc<Binding>) -> Option<crate::cache::EntryReport> {
@@ -75,10 +89,13 @@ impl Vendor {
 /// `outcome`, logged: failures here, once, with their whole cause.
 fn vended(binding: &Binding, outcome: Outcome) -> Outcome {
     match &outcome {
-        Ok(credentials) => {
-            tracing::debug!(binding = %binding.name, access_key_id = %credentials.access_key_id, "vended credentials");
-        }
+        Ok(credentials) => log_vended(binding, credentials),
         Err(error) => super::answer::log(&format!("binding {}", binding.name), error),
     }
     outcome
+}
+
+/// The line every credentials answered for a binding logs (at debug).
+pub(crate) fn log_vended(binding: &Binding, credentials: &Credentials) {
+    tracing::debug!(binding = %binding.name, access_key_id = %credentials.access_key_id, "vended credentials");
 }
