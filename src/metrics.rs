@@ -22,11 +22,12 @@
 //! The counters are process-wide statics, as a Prometheus client's default registry is: they
 //! count what this process did, whichever cache or front did it, and threading a handle
 //! through every cache and router would add nothing but parameters. The request path pays
-//! one relaxed atomic increment per count; the latency histogram (a lock inside
-//! prometheus-client) is touched once per upstream fetch, never on a cached answer.
+//! one relaxed atomic increment per count, in a shard of its thread's; the latency
+//! histogram (a lock inside prometheus-client) is touched once per upstream fetch, never on
+//! a cached answer.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -79,21 +80,31 @@ fn outcome_index(outcome: Result<(), Category>) -> usize {
     }
 }
 
-struct Counters {
+/// The counters of one [`Shard`].
+#[derive(Default)]
+// Two cache lines' worth apart: the neighbouring-line prefetcher would otherwise pair them.
+#[repr(align(128))]
+struct Shard {
     requests: [[AtomicU64; STATUS_SLOTS]; 2],
     cache_hits: AtomicU64,
     refreshes: AtomicU64,
     fallbacks: AtomicU64,
     upstream: [AtomicU64; OUTCOMES.len()],
+}
+
+/// Shards of the counters. Each thread bumps the shard it was given, and a scrape adds them
+/// up: when both workers of `serve` bumped one counter on every request, its cache line went
+/// from one core to the other each time (issue 21). Threads beyond this many share shards,
+/// which costs speed, never counts.
+const SHARDS: usize = 8;
+
+struct Counters {
+    shards: [Shard; SHARDS],
     upstream_seconds: Histogram,
 }
 
 static COUNTERS: LazyLock<Counters> = LazyLock::new(|| Counters {
-    requests: Default::default(),
-    cache_hits: AtomicU64::new(0),
-    refreshes: AtomicU64::new(0),
-    fallbacks: AtomicU64::new(0),
-    upstream: Default::default(),
+    shards: Default::default(),
     // 5 ms to about 20 s: a CreateSession takes tens to hundreds of milliseconds; retries
     // and timeouts take seconds.
     upstream_seconds: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -101,8 +112,26 @@ static COUNTERS: LazyLock<Counters> = LazyLock::new(|| Counters {
     )),
 });
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+/// Picks one counter of a shard.
+type Pick = fn(&Shard) -> &AtomicU64;
+
+/// Bumps the counter `which` picks in this thread's shard.
+fn bump(which: impl FnOnce(&Shard) -> &AtomicU64) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    let shard = SHARD.with(|shard| *shard);
+    which(&COUNTERS.shards[shard]).fetch_add(1, Ordering::Relaxed);
+}
+
+/// The sum over all shards of the counter `which` picks.
+fn total(which: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+    COUNTERS
+        .shards
+        .iter()
+        .map(|shard| which(shard).load(Ordering::Relaxed))
+        .sum()
 }
 
 /// A credential front answered with `status`.
@@ -111,28 +140,29 @@ pub fn request(front: Front, status: u16) {
         .iter()
         .position(|s| *s == status)
         .unwrap_or(STATUSES.len());
-    bump(&COUNTERS.requests[front as usize][slot]);
+    bump(|shard| &shard.requests[front as usize][slot]);
 }
 
 /// A request was answered from the cache without waiting for a fetch.
 pub fn cache_hit() {
-    bump(&COUNTERS.cache_hits);
+    bump(|shard| &shard.cache_hits);
 }
 
 /// The cache started a fetch.
 pub fn cache_refresh() {
-    bump(&COUNTERS.refreshes);
+    bump(|shard| &shard.refreshes);
 }
 
 /// A request got the last good credentials because a fetch failed, was too slow, or could
 /// not be made.
 pub fn cache_fallback() {
-    bump(&COUNTERS.fallbacks);
+    bump(|shard| &shard.fallbacks);
 }
 
 /// An upstream fetch ended with `outcome` after `elapsed`.
 pub fn upstream(outcome: Result<(), Category>, elapsed: Duration) {
-    bump(&COUNTERS.upstream[outcome_index(outcome)]);
+    let index = outcome_index(outcome);
+    bump(|shard| &shard.upstream[index]);
     COUNTERS.upstream_seconds.observe(elapsed.as_secs_f64());
 }
 
@@ -151,12 +181,12 @@ impl Collector for ProcessCounters {
                 MetricType::Counter,
             )?;
             for front in Front::ALL {
-                for (slot, counter) in c.requests[front as usize].iter().enumerate() {
+                for slot in 0..STATUS_SLOTS {
                     let status = STATUSES
                         .get(slot)
                         .map_or_else(|| "other".to_owned(), u16::to_string);
                     let labels = [("front", front.label().to_owned()), ("status", status)];
-                    let value = counter.load(Ordering::Relaxed);
+                    let value = total(|shard| &shard.requests[front as usize][slot]);
                     // Statuses never answered stay out, except the two every reader looks
                     // for, so a dashboard's series exist from the start.
                     if value == 0 && slot != 0 {
@@ -170,25 +200,26 @@ impl Collector for ProcessCounters {
                 }
             }
         }
-        for (name, help, counter) in [
+        let counters: [(_, _, Pick); 3] = [
             (
                 "needroleshere_cache_hits",
                 "Requests answered from the cache without waiting for a fetch.",
-                &c.cache_hits,
+                |shard| &shard.cache_hits,
             ),
             (
                 "needroleshere_cache_refreshes",
                 "Fetches the cache started (first, proactive or forced).",
-                &c.refreshes,
+                |shard| &shard.refreshes,
             ),
             (
                 "needroleshere_cache_fallbacks",
                 "Requests answered with the last good credentials because a fetch failed, \
                  was too slow or could not be made.",
-                &c.fallbacks,
+                |shard| &shard.fallbacks,
             ),
-        ] {
-            let value = counter.load(Ordering::Relaxed);
+        ];
+        for (name, help, counter) in counters {
+            let value = total(counter);
             encoder
                 .encode_descriptor(name, help, None, MetricType::Counter)?
                 .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
@@ -200,8 +231,8 @@ impl Collector for ProcessCounters {
                 None,
                 MetricType::Counter,
             )?;
-            for (outcome, counter) in OUTCOMES.iter().zip(&c.upstream) {
-                let value = counter.load(Ordering::Relaxed);
+            for (index, outcome) in OUTCOMES.iter().enumerate() {
+                let value = total(|shard| &shard.upstream[index]);
                 family
                     .encode_family(&[("outcome", *outcome)])?
                     .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
