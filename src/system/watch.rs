@@ -642,7 +642,10 @@ mod tests {
                 .join()
                 .unwrap()
         };
-        assert!(!asked(seen), "a change queued before the thread's first question");
+        assert!(
+            !asked(seen),
+            "a change queued before the thread's first question"
+        );
         let seen = watch.observe([file.as_path()]);
         let (ask, asks) = std::sync::mpsc::channel::<Option<Seen>>();
         let (answer, answers) = std::sync::mpsc::channel();
