@@ -19,27 +19,17 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
+use fake_aws::rolesanywhere::{FakeRolesAnywhere, Running};
 use needroleshere::binding::{AccessToken, Binding, ConfigDir, Mode, Store, render_env};
 use needroleshere::cache::Policy;
 use needroleshere::front::ecs::{self, EcsState};
 use needroleshere::front::vend::Vendor;
 use needroleshere::identity::IdentityFiles;
 use needroleshere::source::binding::Defaults;
-use needroleshere::system::clock::{Clock, FixedClock, SystemClock};
+use needroleshere::system::clock::FixedClock;
 use needroleshere::system::env::Environment;
 use needroleshere::system::transport::{TransportSettings, build_client};
 use tower::ServiceExt as _;
-
-/// The product's fixed clock as the fake's.
-#[derive(Debug)]
-struct SameClock(Arc<FixedClock>);
-
-impl fake_aws::clock::Clock for SameClock {
-    fn now(&self) -> time::OffsetDateTime {
-        self.0.now()
-    }
-}
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -54,15 +44,7 @@ struct Setup {
 impl Setup {
     async fn new() -> Setup {
         let tmp = tempfile::tempdir().unwrap();
-        let mut config = Config::from_pki_dir(common::pki()).unwrap();
-        let start = SystemClock.now().replace_nanosecond(0).unwrap() + time::Duration::seconds(1);
-        let clock = Arc::new(FixedClock::new(start));
-        config.clock = Arc::new(SameClock(clock.clone()));
-        let fake = FakeRolesAnywhere::new(config);
-        let running = fake
-            .spawn_http("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (clock, fake, running) = common::fixed_fake::fake_on_fixed_clock().await;
         let settings = TransportSettings::from_environment(&Environment::default());
         let defaults = Defaults {
             region: None,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use common::pki_file;
 use fake_aws::faults::{Fault, Faults};
-use fake_aws::rolesanywhere::{Config, FakeRolesAnywhere, Running};
+use fake_aws::rolesanywhere::{FakeRolesAnywhere, Running};
 use needroleshere::arn::SessionDuration;
 use needroleshere::aws::rolesanywhere::SessionRequest;
 use needroleshere::binding::{Binding, Mode};
@@ -33,20 +33,9 @@ use needroleshere::front::vend::Vendor;
 use needroleshere::identity::IdentityFiles;
 use needroleshere::source::SourceError;
 use needroleshere::source::binding::Defaults;
-use needroleshere::system::clock::{Clock, FixedClock, SystemClock};
+use needroleshere::system::clock::{Clock, FixedClock};
 use needroleshere::system::env::Environment;
 use needroleshere::system::transport::{TransportSettings, build_client};
-
-/// The product's fixed clock as the fake's clock: the fake keeps a clock type of its own (it
-/// shares no code with the product), so the vendor and the fake read one time through this.
-#[derive(Debug)]
-struct SameClock(Arc<FixedClock>);
-
-impl fake_aws::clock::Clock for SameClock {
-    fn now(&self) -> time::OffsetDateTime {
-        self.0.now()
-    }
-}
 
 /// A vendor and a fake on one fixed clock.
 struct Setup {
@@ -61,18 +50,7 @@ struct Setup {
 impl Setup {
     /// Credentials of `duration` seconds; HTTP requests time out after `timeout`.
     async fn new(duration: u64, timeout: Duration, policy: Policy) -> Setup {
-        // The PKI first: its certificates are valid from the moment they are made.
-        let mut config = Config::from_pki_dir(common::pki()).unwrap();
-        // On a whole second, as the fake's expirations are.
-        let now = SystemClock.now();
-        let start = now.replace_nanosecond(0).unwrap() + time::Duration::seconds(1);
-        let clock = Arc::new(FixedClock::new(start));
-        config.clock = Arc::new(SameClock(clock.clone()));
-        let fake = FakeRolesAnywhere::new(config);
-        let running = fake
-            .spawn_http("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (clock, fake, running) = common::fixed_fake::fake_on_fixed_clock().await;
         let mut settings = TransportSettings::from_environment(&Environment::default());
         settings.request_timeout = timeout;
         let defaults = Defaults {

@@ -139,6 +139,7 @@ pub(crate) fn fresh_runtime_dir() -> PathBuf {
 pub(crate) const PKCS8_PASSWORD: &str = "correct horse battery staple";
 pub(crate) mod browser;
 pub(crate) mod daemon;
+pub(crate) mod fixed_fake;
 pub(crate) mod hostile;
 pub(crate) mod imds;
 pub(crate) mod keycloak;
