@@ -23,12 +23,10 @@ use fake_aws::rolesanywhere::{FakeRolesAnywhere, Running};
 use needroleshere::binding::{AccessToken, Binding, ConfigDir, Mode, Store, render_env};
 use needroleshere::cache::Policy;
 use needroleshere::front::ecs::{self, EcsState};
-use needroleshere::front::vend::Vendor;
 use needroleshere::identity::IdentityFiles;
-use needroleshere::source::binding::Defaults;
 use needroleshere::system::clock::FixedClock;
 use needroleshere::system::env::Environment;
-use needroleshere::system::transport::{TransportSettings, build_client};
+use needroleshere::system::transport::TransportSettings;
 use tower::ServiceExt as _;
 
 struct Setup {
@@ -46,17 +44,7 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         let (clock, fake, running) = common::fixed_fake::fake_on_fixed_clock().await;
         let settings = TransportSettings::from_environment(&Environment::default());
-        let defaults = Defaults {
-            region: None,
-            endpoint: None,
-            env: Environment::default(),
-        };
-        let vendor = Vendor::new(
-            build_client(&settings).unwrap(),
-            defaults,
-            clock.clone(),
-            Policy::default(),
-        );
+        let vendor = common::fixed_fake::vendor(clock.clone(), &settings, Policy::default());
         // Identity files of the test's own, so that they can be renewed.
         let pki = tmp.path().join("pki");
         std::fs::create_dir(&pki).unwrap();

@@ -32,10 +32,9 @@ use needroleshere::front::answer::status_and_code;
 use needroleshere::front::vend::Vendor;
 use needroleshere::identity::IdentityFiles;
 use needroleshere::source::SourceError;
-use needroleshere::source::binding::Defaults;
 use needroleshere::system::clock::{Clock, FixedClock};
 use needroleshere::system::env::Environment;
-use needroleshere::system::transport::{TransportSettings, build_client};
+use needroleshere::system::transport::TransportSettings;
 
 /// A vendor and a fake on one fixed clock.
 struct Setup {
@@ -53,17 +52,7 @@ impl Setup {
         let (clock, fake, running) = common::fixed_fake::fake_on_fixed_clock().await;
         let mut settings = TransportSettings::from_environment(&Environment::default());
         settings.request_timeout = timeout;
-        let defaults = Defaults {
-            region: None,
-            endpoint: None,
-            env: Environment::default(),
-        };
-        let vendor = Vendor::new(
-            build_client(&settings).unwrap(),
-            defaults,
-            clock.clone(),
-            policy,
-        );
+        let vendor = common::fixed_fake::vendor(clock.clone(), &settings, policy);
         let (binding, _) = Binding::create(
             "web".parse().unwrap(),
             Mode::EcsFull,

@@ -34,3 +34,19 @@ pub(crate) async fn fake_on_fixed_clock() -> (Arc<FixedClock>, FakeRolesAnywhere
         .expect("the fake listens");
     (clock, fake, running)
 }
+
+/// A vendor of bindings on `clock` (no default region or endpoint: the bindings name the
+/// fake's), its HTTP client made with `settings`.
+pub(crate) fn vendor(
+    clock: Arc<FixedClock>,
+    settings: &needroleshere::system::transport::TransportSettings,
+    policy: needroleshere::cache::Policy,
+) -> needroleshere::front::vend::Vendor {
+    let defaults = needroleshere::source::binding::Defaults {
+        region: None,
+        endpoint: None,
+        env: needroleshere::system::env::Environment::default(),
+    };
+    let client = needroleshere::system::transport::build_client(settings).expect("a client");
+    needroleshere::front::vend::Vendor::new(client, defaults, clock, policy)
+}
