@@ -1026,13 +1026,16 @@ EOF
    server's own CPU time per request (all its threads, from /proc/PID/task/*/schedstat) is
    given too, as it depends far less on what else runs.
 
-   What a cached ECS request costs beyond the baseline, by design: one \`poll\` of an
-   inotify descriptor that watches the binding file, the certificate, the key and every
-   directory their paths resolve through (so an unbind or rebind is refused, and a renewed
-   certificate fetched, at the very next request; without notification, a \`statx\` of each
-   instead), the token compared in constant time with the one that last opened the binding
-   (a token not seen before is hashed, SHA-384, and compared with the binding's hash), and
-   lookups of the binding, the identity and the cache entry under locks. The document is
+   What a cached ECS request costs beyond the baseline, by design: one question to an
+   inotify descriptor (through an epoll instance of the worker's own) that watches the
+   binding file, the certificate, the key and every directory their paths resolve through
+   (so an unbind or rebind is refused, and a renewed certificate fetched, at the very next
+   request; without notification, a \`statx\` of each instead), and the answer the worker
+   kept for that token (src/front/memo.rs): the token compared in constant time, the
+   watch's generation, and the cache entry's epoch and deadline, without a lock. A token
+   not kept goes the whole way: compared with the one that last opened the binding (one
+   not seen before is hashed, SHA-384, and compared with the binding's hash), then lookups
+   of the binding, the identity and the cache entry under locks; the document is
    serialised once per credentials. \`GET /ecs/credentials\` and a binding's IMDS listener
    are answered without axum's router. The \`/healthz\` rows show serve's routed HTTP stack
    against the baseline: axum's routing, and the check of the bindings directory's
