@@ -25,7 +25,8 @@
 //! latest winning: a host's handful of bindings stay kept, while a server of thousands sees
 //! most requests go the whole way, as they did before (plus the cost of keeping). A kept
 //! answer holds the binding, its cache entry and a copy of the document (secrets, as the
-//! rendered documents are) until its slot is taken or its thread ends.
+//! rendered documents are) until its slot is taken, a request finds it no longer holds, or
+//! its thread ends.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher as _, Hasher as _};
