@@ -222,7 +222,13 @@ impl Cache {
         // new key pays O(1) on average.
         if entries.len() >= self.sweep_at.load(Relaxed) {
             let now = self.shared.clock.now();
-            entries.retain(|_, e| e.is_alive(now) || !e.retire());
+            entries.retain(|_, entry| {
+                let alive = entry.is_alive(now);
+                if !alive {
+                    entry.retire();
+                }
+                alive
+            });
             self.sweep_at.store((entries.len() * 2).max(1), Relaxed);
         }
         let entry = Arc::new(Entry {
@@ -293,7 +299,7 @@ impl Cache {
     /// What keeps `credentials`, which [`Cache::lookup`] just answered for `source`, the
     /// answer: see [`Hold`]. `None` unless they are the entry's current credentials of the
     /// source's current version (not a fallback), and when the version may change without
-    /// `watch` telling (see [`Source::steady_until`]).
+    /// `watch` telling (see [`Source::steady_version`]).
     pub fn hold(
         &self,
         source: &Arc<dyn Source>,
@@ -301,8 +307,7 @@ impl Cache {
         watch: &Arc<Watch>,
     ) -> Option<Hold> {
         let now = self.shared.clock.now();
-        let steady = source.steady_until(watch, now)?;
-        let version = source.version(now).ok()?;
+        let (version, steady) = source.steady_version(watch, now)?;
         let entry = lock(&self.entries).get(&source.key())?.clone();
         let state = lock(&entry.state);
         let current = state.current.as_ref()?;
@@ -570,16 +575,14 @@ impl Entry {
                 .is_some_and(|c| before(c.expiration, now))
     }
 
-    /// Out of the cache: no [`Hold`] holds and no refresh is scheduled any more. Returns
-    /// true (for `retain`).
-    fn retire(&self) -> bool {
+    /// Out of the cache: no [`Hold`] holds and no refresh is scheduled any more.
+    fn retire(&self) {
         let mut state = lock(&self.state);
         state.retired = true;
         if let Some(at) = state.scheduled.take() {
             self.shared.refreshes.cancel(at);
         }
         self.epoch.fetch_add(1, SeqCst);
-        true
     }
 
     /// What a request for `version` gets now, or the fetch it must wait for.
@@ -806,10 +809,12 @@ impl Entry {
                 .current
                 .as_ref()
                 .is_some_and(|c| !before(c.refresh_at, now));
-        let held_use = self.held_use.load(Relaxed);
+        // Never used through a hold: `i64::MIN`, which saturates to "long ago".
+        let since_held_use = now
+            .unix_timestamp()
+            .saturating_sub(self.held_use.load(Relaxed));
         let used = state.last_used.is_some_and(|used| now - used <= lifetime)
-            || (held_use != i64::MIN
-                && now.unix_timestamp() - held_use <= lifetime.whole_seconds());
+            || since_held_use <= lifetime.whole_seconds();
         if current && used {
             let version = state
                 .current
@@ -985,8 +990,12 @@ mod tests {
         }
 
         /// Steady for a day: these tests move the clock by hours at most.
-        fn steady_until(&self, _: &Arc<Watch>, now: OffsetDateTime) -> Option<OffsetDateTime> {
-            Some(now + time::Duration::days(1))
+        fn steady_version(
+            &self,
+            _: &Arc<Watch>,
+            now: OffsetDateTime,
+        ) -> Option<(Version, OffsetDateTime)> {
+            Some((self.version, now + time::Duration::days(1)))
         }
 
         fn fetch(&self) -> crate::source::FetchFuture {

@@ -53,15 +53,15 @@ pub trait Source: Send + Sync + fmt::Debug + 'static {
         Ok(Version::default())
     }
 
-    /// Until when [`Source::version`] answers as it does at `now`, as long as `watch` tells
-    /// no change (see [`crate::system::watch::Watch::seen`]): what lets a front keep a whole
+    /// [`Source::version`] at `now`, and until when it stays so as long as `watch` tells no
+    /// change (see [`crate::system::watch::Watch::seen`]): what lets a front keep a whole
     /// answer (see [`crate::cache::Cache::hold`]). `None`, the default, when the version may
     /// change some other way or is an error now; then no answer is kept past its request.
-    fn steady_until(
+    fn steady_version(
         &self,
         _watch: &Arc<crate::system::watch::Watch>,
         _now: time::OffsetDateTime,
-    ) -> Option<time::OffsetDateTime> {
+    ) -> Option<(Version, time::OffsetDateTime)> {
         None
     }
 

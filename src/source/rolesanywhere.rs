@@ -103,20 +103,20 @@ impl Source for IdentitySource {
         }
     }
 
-    /// The certificate's end, while its files are kept under `watch` and it is valid now:
-    /// until then only a change to them changes the version (the fingerprint, and whether
-    /// the certificate is valid).
-    fn steady_until(
+    /// The fingerprint until the certificate's end, while its files are kept under `watch`
+    /// and it is valid now: until then only a change to them changes the version (the
+    /// fingerprint, and whether the certificate is valid).
+    fn steady_version(
         &self,
         watch: &Arc<Watch>,
         now: time::OffsetDateTime,
-    ) -> Option<time::OffsetDateTime> {
+    ) -> Option<(Version, time::OffsetDateTime)> {
         self.kept
             .with_under(watch, |identity| {
                 identity
                     .ensure_valid_at(now)
                     .is_ok()
-                    .then(|| identity.leaf().not_after())
+                    .then(|| (identity.fingerprint(), identity.leaf().not_after()))
             })
             .flatten()
     }
