@@ -36,6 +36,7 @@ struct Setup {
     running: Running,
     dir: ConfigDir,
     pki: PathBuf,
+    state: Arc<EcsState>,
     router: axum::Router,
 }
 
@@ -50,7 +51,8 @@ impl Setup {
         std::fs::create_dir(&pki).unwrap();
         let dir = ConfigDir::new(tmp.path().join("config"));
         let store = Arc::new(Store::new(dir.clone()));
-        let router = ecs::router(Arc::new(EcsState::new(store, Arc::new(vendor))));
+        let state = Arc::new(EcsState::new(store, Arc::new(vendor)));
+        let router = ecs::router(state.clone());
         let setup = Setup {
             _tmp: tmp,
             clock,
@@ -58,6 +60,7 @@ impl Setup {
             running,
             dir,
             pki,
+            state,
             router,
         };
         setup.install_identity("p256");
@@ -151,8 +154,11 @@ fn secret(token: &AccessToken) -> String {
 async fn a_kept_answer_gives_way_to_any_change_at_the_next_request() {
     let s = Setup::new().await;
     let token = s.bind(Mode::EcsFull);
+    // The first answer waited for its fetch, and is not kept; the second is.
     let first = s.key_id(&secret(&token)).await;
+    assert_eq!(s.state.kept_answers(), 0);
     assert_eq!(s.key_id(&secret(&token)).await, first);
+    assert_eq!(s.state.kept_answers(), 1, "a cached answer was not kept");
     assert_eq!(s.fake.request_count(), 1);
 
     // Another secret for the same binding, and the right one presented the other way.
@@ -166,24 +172,29 @@ async fn a_kept_answer_gives_way_to_any_change_at_the_next_request() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(s.key_id(&secret(&token)).await, first);
+    assert_eq!(s.state.kept_answers(), 1);
 
-    // A renewed certificate: new credentials at once.
+    // A renewed certificate: new credentials at once, the kept answer dropped.
     s.install_identity("p384");
     let renewed = s.key_id(&secret(&token)).await;
     assert_ne!(
         renewed, first,
         "the old certificate's credentials after a renewal"
     );
+    assert_eq!(s.state.kept_answers(), 0);
     assert_eq!(s.fake.request_count(), 2);
     assert_eq!(s.key_id(&secret(&token)).await, renewed);
+    assert_eq!(s.state.kept_answers(), 1);
 
     // Into the proactive window (about 39 minutes into an hour): answered at once with the
     // credentials at hand, and the request starts their refresh.
     s.clock.advance(time::Duration::minutes(42));
     assert_eq!(s.key_id(&secret(&token)).await, renewed);
+    assert_eq!(s.state.kept_answers(), 0, "kept into the proactive window");
     s.calls_reach(3).await;
     let refreshed = s.key_id(&secret(&token)).await;
     assert_ne!(refreshed, renewed, "the refresh was not served");
+    assert_eq!(s.state.kept_answers(), 1);
 
     // A rebind: the old secret opens nothing, the new one does.
     let rebound = s.bind(Mode::EcsFull);
@@ -193,13 +204,15 @@ async fn a_kept_answer_gives_way_to_any_change_at_the_next_request() {
     );
     s.key_id(&secret(&rebound)).await;
     s.key_id(&secret(&rebound)).await;
+    assert_eq!(s.state.kept_answers(), 1);
 
-    // Unbound: nothing.
+    // Unbound: nothing, and nothing kept.
     s.dir.remove(&"web".parse().unwrap()).unwrap();
     assert_eq!(
         s.get(&secret(&rebound), false).await.0,
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(s.state.kept_answers(), 0);
 }
 
 /// A binding whose token goes in the query string is kept too, and only for that way.
@@ -210,6 +223,11 @@ async fn a_query_token_is_kept_for_the_query_only() {
     let (status, body) = s.get(&secret(&token), true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(s.get(&secret(&token), true).await, (status, body));
+    assert_eq!(
+        s.state.kept_answers(),
+        1,
+        "a query token's answer was not kept"
+    );
     assert_eq!(
         s.get(&secret(&token), false).await.0,
         StatusCode::UNAUTHORIZED

@@ -106,6 +106,12 @@ impl EcsState {
         }
     }
 
+    /// How many answers the calling thread keeps for this front (see [`super::memo`]): for
+    /// tests and diagnostics.
+    pub fn kept_answers(&self) -> usize {
+        self.memo.kept_here()
+    }
+
     /// Keeps the answer just made for `token` in the memo, when each of its inputs can be
     /// checked there (see [`super::memo`]): the files under notification (`seen`, read
     /// before the request read them), the binding as the store keeps it, not pinned to

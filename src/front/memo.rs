@@ -43,7 +43,7 @@ use crate::system::clock::Clock;
 use crate::system::watch::{Seen, Watch};
 
 /// Answers kept per worker thread (a power of two).
-pub(crate) const SLOTS: usize = 64;
+const SLOTS: usize = 64;
 
 thread_local! {
     /// This thread's answers, of every [`Memo`] (one per front), made on first use.
@@ -116,6 +116,17 @@ impl Memo {
         })
     }
 
+    /// How many answers this thread keeps for this front (for tests and diagnostics).
+    pub(crate) fn kept_here(&self) -> usize {
+        KEPT.with_borrow(|slots| {
+            slots
+                .iter()
+                .flatten()
+                .filter(|slot| slot.owner == self.id)
+                .count()
+        })
+    }
+
     /// Keeps `answer`, just made for `token` (presented in the query string when `query`),
     /// in place of whatever its slot held.
     pub(crate) fn keep(&self, query: bool, token: &[u8], mut answer: Answer) {
@@ -153,7 +164,7 @@ mod tests {
     use crate::binding::Mode;
     use crate::cache::{Cache, Policy};
     use crate::secret::Secret;
-    use crate::source::{FetchFuture, Key, Source};
+    use crate::source::{FetchFuture, Key, Source, Version};
     use crate::system::clock::FixedClock;
     use time::OffsetDateTime;
     use time::macros::datetime;
@@ -167,8 +178,12 @@ mod tests {
             [9; 32]
         }
 
-        fn steady_until(&self, _: &Arc<Watch>, now: OffsetDateTime) -> Option<OffsetDateTime> {
-            Some(now + time::Duration::days(1))
+        fn steady_version(
+            &self,
+            _: &Arc<Watch>,
+            now: OffsetDateTime,
+        ) -> Option<(Version, OffsetDateTime)> {
+            Some((Version::default(), now + time::Duration::days(1)))
         }
 
         fn fetch(&self) -> FetchFuture {
